@@ -1,0 +1,100 @@
+/**
+ * Wire constants: message type ids, stable error codes, signature domain tags and
+ * protocol limits. Spec constants live here, apart from implementation tunables,
+ * so agent/PROTOCOL.md can be checked against one file.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Noise prologue; a peer speaking another protocol version fails the handshake. */
+export const NOISE_PROLOGUE = 'wotrelay/1';
+
+/** Application message type ids (`t` field of every transport message). */
+export const MsgType = {
+  PING: 1,
+  PONG: 2,
+  CLOSE: 3,
+  WELCOME: 4,
+  ENVELOPE: 16,
+  ACK: 17,
+} as const;
+export type MsgTypeId = (typeof MsgType)[keyof typeof MsgType];
+
+/** Stable error codes. Every code is listed in agent/PROTOCOL.md. */
+export const ErrorCodes = [
+  // framing / codec
+  'ERR_FRAME_TOO_LARGE',
+  'ERR_MALFORMED_FRAME',
+  'ERR_LIMIT_EXCEEDED',
+  'ERR_UNKNOWN_TYPE',
+  'ERR_BAD_FIELD',
+  // handshake / link
+  'ERR_HANDSHAKE_FAILED',
+  'ERR_HANDSHAKE_TIMEOUT',
+  'ERR_DECRYPT',
+  'ERR_IDLE_TIMEOUT',
+  'ERR_KEY_MISMATCH',
+  'ERR_SELF_CONNECT',
+  'ERR_CONNECTION_LOST',
+  'ERR_TRUNCATED',
+  'ERR_BACKPRESSURE',
+  'ERR_SHUTDOWN',
+  // identity / trust
+  'ERR_BAD_CERT',
+  'ERR_CERT_EXPIRED',
+  'ERR_BAD_SIGNATURE',
+  'ERR_UNTRUSTED',
+  'ERR_REVOKED',
+  'ERR_INVITE_INVALID',
+  'ERR_INVITE_EXPIRED',
+  'ERR_INVITE_USED',
+  'ERR_BAD_ID',
+  // keys / files
+  'ERR_KEY_FILE_PERMS',
+  'ERR_KEY_FILE',
+  // messaging / API
+  'ERR_NOT_FOUND',
+  'ERR_UNKNOWN_PEER',
+  'ERR_TOO_LARGE',
+  'ERR_BAD_REQUEST',
+  'ERR_NOT_RUNNING',
+  'ERR_INTERNAL',
+] as const;
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+/**
+ * Signature domain tags. Every signature covers `tag || 0x00 || bytes`, where bytes are
+ * exact canonical bytes defined in PROTOCOL.md (never a re-encoded object).
+ */
+export const Domain = {
+  AGENT_CERT: 'wotrelay/v1/agent-cert',
+  INVITE_PROOF: 'wotrelay/v1/invite-proof',
+  MESSAGE: 'wotrelay/v1/message',
+  HOP: 'wotrelay/v1/hop',
+  ACK: 'wotrelay/v1/ack',
+} as const;
+export type DomainTag = (typeof Domain)[keyof typeof Domain];
+
+/** Hard protocol limits. A peer exceeding one is disconnected. */
+export const Limits = {
+  /** Max bytes of one Noise handshake message (Noise spec maximum). */
+  MAX_HANDSHAKE_MESSAGE: 65535,
+  /** Max ciphertext bytes of one transport record (length header checked before reading). */
+  MAX_RECORD: 1024 * 1024 + 64 * 1024,
+  /** Max bytes of one encoded application message. */
+  MAX_MESSAGE: 1024 * 1024 + 32 * 1024,
+  /** Max bytes of a message body (text or file) sent by `wotrelay send`. */
+  MAX_BODY: 1024 * 1024,
+  /** Max elements in any msgpack array or map. */
+  MAX_ARRAY: 256,
+  /** Max bytes in any msgpack string. */
+  MAX_STRING: 4096,
+  /** Max nesting depth of msgpack containers. */
+  MAX_DEPTH: 8,
+  /** Max hop entries in an envelope. */
+  MAX_HOPS: 32,
+} as const;
+
+export const MESSAGE_ID_BYTES = 16;
+export const KEY_BYTES = 32;
+export const SIG_BYTES = 64;
