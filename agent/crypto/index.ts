@@ -1,0 +1,12 @@
+/**
+ * Crypto primitives for wotrelay (CONTRACT: implemented in the sibling files).
+ * Hot-path primitives use node:crypto (OpenSSL); @noble/ed25519 is used for strict
+ * public-key checks (canonical encoding, small order) and tweetnacl as an independent
+ * implementation in tests.
+ */
+export * from './bytes.js';
+export * from './ed25519.js';
+export * from './x25519.js';
+export * from './aead.js';
+export * from './hash.js';
+export * from './seal.js';

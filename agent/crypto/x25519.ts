@@ -1,0 +1,59 @@
+/**
+ * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in DER KeyObjects.
+ * Rejects an all-zero shared secret (low-order peer point).
+ */
+import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+import { WotError } from '../wire/errors.js';
+import { asU8, concatBytes } from './bytes.js';
+import { randomBytes } from './hash.js';
+
+export interface BoxKey {
+  readonly secretKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+// DER prefixes for raw X25519 keys (RFC 8410).
+const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00]);
+
+function privateKeyObject(sk: Uint8Array) {
+  return createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
+}
+
+export function generateBoxKey(): BoxKey {
+  return boxKeyFromSecret(randomBytes(32));
+}
+
+export function boxKeyFromSecret(sk: Uint8Array): BoxKey {
+  if (!(sk instanceof Uint8Array) || sk.length !== 32) {
+    throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
+  }
+  const secretKey = Uint8Array.from(sk);
+  const spki = createPublicKey(privateKeyObject(secretKey)).export({ format: 'der', type: 'spki' });
+  const publicKey = Uint8Array.from(asU8(spki).subarray(spki.length - 32));
+  return Object.freeze({ secretKey, publicKey });
+}
+
+/** Raw X25519 shared secret; throws ERR_BAD_FIELD on wrong lengths or a low-order peer point. */
+export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
+    throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
+  }
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new WotError('ERR_BAD_FIELD', `X25519 public key must be 32 bytes, got ${publicKey?.length}`);
+  }
+  let shared: Uint8Array;
+  try {
+    const pub = createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: 'der', type: 'spki' });
+    shared = asU8(diffieHellman({ privateKey: privateKeyObject(secretKey), publicKey: pub }));
+  } catch {
+    // OpenSSL refuses to derive an all-zero secret itself.
+    throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');
+  }
+  let acc = 0;
+  for (const b of shared) acc |= b;
+  if (acc === 0) {
+    throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');
+  }
+  return shared;
+}

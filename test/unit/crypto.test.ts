@@ -1,0 +1,322 @@
+/**
+ * Unit tests for agent/crypto: domain-separated Ed25519 (cross-checked against
+ * @noble/ed25519), strict public keys, X25519 (cross-checked against tweetnacl), AEAD,
+ * sealed boxes and HKDF (RFC 5869 vectors).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import * as ed from '@noble/ed25519';
+import nacl from 'tweetnacl';
+import {
+  aeadOpen,
+  aeadSeal,
+  boxKeyFromSecret,
+  concatBytes,
+  counterNonce,
+  equalBytes,
+  fromBase64url,
+  fromHex,
+  generateBoxKey,
+  generateSigningKey,
+  hkdfSha256,
+  isStrictPublicKey,
+  open,
+  randomBytes,
+  readU64be,
+  seal,
+  sha256,
+  sign,
+  signingKeyFromSeed,
+  toBase64url,
+  toHex,
+  u64be,
+  utf8,
+  verify,
+  x25519,
+} from '../../agent/crypto/index.js';
+import { Domain } from '../../agent/wire/constants.js';
+import { isWotError } from '../../agent/wire/errors.js';
+
+ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest());
+
+const msg = utf8('hello wotrelay');
+
+function throwsCode(fn: () => unknown, code: string, what: string): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(isWotError(e), `${what}: expected a WotError, got ${String(e)}`);
+    assert.is(e.code, code, what);
+    return;
+  }
+  assert.unreachable(`${what}: did not throw`);
+}
+
+// ---------------------------------------------------------------- bytes
+
+test('bytes: hex and base64url round trip; bad hex and bad base64url throw ERR_BAD_FIELD', () => {
+  const b = randomBytes(33);
+  assert.equal(fromHex(toHex(b)), b);
+  assert.equal(fromBase64url(toBase64url(b)), b);
+  assert.ok(fromHex('') instanceof Uint8Array);
+  throwsCode(() => fromHex('abc'), 'ERR_BAD_FIELD', 'odd hex');
+  throwsCode(() => fromHex('zz'), 'ERR_BAD_FIELD', 'non-hex');
+  throwsCode(() => fromBase64url('ab+/'), 'ERR_BAD_FIELD', 'standard base64 chars');
+  throwsCode(() => fromBase64url('AAA='), 'ERR_BAD_FIELD', 'padding');
+  throwsCode(() => fromBase64url('AB'), 'ERR_BAD_FIELD', 'non-canonical trailing bits');
+});
+
+test('bytes: u64be/readU64be round trip and bounds', () => {
+  for (const n of [0, 1, 255, 256, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER]) {
+    const b = u64be(n);
+    assert.is(b.length, 8);
+    assert.is(readU64be(concatBytes(Uint8Array.of(9), b), 1), n);
+  }
+  assert.equal(u64be(0x0102030405), Uint8Array.of(0, 0, 0, 1, 2, 3, 4, 5));
+  throwsCode(() => u64be(-1), 'ERR_BAD_FIELD', 'negative');
+  throwsCode(() => u64be(1.5), 'ERR_BAD_FIELD', 'fraction');
+  throwsCode(() => readU64be(new Uint8Array(8).fill(0xff), 0), 'ERR_BAD_FIELD', 'above 2^53');
+  throwsCode(() => readU64be(new Uint8Array(7), 0), 'ERR_BAD_FIELD', 'short');
+});
+
+test('bytes: equalBytes compares contents and lengths', () => {
+  assert.ok(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2)));
+  assert.not.ok(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 3)));
+  assert.not.ok(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2, 3)));
+  assert.ok(equalBytes(new Uint8Array(0), new Uint8Array(0)));
+});
+
+// ---------------------------------------------------------------- ed25519
+
+test('ed25519: sign/verify round trip', () => {
+  const k = generateSigningKey();
+  const sig = sign(k, Domain.MESSAGE, msg);
+  assert.is(sig.length, 64);
+  assert.ok(verify(k.publicKey, Domain.MESSAGE, msg, sig));
+  assert.not.ok(verify(k.publicKey, Domain.MESSAGE, utf8('hello wotrelaY'), sig), 'other message');
+  assert.not.ok(verify(generateSigningKey().publicKey, Domain.MESSAGE, msg, sig), 'other key');
+});
+
+test('ed25519: a signature under one domain fails under every other domain', () => {
+  const k = generateSigningKey();
+  const domains = Object.values(Domain);
+  for (const d of domains) {
+    const sig = sign(k, d, msg);
+    for (const other of domains) assert.is(verify(k.publicKey, other, msg, sig), other === d, `${d} vs ${other}`);
+  }
+});
+
+test('ed25519: verify returns false (never throws) for wrong lengths and garbage', () => {
+  const k = generateSigningKey();
+  const sig = sign(k, Domain.HOP, msg);
+  assert.not.ok(verify(k.publicKey, Domain.HOP, msg, sig.subarray(0, 63)));
+  assert.not.ok(verify(k.publicKey, Domain.HOP, msg, concatBytes(sig, Uint8Array.of(0))));
+  assert.not.ok(verify(k.publicKey.subarray(0, 31), Domain.HOP, msg, sig));
+  assert.not.ok(verify(new Uint8Array(0), Domain.HOP, msg, sig));
+  assert.not.ok(verify(k.publicKey, Domain.HOP, msg, randomBytes(64)));
+  assert.not.ok(verify(randomBytes(32), Domain.HOP, msg, randomBytes(64)));
+  const flipped = Uint8Array.from(sig);
+  flipped[10]! ^= 1;
+  assert.not.ok(verify(k.publicKey, Domain.HOP, msg, flipped));
+  // S >= L (non-canonical S) must be refused: add the group order to S.
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  let s = 0n;
+  for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(sig[32 + i]!);
+  const s2 = s + L;
+  const mall = Uint8Array.from(sig);
+  for (let i = 0; i < 32; i++) mall[32 + i] = Number((s2 >> BigInt(8 * i)) & 0xffn);
+  if (s2 < 2n ** 256n) assert.not.ok(verify(k.publicKey, Domain.HOP, msg, mall), 'malleated S');
+});
+
+test('ed25519: node:crypto and @noble/ed25519 agree (same seed → same public key; noble verifies our signature)', () => {
+  for (let i = 0; i < 8; i++) {
+    const seed = randomBytes(32);
+    const k = signingKeyFromSeed(seed);
+    assert.equal(k.publicKey, ed.getPublicKey(seed));
+    const sig = sign(k, Domain.AGENT_CERT, msg);
+    const prefixed = concatBytes(utf8(Domain.AGENT_CERT), Uint8Array.of(0), msg);
+    assert.ok(ed.verify(sig, prefixed, k.publicKey, { zip215: false }), 'noble verifies domain-prefixed message');
+    assert.not.ok(ed.verify(sig, msg, k.publicKey), 'the raw message alone is not what was signed');
+    // And the other way: a noble signature over the prefixed message verifies with ours.
+    assert.ok(verify(k.publicKey, Domain.AGENT_CERT, msg, ed.sign(prefixed, seed)));
+  }
+});
+
+test('ed25519: signingKeyFromSeed copies the seed and rejects wrong lengths', () => {
+  const seed = randomBytes(32);
+  const k = signingKeyFromSeed(seed);
+  const sig1 = sign(k, Domain.ACK, msg);
+  seed.fill(0);
+  assert.equal(sign(k, Domain.ACK, msg), sig1, 'mutating the input does not change the key');
+  throwsCode(() => signingKeyFromSeed(new Uint8Array(31)), 'ERR_BAD_FIELD', 'short seed');
+});
+
+// Small-order points (the 8-torsion subgroup) and non-canonical encodings.
+const IDENTITY = '0100000000000000000000000000000000000000000000000000000000000000';
+const ORDER2 = 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f';
+const ORDER4 = '0000000000000000000000000000000000000000000000000000000000000000';
+const ORDER8 = 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a';
+const Y_EQ_P = 'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f';
+const Y_EQ_P_PLUS_1 = 'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f';
+// y = 3 is on the curve and not of small order; p + 3 is its non-canonical encoding.
+const Y_3 = '0300000000000000000000000000000000000000000000000000000000000000';
+const Y_EQ_P_PLUS_3 = 'f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f';
+
+test('ed25519: the small-order test vectors really are of small order (sanity of the vectors)', () => {
+  const p8 = ed.Point.fromHex(ORDER8);
+  assert.ok(p8.multiplyUnsafe(8n).is0(), 'order divides 8');
+  assert.not.ok(p8.multiplyUnsafe(4n).is0(), 'order is exactly 8');
+  assert.ok(ed.Point.fromHex(IDENTITY).is0());
+});
+
+test('ed25519: small-order public keys are rejected by isStrictPublicKey and verify', () => {
+  for (const h of [IDENTITY, ORDER2, ORDER4, ORDER8]) {
+    assert.not.ok(isStrictPublicKey(fromHex(h)), h);
+    assert.not.ok(verify(fromHex(h), Domain.MESSAGE, msg, randomBytes(64)), h);
+  }
+  // With A = identity, (R = identity, S = 0) satisfies [S]B = R + [k]A for every message:
+  // a permissive (ZIP-215) verifier accepts it, ours must not.
+  const forged = concatBytes(fromHex(IDENTITY), new Uint8Array(32));
+  const prefixed = concatBytes(utf8(Domain.MESSAGE), Uint8Array.of(0), msg);
+  assert.ok(ed.verify(forged, prefixed, fromHex(IDENTITY), { zip215: true }), 'forgery works against a permissive verifier');
+  assert.not.ok(verify(fromHex(IDENTITY), Domain.MESSAGE, msg, forged));
+});
+
+test('ed25519: non-canonical encodings (y >= p) are rejected by isStrictPublicKey and verify', () => {
+  assert.ok(isStrictPublicKey(fromHex(Y_3)), 'canonical y = 3 is accepted');
+  assert.ok(ed.Point.fromHex(Y_EQ_P_PLUS_3, true).equals(ed.Point.fromHex(Y_3)), 'p + 3 decodes to the same point when lenient');
+  for (const h of [Y_EQ_P, Y_EQ_P_PLUS_1, Y_EQ_P_PLUS_3]) {
+    assert.not.ok(isStrictPublicKey(fromHex(h)), h);
+    assert.not.ok(verify(fromHex(h), Domain.MESSAGE, msg, randomBytes(64)), h);
+  }
+  assert.not.ok(isStrictPublicKey(new Uint8Array(31)));
+  assert.not.ok(isStrictPublicKey(new Uint8Array(33)));
+  assert.ok(isStrictPublicKey(generateSigningKey().publicKey));
+  // A point not on the curve (y = 2 has no x) is refused too.
+  const notOnCurve = new Uint8Array(32);
+  notOnCurve[0] = 2;
+  assert.not.ok(isStrictPublicKey(notOnCurve));
+});
+
+// ---------------------------------------------------------------- x25519
+
+test('x25519: agrees with tweetnacl (public key and shared secret)', () => {
+  for (let i = 0; i < 8; i++) {
+    const a = generateBoxKey();
+    const b = generateBoxKey();
+    assert.equal(a.publicKey, nacl.scalarMult.base(a.secretKey));
+    const ab = x25519(a.secretKey, b.publicKey);
+    assert.equal(ab, x25519(b.secretKey, a.publicKey));
+    assert.equal(ab, nacl.scalarMult(a.secretKey, b.publicKey));
+  }
+  const sk = randomBytes(32);
+  assert.equal(boxKeyFromSecret(sk).publicKey, nacl.scalarMult.base(sk));
+});
+
+test('x25519: a low-order peer point throws ERR_BAD_FIELD', () => {
+  const a = generateBoxKey();
+  const one = new Uint8Array(32);
+  one[0] = 1;
+  throwsCode(() => x25519(a.secretKey, new Uint8Array(32)), 'ERR_BAD_FIELD', 'all zeros');
+  throwsCode(() => x25519(a.secretKey, one), 'ERR_BAD_FIELD', 'u = 1');
+  throwsCode(() => x25519(a.secretKey, new Uint8Array(31)), 'ERR_BAD_FIELD', 'short public key');
+  throwsCode(() => x25519(new Uint8Array(31), a.publicKey), 'ERR_BAD_FIELD', 'short secret key');
+});
+
+// ---------------------------------------------------------------- aead
+
+test('aead: round trip; open fails on a flipped bit, wrong ad, wrong nonce, wrong key, short input', () => {
+  const key = randomBytes(32);
+  const nonce = counterNonce(7);
+  const ad = utf8('header');
+  const pt = utf8('attack at dawn');
+  const ct = aeadSeal(key, nonce, pt, ad);
+  assert.is(ct.length, pt.length + 16);
+  assert.equal(aeadOpen(key, nonce, ct, ad), pt);
+  for (let bit = 0; bit < ct.length * 8; bit += 13) {
+    const t = Uint8Array.from(ct);
+    t[bit >> 3]! ^= 1 << (bit & 7);
+    assert.is(aeadOpen(key, nonce, t, ad), null, `bit ${bit}`);
+  }
+  assert.is(aeadOpen(key, nonce, ct, utf8('headex')), null, 'wrong ad');
+  assert.is(aeadOpen(key, nonce, ct), null, 'missing ad');
+  assert.is(aeadOpen(key, counterNonce(8), ct, ad), null, 'wrong nonce');
+  assert.is(aeadOpen(randomBytes(32), nonce, ct, ad), null, 'wrong key');
+  assert.is(aeadOpen(key, nonce, ct.subarray(0, 15), ad), null, 'short');
+  assert.is(aeadOpen(key.subarray(0, 31), nonce, ct, ad), null, 'bad key length does not throw');
+  // Empty plaintext still authenticates.
+  assert.equal(aeadOpen(key, nonce, aeadSeal(key, nonce, new Uint8Array(0)), undefined), new Uint8Array(0));
+});
+
+test('aead: agrees with RFC 8439 section 2.8.2 test vector', () => {
+  const key = fromHex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
+  const nonce = fromHex('070000004041424344454647');
+  const ad = fromHex('50515253c0c1c2c3c4c5c6c7');
+  const pt = utf8("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+  const out = aeadSeal(key, nonce, pt, ad);
+  assert.is(toHex(out.subarray(out.length - 16)), '1ae10b594f09e26a7e902ecbd0600691');
+  assert.is(toHex(out.subarray(0, 16)), 'd31a8d34648e60db7b86afbc53ef7ec2');
+});
+
+test('aead: counterNonce is 4 zero bytes then the little-endian u64 counter', () => {
+  assert.equal(counterNonce(0), new Uint8Array(12));
+  assert.equal(counterNonce(0x0102030405), Uint8Array.of(0, 0, 0, 0, 5, 4, 3, 2, 1, 0, 0, 0));
+  assert.equal(counterNonce(2 ** 53 - 1), Uint8Array.of(0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0));
+  throwsCode(() => counterNonce(-1), 'ERR_BAD_FIELD', 'negative counter');
+});
+
+// ---------------------------------------------------------------- seal
+
+test('seal: round trip; fails on tamper, wrong key, wrong ad, truncation', () => {
+  const r = generateBoxKey();
+  const ad = utf8('msg-id');
+  const pt = utf8('for your eyes only');
+  const s = seal(r.publicKey, pt, ad);
+  assert.is(s.length, 32 + pt.length + 16);
+  assert.equal(open(r, s, ad), pt);
+  assert.not.equal(toHex(seal(r.publicKey, pt, ad)), toHex(s), 'fresh ephemeral each call');
+  for (const i of [0, 31, 32, s.length - 1]) {
+    const t = Uint8Array.from(s);
+    t[i]! ^= 0x40;
+    assert.is(open(r, t, ad), null, `byte ${i}`);
+  }
+  assert.is(open(generateBoxKey(), s, ad), null, 'wrong key');
+  assert.is(open(r, s, utf8('msg-iD')), null, 'wrong ad');
+  assert.is(open(r, s.subarray(0, 47), ad), null, 'truncated');
+  // A low-order ephemeral key makes open fail cleanly (no throw).
+  assert.is(open(r, concatBytes(new Uint8Array(32), s.subarray(32)), ad), null, 'low-order ephemeral');
+});
+
+test('seal: sealing to a low-order recipient key throws', () => {
+  throwsCode(() => seal(new Uint8Array(32), utf8('x'), new Uint8Array(0)), 'ERR_BAD_FIELD', 'zero recipient');
+});
+
+// ---------------------------------------------------------------- hash
+
+test('hkdf: RFC 5869 test case 1 (SHA-256)', () => {
+  const ikm = fromHex('0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b');
+  const salt = fromHex('000102030405060708090a0b0c');
+  const info = fromHex('f0f1f2f3f4f5f6f7f8f9');
+  assert.is(
+    toHex(hkdfSha256(ikm, salt, info, 42)),
+    '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865',
+  );
+});
+
+test('hkdf: RFC 5869 test case 3 (empty salt and info)', () => {
+  const ikm = fromHex('0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b');
+  assert.is(
+    toHex(hkdfSha256(ikm, new Uint8Array(0), '', 42)),
+    '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8',
+  );
+});
+
+test('sha256: hashes the concatenation of its parts (FIPS 180 "abc")', () => {
+  const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+  assert.is(toHex(sha256(utf8('abc'))), abc);
+  assert.is(toHex(sha256(utf8('a'), utf8(''), utf8('bc'))), abc);
+  assert.is(randomBytes(17).length, 17);
+});
+
+test.run();
