@@ -1,0 +1,187 @@
+/**
+ * Printable ids owned by agent/identity: bech32m (BIP-350) entity ids ('wot1…') and agent
+ * ids ('wota1…') for 32-byte Ed25519 public keys, plus the spoken fingerprint and short id.
+ * bech32m detects any single mistyped character with certainty.
+ */
+import { sha256, utf8 } from '../crypto/index.js';
+import { WotError } from '../wire/errors.js';
+
+const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+const BECH32M_CONST = 0x2bc830a3;
+const GEN = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+
+export const ENTITY_HRP = 'wot';
+export const AGENT_HRP = 'wota';
+const KEY_BYTES = 32;
+/** 32 bytes = 256 bits → 52 five-bit groups; plus 6 checksum characters. */
+const DATA_CHARS = 52;
+const CHECKSUM_CHARS = 6;
+
+function polymod(values: number[]): number {
+  let chk = 1;
+  for (const v of values) {
+    const top = chk >>> 25;
+    chk = (((chk & 0x1ffffff) << 5) ^ v) >>> 0;
+    for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk = (chk ^ GEN[i]!) >>> 0;
+  }
+  return chk;
+}
+
+function hrpExpand(hrp: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < hrp.length; i++) out.push(hrp.charCodeAt(i) >>> 5);
+  out.push(0);
+  for (let i = 0; i < hrp.length; i++) out.push(hrp.charCodeAt(i) & 31);
+  return out;
+}
+
+function createChecksum(hrp: string, data: number[]): number[] {
+  const pm = polymod([...hrpExpand(hrp), ...data, 0, 0, 0, 0, 0, 0]) ^ BECH32M_CONST;
+  const out: number[] = [];
+  for (let i = 0; i < 6; i++) out.push((pm >>> (5 * (5 - i))) & 31);
+  return out;
+}
+
+function toWords(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out.push((acc >>> bits) & 31);
+    }
+  }
+  if (bits > 0) out.push((acc << (5 - bits)) & 31);
+  return out;
+}
+
+/** 5-bit words → bytes; null if the padding is longer than 4 bits or not zero. */
+function fromWords(words: number[]): Uint8Array | null {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const w of words) {
+    acc = ((acc << 5) | w) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >>> bits) & 0xff);
+    }
+  }
+  if (bits >= 5 || ((acc << (8 - bits)) & 0xff) !== 0) return null;
+  return Uint8Array.from(out);
+}
+
+function encode(hrp: string, pub: Uint8Array, what: string): string {
+  if (!(pub instanceof Uint8Array) || pub.length !== KEY_BYTES) {
+    throw new WotError('ERR_BAD_ID', `${what} public key must be ${KEY_BYTES} bytes`);
+  }
+  const data = toWords(pub);
+  return hrp + '1' + [...data, ...createChecksum(hrp, data)].map((d) => CHARSET[d]).join('');
+}
+
+const KIND: Record<string, string> = { [ENTITY_HRP]: 'entity id', [AGENT_HRP]: 'agent id' };
+
+function decode(expectedHrp: string, input: string): Uint8Array {
+  const what = KIND[expectedHrp]!;
+  const hint = `an ${what} looks like ${expectedHrp}1… (${expectedHrp.length + 1 + DATA_CHARS + CHECKSUM_CHARS} characters); copy it again`;
+  if (typeof input !== 'string') throw new WotError('ERR_BAD_ID', `${what} must be a string`, hint);
+  const s0 = input.trim();
+  if (s0.length === 0) throw new WotError('ERR_BAD_ID', `${what} is empty`, hint);
+  const lower = s0.toLowerCase();
+  if (s0 !== lower && s0 !== s0.toUpperCase()) {
+    throw new WotError('ERR_BAD_ID', `${what} mixes upper and lower case`, hint);
+  }
+  const s = lower;
+  const sep = s.lastIndexOf('1');
+  if (sep < 1) {
+    throw new WotError('ERR_BAD_ID', `not a wotrelay ${what}: it must start with '${expectedHrp}1'`, hint);
+  }
+  const hrp = s.slice(0, sep);
+  if (hrp !== expectedHrp) {
+    const other = KIND[hrp];
+    if (other !== undefined) {
+      throw new WotError('ERR_BAD_ID', `this is an ${other}, not an ${what}`, hint);
+    }
+    throw new WotError('ERR_BAD_ID', `not a wotrelay ${what}: it starts with '${hrp}1' instead of '${expectedHrp}1'`, hint);
+  }
+  const rest = s.slice(sep + 1);
+  const values: number[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const ch = rest[i]!;
+    const v = CHARSET.indexOf(ch);
+    if (v < 0) {
+      const shown = /^[\x21-\x7e]$/.test(ch) ? `'${ch}'` : `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+      throw new WotError(
+        'ERR_BAD_ID',
+        `${what} has an invalid character ${shown} at position ${sep + 2 + i} (ids never contain 1, b, i or o after the prefix)`,
+        hint,
+      );
+    }
+    values.push(v);
+  }
+  if (values.length !== DATA_CHARS + CHECKSUM_CHARS) {
+    throw new WotError(
+      'ERR_BAD_ID',
+      `${what} has the wrong length: ${s.length} characters, expected ${expectedHrp.length + 1 + DATA_CHARS + CHECKSUM_CHARS}`,
+      hint,
+    );
+  }
+  if (polymod([...hrpExpand(hrp), ...values]) !== BECH32M_CONST) {
+    throw new WotError('ERR_BAD_ID', `${what} checksum mismatch: a character is mistyped`, hint);
+  }
+  const bytes = fromWords(values.slice(0, DATA_CHARS));
+  if (bytes === null || bytes.length !== KEY_BYTES) {
+    throw new WotError('ERR_BAD_ID', `${what} does not encode a ${KEY_BYTES}-byte key`, hint);
+  }
+  return bytes;
+}
+
+export function encodeEntityId(pub: Uint8Array): string {
+  return encode(ENTITY_HRP, pub, 'entity');
+}
+export function decodeEntityId(s: string): Uint8Array {
+  return decode(ENTITY_HRP, s);
+}
+export function encodeAgentId(pub: Uint8Array): string {
+  return encode(AGENT_HRP, pub, 'agent');
+}
+export function decodeAgentId(s: string): Uint8Array {
+  return decode(AGENT_HRP, s);
+}
+
+export function isEntityId(s: string): boolean {
+  try {
+    decodeEntityId(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** First 80 bits of sha256('wotrelay/v1/fingerprint' || pub) as RFC 4648 base32, 'XXXX-XXXX-XXXX-XXXX'. */
+export function fingerprint(pub: Uint8Array): string {
+  const h = sha256(utf8('wotrelay/v1/fingerprint'), pub).subarray(0, 10);
+  let acc = 0;
+  let bits = 0;
+  let out = '';
+  for (const b of h) {
+    acc = ((acc << 8) | b) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += B32[(acc >>> bits) & 31];
+    }
+  }
+  return out.match(/.{4}/g)!.join('-');
+}
+
+/** The first two fingerprint groups ('XXXX-XXXX'), for compact logs. */
+export function shortId(pub: Uint8Array): string {
+  return fingerprint(pub).slice(0, 9);
+}
