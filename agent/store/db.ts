@@ -1,0 +1,356 @@
+/**
+ * The embedded database: opens the SQLite file, applies pragmas and schema migrations, and
+ * owns the repositories (trust, certs, invites, inbox, outbox, kv). Synchronous API.
+ *
+ * Why SQLite (better-sqlite3): real transactions (the daemon runs each core event inside one),
+ * WAL journaling (durable against a process crash / kill -9 with synchronous=NORMAL), a
+ * built-in `PRAGMA integrity_check`, indexed queries for the outbox queue, inbox and logs, and
+ * a disk-full condition reported cleanly as SQLITE_FULL instead of a half-written file.
+ * better-sqlite3 builds from its bundled SQLite source with node-gyp when no prebuilt binary
+ * can be downloaded (package.json `allowScripts` approves its install script), so it does not
+ * depend on a system libsqlite3.
+ *
+ * Schema (version 1). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
+ * milliseconds since the Unix epoch; booleans are INTEGER 0/1.
+ *
+ *   meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
+ *     key 'schema_version' = number of migrations applied.
+ *
+ *   kv(key TEXT PRIMARY KEY, value TEXT NOT NULL)                     -- small settings
+ *
+ *   trust                                                              -- our trust list
+ *     entity      BLOB PRIMARY KEY        entity public key
+ *     petname     TEXT NULL UNIQUE        local name, case-sensitive; NULLs allowed many times
+ *     how         TEXT NOT NULL           'manual' | 'invite' | 'invited' | 'sent'
+ *     added_at    INTEGER NOT NULL
+ *     state       TEXT NOT NULL           'active' | 'revoked'
+ *     addr        TEXT NULL               last known host:port
+ *     updated_at  INTEGER NOT NULL
+ *     note        TEXT NULL
+ *     INDEX trust_added (added_at)
+ *
+ *   certs                                                              -- peer agent certs seen (verified)
+ *     agent       BLOB PRIMARY KEY        agent public key
+ *     entity      BLOB NOT NULL           entity that signed the cert
+ *     cert        BLOB NOT NULL           exact certificate bytes
+ *     seq         INTEGER NOT NULL        cert sequence number (higher replaces lower)
+ *     not_after   INTEGER NOT NULL
+ *     seen_at     INTEGER NOT NULL
+ *     INDEX certs_entity (entity, seq, not_after)
+ *
+ *   invites                                                            -- invites we issued
+ *     key         BLOB PRIMARY KEY        invite public key (= invite id)
+ *     created_at  INTEGER NOT NULL
+ *     expires_at  INTEGER NOT NULL        valid while expires_at > now
+ *     uses_left   INTEGER NOT NULL CHECK (uses_left >= 0)
+ *     uses_total  INTEGER NOT NULL
+ *     note        TEXT NULL
+ *     INDEX invites_expires (expires_at)
+ *
+ *   inbox                                                              -- messages delivered to us
+ *     seq         INTEGER PRIMARY KEY AUTOINCREMENT   local insertion order, never reused
+ *     id          BLOB NOT NULL UNIQUE    message id (dedup: each id stored exactly once)
+ *     from_entity BLOB NOT NULL
+ *     from_agent  BLOB NOT NULL
+ *     received_at INTEGER NOT NULL
+ *     sent_at     INTEGER NOT NULL
+ *     kind        TEXT NOT NULL           'text' | 'file'
+ *     body        BLOB NOT NULL
+ *     name        TEXT NULL               file name (kind 'file')
+ *     path        TEXT NOT NULL           JSON of the verified path
+ *     read        INTEGER NOT NULL DEFAULT 0
+ *     INDEX inbox_from (from_entity, seq)
+ *
+ *   outbox                                                             -- messages we send
+ *     id              BLOB PRIMARY KEY    message id
+ *     to_entity       BLOB NOT NULL
+ *     created_at      INTEGER NOT NULL
+ *     expires_at      INTEGER NOT NULL
+ *     state           TEXT NOT NULL       'queued'|'sent'|'delivered'|'read'|'failed'|'expired'
+ *     envelope        BLOB NOT NULL       encoded Envelope
+ *     attempts        INTEGER NOT NULL
+ *     next_attempt_at INTEGER NOT NULL
+ *     updated_at      INTEGER NOT NULL
+ *     error           TEXT NULL
+ *     INDEX outbox_created (created_at)
+ *     INDEX outbox_due (next_attempt_at) WHERE state IN ('queued','sent')
+ *     INDEX outbox_pending_to (to_entity, created_at) WHERE state IN ('queued','sent')
+ *     INDEX outbox_pending_expires (expires_at) WHERE state IN ('queued','sent')
+ *
+ * Migrations: MIGRATIONS[i] takes the schema from version i to i+1, each in its own
+ * transaction. A database whose schema_version is newer than MIGRATIONS.length is refused.
+ */
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import { WotError } from '../wire/errors.js';
+import { TrustRepo } from './trust.js';
+import { CertRepo } from './certs.js';
+import { InviteRepo } from './invites.js';
+import { InboxRepo } from './inbox.js';
+import { OutboxRepo } from './outbox.js';
+import { KvRepo } from './kv.js';
+
+/** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: initial schema
+  `
+  CREATE TABLE kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE trust (
+    entity     BLOB PRIMARY KEY,
+    petname    TEXT UNIQUE,
+    how        TEXT NOT NULL CHECK (how IN ('manual','invite','invited','sent')),
+    added_at   INTEGER NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('active','revoked')),
+    addr       TEXT,
+    updated_at INTEGER NOT NULL,
+    note       TEXT
+  ) STRICT;
+  CREATE INDEX trust_added ON trust (added_at);
+
+  CREATE TABLE certs (
+    agent     BLOB PRIMARY KEY,
+    entity    BLOB NOT NULL,
+    cert      BLOB NOT NULL,
+    seq       INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    seen_at   INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX certs_entity ON certs (entity, seq, not_after);
+
+  CREATE TABLE invites (
+    key        BLOB PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    uses_left  INTEGER NOT NULL CHECK (uses_left >= 0),
+    uses_total INTEGER NOT NULL,
+    note       TEXT
+  ) STRICT;
+  CREATE INDEX invites_expires ON invites (expires_at);
+
+  CREATE TABLE inbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          BLOB NOT NULL UNIQUE,
+    from_entity BLOB NOT NULL,
+    from_agent  BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('text','file')),
+    body        BLOB NOT NULL,
+    name        TEXT,
+    path        TEXT NOT NULL,
+    read        INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0,1))
+  ) STRICT;
+  CREATE INDEX inbox_from ON inbox (from_entity, seq);
+
+  CREATE TABLE outbox (
+    id              BLOB PRIMARY KEY,
+    to_entity       BLOB NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued','sent','delivered','read','failed','expired')),
+    envelope        BLOB NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    error           TEXT
+  ) STRICT;
+  CREATE INDEX outbox_created ON outbox (created_at);
+  CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('queued','sent');
+  CREATE INDEX outbox_pending_to ON outbox (to_entity, created_at) WHERE state IN ('queued','sent');
+  CREATE INDEX outbox_pending_expires ON outbox (expires_at) WHERE state IN ('queued','sent');
+  `,
+];
+
+/** The schema version this code writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface StoreOptions {
+  /** Open read-only: no migrations, no pragma writes, no chmod. The file must exist. */
+  readonly?: boolean;
+  /** 'normal' (default): durable against process crash; 'full': also against power loss. */
+  fsync?: 'normal' | 'full';
+}
+
+/** The SQLite error codes we translate into a message a person can act on. */
+function sqliteCode(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  const code: unknown = (e as Error & { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Turns a disk/corruption SqliteError into a WotError naming the file; passes others through. */
+export function translateSqliteError(e: unknown, path: string): unknown {
+  if (e instanceof WotError) return e;
+  const code = sqliteCode(e);
+  if (code === undefined || !code.startsWith('SQLITE_')) return e;
+  const msg = (e as Error).message;
+  if (code === 'SQLITE_FULL') {
+    return new WotError('ERR_INTERNAL', `database ${path}: disk is full (${msg})`, 'free some disk space and retry');
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+    return new WotError(
+      'ERR_INTERNAL',
+      `database ${path} is damaged or not a wotrelay database (${msg})`,
+      'restore it from a backup, or move it away to start with an empty database',
+    );
+  }
+  if (code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY_')) {
+    return new WotError('ERR_INTERNAL', `database ${path} is read-only (${msg})`, 'check the file permissions and owner');
+  }
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN')) {
+    return new WotError('ERR_INTERNAL', `database ${path}: I/O error (${msg})`, 'check the disk and the file permissions');
+  }
+  if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_')) {
+    return new WotError('ERR_INTERNAL', `database ${path} is locked by another process (${msg})`, 'is another wotrelay daemon running on the same home?');
+  }
+  return e;
+}
+
+const isMemory = (path: string): boolean => path === ':memory:' || path === '';
+
+export class Store {
+  readonly db: Database.Database;
+  readonly path: string;
+  readonly readonly: boolean;
+  readonly trust: TrustRepo;
+  readonly certs: CertRepo;
+  readonly invites: InviteRepo;
+  readonly inbox: InboxRepo;
+  readonly outbox: OutboxRepo;
+  readonly kv: KvRepo;
+  private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+
+  private constructor(db: Database.Database, path: string, readonly: boolean) {
+    this.db = db;
+    this.path = path;
+    this.readonly = readonly;
+    this.trust = new TrustRepo(db);
+    this.certs = new CertRepo(db);
+    this.invites = new InviteRepo(db);
+    this.inbox = new InboxRepo(db);
+    this.outbox = new OutboxRepo(db);
+    this.kv = new KvRepo(db);
+    this.runTx = db.transaction((fn: () => unknown) => fn());
+  }
+
+  /**
+   * Opens (creating if needed, mode 0600) the database at `path` and brings its schema up
+   * to date. `:memory:` gives a private in-memory database (tests).
+   */
+  static open(path: string, opts: StoreOptions = {}): Store {
+    const readonly = opts.readonly === true;
+    const memory = isMemory(path);
+    if (!memory && !readonly) {
+      // Create the file ourselves so it never exists with looser permissions.
+      try {
+        fs.closeSync(fs.openSync(path, 'a', 0o600));
+      } catch (e) {
+        throw new WotError('ERR_INTERNAL', `cannot create database ${path}: ${(e as Error).message}`, 'check that the directory exists and is writable');
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, readonly && !memory ? { readonly: true, fileMustExist: true } : {});
+    } catch (e) {
+      const t = translateSqliteError(e, path);
+      if (t instanceof WotError) throw t;
+      throw new WotError('ERR_INTERNAL', `cannot open database ${path}: ${(e as Error).message}`, 'check that the file exists and is readable');
+    }
+    try {
+      if (!memory && !readonly) Store.tightenModes(path);
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+      if (!readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
+      }
+      Store.migrate(db, path, readonly);
+      if (!memory && !readonly) Store.tightenModes(path);
+      return new Store(db, path, readonly);
+    } catch (e) {
+      db.close();
+      throw translateSqliteError(e, path);
+    }
+  }
+
+  /** chmod 0600 the db file and its WAL/SHM companions if they exist. */
+  private static tightenModes(path: string): void {
+    for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+      try {
+        fs.chmodSync(p, 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new WotError('ERR_INTERNAL', `cannot set mode 0600 on ${p}: ${(e as Error).message}`, 'check the file owner');
+        }
+      }
+    }
+  }
+
+  /** Reads meta.schema_version (0 for an empty database). */
+  private static readVersion(db: Database.Database, path: string): number {
+    const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
+    if (!hasMeta) return 0;
+    const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: unknown } | undefined;
+    if (!row) return 0;
+    const v = typeof row.value === 'string' && /^\d+$/.test(row.value) ? Number(row.value) : NaN;
+    if (!Number.isSafeInteger(v)) {
+      throw new WotError('ERR_INTERNAL', `database ${path}: meta.schema_version is ${JSON.stringify(row.value)}, not a number`, 'the database is damaged; restore it from a backup');
+    }
+    return v;
+  }
+
+  private static migrate(db: Database.Database, path: string, readonly: boolean): void {
+    const version = Store.readVersion(db, path);
+    if (version > SCHEMA_VERSION) {
+      throw new WotError('ERR_INTERNAL', `database schema version ${version} is newer than this wotrelay supports`, 'upgrade wotrelay');
+    }
+    if (version === SCHEMA_VERSION) return;
+    if (readonly) {
+      throw new WotError(
+        'ERR_INTERNAL',
+        `database ${path} has schema version ${version}, this wotrelay needs ${SCHEMA_VERSION}`,
+        'open it read-write once (start the daemon) to upgrade it',
+      );
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      const sql = MIGRATIONS[v]!;
+      db.transaction(() => {
+        db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`);
+        db.exec(sql);
+        db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(v + 1));
+      }).immediate();
+    }
+  }
+
+  /** The schema version stored in the database. */
+  schemaVersion(): number {
+    return Store.readVersion(this.db, this.path);
+  }
+
+  /**
+   * Runs `fn` in one transaction (BEGIN IMMEDIATE; nested calls become savepoints). Commits
+   * when fn returns, rolls back when it throws. fn must be synchronous.
+   */
+  tx<T>(fn: () => T): T {
+    try {
+      return (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T;
+    } catch (e) {
+      throw translateSqliteError(e, this.path);
+    }
+  }
+
+  /** `PRAGMA integrity_check`: 'ok', or the problems found, one per line. */
+  integrityCheck(): string {
+    const rows = this.db.pragma('integrity_check') as Array<{ integrity_check: string }>;
+    return rows.map((r) => r.integrity_check).join('\n');
+  }
+
+  /** Closes the database (idempotent). */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

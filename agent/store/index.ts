@@ -1,0 +1,8 @@
+/** Public surface of the store: the Store class, its repositories and row types. */
+export { Store, MIGRATIONS, SCHEMA_VERSION, translateSqliteError, type StoreOptions } from './db.js';
+export { TrustRepo, type TrustEntry, type TrustHow, type TrustState } from './trust.js';
+export { CertRepo, type CertRow } from './certs.js';
+export { InviteRepo, type InviteRow, type RedeemResult } from './invites.js';
+export { InboxRepo, type InboxRow, type InboxListOptions } from './inbox.js';
+export { OutboxRepo, type OutboxRow, type OutboxState, type OutboxListOptions } from './outbox.js';
+export { KvRepo } from './kv.js';
