@@ -1,0 +1,3 @@
+/** The sans-I/O protocol core (see core.ts) and the signed hop chain (path.ts). */
+export * from './core.js';
+export * from './path.js';

@@ -1,0 +1,3 @@
+/** Link layer: authenticated encrypted neighbour connections (see link.ts). */
+export * from './link.js';
+export * from './bytequeue.js';
