@@ -1,0 +1,110 @@
+/**
+ * The local JSON-RPC 2.0 API between the CLI (or an app) and the agent daemon: method
+ * names with their parameter and result types. Transport: newline-delimited JSON over a
+ * Unix socket (mode 0600) in the agent's home. Documented in README.md ("Local API").
+ */
+
+export interface TrustEntryView {
+  entity: string;
+  fingerprint: string;
+  petname: string | null;
+  how: 'manual' | 'invite' | 'invited' | 'sent';
+  state: 'active' | 'revoked';
+  addr: string | null;
+  addedAt: number;
+  connected: boolean;
+}
+
+export interface PeerView {
+  entity: string;
+  agent: string;
+  fingerprint: string;
+  petname: string | null;
+  remoteAddress: string;
+  direction: 'in' | 'out';
+  since: number;
+}
+
+export interface StatusResult {
+  entity: string;
+  fingerprint: string;
+  agent: string;
+  version: string;
+  pid: number;
+  home: string;
+  listen: string[];
+  startedAt: number;
+  peers: number;
+  trusted: number;
+  inbox: number;
+  outboxPending: number;
+  /** Counters: rejected handshakes, bad frames, untrusted peers, … keyed by error code or event. */
+  metrics: Record<string, number>;
+}
+
+export interface InboxItem {
+  id: string;
+  from: string;
+  fromName: string | null;
+  fromFingerprint: string;
+  receivedAt: number;
+  sentAt: number;
+  kind: 'text' | 'file';
+  text?: string;
+  name?: string;
+  size: number;
+  /** The verified path, sender first: entity ids with petnames where known. */
+  path: Array<{ entity: string; name: string | null; fingerprint: string }>;
+  seq: number;
+}
+
+export interface SendResult {
+  id: string;
+  to: string;
+  state: 'queued' | 'sent' | 'delivered' | 'read' | 'failed' | 'expired';
+}
+
+export interface OutboxItem {
+  id: string;
+  to: string;
+  toName: string | null;
+  state: SendResult['state'];
+  createdAt: number;
+  updatedAt: number;
+  attempts: number;
+  error: string | null;
+}
+
+export interface Methods {
+  status: { params: Record<string, never>; result: StatusResult };
+  id: { params: Record<string, never>; result: { entity: string; fingerprint: string; agent: string } };
+  peers: { params: Record<string, never>; result: PeerView[] };
+  'trust.add': { params: { entity: string; name?: string; addr?: string }; result: TrustEntryView };
+  'trust.revoke': { params: { who: string }; result: TrustEntryView };
+  'trust.list': { params: Record<string, never>; result: TrustEntryView[] };
+  'invite.create': { params: { uses?: number; expiresInMs?: number }; result: { code: string; expiresAt: number; uses: number } };
+  'invite.accept': { params: { code: string; name?: string }; result: TrustEntryView };
+  send: { params: { to: string; text?: string; file?: { name: string; data: string /* base64 */ } }; result: SendResult };
+  /** Waits until the message reaches `until` or timeoutMs passes; returns the latest state. */
+  'send.wait': { params: { id: string; until: 'sent' | 'delivered'; timeoutMs: number }; result: SendResult };
+  inbox: { params: { afterSeq?: number; limit?: number; from?: string }; result: InboxItem[] };
+  outbox: { params: { limit?: number }; result: OutboxItem[] };
+  /** Subscribes this connection to `message` notifications (params: InboxItem) for new inbox items. */
+  watch: { params: { afterSeq?: number }; result: { subscribed: true } };
+  shutdown: { params: Record<string, never>; result: { ok: true } };
+}
+
+export type MethodName = keyof Methods;
+export type Params<M extends MethodName> = Methods[M]['params'];
+export type Result<M extends MethodName> = Methods[M]['result'];
+
+/** JSON-RPC error codes used by the daemon (data.code carries the WotError code). */
+export const RpcErrors = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL: -32603,
+  /** Application error: `data` is `{ code: ErrorCode, hint?: string }`. */
+  APP_ERROR: 1,
+} as const;

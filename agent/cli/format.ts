@@ -1,0 +1,120 @@
+/**
+ * Human-readable output of the CLI: aligned tables, times (local ISO-like plus relative),
+ * names (petname, else fingerprint), inbox entries with their verified path, and
+ * neutralising control characters in anything that came from the network.
+ */
+import type { InboxItem, OutboxItem, PeerView, StatusResult, TrustEntryView } from '../api/methods.js';
+
+/** Replaces terminal control characters (escape sequences from a remote sender) with '�'; keeps \n and \t when asked. */
+export function clean(s: string, keepNewlines = false): string {
+  const re = keepNewlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g : /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+  return s.replace(re, '\ufffd');
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** `2026-11-21 10:00:05` in local time. */
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+/** `5m ago`, `in 24h`, `just now`. */
+export function relative(ms: number, now = Date.now()): string {
+  const diff = ms - now;
+  const a = Math.abs(diff);
+  if (a < 5000) return 'just now';
+  const [n, unit] =
+    a < 59_500 ? [Math.round(a / 1000), 's'] : a < 3_570_000 ? [Math.round(a / 60_000), 'm'] : a < 84_600_000 ? [Math.round(a / 3_600_000), 'h'] : [Math.round(a / 86_400_000), 'd'];
+  return diff < 0 ? `${n}${unit} ago` : `in ${n}${unit}`;
+}
+
+export function when(ms: number, now = Date.now()): string {
+  return `${clock(ms)} (${relative(ms, now)})`;
+}
+
+/** `1.2 MiB`, `300 bytes`. */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} byte${n === 1 ? '' : 's'}`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Aligned columns with a header row; '-' for empty cells. */
+export function table(header: string[], rows: Array<Array<string | null | undefined>>): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : clean(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** Petname if known, else the fingerprint. */
+export function who(name: string | null, fingerprint: string): string {
+  return name !== null ? `${clean(name)} (${fingerprint})` : fingerprint;
+}
+
+function hopName(h: InboxItem['path'][number]): string {
+  return h.name !== null ? clean(h.name) : h.fingerprint;
+}
+
+/** One inbox entry: time, sender, verified path, then the text (indented) or `[file name, N bytes]`. */
+export function inboxEntry(m: InboxItem, now = Date.now()): string {
+  const lines = [`${when(m.receivedAt, now)}  from ${who(m.fromName, m.fromFingerprint)}`];
+  lines.push(`  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
+  if (m.kind === 'file') {
+    lines.push(`  [file ${clean(m.name ?? 'unnamed')}, ${m.size} bytes]`);
+  } else {
+    for (const l of clean(m.text ?? '', true).split('\n')) lines.push(`  ${l}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function statusText(s: StatusResult, now = Date.now()): string {
+  const metrics = Object.entries(s.metrics);
+  const rows: Array<[string, string]> = [
+    ['entity id', s.entity],
+    ['fingerprint', s.fingerprint],
+    ['agent id', s.agent],
+    ['daemon', `wotrelay ${s.version}, pid ${s.pid}, up since ${when(s.startedAt, now)}`],
+    ['home', s.home],
+    ['listening', s.listen.length ? s.listen.join(', ') : 'nowhere'],
+    ['peers', `${s.peers} connected, ${s.trusted} trusted`],
+    ['inbox', `${s.inbox} message${s.inbox === 1 ? '' : 's'}`],
+    ['outbox', `${s.outboxPending} pending`],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  let out = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+  if (metrics.length) {
+    out += `${'metrics'.padEnd(w)}\n`;
+    const mw = Math.max(...metrics.map(([k]) => k.length));
+    for (const [k, v] of metrics) out += `  ${clean(k).padEnd(mw)}  ${v}\n`;
+  }
+  return out;
+}
+
+export function peersTable(peers: PeerView[], now = Date.now()): string {
+  return table(
+    ['NAME', 'FINGERPRINT', 'DIRECTION', 'ADDRESS', 'SINCE', 'ENTITY ID'],
+    peers.map((p) => [p.petname, p.fingerprint, p.direction === 'in' ? 'incoming' : 'outgoing', p.remoteAddress, relative(p.since, now), p.entity]),
+  );
+}
+
+export function trustTable(entries: TrustEntryView[], now = Date.now()): string {
+  return table(
+    ['NAME', 'FINGERPRINT', 'STATE', 'HOW', 'LINK', 'ADDRESS', 'ADDED', 'ENTITY ID'],
+    entries.map((t) => [t.petname, t.fingerprint, t.state, t.how, t.connected ? 'up' : 'down', t.addr, relative(t.addedAt, now), t.entity]),
+  );
+}
+
+export function outboxTable(items: OutboxItem[], now = Date.now()): string {
+  return table(
+    ['ID', 'TO', 'STATE', 'TRIES', 'UPDATED', 'ERROR'],
+    items.map((o) => [o.id, o.toName ?? o.to, o.state, String(o.attempts), relative(o.updatedAt, now), o.error]),
+  );
+}
+
+/** Quotes a shell argument only when needed, for commands shown in hints. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

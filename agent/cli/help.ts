@@ -1,0 +1,257 @@
+/**
+ * The commands of `wotrelay` as data (name, arguments, options, one-line summary, notes)
+ * and the usage texts made from them: `wotrelay --help` and `wotrelay <command> --help`.
+ */
+import type { OptSpec } from './args.js';
+
+export interface CommandSpec {
+  /** 'status', or 'trust add' for a subcommand. */
+  name: string;
+  /** Positional arguments as shown in usage, e.g. '<entity-id>'. */
+  args?: string;
+  /** Least and most positionals (max null = any number). */
+  positionals: { min: number; max: number | null; names: string[] };
+  summary: string;
+  options: OptSpec[];
+  /** Extra paragraphs after the options. */
+  notes?: string[];
+  examples?: string[];
+  /** Whether --json changes the output. */
+  json?: boolean;
+}
+
+export const GLOBAL_OPTIONS: OptSpec[] = [
+  { name: 'home', type: 'string', metavar: 'DIR', describe: 'the agent home (default: $WOTRELAY_HOME, else $XDG_DATA_HOME/wotrelay, else ~/.local/share/wotrelay)' },
+  { name: 'json', type: 'boolean', describe: 'print machine-readable JSON instead of text' },
+  { name: 'help', short: 'h', type: 'boolean', describe: 'show help (also: wotrelay <command> --help)' },
+  { name: 'version', type: 'boolean', describe: 'print the version' },
+];
+
+const listenOpt = (describe: string): OptSpec => ({ name: 'listen', type: 'addr', metavar: 'HOST:PORT', allowPortZero: true, describe });
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'init',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'create your identity (keys and certificate) and config.json',
+    json: true,
+    options: [
+      listenOpt('where the agent listens for other agents (default 0.0.0.0:7117)'),
+      { name: 'addr', type: 'addr', metavar: 'HOST:PORT', repeatable: true, describe: 'an address others can reach you at, put in invite codes (repeatable; default: derived from the interfaces)' },
+    ],
+    notes: ['Refuses to touch a home that already has an identity.'],
+    examples: ['wotrelay init', 'wotrelay init --listen 0.0.0.0:7117 --addr 192.0.2.10:7117'],
+  },
+  {
+    name: 'daemon',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'run the agent in the foreground (Ctrl-C stops it)',
+    options: [
+      listenOpt('override the listen address of config.json; port 0 picks a free port'),
+      { name: 'log-level', type: 'string', metavar: 'LEVEL', choices: ['debug', 'info', 'warn'], describe: 'debug, info (default) or warn' },
+    ],
+    notes: ['With --json the log is written as JSON lines instead of logfmt.'],
+    examples: ['wotrelay daemon', 'wotrelay daemon --listen 127.0.0.1:0 --log-level debug'],
+  },
+  {
+    name: 'status',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'identity, listen addresses, peers, counts and error metrics',
+    json: true,
+    options: [],
+  },
+  {
+    name: 'id',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'your entity id and fingerprint (to give to others)',
+    json: true,
+    options: [],
+    notes: ['Others check your fingerprint with you (read it aloud) before they trust your entity id.'],
+  },
+  {
+    name: 'peers',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'agents connected right now',
+    json: true,
+    options: [],
+  },
+  {
+    name: 'trust add',
+    args: '<entity-id>',
+    positionals: { min: 1, max: 1, names: ['entity-id'] },
+    summary: 'trust an entity (after checking its fingerprint with the person)',
+    json: true,
+    options: [
+      { name: 'name', type: 'string', metavar: 'NAME', describe: 'a petname for it, usable instead of the id' },
+      { name: 'addr', type: 'addr', metavar: 'HOST:PORT', describe: 'where its agent can be reached' },
+    ],
+    notes: ['Prints the fingerprint of the id first: compare it with the person (read it aloud) before relying on the trust.'],
+    examples: ['wotrelay trust add wot1… --name bob --addr 192.0.2.20:7117'],
+  },
+  {
+    name: 'trust revoke',
+    args: '<entity-id|petname>',
+    positionals: { min: 1, max: 1, names: ['entity-id|petname'] },
+    summary: 'stop trusting an entity; open links to it are closed',
+    json: true,
+    options: [],
+  },
+  {
+    name: 'trust list',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'the entities you trust (and revoked ones)',
+    json: true,
+    options: [],
+  },
+  {
+    name: 'invite',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'print an invite code for someone to join your trust',
+    json: true,
+    options: [
+      { name: 'uses', type: 'number', integer: true, min: 1, max: 1000, metavar: 'N', describe: 'how many people may use the code (default 1)' },
+      { name: 'expires', type: 'duration', metavar: 'DURATION', describe: 'how long the code is valid: 30m, 24h, 7d (default 24h)' },
+    ],
+    notes: ['Send the code over a channel you trust (in person, a call, a chat). Whoever has it can become trusted.'],
+    examples: ['wotrelay invite', 'wotrelay invite --uses 3 --expires 7d'],
+  },
+  {
+    name: 'accept',
+    args: '<code>',
+    positionals: { min: 1, max: 1, names: ['code'] },
+    summary: 'redeem an invite code; you and the inviter then trust each other',
+    json: true,
+    options: [{ name: 'name', type: 'string', metavar: 'NAME', describe: 'a petname for the inviter' }],
+    notes: ['Quote the code in the shell: it contains "&" and "?".'],
+    examples: [`wotrelay accept 'wotrelay:invite?v=1&e=wot1…' --name alice`],
+  },
+  {
+    name: 'send',
+    args: '<entity-id|petname> <text…>',
+    positionals: { min: 1, max: null, names: ['entity-id|petname', 'text'] },
+    summary: 'send an end-to-end encrypted, signed message',
+    json: true,
+    options: [
+      { name: 'file', type: 'string', metavar: 'FILE', describe: 'send this file (at most 1 MiB) instead of text' },
+      { name: 'wait', type: 'boolean', describe: 'wait until the message is delivered (or --timeout passes)' },
+      { name: 'timeout', type: 'duration', metavar: 'DURATION', describe: 'how long --wait waits (default 10s)' },
+    ],
+    notes: ['The words after the recipient are joined with spaces; put -- before text that starts with a dash.'],
+    examples: ['wotrelay send alice "hi, it is Bob" --wait', 'wotrelay send alice --file notes.txt'],
+  },
+  {
+    name: 'inbox',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'received messages with their verified paths',
+    json: true,
+    options: [
+      { name: 'from', type: 'string', metavar: 'WHO', describe: 'only messages from this entity id or petname' },
+      { name: 'limit', type: 'number', integer: true, min: 1, max: 1000, metavar: 'N', describe: 'at most N messages (default 100)' },
+    ],
+  },
+  {
+    name: 'watch',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'print new messages as they arrive (Ctrl-C stops)',
+    json: true,
+    options: [],
+    notes: ['With --json, one JSON object per message per line.'],
+  },
+  {
+    name: 'outbox',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'messages you sent and their state (queued, sent, delivered, …)',
+    json: true,
+    options: [{ name: 'limit', type: 'number', integer: true, min: 1, max: 1000, metavar: 'N', describe: 'at most N messages (default 100)' }],
+  },
+  {
+    name: 'stop',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'stop the daemon',
+    json: true,
+    options: [],
+  },
+];
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** Names of the subcommands of a command group ('trust' → ['add', 'revoke', 'list']). */
+export function subcommands(group: string): string[] {
+  return COMMANDS.filter((c) => c.name.startsWith(group + ' ')).map((c) => c.name.slice(group.length + 1));
+}
+
+function optUsage(o: OptSpec): string {
+  const flag = o.type === 'boolean' ? `--${o.name}` : `--${o.name} ${o.metavar ?? 'VALUE'}`;
+  return o.repeatable ? `[${flag} …]` : `[${flag}]`;
+}
+
+/** The one-line synopsis: `wotrelay trust add <entity-id> [--name NAME] [--addr HOST:PORT]`. */
+export function usageLine(c: CommandSpec): string {
+  const parts = ['wotrelay', c.name];
+  if (c.name === 'send') {
+    return 'wotrelay send <entity-id|petname> (<text…> | --file FILE) [--wait] [--timeout DURATION]';
+  }
+  if (c.args) parts.push(c.args);
+  for (const o of c.options) parts.push(optUsage(o));
+  return parts.join(' ');
+}
+
+function optionRows(opts: OptSpec[]): string[] {
+  const rows = opts.map((o) => {
+    const flag = (o.short ? `-${o.short}, ` : '') + (o.type === 'boolean' ? `--${o.name}` : `--${o.name} ${o.metavar ?? 'VALUE'}`);
+    return [flag, o.describe ?? ''] as const;
+  });
+  const w = Math.max(0, ...rows.map((r) => r[0].length));
+  return rows.map(([f, d]) => `  ${f.padEnd(w)}  ${d}`);
+}
+
+/** `wotrelay <command> --help`. */
+export function commandHelp(c: CommandSpec): string {
+  const out = [`usage: ${usageLine(c)}`, '', capitalise(c.summary) + '.'];
+  if (c.options.length) out.push('', 'options:', ...optionRows(c.options));
+  for (const n of c.notes ?? []) out.push('', n);
+  if (c.examples?.length) out.push('', 'examples:', ...c.examples.map((e) => `  ${e}`));
+  out.push('', `global options: --home DIR${c.json ? ', --json' : ''}, --help`);
+  return out.join('\n') + '\n';
+}
+
+/** `wotrelay trust --help`: the subcommands of a group. */
+export function groupHelp(group: string): string {
+  const cs = COMMANDS.filter((c) => c.name.startsWith(group + ' '));
+  const w = Math.max(...cs.map((c) => c.name.length + (c.args ? c.args.length + 1 : 0)));
+  const out = [`usage: wotrelay ${group} <${subcommands(group).join('|')}> …`, ''];
+  for (const c of cs) out.push(`  ${(c.name + (c.args ? ' ' + c.args : '')).padEnd(w)}  ${c.summary}`);
+  out.push('', `Run 'wotrelay ${group} <subcommand> --help' for its options.`);
+  return out.join('\n') + '\n';
+}
+
+/** `wotrelay --help`: every command with one line each. */
+export function overviewHelp(version: string): string {
+  const label = (c: CommandSpec) => c.name + (c.args ? ' ' + c.args : '');
+  const w = Math.max(...COMMANDS.map((c) => label(c).length));
+  const row = (c: CommandSpec) => `  ${label(c).padEnd(w)}  ${c.summary}`;
+  return [
+    `wotrelay ${version}: a web-of-trust relay agent. Your agent talks only to agents you trust;`,
+    'messages are end-to-end encrypted and signed, and show the verified path they took.',
+    '',
+    'usage: wotrelay <command> [options]',
+    '',
+    'commands:',
+    ...COMMANDS.map(row),
+    '',
+    'global options (anywhere on the line):',
+    ...optionRows(GLOBAL_OPTIONS),
+    '',
+    'getting started: wotrelay init, then wotrelay daemon; in another terminal,',
+    'wotrelay invite (give the code to a friend) or wotrelay accept <code>, then wotrelay send.',
+    '',
+    "Run 'wotrelay <command> --help' for a command's options.",
+    'Exit codes: 0 ok, 1 the operation failed, 2 bad arguments, 3 the daemon is not running.',
+  ].join('\n') + '\n';
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

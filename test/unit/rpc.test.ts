@@ -1,0 +1,377 @@
+/**
+ * The local API transport: RpcServer and RpcClient over a real Unix socket in a temp dir
+ * (results, param checking, unknown methods, WotError code + hint, internal errors,
+ * notifications, socket mode, one daemon per socket, stale sockets, limits).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { RpcClient } from '../../agent/api/client.js';
+import { RpcServer, MAX_CLIENTS, type Handlers, type RpcContext } from '../../agent/api/server.js';
+import type { StatusResult, TrustEntryView } from '../../agent/api/methods.js';
+import { ParamError, validateParams } from '../../agent/api/validate.js';
+import { WotError, isWotError } from '../../agent/wire/errors.js';
+import { socketPath, resolveHome, dbPath, configPath, pidPath } from '../../agent/daemon/paths.js';
+
+const dirs: string[] = [];
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-rpc-'));
+  dirs.push(d);
+  return d;
+}
+
+const STATUS: StatusResult = {
+  entity: 'wot1x',
+  fingerprint: 'AAAA-BBBB-CCCC-DDDD',
+  agent: 'wota1x',
+  version: '0.1.0',
+  pid: 1,
+  home: '/h',
+  listen: ['127.0.0.1:1'],
+  startedAt: 0,
+  peers: 0,
+  trusted: 0,
+  inbox: 0,
+  outboxPending: 0,
+  metrics: {},
+};
+
+const TRUST: TrustEntryView = {
+  entity: 'wot1y',
+  fingerprint: 'EEEE-FFFF-GGGG-HHHH',
+  petname: null,
+  how: 'manual',
+  state: 'active',
+  addr: null,
+  addedAt: 0,
+  connected: false,
+};
+
+interface Harness {
+  server: RpcServer;
+  path: string;
+  logs: Array<{ event: string; fields: Record<string, unknown> }>;
+  closedCtx: number[];
+  seenParams: unknown[];
+}
+
+const servers: RpcServer[] = [];
+
+async function startServer(overrides: Partial<Handlers> = {}, sockPath?: string): Promise<Harness> {
+  const h: Harness = { server: null as unknown as RpcServer, path: sockPath ?? path.join(tmpDir(), 'api.sock'), logs: [], closedCtx: [], seenParams: [] };
+  const unused = () => {
+    throw new Error('not used in this test');
+  };
+  const handlers: Handlers = {
+    status: () => STATUS,
+    id: () => ({ entity: 'wot1x', fingerprint: 'AAAA-BBBB-CCCC-DDDD', agent: 'wota1x' }),
+    peers: () => [],
+    'trust.add': (p) => {
+      h.seenParams.push(p);
+      return { ...TRUST, entity: p.entity, petname: p.name ?? null };
+    },
+    'trust.revoke': () => {
+      throw new WotError('ERR_UNKNOWN_PEER', 'nobody called "zed" is trusted', 'see: wotrelay trust list');
+    },
+    'trust.list': async () => {
+      throw new Error('disk on fire at /secret/stack/place');
+    },
+    'invite.create': unused,
+    'invite.accept': unused,
+    send: unused,
+    'send.wait': unused,
+    inbox: unused,
+    outbox: unused,
+    watch: (_p, ctx: RpcContext) => {
+      ctx.onClose(() => h.closedCtx.push(ctx.id));
+      setImmediate(() => {
+        ctx.notify('message', { n: 1 });
+        ctx.notify('message', { n: 2 });
+      });
+      return { subscribed: true as const };
+    },
+    shutdown: () => ({ ok: true as const }),
+    ...overrides,
+  };
+  h.server = new RpcServer(handlers, { log: (event, fields) => h.logs.push({ event, fields }) });
+  await h.server.listen(h.path);
+  servers.push(h.server);
+  return h;
+}
+
+/** Sends raw lines on a fresh connection and collects the first `n` response lines. */
+function raw(sock: string, payload: string | Buffer, n = 1): Promise<Array<Record<string, unknown>>> {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(sock);
+    let buf = '';
+    const got: Array<Record<string, unknown>> = [];
+    s.on('data', (d) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        got.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+        buf = buf.slice(i + 1);
+        if (got.length === n) {
+          s.destroy();
+          resolve(got);
+        }
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(got));
+    s.write(payload);
+  });
+}
+
+async function rejects(p: Promise<unknown>): Promise<WotError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isWotError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+}
+
+test.after(async () => {
+  for (const s of servers) await s.close();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+test('call: a request gets its handler result', async () => {
+  const h = await startServer();
+  const c = await RpcClient.connect(h.path);
+  const s = await c.call('status', {});
+  assert.equal(s, STATUS);
+  const t = await c.call('trust.add', { entity: 'wot1q', name: 'bob' });
+  assert.is(t.petname, 'bob');
+  assert.equal(h.seenParams, [{ entity: 'wot1q', name: 'bob' }]);
+  c.close();
+});
+
+test('params: missing, mistyped and unknown params are refused with -32602 naming the param; the handler never runs', async () => {
+  const h = await startServer();
+  const c = await RpcClient.connect(h.path);
+  const e1 = await rejects(c.call('trust.add', {} as never));
+  assert.is(e1.code, 'ERR_BAD_REQUEST');
+  assert.match(e1.message, '"entity"');
+  const e2 = await rejects(c.call('trust.add', { entity: 5 } as never));
+  assert.match(e2.message, '"entity" must be a string');
+  const e3 = await rejects(c.call('trust.add', { entity: 'wot1q', colour: 'red' } as never));
+  assert.match(e3.message, 'unknown param "colour"');
+  assert.equal(h.seenParams, []);
+  const [r] = await raw(h.path, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'status', params: { x: 1 } }) + '\n');
+  assert.is(r!.id, 7);
+  assert.is((r!.error as { code: number }).code, -32602);
+  assert.match((r!.error as { message: string }).message, '"x"');
+  c.close();
+});
+
+test('validate: nested objects, enums, integer ranges and the text/file rule', () => {
+  const msg = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof ParamError) return e.message;
+      throw e;
+    }
+    return 'no error';
+  };
+  assert.equal(validateParams('send', { to: 'a', text: 'hi' }), { to: 'a', text: 'hi' });
+  assert.match(msg(() => validateParams('send', { to: 'a' })), 'exactly one of');
+  assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', file: { name: 'f', data: '' } })), 'exactly one of');
+  assert.match(msg(() => validateParams('send', { to: 'a', file: { name: 'f' } })), '"file.data"');
+  assert.match(msg(() => validateParams('send', { to: 'a', file: { name: 'f', data: '', mode: 1 } })), 'unknown param "file.mode"');
+  assert.match(msg(() => validateParams('send.wait', { id: 'x', until: 'read', timeoutMs: 1 })), '"until" must be one of');
+  assert.match(msg(() => validateParams('invite.create', { uses: 0 })), '"uses" must be at least 1');
+  assert.match(msg(() => validateParams('inbox', { limit: 1.5 })), '"limit" must be an integer');
+  assert.match(msg(() => validateParams('status', [])), 'must be an object');
+  assert.equal(validateParams('status', undefined), {});
+});
+
+test('unknown method: -32601, and the client reports it as ERR_BAD_REQUEST', async () => {
+  const h = await startServer();
+  const [r] = await raw(h.path, JSON.stringify({ jsonrpc: '2.0', id: 'a', method: 'frobnicate' }) + '\n');
+  assert.is(r!.id, 'a');
+  assert.is((r!.error as { code: number }).code, -32601);
+  assert.match((r!.error as { message: string }).message, 'frobnicate');
+  const c = await RpcClient.connect(h.path);
+  const e = await rejects(c.call('frobnicate' as never, {} as never));
+  assert.is(e.code, 'ERR_BAD_REQUEST');
+  c.close();
+});
+
+test('malformed lines: bad JSON gets -32700, a non-2.0 request -32600; the connection keeps working', async () => {
+  const h = await startServer();
+  const rs = await raw(h.path, 'not json\n' + JSON.stringify({ id: 1, method: 'status' }) + '\n' + JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'id' }) + '\n', 3);
+  assert.is((rs[0]!.error as { code: number }).code, -32700);
+  assert.is((rs[1]!.error as { code: number }).code, -32600);
+  assert.is(rs[2]!.id, 2);
+  assert.is((rs[2]!.result as { entity: string }).entity, 'wot1x');
+});
+
+test('WotError round trip: the client gets the same code, message and hint', async () => {
+  const h = await startServer();
+  const c = await RpcClient.connect(h.path);
+  const e = await rejects(c.call('trust.revoke', { who: 'zed' }));
+  assert.is(e.code, 'ERR_UNKNOWN_PEER');
+  assert.is(e.message, 'nobody called "zed" is trusted');
+  assert.is(e.hint, 'see: wotrelay trust list');
+  const [r] = await raw(h.path, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'trust.revoke', params: { who: 'zed' } }) + '\n');
+  assert.equal(r!.error, { code: 1, message: 'nobody called "zed" is trusted', data: { code: 'ERR_UNKNOWN_PEER', hint: 'see: wotrelay trust list' } });
+  c.close();
+});
+
+test('other exceptions: -32603 "internal error" without details for the client, logged for the daemon', async () => {
+  const h = await startServer();
+  const [r] = await raw(h.path, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'trust.list' }) + '\n');
+  const error = r!.error as { code: number; message: string };
+  assert.is(error.code, -32603);
+  assert.is(error.message, 'internal error');
+  assert.not.match(JSON.stringify(r), 'disk on fire');
+  assert.not.match(JSON.stringify(r), 'stack');
+  assert.ok(h.logs.some((l) => l.event === 'rpc.internal_error' && String(l.fields.error).includes('disk on fire')));
+  const c = await RpcClient.connect(h.path);
+  const e = await rejects(c.call('trust.list', {}));
+  assert.is(e.code, 'ERR_INTERNAL');
+  c.close();
+});
+
+test('notifications: reach the client after watch; onClose runs when the client goes', async () => {
+  const h = await startServer();
+  const c = await RpcClient.connect(h.path);
+  const got: Array<[string, unknown]> = [];
+  const two = new Promise<void>((resolve) =>
+    c.onNotification((m, p) => {
+      got.push([m, p]);
+      if (got.length === 2) resolve();
+    }),
+  );
+  const r = await c.call('watch', {});
+  assert.equal(r, { subscribed: true });
+  await two;
+  assert.equal(got, [
+    ['message', { n: 1 }],
+    ['message', { n: 2 }],
+  ]);
+  const closed = new Promise<void>((resolve) => {
+    const t = setInterval(() => {
+      if (h.closedCtx.length) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 5);
+  });
+  c.close();
+  await closed;
+  assert.is(h.closedCtx.length, 1);
+});
+
+test('the socket file has mode 0600', async () => {
+  const h = await startServer();
+  assert.is(fs.statSync(h.path).mode & 0o777, 0o600);
+  assert.ok(fs.statSync(h.path).isSocket());
+});
+
+test('a second server on the same socket is refused while the first answers', async () => {
+  const h = await startServer();
+  const second = new RpcServer({} as Handlers);
+  const e = await rejects(second.listen(h.path));
+  assert.is(e.code, 'ERR_BAD_REQUEST');
+  assert.match(e.message, `another daemon is already running for this home (socket ${h.path})`);
+  const c = await RpcClient.connect(h.path);
+  assert.is((await c.call('id', {})).entity, 'wot1x', 'the first server still answers');
+  c.close();
+});
+
+test('a stale socket file (nothing listening) is replaced; a non-socket file is left alone', async () => {
+  const dir = tmpDir();
+  const p = path.join(dir, 'api.sock');
+  // Make a socket file nobody listens on: hard-link a live socket, then close its server.
+  const tmpSrv = net.createServer();
+  const live = path.join(dir, 'live.sock');
+  await new Promise<void>((r) => tmpSrv.listen(live, () => r()));
+  fs.linkSync(live, p);
+  await new Promise<void>((r) => tmpSrv.close(() => r()));
+  assert.ok(fs.lstatSync(p).isSocket(), 'stale socket file present');
+  const h = await startServer({}, p);
+  assert.ok(h.logs.some((l) => l.event === 'rpc.stale_socket_removed'));
+  const c = await RpcClient.connect(p);
+  assert.is((await c.call('id', {})).entity, 'wot1x');
+  c.close();
+
+  const plain = path.join(dir, 'plain');
+  fs.writeFileSync(plain, 'keep me');
+  const e = await rejects(new RpcServer({} as Handlers).listen(plain));
+  assert.match(e.message, 'not a socket');
+  assert.is(fs.readFileSync(plain, 'utf8'), 'keep me');
+});
+
+test('close removes the socket file and ends client connections', async () => {
+  const h = await startServer();
+  const c = await RpcClient.connect(h.path);
+  const ended = new Promise<WotError | null>((resolve) => c.onClose(resolve));
+  await h.server.close();
+  assert.not.ok(fs.existsSync(h.path));
+  const e = await ended;
+  assert.is(e?.code, 'ERR_CONNECTION_LOST');
+  const e2 = await rejects(c.call('id', {}));
+  assert.is(e2.code, 'ERR_CONNECTION_LOST');
+});
+
+test('client to a missing socket: ERR_NOT_RUNNING naming the home and how to start the daemon', async () => {
+  const home = tmpDir();
+  const e = await rejects(RpcClient.connect(path.join(home, 'api.sock')));
+  assert.is(e.code, 'ERR_NOT_RUNNING');
+  assert.is(e.message, `the wotrelay daemon is not running for home ${home}`);
+  assert.is(e.hint, `start it with: wotrelay daemon --home ${home}`);
+  const e2 = await rejects(RpcClient.connect(path.join(home, 'elsewhere.sock'), 3000, { home: '/my/home' }));
+  assert.match(e2.message, 'for home /my/home');
+});
+
+test('a request line over 4 MiB closes the connection', async () => {
+  const h = await startServer();
+  const big = Buffer.alloc(4 * 1024 * 1024 + 10, 0x61);
+  const rs = await raw(h.path, big, 1);
+  assert.is(rs.length, 1);
+  assert.match((rs[0]!.error as { message: string }).message, 'larger than');
+  assert.ok(h.logs.some((l) => l.event === 'rpc.line_too_long'));
+});
+
+test(`more than ${MAX_CLIENTS} clients: the next one is told so and closed`, async () => {
+  const h = await startServer();
+  const clients: RpcClient[] = [];
+  for (let i = 0; i < MAX_CLIENTS; i++) clients.push(await RpcClient.connect(h.path));
+  await clients[MAX_CLIENTS - 1]!.call('id', {}); // all accepted by now
+  const extra = await RpcClient.connect(h.path);
+  const e = await rejects(extra.call('id', {}));
+  assert.match(e.message, 'too many API clients');
+  for (const c of clients) c.close();
+  extra.close();
+});
+
+test('paths: home resolution order and socket path fallback for long homes', () => {
+  const env = { HOME: '/home/u' };
+  assert.is(resolveHome(undefined, env), '/home/u/.local/share/wotrelay');
+  assert.is(resolveHome(undefined, { ...env, XDG_DATA_HOME: '/x' }), '/x/wotrelay');
+  assert.is(resolveHome(undefined, { ...env, XDG_DATA_HOME: 'relative' }), '/home/u/.local/share/wotrelay');
+  assert.is(resolveHome(undefined, { ...env, XDG_DATA_HOME: '/x', WOTRELAY_HOME: '/w' }), '/w');
+  assert.is(resolveHome('/flag', { ...env, WOTRELAY_HOME: '/w' }), '/flag');
+  assert.is(resolveHome('~/h', env), '/home/u/h');
+  assert.is(resolveHome('rel', env), path.resolve('rel'));
+  assert.is(socketPath('/h'), '/h/api.sock');
+  const long = '/' + 'd'.repeat(120);
+  const s = socketPath(long);
+  assert.ok(s.startsWith(path.join(os.tmpdir(), 'wotrelay-')));
+  assert.match(s, /wotrelay-[0-9a-f]{16}\.sock$/);
+  assert.is(socketPath(long), s, 'stable');
+  assert.is.not(socketPath(long + 'x'), s, 'per home');
+  assert.is(dbPath('/h'), '/h/wotrelay.db');
+  assert.is(configPath('/h'), '/h/config.json');
+  assert.is(pidPath('/h'), '/h/daemon.pid');
+});
+
+test.run();
