@@ -126,9 +126,9 @@ export class AgentCore {
     const trust = this.store.trust.get(peer.entity);
     if (trust?.state === 'active') return { ok: true };
     if (!input.responder) {
-      // We only dial trusted entities or the inviter of a code we redeem (checked by the
-      // link through expectEntity); anyone else is refused.
-      return input.invite ? { ok: true } : { ok: false, code: 'ERR_UNTRUSTED', msg: 'we do not trust this entity' };
+      // We only dial trusted entities or the inviter of a code we redeem (the link has
+      // checked that the peer is the inviter named in the code); anyone else is refused.
+      return input.redeemingInvite ? { ok: true } : { ok: false, code: 'ERR_UNTRUSTED', msg: 'we do not trust this entity' };
     }
     if (!input.invite) return { ok: false, code: 'ERR_UNTRUSTED', msg: 'not trusted: ask for an invite' };
     const { key, proof, handshakeHash } = input.invite;
@@ -465,6 +465,9 @@ export class AgentCore {
   resolve(who: string, decode: (s: string) => Uint8Array): Uint8Array {
     const byName = this.store.trust.byPetname(who);
     if (byName) return byName.entity;
+    if (!/^wot1/i.test(who.trim())) {
+      throw new WotError('ERR_NOT_FOUND', `nobody in your trust list is called "${who}"`, 'wotrelay trust list shows petnames; or give an entity id (wot1…)');
+    }
     return decode(who);
   }
 }

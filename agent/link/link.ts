@@ -57,6 +57,8 @@ export interface GateInput {
   responder: boolean;
   /** Invite proof presented by an initiator, already bound to this handshake. */
   invite?: { key: Uint8Array; proof: Uint8Array; handshakeHash: Uint8Array };
+  /** Initiator side: we dialled the inviter of a code we are redeeming (already matched by expectEntity). */
+  redeemingInvite?: boolean;
 }
 
 export type GateResult = { ok: true } | { ok: false; code: ErrorCode; msg?: string };
@@ -245,7 +247,7 @@ export class Link extends EventEmitter<LinkEvents> {
         if (this.opts.expectEntity && !equalBytes(peer.entity, this.opts.expectEntity)) {
           throw new WotError('ERR_KEY_MISMATCH', 'the peer is not the entity we dialled');
         }
-        const verdict = this.opts.gate({ peer, responder: false });
+        const verdict = this.opts.gate({ peer, responder: false, redeemingInvite: !!this.opts.inviteSecret && !!this.opts.expectEntity });
         if (!verdict.ok) throw new WotError(verdict.code, verdict.msg ?? 'peer refused by the trust gate');
         const payload = encodeHandshakePayload(
           this.opts.inviteSecret

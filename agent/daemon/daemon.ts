@@ -1,0 +1,646 @@
+/**
+ * The agent daemon: loads the identity and the store, listens for neighbour links,
+ * dials trusted neighbours, runs the sans-I/O core (one store transaction per event,
+ * actions performed after commit) and serves the local JSON-RPC API on a Unix socket.
+ * This module owns all sockets and timers of an agent; protocol decisions live in core.
+ */
+import net from 'node:net';
+import os from 'node:os';
+import fs from 'node:fs';
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { RpcServer, type Handlers, type RpcContext } from '../api/server.js';
+import type { InboxItem, OutboxItem, PeerView, SendResult, StatusResult, TrustEntryView } from '../api/methods.js';
+import { AgentCore, type Action, type LinkId } from '../core/index.js';
+import { toHex, utf8 } from '../crypto/index.js';
+import {
+  decodeEntityId,
+  decodeInvite,
+  encodeAgentId,
+  encodeEntityId,
+  fingerprint,
+  loadIdentity,
+  type Identity,
+} from '../identity/index.js';
+import { Link, type CloseInfo, type PeerIdentity } from '../link/index.js';
+import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
+import { WotError, isWotError } from '../wire/errors.js';
+import { createLogger, type Logger, type LogLevel } from './log.js';
+import { configPath, dbPath, socketPath } from './paths.js';
+
+export interface DaemonOptions {
+  home: string;
+  listen?: string;
+  logLevel?: LogLevel;
+  logFormat?: 'logfmt' | 'json';
+  /** Override for tests: where log lines go. */
+  logWrite?: (line: string) => void;
+}
+
+export interface DaemonConfig {
+  listen: string;
+  /** Addresses to advertise (invite codes, handshakes); derived from listen when empty. */
+  addrs: string[];
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  keepaliveMs: number;
+  /** Cap on links still in their handshake (slowloris bound). */
+  maxPendingHandshakes: number;
+  /** Cap on concurrent connections from one remote address. */
+  maxConnectionsPerAddress: number;
+  /** Cap on open links. */
+  maxLinks: number;
+}
+
+export const DAEMON_DEFAULTS: DaemonConfig = {
+  listen: '0.0.0.0:7117',
+  addrs: [],
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 75_000,
+  keepaliveMs: 25_000,
+  maxPendingHandshakes: 256,
+  maxConnectionsPerAddress: 16,
+  maxLinks: 10_000,
+};
+
+export interface DaemonHandle {
+  stop(): Promise<void>;
+  listenAddrs: string[];
+}
+
+export const VERSION = '0.1.0';
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  if (!m) throw new WotError('ERR_BAD_REQUEST', `"${s}" is not HOST:PORT`, 'use e.g. 127.0.0.1:7117 or [::1]:7117');
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new WotError('ERR_BAD_REQUEST', `port ${m[2]} is out of range`, 'use a port between 0 and 65535');
+  }
+  return { host: m[1]!, port };
+}
+
+function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function loadConfig(home: string): DaemonConfig {
+  const p = configPath(home);
+  let raw: Partial<DaemonConfig> = {};
+  if (fs.existsSync(p)) {
+    try {
+      raw = JSON.parse(fs.readFileSync(p, 'utf8')) as Partial<DaemonConfig>;
+    } catch (e) {
+      throw new WotError('ERR_BAD_REQUEST', `config file ${p} is not valid JSON: ${(e as Error).message}`, 'fix or delete the file');
+    }
+  }
+  return { ...DAEMON_DEFAULTS, ...raw };
+}
+
+class Metrics {
+  private readonly counters = new Map<string, number>();
+  inc(name: string, by = 1): void {
+    if (!this.counters.has(name) && this.counters.size >= 512) return; // bounded
+    this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+  }
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.counters.entries()].sort());
+  }
+}
+
+interface PendingAccept {
+  resolve: (inviter: Uint8Array) => void;
+  reject: (e: WotError) => void;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
+  const home = opts.home;
+  const log: Logger = createLogger({
+    level: opts.logLevel ?? 'info',
+    format: opts.logFormat ?? 'logfmt',
+    ...(opts.logWrite ? { write: opts.logWrite } : {}),
+  });
+  const cfg = loadConfig(home);
+  if (opts.listen) cfg.listen = opts.listen;
+  const identity: Identity = loadIdentity(home, Date.now());
+  const store = Store.open(dbPath(home));
+  const metrics = new Metrics();
+  const startedAt = Date.now();
+
+  const links = new Map<LinkId, Link>();
+  const linkDirection = new Map<LinkId, 'in' | 'out'>();
+  let nextLinkId = 1;
+  const pendingByAddress = new Map<string, number>();
+  let pendingHandshakes = 0;
+  const dialing = new Set<string>(); // entity hex being dialled
+  const pendingAccepts = new Map<LinkId, PendingAccept>();
+  const watchers = new Set<RpcContext>();
+  const sendWaiters = new Map<string, Set<() => void>>();
+  let listenAddrs: string[] = [];
+  let stopping = false;
+
+  const advertised = (): string[] => {
+    if (cfg.addrs.length > 0) return cfg.addrs.slice(0, 8);
+    const out: string[] = [];
+    for (const a of listenAddrs) {
+      const { host, port } = parseHostPort(a);
+      if (host === '0.0.0.0' || host === '::') {
+        for (const list of Object.values(os.networkInterfaces())) {
+          for (const ni of list ?? []) {
+            if (ni.family === 'IPv4' && !ni.internal) out.push(formatHostPort(ni.address, port));
+          }
+        }
+        if (out.length === 0) out.push(formatHostPort('127.0.0.1', port));
+      } else {
+        out.push(a);
+      }
+    }
+    return out.slice(0, 8);
+  };
+
+  const core = new AgentCore({
+    identity: {
+      entityPub: identity.entityPub,
+      agent: identity.agent,
+      box: identity.box,
+      certBytes: identity.certBytes,
+      cert: identity.cert,
+    },
+    store,
+    now: Date.now,
+    randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)),
+    addrs: advertised,
+  });
+
+  /** Runs a core step in one transaction, then performs its actions. */
+  const step = (fn: () => Action[]): void => {
+    let actions: Action[];
+    try {
+      actions = store.tx(fn);
+    } catch (e) {
+      metrics.inc('core.error');
+      log.log('error', 'core-error', { error: (e as Error).message });
+      return;
+    }
+    perform(actions);
+  };
+
+  const perform = (actions: Action[]): void => {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send': {
+          const l = links.get(a.link);
+          if (!l || !l.send(a.msg)) metrics.inc('send.refused');
+          break;
+        }
+        case 'dial':
+          dial(a.entity, a.addr);
+          break;
+        case 'close':
+          links.get(a.link)?.fail(a.code, a.msg);
+          break;
+        case 'delivered-to-app': {
+          const item = inboxItem(a.item);
+          for (const w of watchers) w.notify('message', item);
+          log.log('info', 'message-received', { from: fingerprint(a.item.from), id: toHex(a.item.id) });
+          break;
+        }
+        case 'outbox-state': {
+          const key = toHex(a.id);
+          for (const fn of sendWaiters.get(key) ?? []) fn();
+          log.log('debug', 'outbox-state', { id: key, state: a.state });
+          break;
+        }
+        case 'welcomed': {
+          const p = pendingAccepts.get(a.link);
+          pendingAccepts.delete(a.link);
+          p?.resolve(a.inviter);
+          break;
+        }
+        case 'metric':
+          metrics.inc(a.name);
+          break;
+        case 'log':
+          log.log(a.level, a.event, a.fields);
+          break;
+      }
+    }
+  };
+
+  // ---------------------------------------------------------------- links
+
+  const linkOptions = () => ({
+    identity: {
+      agentSeed: identity.agent.seed,
+      agentPub: identity.agent.publicKey,
+      entityPub: identity.entityPub,
+      certBytes: identity.certBytes,
+    },
+    gate: (input: Parameters<AgentCore['gate']>[0]) => {
+      try {
+        return store.tx(() => core.gate(input));
+      } catch (e) {
+        log.log('error', 'gate-error', { error: (e as Error).message });
+        return { ok: false as const, code: 'ERR_INTERNAL' as const };
+      }
+    },
+    addrs: advertised(),
+    handshakeTimeoutMs: cfg.handshakeTimeoutMs,
+    idleTimeoutMs: cfg.idleTimeoutMs,
+    keepaliveMs: cfg.keepaliveMs,
+  });
+
+  const attach = (link: Link, direction: 'in' | 'out', onOpen?: (id: LinkId) => void): LinkId => {
+    const id = nextLinkId++;
+    links.set(id, link);
+    linkDirection.set(id, direction);
+    link.on('open', (peer: PeerIdentity) => {
+      if (links.size > cfg.maxLinks) {
+        link.fail('ERR_BACKPRESSURE', 'too many links');
+        return;
+      }
+      // Keep one link per agent: when both sides dialled at once, the link initiated by the
+      // smaller agent key wins on both sides.
+      for (const [otherId, other] of links) {
+        if (otherId === id || !other.isOpen || !other.peer) continue;
+        if (toHex(other.peer.agent) !== toHex(peer.agent)) continue;
+        const ours = Buffer.compare(Buffer.from(identity.agent.publicKey), Buffer.from(peer.agent)) < 0;
+        const keepNew = (direction === 'out') === ours;
+        const loser = keepNew ? other : link;
+        loser.close();
+        if (!keepNew) return;
+      }
+      log.log('info', 'peer-up', { peer: fingerprint(peer.entity), addr: `${peer.remoteAddress}:${peer.remotePort}`, dir: direction });
+      onOpen?.(id);
+      step(() => core.peerUp(id, peer, { awaitingWelcome: pendingAccepts.has(id), addrs: link.peerAddrs }));
+    });
+    link.on('message', (msg) => step(() => core.onMessage(id, msg)));
+    link.on('close', (info: CloseInfo) => {
+      links.delete(id);
+      linkDirection.delete(id);
+      const pa = pendingAccepts.get(id);
+      if (pa) {
+        pendingAccepts.delete(id);
+        pa.reject(closeToError(info));
+      }
+      if (info.duringHandshake) metrics.inc(`handshake.${info.code}`);
+      else metrics.inc(`link.closed.${info.code}`);
+      if (link.peer) {
+        log.log(info.code === 'ERR_SHUTDOWN' || info.code === 'ERR_CONNECTION_LOST' ? 'debug' : 'warn', 'peer-down', {
+          peer: fingerprint(link.peer.entity),
+          code: info.code,
+          remote: info.remote,
+          ...(info.msg ? { reason: info.msg } : {}),
+        });
+        step(() => core.peerDown(id));
+      } else if (info.code !== 'ERR_CONNECTION_LOST' || direction === 'out') {
+        log.log('debug', 'handshake-failed', { addr: link.remoteAddress, code: info.code });
+      }
+    });
+    return id;
+  };
+
+  const dial = (entity: Uint8Array, addr: string, invite?: { secret: Uint8Array; pending: PendingAccept }): void => {
+    const key = toHex(entity);
+    if (!invite && (dialing.has(key) || core.isConnected(entity))) return;
+    let hp: { host: string; port: number };
+    try {
+      hp = parseHostPort(addr);
+    } catch {
+      return;
+    }
+    dialing.add(key);
+    const socket = net.connect({ host: hp.host, port: hp.port });
+    const link = Link.initiate(socket, {
+      ...linkOptions(),
+      expectEntity: entity,
+      ...(invite ? { inviteSecret: invite.secret } : {}),
+    });
+    const id = attach(link, 'out');
+    if (invite) pendingAccepts.set(id, invite.pending);
+    link.once('close', () => dialing.delete(key));
+    link.once('open', () => dialing.delete(key));
+    socket.on('error', (e) => log.log('debug', 'dial-failed', { addr, error: e.message }));
+  };
+
+  // ---------------------------------------------------------------- listener
+
+  const server = net.createServer({ pauseOnConnect: false }, (socket) => {
+    if (stopping) return void socket.destroy();
+    const ra = socket.remoteAddress ?? '?';
+    const perAddr = pendingByAddress.get(ra) ?? 0;
+    if (pendingHandshakes >= cfg.maxPendingHandshakes || perAddr >= cfg.maxConnectionsPerAddress) {
+      metrics.inc('connection.refused.limit');
+      socket.destroy();
+      return;
+    }
+    pendingHandshakes++;
+    pendingByAddress.set(ra, perAddr + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      pendingHandshakes--;
+      const n = (pendingByAddress.get(ra) ?? 1) - 1;
+      if (n <= 0) pendingByAddress.delete(ra);
+      else pendingByAddress.set(ra, n);
+    };
+    const link = Link.accept(socket, linkOptions());
+    link.once('open', release);
+    link.once('close', release);
+    attach(link, 'in');
+  });
+  server.maxConnections = cfg.maxLinks + cfg.maxPendingHandshakes;
+
+  const { host, port } = parseHostPort(cfg.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new WotError(
+          'ERR_BAD_REQUEST',
+          `cannot listen on ${cfg.listen}: ${e.code ?? e.message}`,
+          e.code === 'EADDRINUSE' ? 'another process uses that port; pick another with --listen HOST:PORT' : 'check --listen',
+        ),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const bound = server.address() as net.AddressInfo;
+  listenAddrs = [formatHostPort(bound.address, bound.port)];
+  for (const a of listenAddrs) log.log('info', 'listening', { addr: a, entity: encodeEntityId(identity.entityPub), fingerprint: fingerprint(identity.entityPub) });
+
+  // ---------------------------------------------------------------- API
+
+  const trustView = (e: TrustEntry): TrustEntryView => ({
+    entity: encodeEntityId(e.entity),
+    fingerprint: fingerprint(e.entity),
+    petname: e.petname,
+    how: e.how,
+    state: e.state,
+    addr: e.addr,
+    addedAt: e.addedAt,
+    connected: core.isConnected(e.entity),
+  });
+
+  const nameOf = (entity: Uint8Array): string | null => store.trust.get(entity)?.petname ?? null;
+
+  const inboxItem = (r: InboxRow): InboxItem => {
+    const path = (JSON.parse(r.path) as Array<{ entity: string }>).map((h) => {
+      const ent = decodeEntityId(h.entity);
+      return { entity: h.entity, name: nameOf(ent), fingerprint: fingerprint(ent) };
+    });
+    return {
+      id: toHex(r.id),
+      from: encodeEntityId(r.from),
+      fromName: nameOf(r.from),
+      fromFingerprint: fingerprint(r.from),
+      receivedAt: r.receivedAt,
+      sentAt: r.sentAt,
+      kind: r.kind,
+      ...(r.kind === 'text' ? { text: Buffer.from(r.body).toString('utf8') } : {}),
+      ...(r.name ? { name: r.name } : {}),
+      size: r.body.length,
+      path,
+      seq: r.seq,
+    };
+  };
+
+  const sendResult = (r: OutboxRow): SendResult => ({ id: toHex(r.id), to: encodeEntityId(r.to), state: r.state });
+
+  const resolveWho = (who: string): Uint8Array => core.resolve(who, decodeEntityId);
+
+  const handlers: Handlers = {
+    status: (): StatusResult => ({
+      entity: encodeEntityId(identity.entityPub),
+      fingerprint: fingerprint(identity.entityPub),
+      agent: encodeAgentId(identity.agent.publicKey),
+      version: VERSION,
+      pid: process.pid,
+      home,
+      listen: listenAddrs,
+      startedAt,
+      peers: core.neighbourList().length,
+      trusted: store.trust.list().filter((t) => t.state === 'active').length,
+      inbox: store.inbox.count(),
+      outboxPending: store.outbox.countPending(),
+      metrics: metrics.snapshot(),
+    }),
+    id: () => ({
+      entity: encodeEntityId(identity.entityPub),
+      fingerprint: fingerprint(identity.entityPub),
+      agent: encodeAgentId(identity.agent.publicKey),
+    }),
+    peers: (): PeerView[] =>
+      core.neighbourList().map(({ link, peer }) => ({
+        entity: encodeEntityId(peer.entity),
+        agent: encodeAgentId(peer.agent),
+        fingerprint: fingerprint(peer.entity),
+        petname: nameOf(peer.entity),
+        remoteAddress: `${peer.remoteAddress}:${peer.remotePort}`,
+        direction: linkDirection.get(link) ?? 'in',
+        since: links.get(link)?.openedAt ?? 0,
+      })),
+    'trust.add': (p) => {
+      const entity = decodeEntityId(p.entity);
+      if (p.addr !== undefined) parseHostPort(p.addr);
+      const { entry, actions } = store.tx(() => core.trustAdd(entity, p.name, p.addr));
+      perform(actions);
+      log.log('info', 'trust-added', { peer: fingerprint(entity), ...(p.name ? { name: p.name } : {}) });
+      return trustView(entry);
+    },
+    'trust.revoke': (p) => {
+      const entity = resolveWho(p.who);
+      const { entry, actions } = store.tx(() => core.trustRevoke(entity));
+      perform(actions);
+      log.log('info', 'trust-revoked', { peer: fingerprint(entity) });
+      return trustView(entry);
+    },
+    'trust.list': () => store.trust.list().map(trustView),
+    'invite.create': (p) => {
+      const uses = p.uses ?? 1;
+      const expiresInMs = p.expiresInMs ?? 24 * 3600_000;
+      if (!Number.isInteger(uses) || uses < 1 || uses > 1000) throw new WotError('ERR_BAD_REQUEST', 'uses must be 1..1000');
+      if (!(expiresInMs > 0 && expiresInMs <= 365 * 24 * 3600_000)) throw new WotError('ERR_BAD_REQUEST', 'expiry must be between 1 ms and 365 days');
+      const r = store.tx(() => core.createInvite(uses, expiresInMs));
+      log.log('info', 'invite-created', { uses, expiresAt: new Date(r.expiresAt).toISOString() });
+      return { code: r.code, expiresAt: r.expiresAt, uses };
+    },
+    'invite.accept': async (p) => {
+      const inv = decodeInvite(p.code);
+      if (inv.expiresAt < Date.now()) {
+        throw new WotError('ERR_INVITE_EXPIRED', `the invite expired at ${new Date(inv.expiresAt).toISOString()}`, 'ask for a new invite');
+      }
+      if (toHex(inv.entity) === toHex(identity.entityPub)) throw new WotError('ERR_BAD_REQUEST', 'this is your own invite');
+      if (p.name !== undefined) {
+        const other = store.trust.byPetname(p.name);
+        if (other && toHex(other.entity) !== toHex(inv.entity)) {
+          throw new WotError('ERR_BAD_REQUEST', `petname "${p.name}" is already used`, 'pick another --name');
+        }
+      }
+      let lastErr: WotError = new WotError('ERR_CONNECTION_LOST', 'no address in the invite answered', 'check that the inviter\'s daemon is running and reachable');
+      for (const addr of inv.addrs) {
+        try {
+          await new Promise<Uint8Array>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new WotError('ERR_HANDSHAKE_TIMEOUT', `no answer from ${addr}`)), cfg.handshakeTimeoutMs + 5000);
+            dial(inv.entity, addr, {
+              secret: inv.secret,
+              pending: {
+                resolve: (x) => (clearTimeout(timer), resolve(x)),
+                reject: (e) => (clearTimeout(timer), reject(e)),
+              },
+            });
+          });
+          const entry = store.tx(() => {
+            if (p.name !== undefined) store.trust.setPetname(inv.entity, p.name, Date.now());
+            store.trust.setAddr(inv.entity, addr, Date.now());
+            return store.trust.get(inv.entity)!;
+          });
+          log.log('info', 'invite-accepted', { peer: fingerprint(inv.entity), addr });
+          return trustView(entry);
+        } catch (e) {
+          lastErr = isWotError(e) ? e : new WotError('ERR_INTERNAL', (e as Error).message);
+          if (['ERR_INVITE_USED', 'ERR_INVITE_EXPIRED', 'ERR_INVITE_INVALID', 'ERR_KEY_MISMATCH'].includes(lastErr.code)) break;
+        }
+      }
+      throw lastErr;
+    },
+    send: (p) => {
+      const to = resolveWho(p.to);
+      let kind: 'text' | 'file';
+      let body: Uint8Array;
+      let name: string | undefined;
+      if (p.text !== undefined && p.file === undefined) {
+        kind = 'text';
+        body = utf8(p.text);
+      } else if (p.file !== undefined && p.text === undefined) {
+        kind = 'file';
+        body = new Uint8Array(Buffer.from(p.file.data, 'base64'));
+        name = p.file.name;
+      } else {
+        throw new WotError('ERR_BAD_REQUEST', 'give exactly one of text or file');
+      }
+      const { id, actions } = store.tx(() => core.send(to, kind, body, name));
+      perform(actions);
+      return sendResult(store.outbox.get(id)!);
+    },
+    'send.wait': async (p) => {
+      const id = fromHexId(p.id);
+      const rank = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 9, expired: 9 } as const;
+      const target = rank[p.until];
+      const current = () => store.outbox.get(id);
+      const row0 = current();
+      if (!row0) throw new WotError('ERR_NOT_FOUND', `no outgoing message ${p.id}`);
+      if (rank[row0.state] >= target) return sendResult(row0);
+      const key = toHex(id);
+      await new Promise<void>((resolve) => {
+        let set = sendWaiters.get(key);
+        if (!set) sendWaiters.set(key, (set = new Set()));
+        const done = () => {
+          const r = current();
+          if (r && rank[r.state] < target) return;
+          clearTimeout(timer);
+          set!.delete(done);
+          if (set!.size === 0) sendWaiters.delete(key);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          set!.delete(done);
+          if (set!.size === 0) sendWaiters.delete(key);
+          resolve();
+        }, Math.min(Math.max(p.timeoutMs, 0), 600_000));
+        set.add(done);
+      });
+      return sendResult(current()!);
+    },
+    inbox: (p) => {
+      const rows = store.inbox.list({
+        ...(p.afterSeq !== undefined ? { afterSeq: p.afterSeq } : {}),
+        limit: Math.min(p.limit ?? 100, 1000),
+        ...(p.from !== undefined ? { from: resolveWho(p.from) } : {}),
+      });
+      return rows.map(inboxItem);
+    },
+    outbox: (p): OutboxItem[] =>
+      store.outbox.list({ limit: Math.min(p.limit ?? 100, 1000) }).map((r) => ({
+        id: toHex(r.id),
+        to: encodeEntityId(r.to),
+        toName: nameOf(r.to),
+        state: r.state,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+        attempts: r.attempts,
+        error: r.error,
+      })),
+    watch: (p, ctx) => {
+      // Catch up on anything after afterSeq, then stream.
+      if (p.afterSeq !== undefined) {
+        for (const r of store.inbox.list({ afterSeq: p.afterSeq, limit: 1000 })) ctx.notify('message', inboxItem(r));
+      }
+      watchers.add(ctx);
+      ctx.onClose(() => watchers.delete(ctx));
+      return { subscribed: true as const };
+    },
+    shutdown: () => {
+      setImmediate(() => void handle.stop().then(() => process.exit(0)));
+      return { ok: true as const };
+    },
+  };
+
+  const rpc = new RpcServer(handlers, { log: (event, fields) => log.log('debug', event, fields) });
+  try {
+    await rpc.listen(socketPath(home));
+  } catch (e) {
+    server.close();
+    store.close();
+    throw e;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  const tick = setInterval(() => step(() => core.tick()), 1000);
+  tick.unref();
+  // Reconnect to trusted neighbours with known addresses.
+  const reconnect = () => {
+    for (const t of store.trust.list()) {
+      if (t.state === 'active' && t.addr && !core.isConnected(t.entity)) dial(t.entity, t.addr);
+    }
+  };
+  reconnect();
+  const reconnectTimer = setInterval(reconnect, 15_000);
+  reconnectTimer.unref();
+
+  log.log('info', 'ready', { api: socketPath(home), peers: store.trust.list().length });
+
+  const handle: DaemonHandle = {
+    listenAddrs,
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(tick);
+      clearInterval(reconnectTimer);
+      for (const l of links.values()) l.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      await rpc.close();
+      store.close();
+      log.log('info', 'stopped', {});
+    },
+  };
+  return handle;
+}
+
+function fromHexId(s: string): Uint8Array {
+  if (!/^[0-9a-f]{32}$/i.test(s)) throw new WotError('ERR_BAD_REQUEST', `"${s}" is not a message id (32 hex characters)`);
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+function closeToError(info: CloseInfo): WotError {
+  const code = info.code === 'OK' ? 'ERR_CONNECTION_LOST' : info.code;
+  const hints: Partial<Record<string, string>> = {
+    ERR_INVITE_USED: 'ask the inviter for a new invite',
+    ERR_INVITE_EXPIRED: 'ask the inviter for a new invite',
+    ERR_INVITE_INVALID: 'copy the invite code again or ask for a new one',
+    ERR_KEY_MISMATCH: 'the address answered with another identity; check the code',
+    ERR_UNTRUSTED: 'the other side does not trust you yet',
+  };
+  return new WotError(code, info.msg ?? `link closed (${code})`, hints[code]);
+}
+

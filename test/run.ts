@@ -1,0 +1,59 @@
+/**
+ * Runs the whole uvu suite (unit, then integration) from the compiled tree and ends with
+ * one summary line, `N passed, N failed, N skipped`. `npm test -- <pattern>` runs only the
+ * test files whose path matches the pattern. A hard timeout stops a hung suite.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// uvu's package exports hide bin.js; resolve it from the package folder.
+const uvuBin = path.resolve(here, '../../node_modules/uvu/bin.js');
+const filter = process.argv[2];
+const TIMEOUT_MS = 15 * 60_000;
+
+interface Totals { total: number; passed: number; skipped: number }
+
+function runGroup(dir: string): Promise<{ code: number; totals: Totals }> {
+  return new Promise((resolve) => {
+    const pattern = filter ? `.*${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\.test\\.js$` : '\\.test\\.js$';
+    const child = spawn(process.execPath, [uvuBin, path.join(here, dir), pattern, '--color=false'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      process.stdout.write(d);
+    });
+    const timer = setTimeout(() => {
+      process.stderr.write(`\ntest group ${dir} timed out after ${TIMEOUT_MS / 1000}s\n`);
+      child.kill('SIGKILL');
+    }, TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? 0);
+      resolve({ code: code ?? 1, totals: { total: num('Total'), passed: num('Passed'), skipped: num('Skipped') } });
+    });
+  });
+}
+
+const groups = ['unit', 'integration'];
+let failedCode = 0;
+const sum: Totals = { total: 0, passed: 0, skipped: 0 };
+for (const g of groups) {
+  process.stdout.write(`\n== ${g} tests ==\n`);
+  const { code, totals } = await runGroup(g);
+  if (code !== 0) failedCode = code;
+  sum.total += totals.total;
+  sum.passed += totals.passed;
+  sum.skipped += totals.skipped;
+}
+const failed = sum.total - sum.passed - sum.skipped;
+process.stdout.write(`\n${sum.passed} passed, ${failed} failed, ${sum.skipped} skipped\n`);
+if (sum.total === 0 && !filter) {
+  process.stderr.write('no tests ran\n');
+  process.exit(1);
+}
+process.exit(failedCode !== 0 || failed > 0 ? 1 : 0);
