@@ -31,7 +31,7 @@ import {
   type AgentCert,
 } from '../identity/index.js';
 import type { GateInput, GateResult, PeerIdentity } from '../link/link.js';
-import type { Store, TrustEntry, OutboxRow, OutboxState, InboxRow } from '../store/index.js';
+import type { CoreStore, TrustEntry, OutboxRow, OutboxState, InboxRow } from '../store/index.js';
 import { Domain, Limits, MsgType, MESSAGE_ID_BYTES, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { decodeContent, decodeSignedContent, encodeContent, encodeSignedContent } from '../wire/index.js';
@@ -50,7 +50,7 @@ export interface CoreIdentity {
 
 export interface CoreDeps {
   identity: CoreIdentity;
-  store: Store;
+  store: CoreStore;
   /** Wall clock, ms since epoch. */
   now: () => number;
   randomBytes: (n: number) => Uint8Array;
@@ -111,7 +111,7 @@ export class AgentCore {
     this.self = deps.identity;
   }
 
-  private get store(): Store {
+  private get store(): CoreStore {
     return this.deps.store;
   }
 

@@ -6,3 +6,4 @@ export { InviteRepo, type InviteRow, type RedeemResult } from './invites.js';
 export { InboxRepo, type InboxRow, type InboxListOptions } from './inbox.js';
 export { OutboxRepo, type OutboxRow, type OutboxState, type OutboxListOptions } from './outbox.js';
 export { KvRepo } from './kv.js';
+export type { CoreStore, PublicOf } from './types.js';

@@ -1,0 +1,23 @@
+/**
+ * The narrow store interface the sans-I/O core depends on. The daemon passes the SQLite
+ * `Store`; the simulator passes `MemoryStore` (memory.ts), so thousands of cores fit in
+ * one process. Each repository type is the public surface of its SQLite class.
+ */
+import type { TrustRepo } from './trust.js';
+import type { CertRepo } from './certs.js';
+import type { InviteRepo } from './invites.js';
+import type { InboxRepo } from './inbox.js';
+import type { OutboxRepo } from './outbox.js';
+
+/** The public methods of a class, without its constructor or private state. */
+export type PublicOf<T> = { [K in keyof T]: T[K] };
+
+export interface CoreStore {
+  /** Runs fn atomically: all of its writes or none. */
+  tx<T>(fn: () => T): T;
+  readonly trust: PublicOf<TrustRepo>;
+  readonly certs: PublicOf<CertRepo>;
+  readonly invites: PublicOf<InviteRepo>;
+  readonly inbox: PublicOf<InboxRepo>;
+  readonly outbox: PublicOf<OutboxRepo>;
+}
