@@ -1,13 +1,18 @@
 /**
- * The agent's protocol state machine, sans I/O. It owns trust decisions (the trust gate,
- * invites, implicit trust by sending), direct messaging (sealing, signing, verifying,
- * exactly-once inbox, signed acks) and the outbox retry schedule.
+ * The agent's protocol state machine, sans I/O. It owns:
+ *  - trust decisions: the trust gate, invites, implicit trust by sending;
+ *  - messaging: sealing, signing, exactly-once inbox, signed end-to-end acks, the outbox;
+ *  - relaying: signed hop chains, the forwarding log, progress reports and acks that
+ *    walk back along it, stall detection and rerouting;
+ *  - route discovery: rate-limited flooding of route queries with expanding rings,
+ *    signed route replies, a route cache;
+ *  - complaints: counting, automatic revocation and QUENCH (complaints.ts).
  *
  * It takes events (a neighbour came up or went down, a message from a neighbour, a timer
- * tick, an API call) and returns actions (send a message to a link, dial an entity, close
- * a link, notify the app). Clock, randomness and the store are injected; the daemon runs
- * each event inside one store transaction and performs the actions after it commits, so
- * nothing is acknowledged before it is durable.
+ * tick, an API call) and returns actions (send a message to a link, dial, close a link,
+ * tell the app). Wall clock, monotonic clock, randomness and the store are injected; the
+ * daemon runs each event inside one store transaction and performs the actions after it
+ * commits; the simulator (test/sim) runs thousands of these cores on a virtual clock.
  */
 import {
   equalBytes,
@@ -16,8 +21,10 @@ import {
   sha256,
   sign,
   toHex,
+  u64be,
   utf8,
   verify,
+  concatBytes,
   type BoxKey,
   type SigningKey,
 } from '../crypto/index.js';
@@ -35,8 +42,24 @@ import type { CoreStore, TrustEntry, OutboxRow, OutboxState, InboxRow } from '..
 import { Domain, Limits, MsgType, MESSAGE_ID_BYTES, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { decodeContent, decodeSignedContent, encodeContent, encodeSignedContent } from '../wire/index.js';
-import type { Ack, Content, ContentKind, Envelope, WireMessage } from '../wire/types.js';
+import type {
+  Ack,
+  Complaint,
+  Content,
+  ContentKind,
+  Envelope,
+  Quench,
+  Report,
+  ReportStatus,
+  RouteQuery,
+  RouteReply,
+  WireMessage,
+} from '../wire/types.js';
+import { BoundedMap } from './bounded.js';
+import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
+import { KeyedBuckets, TokenBucket, type BucketConfig } from './ratelimit.js';
+import { RouteCache, signPathEntry, verifyRouteReply } from './routes.js';
 
 export type LinkId = number;
 
@@ -51,8 +74,10 @@ export interface CoreIdentity {
 export interface CoreDeps {
   identity: CoreIdentity;
   store: CoreStore;
-  /** Wall clock, ms since epoch. */
+  /** Wall clock, ms since epoch (certificates, expiry, timestamps). */
   now: () => number;
+  /** Monotonic clock, ms (rate limits, timeouts). Defaults to `now`. */
+  mono?: () => number;
   randomBytes: (n: number) => Uint8Array;
   /** Addresses this agent can be dialled at (for invite codes and handshakes). */
   addrs: () => string[];
@@ -61,16 +86,65 @@ export interface CoreDeps {
 export interface CoreConfig {
   /** Default message lifetime. */
   messageTtlMs: number;
-  /** First retry delay; doubles per attempt up to maxRetryMs, with ±25 % jitter. */
+  /** First outbox retry delay; doubles per attempt up to maxRetryMs, with ±25 % jitter. */
   retryBaseMs: number;
   maxRetryMs: number;
+  /** Route query ttls tried in turn (expanding ring). */
+  rings: number[];
+  /** A ring with ttl t waits ringWaitPerHopMs × 2 × (t + 1) for a reply before the next. */
+  ringWaitPerHopMs: number;
+  /** Route queries accepted from one neighbour. */
+  queryPerNeighbour: BucketConfig;
+  /** Route queries accepted from all neighbours together (including our own). */
+  queryGlobal: BucketConfig;
+  /** Complaints accepted from one neighbour. */
+  complaintPerNeighbour: BucketConfig;
+  /** How long verified routes are cached. */
+  routeTtlMs: number;
+  /** How long a query id is remembered (duplicates dropped, replies routed back). */
+  queryMemoryMs: number;
+  /** Route replies passed back per query (several paths, bounded). */
+  maxRepliesPerQuery: number;
+  /** Forwarding log retention and size. */
+  fwdRetentionMs: number;
+  fwdMaxEntries: number;
+  /** A hop that sees no progress from its next hop by this deadline reroutes. */
+  stallMs: number;
+  /** Reroutes per message per hop. */
+  maxReroutes: number;
+  /** Messages a relay holds (in memory) while it looks for a route. */
+  relayQueueMax: number;
+  complaints: ComplaintConfig;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
   messageTtlMs: 7 * 24 * 3600_000,
   retryBaseMs: 1000,
   maxRetryMs: 5 * 60_000,
+  rings: [1, 2, 3, 4, 6, 8, 16],
+  ringWaitPerHopMs: 250,
+  queryPerNeighbour: { ratePerSec: 20, burst: 40 },
+  queryGlobal: { ratePerSec: 200, burst: 400 },
+  complaintPerNeighbour: { ratePerSec: 5, burst: 20 },
+  routeTtlMs: 10 * 60_000,
+  queryMemoryMs: 60_000,
+  maxRepliesPerQuery: 4,
+  fwdRetentionMs: 24 * 3600_000,
+  fwdMaxEntries: 100_000,
+  stallMs: 5_000,
+  maxReroutes: 3,
+  relayQueueMax: 10_000,
+  complaints: COMPLAINT_DEFAULTS,
 };
+
+/** One step of a message's journey as the sender sees it. */
+export interface ProgressEvent {
+  id: Uint8Array;
+  status: ReportStatus | 'sent' | 'acked';
+  /** Entity reporting (the sender itself for 'sent'). */
+  reporter: Uint8Array;
+  at: number;
+}
 
 export type Action =
   | { type: 'send'; link: LinkId; msg: WireMessage }
@@ -78,6 +152,10 @@ export type Action =
   | { type: 'close'; link: LinkId; code: ErrorCode; msg?: string }
   | { type: 'delivered-to-app'; item: InboxRow }
   | { type: 'outbox-state'; id: Uint8Array; state: OutboxState }
+  | { type: 'progress'; event: ProgressEvent }
+  | { type: 'route-found'; target: Uint8Array; route: Uint8Array[] }
+  | { type: 'discovery-failed'; target: Uint8Array }
+  | { type: 'auto-revoked'; entity: Uint8Array; complainants: number }
   | { type: 'welcomed'; link: LinkId; inviter: Uint8Array }
   | { type: 'metric'; name: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn'; event: string; fields: Record<string, unknown> };
@@ -85,6 +163,7 @@ export type Action =
 interface Neighbour {
   link: LinkId;
   peer: PeerIdentity;
+  entityHex: string;
   /** True when this link was dialled to redeem an invite and awaits WELCOME. */
   awaitingWelcome: boolean;
 }
@@ -94,6 +173,42 @@ export interface PathHopView {
   agent: string;
 }
 
+/** What a hop remembers about a message it forwarded (or sent). */
+interface FwdEntry {
+  /** Link it came from; null when we are the sender. */
+  prevLink: LinkId | null;
+  prevEntity: string | null;
+  /** Entities (hex) we handed it to, the latest last. */
+  nexts: string[];
+  to: Uint8Array;
+  at: number;
+  complainants: Set<string>;
+}
+
+/** A message this hop is responsible for until the end-to-end ack passes back. */
+interface Pending {
+  env: Envelope;
+  deadline: number;
+  reroutes: number;
+  /** Hops left after us on the current route: hops nearer the recipient react to a stall first. */
+  remaining: number;
+}
+
+interface Discovery {
+  qid: string;
+  ring: number;
+  deadline: number;
+  found: boolean;
+}
+
+interface SeenQuery {
+  /** Where replies go: a link, or 'self' for our own query. */
+  back: LinkId | 'self';
+  replies: number;
+  target: Uint8Array;
+}
+
+
 export class AgentCore {
   private readonly neighbours = new Map<LinkId, Neighbour>();
   /** entity hex → link ids (several devices or a duplicate link during a race). */
@@ -102,17 +217,50 @@ export class AgentCore {
   private readonly pendingWelcome = new Map<string, number>();
   private readonly cfg: CoreConfig;
   private readonly self: CoreIdentity;
+  private readonly selfHex: string;
+  private readonly mono: () => number;
+
+  private readonly fwdlog: BoundedMap<FwdEntry>;
+  private readonly pending: BoundedMap<Pending>;
+  private readonly seen: BoundedMap<SeenQuery>;
+  private readonly discoveries = new Map<string, Discovery>();
+  private readonly routes: RouteCache;
+  /** Relayed messages waiting for a route, per target hex. */
+  private readonly relayWaiting = new Map<string, Envelope[]>();
+  private relayWaitingCount = 0;
+  private readonly queryBuckets: KeyedBuckets;
+  private readonly queryGlobal: TokenBucket;
+  private readonly complaintBuckets: KeyedBuckets;
+  readonly complaints: ComplaintTracker;
+  /** Progress of our own messages, for `track`. */
+  private readonly tracks: BoundedMap<ProgressEvent[]>;
 
   constructor(
     private readonly deps: CoreDeps,
     cfg: Partial<CoreConfig> = {},
   ) {
-    this.cfg = { ...CORE_DEFAULTS, ...cfg };
+    this.cfg = { ...CORE_DEFAULTS, ...cfg, complaints: { ...CORE_DEFAULTS.complaints, ...cfg.complaints } };
     this.self = deps.identity;
+    this.selfHex = toHex(deps.identity.entityPub);
+    this.mono = deps.mono ?? deps.now;
+    const t = this.mono();
+    this.fwdlog = new BoundedMap(this.cfg.fwdMaxEntries);
+    this.pending = new BoundedMap(this.cfg.relayQueueMax);
+    this.seen = new BoundedMap(100_000);
+    this.routes = new RouteCache(this.cfg.routeTtlMs);
+    this.queryBuckets = new KeyedBuckets(this.cfg.queryPerNeighbour);
+    this.queryGlobal = new TokenBucket(this.cfg.queryGlobal, t);
+    this.complaintBuckets = new KeyedBuckets(this.cfg.complaintPerNeighbour);
+    this.complaints = new ComplaintTracker(this.cfg.complaints);
+    this.tracks = new BoundedMap(10_000);
   }
 
   private get store(): CoreStore {
     return this.deps.store;
+  }
+
+  get entity(): Uint8Array {
+    return this.self.entityPub;
   }
 
   // ---------------------------------------------------------------- trust gate
@@ -148,7 +296,7 @@ export class AgentCore {
         return { ok: false, code: 'ERR_INVITE_USED', msg: 'the invite was already used' };
     }
     this.trustUpsert(peer.entity, 'invite', now, trust);
-    this.store.certs.put(certRow(peer, now));
+    this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
     this.pendingWelcome.set(toHex(peer.agent), now);
     return { ok: true };
   }
@@ -166,12 +314,12 @@ export class AgentCore {
   peerUp(link: LinkId, peer: PeerIdentity, opts: { awaitingWelcome?: boolean; addrs?: string[] } = {}): Action[] {
     const now = this.deps.now();
     const actions: Action[] = [];
-    this.neighbours.set(link, { link, peer, awaitingWelcome: !!opts.awaitingWelcome });
-    const key = toHex(peer.entity);
-    let set = this.byEntity.get(key);
-    if (!set) this.byEntity.set(key, (set = new Set()));
+    const entityHex = toHex(peer.entity);
+    this.neighbours.set(link, { link, peer, entityHex, awaitingWelcome: !!opts.awaitingWelcome });
+    let set = this.byEntity.get(entityHex);
+    if (!set) this.byEntity.set(entityHex, (set = new Set()));
     set.add(link);
-    this.store.certs.put(certRow(peer, now));
+    this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
     const trust = this.store.trust.get(peer.entity);
     const announced = opts.addrs?.[0];
     if (trust && announced && trust.addr !== announced) this.store.trust.setAddr(peer.entity, announced, now);
@@ -182,6 +330,7 @@ export class AgentCore {
       actions.push({ type: 'log', level: 'info', event: 'invite-redeemed', fields: { peer: fingerprint(peer.entity) } });
     }
     actions.push(...this.flushOutboxTo(peer.entity, now));
+    actions.push(...this.flushRelayWaiting(peer.entity));
     return actions;
   }
 
@@ -189,16 +338,28 @@ export class AgentCore {
     const n = this.neighbours.get(link);
     if (!n) return [];
     this.neighbours.delete(link);
-    const key = toHex(n.peer.entity);
-    const set = this.byEntity.get(key);
+    const set = this.byEntity.get(n.entityHex);
     set?.delete(link);
-    if (set && set.size === 0) this.byEntity.delete(key);
-    return [];
+    if (set && set.size > 0) return [];
+    this.byEntity.delete(n.entityHex);
+    this.routes.dropVia(n.peer.entity);
+    // Messages we handed to it and that are not acked yet take another way.
+    const actions: Action[] = [];
+    const now = this.mono();
+    for (const [idHex, p] of this.pending.values(now)) {
+      const fwd = this.fwdlog.get(idHex, now);
+      if (fwd && fwd.nexts[fwd.nexts.length - 1] === n.entityHex) actions.push(...this.reroute(idHex, p, fwd));
+    }
+    return actions;
   }
 
   /** Open link to an entity, if any. */
   linkTo(entity: Uint8Array): LinkId | undefined {
-    const set = this.byEntity.get(toHex(entity));
+    return this.linkToHex(toHex(entity));
+  }
+
+  private linkToHex(hex: string): LinkId | undefined {
+    const set = this.byEntity.get(hex);
     if (!set) return undefined;
     for (const l of set) return l;
     return undefined;
@@ -223,6 +384,16 @@ export class AgentCore {
           return this.onEnvelope(n, msg);
         case MsgType.ACK:
           return this.onAck(n, msg);
+        case MsgType.REPORT:
+          return this.onReport(n, msg);
+        case MsgType.COMPLAINT:
+          return this.onComplaint(n, msg);
+        case MsgType.QUENCH:
+          return this.onQuench(n, msg);
+        case MsgType.ROUTE_QUERY:
+          return this.onQuery(n, msg);
+        case MsgType.ROUTE_REPLY:
+          return this.onReply(n, msg);
         case MsgType.WELCOME:
           return this.onWelcome(n);
         case MsgType.PING:
@@ -232,10 +403,7 @@ export class AgentCore {
       }
     } catch (e) {
       if (!isWotError(e)) throw e;
-      return [
-        { type: 'metric', name: `dropped.${e.code}` },
-        { type: 'log', level: 'warn', event: 'message-dropped', fields: { peer: fingerprint(n.peer.entity), code: e.code, reason: e.message } },
-      ];
+      return dropped(n, e.code, e.message);
     }
   }
 
@@ -248,13 +416,25 @@ export class AgentCore {
     return [{ type: 'welcomed', link: n.link, inviter: n.peer.entity }];
   }
 
+  // ---------------------------------------------------------------- envelopes
+
   private onEnvelope(n: Neighbour, env: Envelope): Action[] {
     const now = this.deps.now();
-    if (!equalBytes(env.to, this.self.entityPub) || env.route.length > 0) {
-      // Relaying arrives with the multi-hop release; until then only direct messages.
-      return [{ type: 'metric', name: 'dropped.not-for-us' }];
-    }
     if (env.exp < now) return [{ type: 'metric', name: 'dropped.expired' }];
+    const last = env.hops[env.hops.length - 1]!;
+    // The neighbour must have signed the last entry and named us: a message cannot claim
+    // to arrive through a hop that did not hand it over.
+    if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
+      throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
+    }
+    if (equalBytes(env.to, this.self.entityPub)) {
+      if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
+      return this.deliver(n, env, now);
+    }
+    return this.relay(n, env);
+  }
+
+  private deliver(n: Neighbour, env: Envelope, now: number): Action[] {
     const path = verifyChain(env, this.self.entityPub, n.peer.agent, now);
     const sender = path[0]!;
     const inner = openSealed(this.self.box, env.body, sealAd(env.id, env.to));
@@ -290,9 +470,146 @@ export class AgentCore {
     } else {
       actions.push({ type: 'metric', name: 'inbox.duplicate' });
     }
+    // Remember who handed it over, so a complaint knows where to go.
+    const idHex = toHex(env.id);
+    if (!this.fwdlog.get(idHex, this.mono())) {
+      this.fwdlog.set(idHex, { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: now, complainants: new Set() }, this.mono() + this.cfg.fwdRetentionMs);
+    }
     // Ack every copy (the first ack may have been lost); sent after the insert commits.
     actions.push({ type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered') });
     return actions;
+  }
+
+  /** Forwards an envelope that is not for us to the next hop of its route. */
+  private relay(n: Neighbour, env: Envelope): Action[] {
+    const mono = this.mono();
+    const idHex = toHex(env.id);
+    if (this.fwdlog.has(idHex, mono)) return [{ type: 'metric', name: 'dropped.replay' }];
+    const next = env.route[0];
+    if (!next) throw new WotError('ERR_BAD_FIELD', 'envelope has no route onward');
+    const fwd: FwdEntry = { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: this.deps.now(), complainants: new Set() };
+    this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
+    const pending: Pending = { env, deadline: mono + this.cfg.stallMs, reroutes: 0, remaining: env.route.length };
+    this.pending.set(idHex, pending, mono + this.cfg.fwdRetentionMs);
+    const nextHex = toHex(next);
+    const link = this.linkToHex(nextHex);
+    if (link !== undefined) {
+      return [...this.handOver(idHex, env, link, next, env.route.slice(1), fwd), { type: 'metric', name: 'relay.forwarded' }, ...this.report(fwd, env.id, 'forwarded')];
+    }
+    return this.reroute(idHex, pending, fwd);
+  }
+
+  /** Signs our hop entry and sends `env` (as we received it) to `next` with `rest` as its remaining route. */
+  private handOver(idHex: string, env: Envelope, link: LinkId, next: Uint8Array, rest: Uint8Array[], fwd: FwdEntry): Action[] {
+    const out: Envelope = { ...env, route: rest, hops: [...env.hops] };
+    out.hops.push(signHop(this.self.agent, this.self.certBytes, env, next));
+    fwd.nexts.push(toHex(next));
+    const p = this.pending.get(idHex, this.mono());
+    if (p) {
+      p.remaining = rest.length + 1;
+      p.deadline = this.mono() + this.stallDeadline(p);
+    }
+    return [{ type: 'send', link, msg: out }];
+  }
+
+  /** Time to wait for progress: longer the farther the recipient, so the hop nearest a stall acts first. */
+  private stallDeadline(p: Pending): number {
+    return this.cfg.stallMs * (1 + p.remaining);
+  }
+
+  /**
+   * Finds another way for a pending message: straight to the recipient if connected,
+   * else a cached route avoiding the hops already tried, else a discovery (the message
+   * waits, and the sender hears 'queued').
+   */
+  private reroute(idHex: string, p: Pending, fwd: FwdEntry): Action[] {
+    const env = p.env;
+    if (p.reroutes >= this.cfg.maxReroutes || env.exp < this.deps.now()) {
+      this.pending.delete(idHex);
+      return [{ type: 'metric', name: 'relay.gave-up' }];
+    }
+    p.reroutes++;
+    const avoid = new Set(fwd.nexts);
+    const toHexId = toHex(env.to);
+    const direct = avoid.has(toHexId) ? undefined : this.linkToHex(toHexId);
+    if (direct !== undefined) {
+      return [...this.handOver(idHex, env, direct, env.to, [], fwd), ...this.report(fwd, env.id, 'rerouted')];
+    }
+    for (const r of this.routes.get(env.to, this.deps.now())) {
+      const first = toHex(r[0]!);
+      if (avoid.has(first) || r.some((e) => toHex(e) === this.selfHex)) continue;
+      const link = this.linkToHex(first);
+      if (link === undefined) continue;
+      return [...this.handOver(idHex, env, link, r[0]!, r.slice(1), fwd), ...this.report(fwd, env.id, 'rerouted')];
+    }
+    // No way now: wait for a route (bounded), tell the sender.
+    p.deadline = Infinity;
+    let q = this.relayWaiting.get(toHexId);
+    if (!q) this.relayWaiting.set(toHexId, (q = []));
+    if (this.relayWaitingCount < this.cfg.relayQueueMax && !q.some((e) => equalBytes(e.id, env.id))) {
+      q.push(env);
+      this.relayWaitingCount++;
+    }
+    return [...this.discover(env.to), ...this.report(fwd, env.id, 'queued')];
+  }
+
+  /** Hands messages waiting for `target` on, now that a link or a route exists. */
+  private flushRelayWaiting(target: Uint8Array): Action[] {
+    const key = toHex(target);
+    const q = this.relayWaiting.get(key);
+    if (!q || q.length === 0) return [];
+    this.relayWaiting.delete(key);
+    this.relayWaitingCount -= q.length;
+    const actions: Action[] = [];
+    const mono = this.mono();
+    for (const env of q) {
+      const idHex = toHex(env.id);
+      const p = this.pending.get(idHex, mono);
+      const fwd = this.fwdlog.get(idHex, mono);
+      if (!p || !fwd) continue;
+      actions.push(...this.reroute(idHex, p, fwd));
+    }
+    return actions;
+  }
+
+  // ---------------------------------------------------------------- reports and acks walking back
+
+  private makeReport(id: Uint8Array, st: ReportStatus): Report {
+    const ts = this.deps.now();
+    const s = sign(this.self.agent, Domain.REPORT, reportBytes(id, st, ts));
+    return { t: MsgType.REPORT, id, st, ts, c: this.self.certBytes, s };
+  }
+
+  /** Our own progress report for a message, sent back toward its sender (or to the app if we are it). */
+  private report(fwd: FwdEntry, id: Uint8Array, st: ReportStatus): Action[] {
+    if (fwd.prevLink === null) {
+      return this.recordProgress({ id, status: st, reporter: this.self.entityPub, at: this.deps.now() });
+    }
+    if (!this.neighbours.has(fwd.prevLink)) return [];
+    return [{ type: 'send', link: fwd.prevLink, msg: this.makeReport(id, st) }];
+  }
+
+  private recordProgress(ev: ProgressEvent): Action[] {
+    const key = toHex(ev.id);
+    const mono = this.mono();
+    let list = this.tracks.get(key, mono);
+    if (!list) {
+      list = [];
+      this.tracks.set(key, list, mono + this.cfg.fwdRetentionMs);
+    }
+    if (list.length < 64) list.push(ev);
+    return [{ type: 'progress', event: ev }];
+  }
+
+  /** Progress of one of our messages (for `wotrelay track`). */
+  track(id: Uint8Array): ProgressEvent[] {
+    return this.tracks.get(toHex(id), this.mono()) ?? [];
+  }
+
+  /** Passes a report/ack/complaint one hop back along the forwarding log. */
+  private passBack(fwd: FwdEntry, msg: WireMessage): Action[] {
+    if (fwd.prevLink === null || !this.neighbours.has(fwd.prevLink)) return [{ type: 'metric', name: 'walkback.no-link' }];
+    return [{ type: 'send', link: fwd.prevLink, msg }];
   }
 
   private makeAck(id: Uint8Array, st: Ack['st']): Ack {
@@ -302,6 +619,15 @@ export class AgentCore {
 
   private onAck(n: Neighbour, ack: Ack): Action[] {
     const now = this.deps.now();
+    const mono = this.mono();
+    const idHex = toHex(ack.id);
+    const fwd = this.fwdlog.get(idHex, mono);
+    if (fwd && fwd.prevLink !== null) {
+      // A relay: the message is delivered; pass the ack back toward the sender.
+      if (!fwd.nexts.includes(n.entityHex)) return [{ type: 'metric', name: 'dropped.ack-unrelated' }];
+      this.pending.delete(idHex);
+      return this.passBack(fwd, ack);
+    }
     const row = this.store.outbox.get(ack.id);
     if (!row) return [{ type: 'metric', name: 'dropped.ack-unknown' }];
     const cert = verifyCert(ack.c, now);
@@ -311,18 +637,219 @@ export class AgentCore {
     if (!verify(ack.by, Domain.ACK, ackBytes(ack.id, ack.st), ack.s)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack signature does not verify');
     }
-    void n;
+    this.pending.delete(idHex);
     const rank: Record<OutboxState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 0, expired: 0 };
     if (rank[ack.st] <= rank[row.state]) return [];
     this.store.outbox.setState(ack.id, ack.st, now);
-    return [{ type: 'outbox-state', id: ack.id, state: ack.st }];
+    return [
+      { type: 'outbox-state', id: ack.id, state: ack.st },
+      ...this.recordProgress({ id: ack.id, status: 'delivered', reporter: cert.entity, at: now }),
+    ];
+  }
+
+  private onReport(n: Neighbour, rep: Report): Action[] {
+    const mono = this.mono();
+    const idHex = toHex(rep.id);
+    const fwd = this.fwdlog.get(idHex, mono);
+    if (!fwd || !fwd.nexts.includes(n.entityHex)) return [{ type: 'metric', name: 'dropped.report-unrelated' }];
+    const actions: Action[] = [];
+    const p = this.pending.get(idHex, mono);
+    // Only the hop right after us counts as progress or as a stall for our own decisions.
+    const fromNext = fwd.nexts[fwd.nexts.length - 1] === n.entityHex;
+    if (p && fromNext) {
+      let reporterIsNext = false;
+      try {
+        reporterIsNext = equalBytes(verifyCert(rep.c, this.deps.now()).entity, n.peer.entity);
+      } catch {
+        reporterIsNext = false;
+      }
+      // The next hop is stuck: try another way now. Progress further on: wait longer.
+      if (reporterIsNext && rep.st === 'queued') actions.push(...this.reroute(idHex, p, fwd));
+      else p.deadline = mono + this.stallDeadline(p);
+    }
+    if (fwd.prevLink !== null) return [...actions, ...this.passBack(fwd, rep)];
+    // We are the sender: verify before believing it.
+    const now = this.deps.now();
+    const cert = verifyCert(rep.c, now);
+    if (!verify(cert.agent, Domain.REPORT, reportBytes(rep.id, rep.st, rep.ts), rep.s)) {
+      throw new WotError('ERR_BAD_SIGNATURE', 'report signature does not verify');
+    }
+    return [...actions, ...this.recordProgress({ id: rep.id, status: rep.st, reporter: cert.entity, at: rep.ts })];
+  }
+
+  // ---------------------------------------------------------------- complaints
+
+  /** The recipient complains about a message in its inbox. */
+  complain(id: Uint8Array, reason: string): Action[] {
+    if (utf8(reason).length > Limits.MAX_REASON) throw new WotError('ERR_BAD_REQUEST', `the reason is longer than ${Limits.MAX_REASON} bytes`);
+    const row = this.store.inbox.get(id);
+    if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${toHex(id)} in your inbox`, 'wotrelay inbox lists message ids');
+    const mono = this.mono();
+    const fwd = this.fwdlog.get(toHex(id), mono);
+    if (!fwd || fwd.prevLink === null || fwd.prevEntity === null) {
+      throw new WotError('ERR_NOT_FOUND', 'this message is too old to complain about (its path is forgotten)');
+    }
+    const ts = this.deps.now();
+    const c: Complaint = { t: MsgType.COMPLAINT, id, reason, ts, c: this.self.certBytes, s: sign(this.self.agent, Domain.COMPLAINT, complaintBytes(id, reason, ts)), w: 0 };
+    fwd.complainants.add(this.selfHex);
+    this.complaints.record(fwd.prevEntity, this.selfHex, null, mono);
+    return [{ type: 'metric', name: 'complaint.sent' }, ...this.passBack(fwd, c)];
+  }
+
+  private onComplaint(n: Neighbour, c: Complaint): Action[] {
+    const mono = this.mono();
+    if (!this.complaintBuckets.take(n.entityHex, mono)) return [{ type: 'metric', name: 'complaint.ratelimited' }];
+    const idHex = toHex(c.id);
+    const fwd = this.fwdlog.get(idHex, mono);
+    if (!fwd || !fwd.nexts.includes(n.entityHex)) return [{ type: 'metric', name: 'complaint.unrelated' }];
+    const now = this.deps.now();
+    let cert: AgentCert;
+    try {
+      cert = verifyCert(c.c, now);
+    } catch {
+      return [{ type: 'metric', name: 'complaint.forged' }];
+    }
+    if (!equalBytes(cert.entity, fwd.to) || !verify(cert.agent, Domain.COMPLAINT, complaintBytes(c.id, c.reason, c.ts), c.s)) {
+      return [{ type: 'metric', name: 'complaint.forged' }];
+    }
+    const complainant = toHex(cert.entity);
+    if (fwd.complainants.has(complainant)) return [{ type: 'metric', name: 'complaint.duplicate' }];
+    fwd.complainants.add(complainant);
+    const actions: Action[] = [{ type: 'metric', name: 'complaint.counted' }];
+    if (fwd.prevEntity !== null) {
+      const walked = Math.min(255, c.w + 1);
+      this.complaints.record(fwd.prevEntity, complainant, n.entityHex, mono, walked);
+      actions.push(...this.passBack(fwd, { ...c, w: walked }));
+    } else {
+      actions.push({ type: 'log', level: 'warn', event: 'complaint-about-own-message', fields: { id: idHex } });
+    }
+    return actions;
+  }
+
+  private onQuench(n: Neighbour, q: Quench): Action[] {
+    const via = this.complaints.quench(n.entityHex, this.mono());
+    if (!via) return [{ type: 'metric', name: 'quench.ignored' }];
+    const actions: Action[] = [{ type: 'metric', name: 'quench.honoured' }];
+    for (const v of via) {
+      const link = this.linkToHex(v);
+      if (link !== undefined) actions.push({ type: 'send', link, msg: { t: MsgType.QUENCH, about: q.about, ts: q.ts } });
+    }
+    return actions;
+  }
+
+  private revokeForComplaints(mono: number): Action[] {
+    const actions: Action[] = [];
+    for (const d of this.complaints.due(mono)) {
+      const entity = hexToBytes(d.neighbour);
+      const now = this.deps.now();
+      if (this.store.trust.get(entity)?.state !== 'active') continue;
+      this.store.trust.setState(entity, 'revoked', now);
+      actions.push({ type: 'auto-revoked', entity, complainants: d.complainants });
+      actions.push({ type: 'log', level: 'warn', event: 'auto-revoked', fields: { peer: fingerprint(entity), complainants: d.complainants } });
+      for (const l of this.byEntity.get(d.neighbour) ?? []) actions.push({ type: 'close', link: l, code: 'ERR_REVOKED', msg: 'revoked after complaints' });
+      for (const v of d.via) {
+        const link = this.linkToHex(v);
+        if (link !== undefined) actions.push({ type: 'send', link, msg: { t: MsgType.QUENCH, about: entity, ts: now } });
+      }
+    }
+    return actions;
+  }
+
+  // ---------------------------------------------------------------- route discovery
+
+  /** Starts (or continues) an expanding-ring discovery for `target`. */
+  discover(target: Uint8Array): Action[] {
+    const key = toHex(target);
+    if (this.discoveries.has(key)) return [];
+    if (this.discoveries.size >= 1000) return [{ type: 'metric', name: 'discovery.too-many' }];
+    return this.startRing(target, 0);
+  }
+
+  private startRing(target: Uint8Array, ring: number): Action[] {
+    const key = toHex(target);
+    const mono = this.mono();
+    const ttl = this.cfg.rings[ring]!;
+    const qid = this.deps.randomBytes(MESSAGE_ID_BYTES);
+    const qidHex = toHex(qid);
+    this.discoveries.set(key, { qid: qidHex, ring, deadline: mono + this.cfg.ringWaitPerHopMs * 2 * (ttl + 1), found: false });
+    this.seen.set(qidHex, { back: 'self', replies: 0, target }, mono + this.cfg.queryMemoryMs);
+    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'discovery.ratelimited' }];
+    const actions: Action[] = [{ type: 'metric', name: 'discovery.ring' }];
+    const q: RouteQuery = { t: MsgType.ROUTE_QUERY, qid, target, ttl };
+    for (const nb of this.neighbours.values()) actions.push({ type: 'send', link: nb.link, msg: q });
+    return actions;
+  }
+
+  private onQuery(n: Neighbour, q: RouteQuery): Action[] {
+    const mono = this.mono();
+    if (q.ttl < 1 || q.ttl > Limits.MAX_QUERY_TTL) return [{ type: 'metric', name: 'dropped.query-ttl' }];
+    if (!this.queryBuckets.take(n.entityHex, mono)) return [{ type: 'metric', name: 'query.ratelimited.neighbour' }];
+    const qidHex = toHex(q.qid);
+    if (this.seen.has(qidHex, mono)) return [{ type: 'metric', name: 'query.duplicate' }];
+    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
+    this.seen.set(qidHex, { back: n.link, replies: 0, target: q.target }, mono + this.cfg.queryMemoryMs);
+    const targetHex = toHex(q.target);
+    if (targetHex === this.selfHex) {
+      return [{ type: 'metric', name: 'query.answered' }, this.replyTo(n, q, undefined)];
+    }
+    const direct = this.linkToHex(targetHex);
+    if (direct !== undefined && this.store.trust.get(q.target)?.state === 'active') {
+      const tc = this.neighbours.get(direct)!.peer.certBytes;
+      return [{ type: 'metric', name: 'query.answered' }, this.replyTo(n, q, tc)];
+    }
+    if (q.ttl <= 1) return [{ type: 'metric', name: 'query.expired' }];
+    const fwd: RouteQuery = { t: MsgType.ROUTE_QUERY, qid: q.qid, target: q.target, ttl: q.ttl - 1 };
+    const actions: Action[] = [{ type: 'metric', name: 'query.forwarded' }];
+    for (const nb of this.neighbours.values()) if (nb.link !== n.link) actions.push({ type: 'send', link: nb.link, msg: fwd });
+    return actions;
+  }
+
+  private replyTo(n: Neighbour, q: RouteQuery, tc: Uint8Array | undefined): Action {
+    const entry = signPathEntry(this.self.agent, this.self.certBytes, q.qid, q.target, [], n.peer.entity);
+    const reply: RouteReply = { t: MsgType.ROUTE_REPLY, qid: q.qid, target: q.target, path: [entry], ...(tc ? { tc } : {}) };
+    return { type: 'send', link: n.link, msg: reply };
+  }
+
+  private onReply(n: Neighbour, r: RouteReply): Action[] {
+    const mono = this.mono();
+    const qidHex = toHex(r.qid);
+    const s = this.seen.get(qidHex, mono);
+    if (!s || !equalBytes(s.target, r.target)) return [{ type: 'metric', name: 'dropped.reply-unknown' }];
+    if (s.replies >= this.cfg.maxRepliesPerQuery) return [{ type: 'metric', name: 'reply.surplus' }];
+    s.replies++;
+    if (s.back === 'self') return this.acceptReply(r);
+    if (r.path.length >= Limits.MAX_HOPS) return [{ type: 'metric', name: 'dropped.reply-too-long' }];
+    const back = this.neighbours.get(s.back);
+    if (!back) return [{ type: 'metric', name: 'walkback.no-link' }];
+    const entry = signPathEntry(this.self.agent, this.self.certBytes, r.qid, r.target, r.path, back.peer.entity);
+    return [{ type: 'send', link: back.link, msg: { ...r, path: [...r.path, entry] } }];
+  }
+
+  private acceptReply(r: RouteReply): Action[] {
+    const now = this.deps.now();
+    const v = verifyRouteReply(r, this.self.entityPub, now);
+    if (!this.isConnected(v.route[0]!)) return [{ type: 'metric', name: 'reply.first-hop-gone' }];
+    if (v.targetCert) this.store.certs.put(certRow(v.targetCert.cert, v.targetCert.bytes, now));
+    this.routes.add(r.target, v.route, now);
+    const key = toHex(r.target);
+    const d = this.discoveries.get(key);
+    if (d) d.found = true;
+    const actions: Action[] = [{ type: 'metric', name: 'discovery.route' }, { type: 'route-found', target: r.target, route: v.route }];
+    actions.push(...this.flushOutboxTo(r.target, now));
+    actions.push(...this.flushRelayWaiting(r.target));
+    return actions;
+  }
+
+  /** Cached routes to a target (for tests and the CLI). */
+  routesTo(target: Uint8Array): Uint8Array[][] {
+    return this.routes.get(target, this.deps.now());
   }
 
   // ---------------------------------------------------------------- API
 
   /**
-   * Accepts a message from the app: signs it, makes it durable in the outbox and, when
-   * the recipient is connected, sends it. Sending trusts the recipient for replies.
+   * Accepts a message from the app: signs it, makes it durable in the outbox and sends it
+   * when a link or route exists (otherwise discovers one). Sending trusts the recipient.
    */
   send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
     if (body.length > Limits.MAX_BODY) {
@@ -352,22 +879,38 @@ export class AgentCore {
       error: null,
     };
     this.store.outbox.insert(row);
-    const actions = this.transmit(row, now);
-    return { id, actions };
+    return { id, actions: this.transmit(row, now) };
   }
 
-  /** Sends one outbox row if the recipient is connected, else asks for a dial. */
+  /** Sends one outbox row by a direct link or a cached route; else dials or discovers. */
   private transmit(row: OutboxRow, now: number): Action[] {
-    const link = this.linkTo(row.to);
     this.store.outbox.scheduleRetry(row.id, now + this.backoff(row.attempts), now);
+    const idHex = toHex(row.id);
+    const mono = this.mono();
+    if (this.pending.has(idHex, mono)) return []; // in flight; stall handling owns it
+    let link = this.linkTo(row.to);
+    let next = row.to;
+    let rest: Uint8Array[] = [];
     if (link === undefined) {
+      for (const r of this.routes.get(row.to, now)) {
+        const l = this.linkTo(r[0]!);
+        if (l === undefined) continue;
+        link = l;
+        next = r[0]!;
+        rest = r.slice(1);
+        break;
+      }
+    }
+    if (link === undefined) {
+      const actions: Action[] = [];
       const addr = this.store.trust.get(row.to)?.addr;
-      return addr ? [{ type: 'dial', entity: row.to, addr }] : [];
+      if (addr) actions.push({ type: 'dial', entity: row.to, addr });
+      actions.push(...this.discover(row.to));
+      return actions;
     }
     const cert = this.store.certs.latestForEntity(row.to);
-    if (!cert) return [];
-    const x25519 = verifyCertCached(cert.cert, now)?.x25519;
-    if (!x25519) return [];
+    const x25519 = cert ? verifyCertCached(cert.cert, now)?.x25519 : undefined;
+    if (!x25519) return this.discover(row.to);
     const env: Envelope = {
       t: MsgType.ENVELOPE,
       id: row.id,
@@ -377,12 +920,15 @@ export class AgentCore {
       body: seal(x25519, row.envelope, sealAd(row.id, row.to)),
       hops: [],
     };
-    env.hops.push(signHop(this.self.agent, this.self.certBytes, env, row.to));
-    const actions: Action[] = [{ type: 'send', link, msg: env }];
+    const fwd: FwdEntry = { prevLink: null, prevEntity: null, nexts: [], to: row.to, at: now, complainants: new Set() };
+    this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
+    this.pending.set(idHex, { env, deadline: mono + this.cfg.stallMs, reroutes: 0, remaining: rest.length + 1 }, Math.min(mono + this.cfg.fwdRetentionMs, mono + (row.expiresAt - now)));
+    const actions = this.handOver(idHex, env, link, next, rest, fwd);
     if (row.state === 'queued') {
       this.store.outbox.setState(row.id, 'sent', now);
       actions.push({ type: 'outbox-state', id: row.id, state: 'sent' });
     }
+    actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now }));
     return actions;
   }
 
@@ -399,15 +945,45 @@ export class AgentCore {
     return actions;
   }
 
-  /** Timer: expire old messages, retry due ones (dialling recipients that are not connected). */
+  /**
+   * Timer: ring timeouts, stalled messages, due revocations, outbox retries and expiry.
+   * The daemon calls it every second; the simulator calls it on its virtual clock.
+   */
   tick(): Action[] {
     const now = this.deps.now();
+    const mono = this.mono();
     const actions: Action[] = [];
+    // Discoveries: next ring, or give up.
+    for (const [key, d] of this.discoveries) {
+      if (d.deadline > mono) continue;
+      if (d.found) {
+        this.discoveries.delete(key);
+        continue;
+      }
+      const target = hexToBytes(key);
+      if (d.ring + 1 < this.cfg.rings.length) {
+        actions.push(...this.startRing(target, d.ring + 1));
+      } else {
+        this.discoveries.delete(key);
+        actions.push({ type: 'discovery-failed', target }, { type: 'metric', name: 'discovery.failed' });
+      }
+    }
+    // Stalls.
+    for (const [idHex, p] of this.pending.values(mono)) {
+      if (p.deadline > mono) continue;
+      const fwd = this.fwdlog.get(idHex, mono);
+      if (!fwd) {
+        this.pending.delete(idHex);
+        continue;
+      }
+      actions.push({ type: 'metric', name: 'relay.stalled' }, ...this.reroute(idHex, p, fwd));
+    }
+    actions.push(...this.revokeForComplaints(mono));
+    // Outbox.
     this.store.outbox.expire(now);
     const dialled = new Set<string>();
     for (const row of this.store.outbox.due(now, 500)) {
-      const a = this.transmit(row, now);
-      for (const x of a) {
+      for (const x of this.transmit(row, now)) {
         if (x.type === 'dial') {
           const k = toHex(x.entity);
           if (dialled.has(k)) continue;
@@ -416,6 +992,8 @@ export class AgentCore {
         actions.push(x);
       }
     }
+    this.fwdlog.sweep(mono);
+    this.seen.sweep(mono);
     return actions;
   }
 
@@ -474,23 +1052,35 @@ export class AgentCore {
 
 // ---------------------------------------------------------------- helpers
 
-function certRow(peer: PeerIdentity, now: number) {
-  return { agent: peer.agent, entity: peer.entity, cert: peer.certBytes, seq: peer.cert.seq, notAfter: peer.cert.notAfter, seenAt: now };
+function dropped(n: Neighbour, code: string, reason: string): Action[] {
+  return [
+    { type: 'metric', name: `dropped.${code}` },
+    { type: 'log', level: 'warn', event: 'message-dropped', fields: { peer: fingerprint(n.peer.entity), code, reason } },
+  ];
+}
+
+function certRow(cert: AgentCert, bytes: Uint8Array, now: number) {
+  return { agent: cert.agent, entity: cert.entity, cert: bytes, seq: cert.seq, notAfter: cert.notAfter, seenAt: now };
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
 export function sealAd(id: Uint8Array, to: Uint8Array): Uint8Array {
-  const ad = new Uint8Array(id.length + to.length);
-  ad.set(id, 0);
-  ad.set(to, id.length);
-  return ad;
+  return concatBytes(id, to);
 }
 
 export function ackBytes(id: Uint8Array, st: string): Uint8Array {
-  const s = utf8(st);
-  const out = new Uint8Array(id.length + s.length);
-  out.set(id, 0);
-  out.set(s, id.length);
-  return out;
+  return concatBytes(id, utf8(st));
+}
+
+export function reportBytes(id: Uint8Array, st: string, ts: number): Uint8Array {
+  return concatBytes(id, utf8(st), u64be(ts));
+}
+
+export function complaintBytes(id: Uint8Array, reason: string, ts: number): Uint8Array {
+  return concatBytes(id, utf8(reason), u64be(ts));
 }
 
 function pathView(path: VerifiedHop[]): PathHopView[] {
@@ -511,3 +1101,4 @@ function verifyCertCached(bytes: Uint8Array, now: number): AgentCert | undefined
     return undefined;
   }
 }
+

@@ -323,8 +323,45 @@ function wEnvelope(m: Envelope): void {
   }
 }
 
+const keyCache = new Map<string, Uint8Array>();
+function cachedKey(k: string): Uint8Array {
+  let b = keyCache.get(k);
+  if (!b) keyCache.set(k, (b = key(k)));
+  return b;
+}
+
+/** Writes `m` as a map with the given fields in this order, skipping undefined ones. */
+function wOrdered(m: object, fields: readonly string[]): void {
+  const o = m as Record<string, unknown>;
+  let count = 0;
+  for (const f of fields) if (o[f] !== undefined) count++;
+  wMap(count);
+  for (const f of fields) {
+    const v = o[f];
+    if (v === undefined) continue;
+    wKey(cachedKey(f));
+    wValue(v, 1, f);
+  }
+}
+
+const F_REPORT = ['t', 'id', 'st', 'ts', 'c', 's'] as const;
+const F_COMPLAINT = ['t', 'id', 'reason', 'ts', 'c', 's', 'w'] as const;
+const F_QUENCH = ['t', 'about', 'ts'] as const;
+const F_QUERY = ['t', 'qid', 'target', 'ttl'] as const;
+const F_REPLY = ['t', 'qid', 'target', 'path', 'tc'] as const;
+
 function wMessage(m: WireMessage): void {
   switch (m.t) {
+    case MsgType.REPORT:
+      return wOrdered(m, F_REPORT);
+    case MsgType.COMPLAINT:
+      return wOrdered(m, F_COMPLAINT);
+    case MsgType.QUENCH:
+      return wOrdered(m, F_QUENCH);
+    case MsgType.ROUTE_QUERY:
+      return wOrdered(m, F_QUERY);
+    case MsgType.ROUTE_REPLY:
+      return wOrdered(m, F_REPLY);
     case MsgType.PING:
     case MsgType.PONG:
       wMap(2);

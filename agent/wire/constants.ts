@@ -17,6 +17,11 @@ export const MsgType = {
   WELCOME: 4,
   ENVELOPE: 16,
   ACK: 17,
+  REPORT: 18,
+  COMPLAINT: 19,
+  QUENCH: 20,
+  ROUTE_QUERY: 32,
+  ROUTE_REPLY: 33,
 } as const;
 export type MsgTypeId = (typeof MsgType)[keyof typeof MsgType];
 
@@ -72,6 +77,9 @@ export const Domain = {
   MESSAGE: 'wotrelay/v1/message',
   HOP: 'wotrelay/v1/hop',
   ACK: 'wotrelay/v1/ack',
+  ROUTE: 'wotrelay/v1/route',
+  REPORT: 'wotrelay/v1/report',
+  COMPLAINT: 'wotrelay/v1/complaint',
 } as const;
 export type DomainTag = (typeof Domain)[keyof typeof Domain];
 
@@ -93,6 +101,10 @@ export const Limits = {
   MAX_DEPTH: 8,
   /** Max hop entries in an envelope. */
   MAX_HOPS: 32,
+  /** Max ttl of a route query (larger values are dropped, not clamped). */
+  MAX_QUERY_TTL: 16,
+  /** Max bytes of a complaint reason. */
+  MAX_REASON: 200,
 } as const;
 
 export const MESSAGE_ID_BYTES = 16;

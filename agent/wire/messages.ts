@@ -10,6 +10,11 @@ import { ErrorCodes, KEY_BYTES, Limits, MESSAGE_ID_BYTES, MsgType, SIG_BYTES, ty
 import { WotError } from './errors.js';
 import type {
   Ack,
+  Complaint,
+  Quench,
+  Report,
+  RouteQuery,
+  RouteReply,
   Close,
   Content,
   Envelope,
@@ -202,6 +207,13 @@ const K_WELCOME = keySet('t', 'name');
 const K_ENVELOPE = keySet('t', 'id', 'to', 'exp', 'route', 'body', 'hops');
 const K_HOP = keySet('a', 'n', 's', 'c');
 const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c');
+const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's');
+const K_COMPLAINT = keySet('t', 'id', 'reason', 'ts', 'c', 's', 'w');
+const K_QUENCH = keySet('t', 'about', 'ts');
+const K_QUERY = keySet('t', 'qid', 'target', 'ttl');
+const K_REPLY = keySet('t', 'qid', 'target', 'path', 'tc');
+const K_PATH_ENTRY = keySet('c', 'n', 's');
+const REPORT_STATUSES: ReadonlySet<string> = new Set(['forwarded', 'queued', 'rerouted', 'delivered', 'stored']);
 const K_HANDSHAKE = keySet('v', 'cert', 'invite', 'addrs');
 const K_INVITE = keySet('key', 'proof');
 const K_CONTENT = keySet('v', 'id', 'from', 'to', 'ts', 'kind', 'body', 'name', 'parents');
@@ -248,6 +260,63 @@ function validateAck(o: Obj): Ack {
   return o as unknown as Ack;
 }
 
+function validateReport(o: Obj): Report {
+  onlyKeys(o, K_REPORT, 'REPORT');
+  bytesField(o, 'id', MESSAGE_ID_BYTES);
+  const st = o['st'];
+  if (typeof st !== 'string' || !REPORT_STATUSES.has(st)) throw badField('st', `expected a report status, got ${describe(st)}`);
+  uintField(o, 'ts');
+  bytesField(o, 'c', CERT_BYTES);
+  bytesField(o, 's', SIG_BYTES);
+  return o as unknown as Report;
+}
+
+function validateComplaint(o: Obj): Complaint {
+  onlyKeys(o, K_COMPLAINT, 'COMPLAINT');
+  bytesField(o, 'id', MESSAGE_ID_BYTES);
+  strField(o, 'reason', Limits.MAX_REASON);
+  uintField(o, 'ts');
+  uintField(o, 'w', 255);
+  bytesField(o, 'c', CERT_BYTES);
+  bytesField(o, 's', SIG_BYTES);
+  return o as unknown as Complaint;
+}
+
+function validateQuench(o: Obj): Quench {
+  onlyKeys(o, K_QUENCH, 'QUENCH');
+  bytesField(o, 'about', KEY_BYTES);
+  uintField(o, 'ts');
+  return o as unknown as Quench;
+}
+
+function validateQuery(o: Obj): RouteQuery {
+  onlyKeys(o, K_QUERY, 'ROUTE_QUERY');
+  bytesField(o, 'qid', MESSAGE_ID_BYTES);
+  bytesField(o, 'target', KEY_BYTES);
+  // Absurd ttls are well-formed but dropped by the core (counted), not a link error.
+  uintField(o, 'ttl', 255);
+  return o as unknown as RouteQuery;
+}
+
+function validateReply(o: Obj): RouteReply {
+  onlyKeys(o, K_REPLY, 'ROUTE_REPLY');
+  bytesField(o, 'qid', MESSAGE_ID_BYTES);
+  bytesField(o, 'target', KEY_BYTES);
+  optionalBytesField(o, 'tc', CERT_BYTES);
+  const path = arrayField(o, 'path', Limits.MAX_HOPS, 1);
+  for (let i = 0; i < path.length; i++) {
+    const e = path[i];
+    if (!isObj(e)) throw badField(`path[${i}]`, `expected a map, got ${describe(e)}`);
+    for (const k in e) {
+      if (K_PATH_ENTRY[k] !== true) throw new WotError('ERR_BAD_FIELD', `"path[${i}].${k}" is not a field of a path entry`);
+    }
+    bytesField(e, 'c', CERT_BYTES, 'path', i);
+    bytesField(e, 'n', KEY_BYTES, 'path', i);
+    bytesField(e, 's', SIG_BYTES, 'path', i);
+  }
+  return o as unknown as RouteReply;
+}
+
 /** Validates a transport message (a map with `t`). */
 export function validateMessage(v: unknown): WireMessage {
   if (!isObj(v)) throw new WotError('ERR_MALFORMED_FRAME', `a message must be a map, got ${describe(v)}`);
@@ -276,6 +345,16 @@ export function validateMessage(v: unknown): WireMessage {
       return validateEnvelope(v);
     case MsgType.ACK:
       return validateAck(v);
+    case MsgType.REPORT:
+      return validateReport(v);
+    case MsgType.COMPLAINT:
+      return validateComplaint(v);
+    case MsgType.QUENCH:
+      return validateQuench(v);
+    case MsgType.ROUTE_QUERY:
+      return validateQuery(v);
+    case MsgType.ROUTE_REPLY:
+      return validateReply(v);
     default:
       if (!Number.isSafeInteger(t) || t < 0) throw badField('t', `expected a non-negative integer, got ${t}`);
       throw new WotError('ERR_UNKNOWN_TYPE', `unknown message type t=${t}`, 'the peer may run a newer protocol version');

@@ -80,7 +80,7 @@ function growKeys(): void {
 }
 
 /** Index of the first invalid byte of a UTF-8 sequence in bytes[start, end), or -1 when valid. */
-export function utf8Invalid(bytes: Uint8Array, start: number, end: number): number {
+function utf8Invalid(bytes: Uint8Array, start: number, end: number): number {
   let i = start;
   while (i < end) {
     const b = bytes[i]!;

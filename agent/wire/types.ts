@@ -66,7 +66,79 @@ export interface Ack {
   c: Uint8Array;
 }
 
-export type WireMessage = Ping | Pong | Close | Welcome | Envelope | Ack;
+/** Progress of a message at one hop, reported back to the sender. */
+export type ReportStatus = 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored';
+
+/**
+ * Signed progress report. Walks back along the forwarding logs to the sender.
+ * `s` signs id || utf8(st) || u64(ts) with Domain.REPORT by the agent of certificate `c`.
+ */
+export interface Report {
+  t: typeof MsgType.REPORT;
+  id: Uint8Array;
+  st: ReportStatus;
+  ts: number;
+  c: Uint8Array;
+  s: Uint8Array;
+}
+
+/**
+ * Signed complaint by the recipient about a message. Walks back along the forwarding logs.
+ * `s` signs id || utf8(reason) || u64(ts) with Domain.COMPLAINT by the agent of certificate `c`.
+ */
+export interface Complaint {
+  t: typeof MsgType.COMPLAINT;
+  id: Uint8Array;
+  reason: string;
+  ts: number;
+  c: Uint8Array;
+  s: Uint8Array;
+  /** Hops walked so far (unsigned; each hop adds one before passing it back). */
+  w: number;
+}
+
+/**
+ * Sent by a hop that revoked one of its own neighbours because of complaints, to the
+ * neighbours those complaints came from: the source is cut off, do not blame me for it.
+ */
+export interface Quench {
+  t: typeof MsgType.QUENCH;
+  /** Entity that was revoked. */
+  about: Uint8Array;
+  ts: number;
+}
+
+/** "Who relays to `target`?" — flooded to trusted neighbours; carries nothing about the asker. */
+export interface RouteQuery {
+  t: typeof MsgType.ROUTE_QUERY;
+  qid: Uint8Array;
+  target: Uint8Array;
+  ttl: number;
+}
+
+/**
+ * One signed entry of a route reply. `s` signs, with Domain.ROUTE,
+ * qid || target || H(previous entry) (zeros for the first) || n, where H(e) = sha256(c || n || s).
+ */
+export interface PathEntry {
+  /** Agent certificate of the hop (carries its entity and X25519 key). */
+  c: Uint8Array;
+  /** Entity the reply is handed to (the next hop back toward the asker). */
+  n: Uint8Array;
+  s: Uint8Array;
+}
+
+export interface RouteReply {
+  t: typeof MsgType.ROUTE_REPLY;
+  qid: Uint8Array;
+  target: Uint8Array;
+  /** Entries from the responder (first) back toward the asker (last). */
+  path: PathEntry[];
+  /** The target's agent certificate when the responder is a neighbour of the target. */
+  tc?: Uint8Array;
+}
+
+export type WireMessage = Ping | Pong | Close | Welcome | Envelope | Ack | Report | Complaint | Quench | RouteQuery | RouteReply;
 
 /** The signed inner of a sealed body: content bytes + sender agent cert + signature. */
 export interface SignedContent {

@@ -1,0 +1,55 @@
+/**
+ * A Map with a size bound and per-entry expiry on an injected clock: the oldest entries
+ * go first when it is full, expired entries are dropped on access and by `sweep`.
+ * Used for the forwarding log, seen query ids and pending state, so every table the core
+ * keeps has a bound.
+ */
+export class BoundedMap<V> {
+  private readonly map = new Map<string, { v: V; exp: number }>();
+
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string, now: number): V | undefined {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    if (e.exp <= now) {
+      this.map.delete(key);
+      return undefined;
+    }
+    return e.v;
+  }
+
+  has(key: string, now: number): boolean {
+    return this.get(key, now) !== undefined;
+  }
+
+  set(key: string, v: V, exp: number): void {
+    if (this.map.has(key)) this.map.delete(key);
+    else if (this.map.size >= this.maxEntries) {
+      const oldest = this.map.keys().next().value;
+      if (oldest !== undefined) this.map.delete(oldest);
+    }
+    this.map.set(key, { v, exp });
+  }
+
+  delete(key: string): boolean {
+    return this.map.delete(key);
+  }
+
+  /** Drops expired entries, oldest first, stopping at the first live one it sees after `budget` checks. */
+  sweep(now: number, budget = 1000): void {
+    let n = 0;
+    for (const [k, e] of this.map) {
+      if (e.exp <= now) this.map.delete(k);
+      if (++n >= budget) break;
+    }
+  }
+
+  *values(now: number): IterableIterator<[string, V]> {
+    for (const [k, e] of this.map) if (e.exp > now) yield [k, e.v];
+  }
+}

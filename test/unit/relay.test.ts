@@ -1,0 +1,278 @@
+/**
+ * Multi-hop relaying in the sans-I/O core, with a tiny deterministic pump (fake clock,
+ * FIFO delivery, every message through the real codec): route discovery, signed path
+ * forwarding with a verified path at the recipient, progress reports and acks walking
+ * back, rerouting around a dead hop, complaints walking back and counting where they
+ * should, and bad input (forged hop, replay, absurd ttl, unrelated report/complaint).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { AgentCore, type Action, type CoreConfig, type LinkId } from '../../agent/core/index.js';
+import { generateBoxKey, signingKeyFromSeed, boxKeyFromSecret, toHex, equalBytes } from '../../agent/crypto/index.js';
+import { issueCert, verifyCert, encodeEntityId } from '../../agent/identity/index.js';
+import { Store } from '../../agent/store/index.js';
+import { MsgType } from '../../agent/wire/constants.js';
+import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
+import type { Envelope, WireMessage } from '../../agent/wire/types.js';
+import type { PeerIdentity } from '../../agent/link/index.js';
+
+void generateBoxKey;
+
+function seeded(seed: string): (n: number) => Uint8Array {
+  let i = 0;
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; off += 32) out.set(createHash('sha256').update(`${seed}:${i++}`).digest().subarray(0, Math.min(32, n - off)), off);
+    return out;
+  };
+}
+
+class Net {
+  clock = Date.UTC(2026, 10, 21);
+  nodes = new Map<string, { core: AgentCore; store: Store; peer: PeerIdentity; links: Map<LinkId, string>; actions: Action[] }>();
+  queue: Array<{ to: string; link: LinkId; bytes: Uint8Array }> = [];
+  sent: WireMessage[] = [];
+  dead = new Set<string>();
+
+  add(name: string, cfg: Partial<CoreConfig> = {}): void {
+    const r = seeded(name);
+    const entity = signingKeyFromSeed(r(32));
+    const agent = signingKeyFromSeed(r(32));
+    const box = boxKeyFromSecret(r(32));
+    const certBytes = issueCert(entity, { agent: agent.publicKey, x25519: box.publicKey, notBefore: this.clock - 1000, notAfter: this.clock + 86400_000 * 30, seq: 1 });
+    const cert = verifyCert(certBytes, this.clock);
+    const store = Store.open(':memory:');
+    const core = new AgentCore({ identity: { entityPub: entity.publicKey, agent, box, certBytes, cert }, store, now: () => this.clock, randomBytes: r, addrs: () => [] }, cfg);
+    this.nodes.set(name, { core, store, peer: { agent: agent.publicKey, entity: entity.publicKey, cert, certBytes, remoteAddress: '127.0.0.1', remotePort: 1 }, links: new Map(), actions: [] });
+  }
+
+  n(name: string) {
+    return this.nodes.get(name)!;
+  }
+
+  private linkId(a: string, b: string): LinkId {
+    // one id per (node, neighbour)
+    return [...this.nodes.keys()].indexOf(b) + 1 + (a === b ? 1000 : 0);
+  }
+
+  connect(a: string, b: string): void {
+    const A = this.n(a);
+    const B = this.n(b);
+    A.store.tx(() => A.core.trustAdd(B.peer.entity, b, undefined));
+    B.store.tx(() => B.core.trustAdd(A.peer.entity, a, undefined));
+    A.links.set(this.linkId(a, b), b);
+    B.links.set(this.linkId(b, a), a);
+    this.perform(a, A.store.tx(() => A.core.peerUp(this.linkId(a, b), B.peer)));
+    this.perform(b, B.store.tx(() => B.core.peerUp(this.linkId(b, a), A.peer)));
+  }
+
+  kill(name: string): void {
+    this.dead.add(name);
+    for (const [, other] of this.n(name).links) {
+      const O = this.n(other);
+      const l = this.linkId(other, name);
+      O.links.delete(l);
+      this.perform(other, O.store.tx(() => O.core.peerDown(l)));
+    }
+  }
+
+  perform(name: string, actions: Action[]): void {
+    const N = this.n(name);
+    for (const a of actions) {
+      N.actions.push(a);
+      if (a.type !== 'send') continue;
+      const to = N.links.get(a.link);
+      if (!to || this.dead.has(to)) continue;
+      this.sent.push(a.msg);
+      this.queue.push({ to, link: this.linkId(to, name), bytes: encodeMessage(a.msg) });
+    }
+  }
+
+  run(maxSteps = 100_000): void {
+    for (let i = 0; i < maxSteps && this.queue.length > 0; i++) {
+      const m = this.queue.shift()!;
+      if (this.dead.has(m.to)) continue;
+      const N = this.n(m.to);
+      this.clock += 1;
+      this.perform(m.to, N.store.tx(() => N.core.onMessage(m.link, decodeMessage(m.bytes))));
+    }
+  }
+
+  /** Advances the fake clock, ticking every live node each second. */
+  advance(ms: number): void {
+    const end = this.clock + ms;
+    while (this.clock < end) {
+      this.clock = Math.min(end, this.clock + 1000);
+      for (const [name, N] of this.nodes) if (!this.dead.has(name)) this.perform(name, N.store.tx(() => N.core.tick()));
+      this.run();
+    }
+  }
+
+  send(from: string, to: string, text: string): Uint8Array {
+    const F = this.n(from);
+    const { id, actions } = F.store.tx(() => F.core.send(this.n(to).peer.entity, 'text', new TextEncoder().encode(text)));
+    this.perform(from, actions);
+    this.run();
+    return id;
+  }
+
+  count(name: string, metric: string): number {
+    return this.n(name).actions.filter((a) => a.type === 'metric' && a.name === metric).length;
+  }
+}
+
+function line(names: string[], cfg: Partial<CoreConfig> = {}): Net {
+  const net = new Net();
+  for (const n of names) net.add(n, cfg);
+  for (let i = 0; i + 1 < names.length; i++) net.connect(names[i]!, names[i + 1]!);
+  return net;
+}
+
+const progress = (net: Net, name: string, id: Uint8Array) =>
+  net.n(name).actions.flatMap((a) => (a.type === 'progress' && equalBytes(a.event.id, id) ? [a.event] : []));
+
+test('A sends to E it has never met: discovery, delivery over A→B→C→D→E, verified path, reports and ack', () => {
+  const net = line(['A', 'B', 'C', 'D', 'E']);
+  const id = net.send('A', 'E', 'hello Erin');
+  net.advance(10_000);
+  const E = net.n('E');
+  const row = E.store.inbox.get(id);
+  assert.ok(row, 'delivered to E');
+  const path = (JSON.parse(row!.path) as Array<{ entity: string }>).map((h) => h.entity);
+  assert.equal(path, ['A', 'B', 'C', 'D'].map((x) => encodeEntityId(net.n(x).peer.entity)), 'E verified the exact path');
+  assert.is(net.n('A').store.outbox.get(id)!.state, 'delivered');
+  const reporters = progress(net, 'A', id).map((p) => [toHex(p.reporter), p.status]);
+  for (const hop of ['B', 'C', 'D']) {
+    assert.ok(reporters.some(([r, s]) => r === toHex(net.n(hop).peer.entity) && s === 'forwarded'), `report from ${hop}`);
+  }
+  assert.ok(reporters.some(([r, s]) => r === toHex(net.n('E').peer.entity) && s === 'delivered'), 'delivered ack from E');
+  assert.is(E.store.inbox.count(), 1);
+});
+
+test('expanding ring: a neighbour-of-neighbour target is found without flooding the whole line', () => {
+  const names = Array.from({ length: 12 }, (_, i) => `N${i}`);
+  const net = line(names);
+  net.n('N0').store.tx(() => net.perform('N0', net.n('N0').core.discover(net.n('N2').peer.entity)));
+  net.run();
+  const queries = net.sent.filter((m) => m.t === MsgType.ROUTE_QUERY).length;
+  assert.ok(net.n('N0').core.routesTo(net.n('N2').peer.entity).length > 0, 'route found');
+  assert.ok(queries <= 2, `ring 1 only: ${queries} queries`);
+});
+
+test('kill D mid-send with an alternate path B–F–E: the message is rerouted and delivered once', () => {
+  const net = line(['A', 'B', 'C', 'D', 'E']);
+  // A learns the route through C and D first; the detour via F appears afterwards.
+  const warm = net.send('A', 'E', 'warm-up');
+  net.advance(5_000);
+  assert.ok(net.n('E').store.inbox.get(warm));
+  net.add('F');
+  net.connect('B', 'F');
+  net.connect('F', 'E');
+  // Now D dies while the next message is on its way.
+  const F = net.n('A');
+  const { id, actions } = F.store.tx(() => F.core.send(net.n('E').peer.entity, 'text', new TextEncoder().encode('through the storm')));
+  net.perform('A', actions);
+  // deliver only as far as C, then kill D
+  for (let i = 0; i < 2; i++) {
+    const m = net.queue.shift()!;
+    const N = net.n(m.to);
+    net.perform(m.to, N.store.tx(() => N.core.onMessage(m.link, decodeMessage(m.bytes))));
+  }
+  net.kill('D');
+  net.run();
+  net.advance(60_000);
+  assert.ok(net.n('E').store.inbox.get(id), 'delivered after rerouting');
+  assert.is(net.n('E').store.inbox.count(), 2);
+  assert.ok(progress(net, 'A', id).some((p) => p.status === 'rerouted' || p.status === 'queued'), 'sender saw the detour');
+  assert.is(net.n('A').store.outbox.get(id)!.state, 'delivered');
+});
+
+test('complaint walks back to the origin side and counts against each hop\'s previous hop', () => {
+  const net = line(['A', 'B', 'C', 'D', 'E']);
+  const id = net.send('A', 'E', 'spam');
+  net.advance(5_000);
+  const E = net.n('E');
+  net.perform('E', E.store.tx(() => E.core.complain(id, 'spam')));
+  net.run();
+  const hex = (x: string) => toHex(net.n(x).peer.entity);
+  assert.is(net.n('B').core.complaints.count(hex('A'), net.clock), 1, 'B counts against A, the origin');
+  assert.is(net.n('C').core.complaints.count(hex('B'), net.clock), 1);
+  assert.is(net.n('D').core.complaints.count(hex('C'), net.clock), 1);
+  assert.is(E.core.complaints.count(hex('D'), net.clock), 1);
+  assert.is(net.count('B', 'complaint.counted'), 1);
+  // The same complaint again counts for nothing.
+  net.perform('E', E.store.tx(() => E.core.complain(id, 'spam')));
+  net.run();
+  assert.is(net.count('D', 'complaint.duplicate'), 1);
+  assert.is(net.n('B').core.complaints.count(hex('A'), net.clock), 1);
+});
+
+test('a neighbour drawing complaints from K distinct complainants is revoked; downstream hops are spared by QUENCH', () => {
+  // S (spammer side) — H (honest relay) — M (honest relay) — victims V1..V3
+  const net = new Net();
+  for (const n of ['S', 'H', 'M', 'V1', 'V2', 'V3']) net.add(n);
+  net.connect('S', 'H');
+  net.connect('H', 'M');
+  for (const v of ['V1', 'V2', 'V3']) net.connect('M', v);
+  const ids = ['V1', 'V2', 'V3'].map((v) => [v, net.send('S', v, 'buy now')] as const);
+  net.advance(5_000);
+  for (const [v, id] of ids) {
+    assert.ok(net.n(v).store.inbox.get(id), `spam reached ${v}`);
+    const V = net.n(v);
+    net.perform(v, V.store.tx(() => V.core.complain(id, 'spam')));
+  }
+  net.run();
+  net.advance(120_000);
+  assert.is(net.n('H').store.trust.get(net.n('S').peer.entity)!.state, 'revoked', 'H cut off S');
+  assert.ok(net.n('H').actions.some((a) => a.type === 'auto-revoked'), 'H\'s owner is told');
+  assert.is(net.n('M').store.trust.get(net.n('H').peer.entity)!.state, 'active', 'honest H is not revoked');
+  for (const v of ['V1', 'V2', 'V3']) assert.is(net.n(v).store.trust.get(net.n('M').peer.entity)!.state, 'active', `honest M kept by ${v}`);
+});
+
+test('bad input: forged hop, replayed envelope, absurd ttl, unrelated report and complaint are dropped and counted', () => {
+  const net = line(['A', 'B', 'C']);
+  const id = net.send('A', 'C', 'x');
+  net.advance(5_000);
+  const env = net.sent.find((m) => m.t === MsgType.ENVELOPE && equalBytes(m.id, id) && m.hops.length === 1) as Envelope;
+  const B = net.n('B');
+  const linkFromA = [...B.links.entries()].find(([, v]) => v === 'A')![0];
+  // replay of the same envelope to B
+  net.perform('B', B.store.tx(() => B.core.onMessage(linkFromA, env)));
+  assert.is(net.count('B', 'dropped.replay'), 1);
+  // forged hop: signature zeroed
+  const forged = { ...env, id: new Uint8Array(16).fill(9), hops: [{ ...env.hops[0]!, s: new Uint8Array(64) }] };
+  net.perform('B', B.store.tx(() => B.core.onMessage(linkFromA, forged)));
+  net.run();
+  assert.not.ok(net.n('C').store.inbox.get(forged.id), 'a forged chain is not delivered');
+  assert.ok(net.count('C', 'dropped.ERR_BAD_SIGNATURE') >= 1, 'C counts the broken chain');
+  // absurd ttl
+  net.perform('B', B.store.tx(() => B.core.onMessage(linkFromA, { t: MsgType.ROUTE_QUERY, qid: new Uint8Array(16).fill(1), target: new Uint8Array(32), ttl: 200 })));
+  assert.is(net.count('B', 'dropped.query-ttl'), 1);
+  // report and complaint for a message never forwarded
+  const A = net.n('A');
+  const rep = { t: MsgType.REPORT, id: new Uint8Array(16).fill(5), st: 'forwarded' as const, ts: net.clock, c: A.peer.certBytes, s: new Uint8Array(64) };
+  net.perform('B', B.store.tx(() => B.core.onMessage(linkFromA, rep)));
+  assert.is(net.count('B', 'dropped.report-unrelated'), 1);
+  const comp = { t: MsgType.COMPLAINT, id: new Uint8Array(16).fill(5), reason: 'x', ts: net.clock, c: A.peer.certBytes, s: new Uint8Array(64), w: 0 };
+  net.perform('B', B.store.tx(() => B.core.onMessage(linkFromA, comp)));
+  assert.is(net.count('B', 'complaint.unrelated'), 1);
+});
+
+test('a neighbour flooding route queries is held to its rate limit while another neighbour\'s queries pass', () => {
+  const net = new Net();
+  for (const n of ['X', 'Y', 'Z']) net.add(n, { queryPerNeighbour: { ratePerSec: 5, burst: 10 }, queryGlobal: { ratePerSec: 1000, burst: 1000 } });
+  net.connect('X', 'Y');
+  net.connect('Z', 'Y');
+  const Y = net.n('Y');
+  const fromX = [...Y.links.entries()].find(([, v]) => v === 'X')![0];
+  const fromZ = [...Y.links.entries()].find(([, v]) => v === 'Z')![0];
+  const q = (i: number) => ({ t: MsgType.ROUTE_QUERY, qid: seeded('q')(16).map((b) => b ^ i), target: new Uint8Array(32).fill(i & 0xff), ttl: 2 }) as WireMessage;
+  for (let i = 0; i < 100; i++) Y.store.tx(() => Y.core.onMessage(fromX, q(i)));
+  const limited = Y.core.onMessage(fromX, q(101)).some((a) => a.type === 'metric' && a.name === 'query.ratelimited.neighbour');
+  assert.ok(limited, 'X is rate limited');
+  const zq = Y.core.onMessage(fromZ, q(102));
+  assert.not.ok(zq.some((a) => a.type === 'metric' && a.name.startsWith('query.ratelimited')), 'Z still passes');
+});
+
+test.run();
