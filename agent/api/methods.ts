@@ -40,6 +40,8 @@ export interface StatusResult {
   outboxPending: number;
   /** Counters: rejected handshakes, bad frames, untrusted peers, … keyed by error code or event. */
   metrics: Record<string, number>;
+  /** Neighbours revoked automatically after complaints (newest last). */
+  revocations: RevocationView[];
 }
 
 export interface InboxItem {
@@ -62,6 +64,24 @@ export interface SendResult {
   id: string;
   to: string;
   state: 'queued' | 'sent' | 'delivered' | 'read' | 'failed' | 'expired';
+}
+
+/** One step of a message's journey, as the sender sees it (from signed reports). */
+export interface ProgressItem {
+  id: string;
+  status: 'sent' | 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored' | 'acked';
+  reporter: string;
+  reporterName: string | null;
+  reporterFingerprint: string;
+  at: number;
+}
+
+export interface RevocationView {
+  entity: string;
+  fingerprint: string;
+  petname: string | null;
+  complainants: number;
+  at: number;
 }
 
 export interface OutboxItem {
@@ -88,6 +108,14 @@ export interface Methods {
   /** Waits until the message reaches `until` or timeoutMs passes; returns the latest state. */
   'send.wait': { params: { id: string; until: 'sent' | 'delivered'; timeoutMs: number }; result: SendResult };
   inbox: { params: { afterSeq?: number; limit?: number; from?: string }; result: InboxItem[] };
+  /** The recorded journey of one of our messages. */
+  track: { params: { id: string }; result: ProgressItem[] };
+  /** Past progress of a message, then `progress` notifications (params: ProgressItem) as reports arrive. */
+  follow: { params: { id: string }; result: ProgressItem[] };
+  /** Complain about a message in our inbox; the signed complaint walks back its path. */
+  complain: { params: { id: string; reason?: string }; result: { id: string; sentTo: string } };
+  /** Find routes to an entity (route discovery); waits up to timeoutMs. */
+  discover: { params: { to: string; timeoutMs?: number }; result: { to: string; routes: Array<Array<{ entity: string; name: string | null; fingerprint: string }>> } };
   outbox: { params: { limit?: number }; result: OutboxItem[] };
   /** Subscribes this connection to `message` notifications (params: InboxItem) for new inbox items. */
   watch: { params: { afterSeq?: number }; result: { subscribed: true } };

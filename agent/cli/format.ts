@@ -85,6 +85,11 @@ export function statusText(s: StatusResult, now = Date.now()): string {
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   let out = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+  const revs = s.revocations ?? [];
+  if (revs.length) {
+    out += `${'revoked after complaints'}\n`;
+    for (const r of revs) out += `  ${clean(r.petname ?? r.fingerprint)}  ${r.complainants} complainants, ${when(r.at, now)}\n`;
+  }
   if (metrics.length) {
     out += `${'metrics'.padEnd(w)}\n`;
     const mw = Math.max(...metrics.map(([k]) => k.length));
@@ -117,4 +122,11 @@ export function outboxTable(items: OutboxItem[], now = Date.now()): string {
 /** Quotes a shell argument only when needed, for commands shown in hints. */
 export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One line of a message's timeline: "+0.012s  bob (ABCD-…)  forwarded". */
+export function progressLine(p: { status: string; reporterName: string | null; reporterFingerprint: string; at: number }, t0: number): string {
+  const dt = ((p.at - t0) / 1000).toFixed(3);
+  const who = p.reporterName ? `${clean(p.reporterName)} (${p.reporterFingerprint})` : p.reporterFingerprint;
+  return `  +${dt}s  ${who.padEnd(32)} ${p.status}`;
 }

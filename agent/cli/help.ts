@@ -134,9 +134,13 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { name: 'file', type: 'string', metavar: 'FILE', describe: 'send this file (at most 1 MiB) instead of text' },
       { name: 'wait', type: 'boolean', describe: 'wait until the message is delivered (or --timeout passes)' },
-      { name: 'timeout', type: 'duration', metavar: 'DURATION', describe: 'how long --wait waits (default 10s)' },
+      { name: 'timeout', type: 'duration', metavar: 'DURATION', describe: 'how long --wait or --follow waits (default 10s)' },
+      { name: 'follow', type: 'boolean', describe: 'show a live timeline of the hops as their signed reports arrive' },
     ],
-    notes: ['The words after the recipient are joined with spaces; put -- before text that starts with a dash.'],
+    notes: [
+      'The words after the recipient are joined with spaces; put -- before text that starts with a dash.',
+      'A recipient you have no link to is found by route discovery through your trusted neighbours.',
+    ],
     examples: ['wotrelay send alice "hi, it is Bob" --wait', 'wotrelay send alice --file notes.txt'],
   },
   {
@@ -156,6 +160,31 @@ export const COMMANDS: CommandSpec[] = [
     json: true,
     options: [],
     notes: ['With --json, one JSON object per message per line.'],
+  },
+  {
+    name: 'track',
+    args: '<message-id>',
+    positionals: { min: 1, max: 1, names: ['message-id'] },
+    summary: 'the journey of a message you sent, hop by hop, from signed reports',
+    json: true,
+    options: [],
+  },
+  {
+    name: 'complain',
+    args: '<message-id>',
+    positionals: { min: 1, max: 1, names: ['message-id'] },
+    summary: 'complain about a message you received; the complaint walks back its path',
+    json: true,
+    options: [{ name: 'reason', type: 'string', metavar: 'TEXT', describe: 'why (at most 200 bytes; default "unwanted")' }],
+    notes: ['Relays that handed the message on count complaints against their previous hop and revoke one that draws complaints from several people.'],
+  },
+  {
+    name: 'discover',
+    args: '<entity-id|petname>',
+    positionals: { min: 1, max: 1, names: ['entity-id|petname'] },
+    summary: 'find routes to an entity through your trusted neighbours',
+    json: true,
+    options: [{ name: 'timeout', type: 'duration', metavar: 'DURATION', describe: 'how long to search (default 15s)' }],
   },
   {
     name: 'outbox',

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RpcClient } from '../api/client.js';
-import type { MethodName, Params, Result, SendResult, InboxItem } from '../api/methods.js';
+import type { MethodName, Params, Result, SendResult, InboxItem, ProgressItem } from '../api/methods.js';
 import { resolveHome, socketPath, configPath } from '../daemon/paths.js';
 import { Limits } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
@@ -343,8 +343,9 @@ async function cmdSend(c: Ctx): Promise<Outcome> {
   const [rawTo, ...words] = c.positionals;
   const file = str(c.opts.file);
   const wait = c.opts.wait === true;
+  const follow = c.opts.follow === true;
   const timeoutMs = num(c.opts.timeout) ?? DEFAULT_SEND_TIMEOUT_MS;
-  if (c.opts.timeout !== undefined && !wait) throw new ArgError('--timeout only applies with --wait', 'add --wait, or drop --timeout');
+  if (c.opts.timeout !== undefined && !wait && !follow) throw new ArgError('--timeout only applies with --wait or --follow', 'add --wait, or drop --timeout');
   const { who, fingerprint } = await checkWho(rawTo!, 'the recipient');
   const params: Params<'send'> = { to: who };
   if (file !== undefined) {
@@ -372,13 +373,71 @@ async function cmdSend(c: Ctx): Promise<Outcome> {
   const to = fingerprint !== null ? fingerprint : fmt.clean(who);
   const final = await withClient(c, async (client) => {
     let r = await client.call('send', params);
+    if (follow) {
+      // Subscribe first, then print past and new steps as they come, until delivered.
+      const started = Date.now();
+      const seen = new Set<string>();
+      const show = (p: ProgressItem) => {
+        const k = `${p.reporter}:${p.status}`;
+        if (seen.has(k)) return;
+        seen.add(k);
+        if (c.json) out(JSON.stringify(p) + '\n');
+        else out(fmt.progressLine(p, started) + '\n');
+      };
+      client.onNotification((method, p) => {
+        if (method === 'progress') show(p as ProgressItem);
+      });
+      for (const p of await client.call('follow', { id: r.id })) show(p);
+      r = await client.call('send.wait', { id: r.id, until: 'delivered', timeoutMs }, timeoutMs + 10_000);
+      await new Promise((res) => setTimeout(res, 200)); // late reports
+      return r;
+    }
     if (wait && (r.state === 'queued' || r.state === 'sent')) {
       r = await client.call('send.wait', { id: r.id, until: 'delivered', timeoutMs }, timeoutMs + 10_000);
     }
     return r;
   });
-  if (c.json) printJson(final);
-  else out(`${describeState(final, to, wait ? timeoutMs : null)}\nmessage id ${final.id}\n`);
+  if (c.json) {
+    if (!follow) printJson(final);
+  } else out(`${describeState(final, to, wait || follow ? timeoutMs : null)}\nmessage id ${final.id}\n`);
+  return 0;
+}
+
+function messageIdArg(s: string | undefined): string {
+  const id = (s ?? '').trim().toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new ArgError(`"${fmt.clean(s ?? '')}" is not a message id`, 'a message id is 32 hex characters; wotrelay outbox or wotrelay inbox --json list them');
+  return id;
+}
+
+async function cmdTrack(c: Ctx): Promise<Outcome> {
+  const id = messageIdArg(c.positionals[0]);
+  const steps = await call(c, 'track', { id });
+  if (c.json) printJson(steps);
+  else if (steps.length === 0) out(`no progress recorded for ${id} (only messages sent since the daemon started are tracked)\n`);
+  else {
+    const t0 = steps[0]!.at;
+    out(steps.map((p) => fmt.progressLine(p, t0)).join('\n') + '\n');
+  }
+  return 0;
+}
+
+async function cmdComplain(c: Ctx): Promise<Outcome> {
+  const id = messageIdArg(c.positionals[0]);
+  const reason = str(c.opts.reason);
+  if (reason !== undefined && Buffer.byteLength(reason) > 200) throw new ArgError('--reason is longer than 200 bytes', 'shorten it');
+  const r = await call(c, 'complain', { id, ...(reason !== undefined ? { reason } : {}) });
+  if (c.json) printJson(r);
+  else out(`complaint about ${id} sent back along its path\n`);
+  return 0;
+}
+
+async function cmdDiscover(c: Ctx): Promise<Outcome> {
+  const { who } = await checkWho(c.positionals[0]!, 'the entity to find');
+  const timeoutMs = num(c.opts.timeout) ?? 15_000;
+  const r = await call(c, 'discover', { to: who, timeoutMs }, timeoutMs + 10_000);
+  if (c.json) printJson(r);
+  else if (r.routes.length === 0) out(`no route found to ${fmt.clean(who)} within ${Math.round(timeoutMs / 1000)}s\n`);
+  else out(r.routes.map((route) => 'you → ' + route.map((h) => h.name ?? h.fingerprint).join(' → ')).join('\n') + '\n');
   return 0;
 }
 
@@ -488,6 +547,9 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<Outcome>> = {
   inbox: cmdInbox,
   watch: cmdWatch,
   outbox: cmdOutbox,
+  track: cmdTrack,
+  complain: cmdComplain,
+  discover: cmdDiscover,
   stop: cmdStop,
 };
 

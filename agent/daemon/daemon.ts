@@ -9,8 +9,8 @@ import os from 'node:os';
 import fs from 'node:fs';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { RpcServer, type Handlers, type RpcContext } from '../api/server.js';
-import type { InboxItem, OutboxItem, PeerView, SendResult, StatusResult, TrustEntryView } from '../api/methods.js';
-import { AgentCore, type Action, type LinkId } from '../core/index.js';
+import type { InboxItem, OutboxItem, PeerView, ProgressItem, RevocationView, SendResult, StatusResult, TrustEntryView } from '../api/methods.js';
+import { AgentCore, type Action, type LinkId, type ProgressEvent } from '../core/index.js';
 import { toHex, utf8 } from '../crypto/index.js';
 import {
   decodeEntityId,
@@ -135,6 +135,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const pendingAccepts = new Map<LinkId, PendingAccept>();
   const watchers = new Set<RpcContext>();
   const sendWaiters = new Map<string, Set<() => void>>();
+  /** API connections following a message's progress, by message id hex. */
+  const followers = new Map<string, Set<RpcContext>>();
+  const discoveryWaiters = new Map<string, Set<() => void>>();
+  const revocations: RevocationView[] = [];
   let listenAddrs: string[] = [];
   let stopping = false;
 
@@ -214,6 +218,34 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           const p = pendingAccepts.get(a.link);
           pendingAccepts.delete(a.link);
           p?.resolve(a.inviter);
+          break;
+        }
+        case 'progress': {
+          const key = toHex(a.event.id);
+          const item = progressItem(a.event);
+          for (const ctx of followers.get(key) ?? []) ctx.notify('progress', item);
+          log.log('debug', 'progress', { id: key, status: item.status, reporter: item.reporterFingerprint });
+          break;
+        }
+        case 'route-found':
+        case 'discovery-failed': {
+          const key = toHex(a.target);
+          for (const fn of discoveryWaiters.get(key) ?? []) fn();
+          log.log('debug', a.type, { target: fingerprint(a.target) });
+          break;
+        }
+        case 'auto-revoked': {
+          const r: RevocationView = {
+            entity: encodeEntityId(a.entity),
+            fingerprint: fingerprint(a.entity),
+            petname: store.trust.get(a.entity)?.petname ?? null,
+            complainants: a.complainants,
+            at: Date.now(),
+          };
+          revocations.push(r);
+          if (revocations.length > 100) revocations.shift();
+          metrics.inc('trust.auto-revoked');
+          for (const w of watchers) w.notify('revoked', r);
           break;
         }
         case 'metric':
@@ -404,6 +436,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     };
   };
 
+  const progressItem = (e: ProgressEvent): ProgressItem => ({
+    id: toHex(e.id),
+    status: e.status,
+    reporter: encodeEntityId(e.reporter),
+    reporterName: toHex(e.reporter) === toHex(identity.entityPub) ? 'you' : nameOf(e.reporter),
+    reporterFingerprint: fingerprint(e.reporter),
+    at: e.at,
+  });
+
   const sendResult = (r: OutboxRow): SendResult => ({ id: toHex(r.id), to: encodeEntityId(r.to), state: r.state });
 
   const resolveWho = (who: string): Uint8Array => core.resolve(who, decodeEntityId);
@@ -423,6 +464,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       inbox: store.inbox.count(),
       outboxPending: store.outbox.countPending(),
       metrics: metrics.snapshot(),
+      revocations: [...revocations],
     }),
     id: () => ({
       entity: encodeEntityId(identity.entityPub),
@@ -570,6 +612,50 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         attempts: r.attempts,
         error: r.error,
       })),
+    track: (p) => core.track(fromHexId(p.id)).map(progressItem),
+    follow: (p, ctx) => {
+      const id = fromHexId(p.id);
+      const key = toHex(id);
+      let set = followers.get(key);
+      if (!set) followers.set(key, (set = new Set()));
+      if (set.size < 16) set.add(ctx);
+      ctx.onClose(() => {
+        set!.delete(ctx);
+        if (set!.size === 0) followers.delete(key);
+      });
+      return core.track(id).map(progressItem);
+    },
+    complain: (p) => {
+      const id = fromHexId(p.id);
+      const actions = store.tx(() => core.complain(id, p.reason ?? 'unwanted'));
+      perform(actions);
+      const row = store.inbox.get(id)!;
+      log.log('info', 'complaint-sent', { id: p.id, about: fingerprint(row.from) });
+      return { id: p.id, sentTo: encodeEntityId(row.from) };
+    },
+    discover: async (p) => {
+      const to = resolveWho(p.to);
+      const key = toHex(to);
+      const routesView = () => ({
+        to: encodeEntityId(to),
+        routes: core.routesTo(to).map((r) => r.map((e) => ({ entity: encodeEntityId(e), name: nameOf(e), fingerprint: fingerprint(e) }))),
+      });
+      if (core.routesTo(to).length > 0) return routesView();
+      perform(store.tx(() => core.discover(to)));
+      await new Promise<void>((resolve) => {
+        let set = discoveryWaiters.get(key);
+        if (!set) discoveryWaiters.set(key, (set = new Set()));
+        const done = () => {
+          clearTimeout(timer);
+          set!.delete(done);
+          if (set!.size === 0) discoveryWaiters.delete(key);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(p.timeoutMs ?? 15_000, 600_000));
+        set.add(done);
+      });
+      return routesView();
+    },
     watch: (p, ctx) => {
       // Catch up on anything after afterSeq, then stream.
       if (p.afterSeq !== undefined) {

@@ -37,6 +37,7 @@ const STATUS: StatusResult = {
   inbox: 0,
   outboxPending: 0,
   metrics: {},
+  revocations: [],
 };
 
 const TRUST: TrustEntryView = {
@@ -85,6 +86,10 @@ async function startServer(overrides: Partial<Handlers> = {}, sockPath?: string)
     'send.wait': unused,
     inbox: unused,
     outbox: unused,
+    track: unused,
+    follow: unused,
+    complain: unused,
+    discover: unused,
     watch: (_p, ctx: RpcContext) => {
       ctx.onClose(() => h.closedCtx.push(ctx.id));
       setImmediate(() => {
