@@ -139,6 +139,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const followers = new Map<string, Set<RpcContext>>();
   const discoveryWaiters = new Map<string, Set<() => void>>();
   const revocations: RevocationView[] = [];
+  /** Bad input is logged once per peer and error code per 10 minutes; metrics count every case. */
+  const dropLogged = new Map<string, number>();
+  const firstDropLog = (key: string): boolean => {
+    const now = Date.now();
+    const last = dropLogged.get(key);
+    if (last !== undefined && now - last < 600_000) return false;
+    if (dropLogged.size >= 1000) dropLogged.delete(dropLogged.keys().next().value!);
+    dropLogged.set(key, now);
+    return true;
+  };
   let listenAddrs: string[] = [];
   let stopping = false;
 
@@ -252,6 +262,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           metrics.inc(a.name);
           break;
         case 'log':
+          if (a.event === 'message-dropped' && !firstDropLog(`${String(a.fields['peer'])}|${String(a.fields['code'])}`)) break;
           log.log(a.level, a.event, a.fields);
           break;
       }

@@ -259,6 +259,25 @@ test('bad input: forged hop, replayed envelope, absurd ttl, unrelated report and
   assert.is(net.count('B', 'complaint.unrelated'), 1);
 });
 
+test('bad input at the recipient: reordered or truncated hop chains are dropped, counted, never delivered', () => {
+  const net = line(['A', 'B', 'C', 'D']);
+  const id = net.send('A', 'D', 'original');
+  net.advance(5_000);
+  assert.ok(net.n('D').store.inbox.get(id));
+  const full = net.sent.find((m) => m.t === MsgType.ENVELOPE && equalBytes(m.id, id) && m.hops.length === 3) as Envelope;
+  const D = net.n('D');
+  const fromC = [...D.links.entries()].find(([, v]) => v === 'C')![0];
+  const fresh = (hops: Envelope['hops'], fill: number): Envelope => ({ ...full, id: new Uint8Array(16).fill(fill), hops });
+  const before = net.count('D', 'dropped.ERR_BAD_SIGNATURE');
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, fresh([full.hops[1]!, full.hops[0]!, full.hops[2]!], 21))));
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, fresh([full.hops[0]!, full.hops[2]!], 22))));
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, { ...full, hops: [full.hops[0]!, full.hops[1]!, full.hops[2]!], body: new Uint8Array(full.body).fill(1, 40, 41) })));
+  assert.is(net.count('D', 'dropped.ERR_BAD_SIGNATURE'), before + 3, 'each broken chain counted');
+  assert.is(D.store.inbox.count(), 1, 'nothing but the original delivered');
+  const logs = D.actions.filter((a) => a.type === 'log' && a.event === 'message-dropped');
+  assert.ok(logs.length >= 3, 'and logged (the daemon rate-limits these lines)');
+});
+
 test('a neighbour flooding route queries is held to its rate limit while another neighbour\'s queries pass', () => {
   const net = new Net();
   for (const n of ['X', 'Y', 'Z']) net.add(n, { queryPerNeighbour: { ratePerSec: 5, burst: 10 }, queryGlobal: { ratePerSec: 1000, burst: 1000 } });
