@@ -840,6 +840,11 @@ export class AgentCore {
     return actions;
   }
 
+  /** True while timers matter: discoveries, messages in flight, waiting relays, revocations. */
+  wantsTick(): boolean {
+    return this.discoveries.size > 0 || this.pending.size > 0 || this.relayWaitingCount > 0 || this.complaints.nextDue() < Infinity;
+  }
+
   /** Cached routes to a target (for tests and the CLI). */
   routesTo(target: Uint8Array): Uint8Array[][] {
     return this.routes.get(target, this.deps.now());

@@ -7,3 +7,4 @@ export { InboxRepo, type InboxRow, type InboxListOptions } from './inbox.js';
 export { OutboxRepo, type OutboxRow, type OutboxState, type OutboxListOptions } from './outbox.js';
 export { KvRepo } from './kv.js';
 export type { CoreStore, PublicOf } from './types.js';
+export { MemoryStore } from './memory.js';

@@ -1,0 +1,724 @@
+/**
+ * SimNetwork: runs one real `AgentCore` per graph vertex in this process, on a virtual
+ * clock with seeded randomness. It owns what the daemon and the link layer do for a core:
+ * identities (deterministic keys and certificates), a MemoryStore per node, in-memory
+ * links (peerUp/peerDown on both sides, the real trust gate on every new link), message
+ * delivery with latency and jitter through the real wire codec, dialling, ticks, and the
+ * counters and trace hash that tests assert on.
+ *
+ * Every core action is performed here: 'send' is delivered to the neighbour after
+ * latency+jitter (per-direction FIFO, like one TCP stream), 'close' takes the link down on
+ * both sides, 'dial' opens a link after a handshake delay when both trust gates accept, and
+ * every action (including ones this file does not know, so new core actions plug in) is
+ * counted and passed to `onAction` hooks. An exception thrown by a core is a bug: it is
+ * recorded in `errors` and the run goes on.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { AgentCore, type Action, type CoreConfig, type LinkId } from '../../agent/core/index.js';
+import { equalBytes, toHex, utf8, type BoxKey, type SigningKey } from '../../agent/crypto/index.js';
+import { decodeCertUnverified, issueCert, type AgentCert } from '../../agent/identity/index.js';
+import type { PeerIdentity } from '../../agent/link/link.js';
+import { MemoryStore } from '../../agent/store/memory.js';
+import { MsgType } from '../../agent/wire/constants.js';
+import { WotError } from '../../agent/wire/errors.js';
+import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
+import type { ContentKind, WireMessage } from '../../agent/wire/types.js';
+import { VirtualClock, type Timer } from './clock.js';
+import { Rng } from './rng.js';
+import { simBoxKey, simIssueCert, simSigningKey } from './keys.js';
+import type { Graph } from './graphs.js';
+
+export interface SimNetworkOptions {
+  seed: string;
+  graph: Graph;
+  /** One-way link latency (default 5 ms). */
+  latencyMs?: number;
+  /** Extra uniform delay 0..jitterMs per message (default 3 ms); links stay FIFO. */
+  jitterMs?: number;
+  /** Period of each node's core.tick() (default 1000 ms, like the daemon). */
+  tickMs?: number;
+  /** Pass every message through encodeMessage/decodeMessage (default true). */
+  encode?: boolean;
+  coreConfig?: Partial<CoreConfig>;
+  /** Virtual start time, ms since epoch (default 2026-01-01T00:00:00Z). */
+  startMs?: number;
+  /**
+   * 'busy' (default): only nodes with something to do tick (see keepTicking in README);
+   * 'all': every live node ticks every tickMs, like real daemons (exact, slower at scale).
+   */
+  tickPolicy?: 'busy' | 'all';
+  /** In 'busy' mode a node keeps ticking this long after its last event (default 120 s). */
+  busyGraceMs?: number;
+  /** Extra reason to keep a node ticking (in 'busy' mode). */
+  keepTicking?: (node: SimNode) => boolean;
+  /** Keep every sent message for maxCopiesPerDirectedEdge (default true; turn off for huge floods). */
+  record?: boolean;
+  /** Delay from a dial to the link coming up (default 3 × latencyMs: Noise XX is 1.5 round trips). */
+  handshakeMs?: number;
+}
+
+/** One simulated agent. `core` is replaced when the node is revived with restart. */
+export interface SimNode {
+  readonly index: number;
+  core: AgentCore;
+  readonly store: MemoryStore;
+  readonly entity: SigningKey;
+  readonly agent: SigningKey;
+  readonly box: BoxKey;
+  readonly certBytes: Uint8Array;
+  readonly cert: AgentCert;
+  /** What neighbours see after the handshake. */
+  readonly peer: PeerIdentity;
+  /** The address it "listens" on (trust entries of its neighbours point here). */
+  readonly addr: string;
+  readonly alive: boolean;
+  /** This node's own random stream (keys were drawn from it; forks feed the core and jitter). */
+  readonly rng: Rng;
+}
+
+export interface SimError {
+  node: number;
+  at: number;
+  event: string;
+  msgType?: number;
+  message: string;
+  error: unknown;
+}
+
+export interface SentRecord {
+  at: number;
+  from: number;
+  to: number;
+  msg: WireMessage;
+}
+
+interface Conn {
+  a: NodeState;
+  b: NodeState;
+  linkA: LinkId;
+  linkB: LinkId;
+  up: boolean;
+  /** Last scheduled delivery time a→b and b→a (FIFO per direction). */
+  lastAB: number;
+  lastBA: number;
+}
+
+class NodeState implements SimNode {
+  core!: AgentCore;
+  alive = true;
+  readonly links = new Map<LinkId, Conn>();
+  readonly byPeer = new Map<number, Conn>();
+  nextLink = 1;
+  tickTimer: Timer | null = null;
+  lastActive = -Infinity;
+  readonly coreRng: Rng;
+  readonly netRng: Rng;
+  readonly phase: number;
+
+  constructor(
+    readonly index: number,
+    readonly store: MemoryStore,
+    readonly entity: SigningKey,
+    readonly agent: SigningKey,
+    readonly box: BoxKey,
+    readonly certBytes: Uint8Array,
+    readonly cert: AgentCert,
+    readonly peer: PeerIdentity,
+    readonly addr: string,
+    readonly rng: Rng,
+    tickMs: number,
+  ) {
+    this.coreRng = rng.fork('core');
+    this.netRng = rng.fork('net');
+    this.phase = rng.fork('tick').int(tickMs);
+  }
+}
+
+export const DEFAULT_SIM_START = Date.UTC(2026, 0, 1);
+const CERT_VALIDITY_MS = 10 * 365 * 24 * 3600_000;
+
+const TYPE_NAMES = new Map<number, string>(Object.entries(MsgType).map(([name, t]) => [t as number, name]));
+/** Printable name of a message type id (e.g. 16 → 'ENVELOPE'). */
+export const typeName = (t: number): string => TYPE_NAMES.get(t) ?? `T${t}`;
+
+/** Map key for bytes (latin1: one char per byte). */
+const bkey = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+/** 10.x.y.z:7000 from a node index, so addresses look like the daemon's host:port. */
+const simAddr = (i: number): string => `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}:${7000 + (i >>> 24)}`;
+
+/** The id a trace line uses for a message: its id, qid or subject, else empty. */
+function traceId(m: WireMessage): string {
+  const o = m as { id?: unknown; qid?: unknown; about?: unknown };
+  const v = o.id ?? o.qid ?? o.about;
+  return v instanceof Uint8Array ? toHex(v) : '';
+}
+
+export class SimNetwork {
+  readonly clock: VirtualClock;
+  readonly rng: Rng;
+  readonly n: number;
+  /** Exceptions thrown by cores (or codec failures on their messages): each one is a bug. */
+  readonly errors: SimError[] = [];
+  /** Sent messages (when `record` is on), in send order. */
+  readonly sent: SentRecord[] = [];
+  /** Sum of 'metric' actions over all nodes, by name. */
+  readonly metrics = new Map<string, number>();
+  /** Actions performed, by action type (all nodes). */
+  readonly actionCounts = new Map<string, number>();
+  readonly counters = {
+    /** Messages handed to a link. */
+    sent: 0,
+    bytes: 0,
+    /** Messages handed to the receiving core. */
+    delivered: 0,
+    /** Messages lost in flight (link closed or receiver killed before arrival). */
+    lost: 0,
+    /** 'send' actions naming a link that is not up. */
+    sendNoLink: 0,
+    dials: 0,
+    dialsFailed: 0,
+    gateRefused: 0,
+    ticks: 0,
+  };
+  /** Messages currently in flight. */
+  inFlight = 0;
+
+  private readonly nodes: NodeState[] = [];
+  private readonly byEntity = new Map<string, number>();
+  private readonly byAddr = new Map<string, number>();
+  private readonly byType = new Map<number, { count: number; bytes: number; edges: Map<number, number> }>();
+  private readonly hooks: Array<(node: number, action: Action) => void> = [];
+  private readonly pendingDials = new Set<number>();
+  private readonly trace: Hash = createHash('sha256');
+  private readonly opts: Required<Omit<SimNetworkOptions, 'keepTicking' | 'coreConfig' | 'graph' | 'seed'>> & {
+    keepTicking?: (node: SimNode) => boolean;
+    coreConfig: Partial<CoreConfig>;
+  };
+  private readonly t0: number;
+  private building = true;
+
+  constructor(opts: SimNetworkOptions) {
+    const latencyMs = opts.latencyMs ?? 5;
+    this.opts = {
+      latencyMs,
+      jitterMs: opts.jitterMs ?? 3,
+      tickMs: opts.tickMs ?? 1000,
+      encode: opts.encode ?? true,
+      coreConfig: opts.coreConfig ?? {},
+      startMs: opts.startMs ?? DEFAULT_SIM_START,
+      tickPolicy: opts.tickPolicy ?? 'busy',
+      busyGraceMs: opts.busyGraceMs ?? 120_000,
+      record: opts.record ?? true,
+      handshakeMs: opts.handshakeMs ?? 3 * latencyMs,
+      ...(opts.keepTicking ? { keepTicking: opts.keepTicking } : {}),
+    };
+    if (!(this.opts.tickMs > 0)) throw new WotError('ERR_BAD_REQUEST', `SimNetwork: tickMs must be > 0, got ${this.opts.tickMs}`);
+    this.t0 = this.opts.startMs;
+    this.clock = new VirtualClock(this.t0);
+    this.rng = new Rng(opts.seed);
+    this.n = opts.graph.n;
+    for (let i = 0; i < this.n; i++) this.nodes.push(this.makeNode(i));
+    for (const [a, b] of opts.graph.edges) this.addEdge(a, b);
+    this.building = false;
+    if (this.opts.tickPolicy === 'all') for (const node of this.nodes) this.ensureTick(node);
+  }
+
+  // ---------------------------------------------------------------- building
+
+  private makeNode(i: number): NodeState {
+    const r = this.rng.fork(`node/${i}`);
+    // Same keys as signingKeyFromSeed / boxKeyFromSecret of these bytes, derived faster (keys.ts).
+    const entity = simSigningKey(r.bytes(32));
+    const agent = simSigningKey(r.bytes(32));
+    const box = simBoxKey(r.bytes(32));
+    const fields = { agent: agent.publicKey, x25519: box.publicKey, notBefore: this.t0 - 3600_000, notAfter: this.t0 + CERT_VALIDITY_MS, seq: 1 };
+    const certBytes = simIssueCert(entity, fields);
+    // Once per network: the fast path must give exactly the bytes of the real issueCert.
+    if (i === 0 && !equalBytes(certBytes, issueCert(entity, fields))) {
+      throw new WotError('ERR_INTERNAL', 'test/sim/keys.ts simIssueCert no longer matches agent/identity issueCert', 'update simIssueCert to the new certificate layout');
+    }
+    // We just issued it; the cores verify it whenever it matters.
+    const cert = decodeCertUnverified(certBytes);
+    const addr = simAddr(i);
+    const peer: PeerIdentity = {
+      agent: agent.publicKey,
+      entity: entity.publicKey,
+      cert,
+      certBytes,
+      remoteAddress: addr.slice(0, addr.lastIndexOf(':')),
+      remotePort: Number(addr.slice(addr.lastIndexOf(':') + 1)),
+    };
+    const node = new NodeState(i, new MemoryStore(), entity, agent, box, certBytes, cert, peer, addr, r, this.opts.tickMs);
+    node.core = this.makeCore(node);
+    this.byEntity.set(bkey(entity.publicKey), i);
+    this.byAddr.set(addr, i);
+    return node;
+  }
+
+  private makeCore(node: NodeState): AgentCore {
+    const now = (): number => this.clock.now();
+    return new AgentCore(
+      {
+        identity: { entityPub: node.entity.publicKey, agent: node.agent, box: node.box, certBytes: node.certBytes, cert: node.cert },
+        store: node.store,
+        now,
+        mono: now,
+        randomBytes: (k) => node.coreRng.bytes(k),
+        addrs: () => [node.addr],
+      },
+      this.opts.coreConfig,
+    );
+  }
+
+  /** Mutual trust (how 'manual', with the other's address) and a link. */
+  private addEdge(a: number, b: number): void {
+    const na = this.nodeState(a);
+    const nb = this.nodeState(b);
+    if (a === b) throw new WotError('ERR_BAD_REQUEST', `graph edge ${a}-${b} is a self loop`);
+    const now = this.clock.now();
+    for (const [x, y] of [
+      [na, nb],
+      [nb, na],
+    ] as const) {
+      x.store.trust.upsert({ entity: y.entity.publicKey, petname: null, how: 'manual', addedAt: now, state: 'active', addr: y.addr, updatedAt: now, note: null });
+    }
+    this.openLink(na, nb);
+  }
+
+  // ---------------------------------------------------------------- nodes
+
+  node(i: number): SimNode {
+    return this.nodeState(i);
+  }
+
+  private nodeState(i: number): NodeState {
+    const node = this.nodes[i];
+    if (!node) throw new WotError('ERR_BAD_REQUEST', `no node ${i} (the network has ${this.n})`);
+    return node;
+  }
+
+  /** Node index of an entity key, if it is one of ours. */
+  indexOf(entity: Uint8Array): number | undefined {
+    return this.byEntity.get(bkey(entity));
+  }
+
+  /** Indices of the nodes i has an open link to, ascending. */
+  neighbours(i: number): number[] {
+    return [...this.nodeState(i).byPeer.keys()].sort((x, y) => x - y);
+  }
+
+  isLinked(a: number, b: number): boolean {
+    return this.nodeState(a).byPeer.get(b)?.up === true;
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  // ---------------------------------------------------------------- links
+
+  /**
+   * Opens a link now (no handshake delay) if both are alive, not linked, and both trust
+   * gates accept (initiator a, responder b). Returns whether the link is up.
+   */
+  connect(a: number, b: number): boolean {
+    return this.openLink(this.nodeState(a), this.nodeState(b));
+  }
+
+  /** Takes the link between a and b down on both sides (in-flight messages are lost). */
+  disconnect(a: number, b: number): boolean {
+    const conn = this.nodeState(a).byPeer.get(b);
+    if (!conn) return false;
+    this.closeConn(conn);
+    return true;
+  }
+
+  private openLink(a: NodeState, b: NodeState): boolean {
+    if (a === b || !a.alive || !b.alive || a.byPeer.has(b.index)) return false;
+    const ga = this.gate(a, { peer: b.peer, responder: false });
+    const gb = ga && this.gate(b, { peer: a.peer, responder: true });
+    if (!ga || !gb) {
+      this.counters.gateRefused++;
+      return false;
+    }
+    const conn: Conn = { a, b, linkA: a.nextLink++, linkB: b.nextLink++, up: true, lastAB: 0, lastBA: 0 };
+    a.links.set(conn.linkA, conn);
+    a.byPeer.set(b.index, conn);
+    b.links.set(conn.linkB, conn);
+    b.byPeer.set(a.index, conn);
+    this.activity(a);
+    this.activity(b);
+    this.call(a, 'peerUp', () => a.core.peerUp(conn.linkA, b.peer, { addrs: [b.addr] }));
+    // a's peerUp actions may have closed the link again.
+    if (conn.up) this.call(b, 'peerUp', () => b.core.peerUp(conn.linkB, a.peer, { addrs: [a.addr] }));
+    return conn.up;
+  }
+
+  private gate(node: NodeState, input: Parameters<AgentCore['gate']>[0]): boolean {
+    try {
+      return node.store.tx(() => node.core.gate(input)).ok;
+    } catch (e) {
+      this.recordError(node, 'gate', e);
+      return false;
+    }
+  }
+
+  private closeConn(conn: Conn): void {
+    if (!conn.up) return;
+    conn.up = false;
+    conn.a.links.delete(conn.linkA);
+    conn.a.byPeer.delete(conn.b.index);
+    conn.b.links.delete(conn.linkB);
+    conn.b.byPeer.delete(conn.a.index);
+    this.activity(conn.a);
+    this.activity(conn.b);
+    this.call(conn.a, 'peerDown', () => conn.a.core.peerDown(conn.linkA));
+    this.call(conn.b, 'peerDown', () => conn.b.core.peerDown(conn.linkB));
+  }
+
+  private dial(from: NodeState, entity: Uint8Array, addr: string): void {
+    this.counters.dials++;
+    const ti = this.byAddr.get(addr);
+    if (ti === undefined) {
+      this.counters.dialsFailed++;
+      return;
+    }
+    const key = from.index * this.n + ti;
+    if (from.byPeer.has(ti) || this.pendingDials.has(key)) return;
+    this.pendingDials.add(key);
+    this.clock.after(this.opts.handshakeMs, () => {
+      this.pendingDials.delete(key);
+      const to = this.nodes[ti]!;
+      if (!from.alive || from.byPeer.has(ti)) return;
+      // A dead node refuses the connection; a different key at the address fails the handshake.
+      if (!to.alive || !equalBytes(to.entity.publicKey, entity)) {
+        this.counters.dialsFailed++;
+        return;
+      }
+      this.openLink(from, to);
+    });
+  }
+
+  // ---------------------------------------------------------------- node lifecycle
+
+  /** Stops node i: its links go down on both sides, messages to it are lost, it stops ticking. */
+  kill(i: number): void {
+    const node = this.nodeState(i);
+    if (!node.alive) return;
+    node.alive = false;
+    node.tickTimer?.cancel();
+    node.tickTimer = null;
+    const conns = [...node.byPeer.values()];
+    // Take every link down first, so nothing the dying core does can use one.
+    for (const c of conns) {
+      c.up = false;
+      c.a.links.delete(c.linkA);
+      c.a.byPeer.delete(c.b.index);
+      c.b.links.delete(c.linkB);
+      c.b.byPeer.delete(c.a.index);
+    }
+    for (const c of conns) {
+      const other = c.a === node ? c.b : c.a;
+      const otherLink = c.a === node ? c.linkB : c.linkA;
+      this.activity(other);
+      this.call(node, 'peerDown', () => node.core.peerDown(c.a === node ? c.linkA : c.linkB));
+      this.call(other, 'peerDown', () => other.core.peerDown(otherLink));
+    }
+  }
+
+  /**
+   * Starts node i again. restart (default true): a fresh AgentCore on the same store, as a
+   * daemon restart (in-memory state such as routes and the forwarding log is gone).
+   * reconnect (default true): dials every active trusted entity with an address, as the
+   * daemon does at start; with false it waits for others to dial it.
+   */
+  revive(i: number, opts: { restart?: boolean; reconnect?: boolean } = {}): void {
+    const node = this.nodeState(i);
+    if (node.alive) return;
+    node.alive = true;
+    if (opts.restart ?? true) node.core = this.makeCore(node);
+    this.activity(node);
+    if (opts.reconnect ?? true) {
+      for (const t of node.store.trust.list()) {
+        if (t.state === 'active' && t.addr) this.dial(node, t.entity, t.addr);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- API calls
+
+  /**
+   * Runs an API call on node i's core (e.g. `c => c.discover(x)`) and performs its actions.
+   * Exceptions propagate to the caller (API calls may legitimately refuse).
+   */
+  step(i: number, fn: (core: AgentCore) => Action[]): void {
+    const node = this.live(i);
+    const actions = node.store.tx(() => fn(node.core));
+    this.activity(node);
+    this.perform(node, actions);
+  }
+
+  /**
+   * Puts a raw message on the link from → to, as if from's agent had sent it (a
+   * misbehaving or flooding neighbour). Returns false when they are not linked.
+   */
+  inject(from: number, to: number, msg: WireMessage): boolean {
+    const a = this.live(from);
+    const conn = a.byPeer.get(to);
+    if (!conn || !conn.up) return false;
+    this.transmit(a, conn, msg);
+    return true;
+  }
+
+  /** node `from` sends a message to node `to` (core.send); returns the message id. */
+  send(from: number, to: number, body: string | Uint8Array, kind: ContentKind = 'text', name?: string): Uint8Array {
+    const node = this.live(from);
+    const target = this.nodeState(to).entity.publicKey;
+    const bytes = typeof body === 'string' ? utf8(body) : body;
+    const r = node.store.tx(() => node.core.send(target, kind, bytes, name));
+    this.activity(node);
+    this.perform(node, r.actions);
+    return r.id;
+  }
+
+  private live(i: number): NodeState {
+    const node = this.nodeState(i);
+    if (!node.alive) throw new WotError('ERR_NOT_RUNNING', `node ${i} is killed`, 'revive it first');
+    return node;
+  }
+
+  /** Calls fn(node, action) for every action any core returns, after the network performed it. */
+  onAction(fn: (node: number, action: Action) => void): () => void {
+    this.hooks.push(fn);
+    return () => {
+      const k = this.hooks.indexOf(fn);
+      if (k >= 0) this.hooks.splice(k, 1);
+    };
+  }
+
+  // ---------------------------------------------------------------- running
+
+  /** Advances virtual time by ms, running everything due. */
+  run(ms: number): void {
+    this.clock.runUntil(this.clock.now() + ms);
+  }
+
+  runUntil(tMs: number): void {
+    this.clock.runUntil(tMs);
+  }
+
+  /**
+   * Runs until nothing is scheduled (no message in flight, no dial, no busy node), or for
+   * at most maxMs of virtual time. Returns true when it went idle. With tickPolicy 'all'
+   * it never goes idle: use run(ms).
+   */
+  runUntilIdle(maxMs = 24 * 3600_000): boolean {
+    const limit = this.clock.now() + maxMs;
+    for (;;) {
+      const at = this.clock.nextAt();
+      if (at === undefined) return true;
+      if (at > limit) {
+        this.clock.runUntil(limit);
+        return false;
+      }
+      this.clock.step();
+    }
+  }
+
+  // ---------------------------------------------------------------- performing actions
+
+  private call(node: NodeState, event: string, fn: () => Action[], msgType?: number): void {
+    let actions: Action[];
+    try {
+      actions = node.store.tx(fn);
+    } catch (e) {
+      this.recordError(node, event, e, msgType);
+      return;
+    }
+    if (node.alive) this.perform(node, actions);
+  }
+
+  private recordError(node: NodeState, event: string, e: unknown, msgType?: number): void {
+    const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    this.errors.push({ node: node.index, at: this.clock.now(), event, ...(msgType !== undefined ? { msgType } : {}), message, error: e });
+  }
+
+  private perform(node: NodeState, actions: Action[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send': {
+          const conn = node.links.get(a.link);
+          if (!conn || !conn.up) this.counters.sendNoLink++;
+          else this.transmit(node, conn, a.msg);
+          break;
+        }
+        case 'dial':
+          this.dial(node, a.entity, a.addr);
+          break;
+        case 'close': {
+          const conn = node.links.get(a.link);
+          if (conn) this.closeConn(conn);
+          break;
+        }
+        case 'metric':
+          this.metrics.set(a.name, (this.metrics.get(a.name) ?? 0) + 1);
+          break;
+        default:
+          break;
+      }
+      this.actionCounts.set(a.type, (this.actionCounts.get(a.type) ?? 0) + 1);
+      for (const h of this.hooks) h(node.index, a);
+    }
+  }
+
+  private transmit(from: NodeState, conn: Conn, msg: WireMessage): void {
+    const forward = conn.a === from;
+    const to = forward ? conn.b : conn.a;
+    const toLink = forward ? conn.linkB : conn.linkA;
+    let bytes: Uint8Array | undefined;
+    if (this.opts.encode) {
+      try {
+        bytes = encodeMessage(msg);
+      } catch (e) {
+        this.recordError(from, 'encode', e, msg.t);
+        return;
+      }
+    }
+    const now = this.clock.now();
+    const size = bytes?.length ?? 0;
+    this.counters.sent++;
+    this.counters.bytes += size;
+    let st = this.byType.get(msg.t);
+    if (!st) this.byType.set(msg.t, (st = { count: 0, bytes: 0, edges: new Map() }));
+    st.count++;
+    st.bytes += size;
+    const ek = from.index * this.n + to.index;
+    st.edges.set(ek, (st.edges.get(ek) ?? 0) + 1);
+    if (this.opts.record) this.sent.push({ at: now, from: from.index, to: to.index, msg });
+    const jitter = this.opts.jitterMs > 0 ? from.netRng.int(this.opts.jitterMs + 1) : 0;
+    let at = now + this.opts.latencyMs + jitter;
+    if (forward) {
+      if (at < conn.lastAB) at = conn.lastAB;
+      conn.lastAB = at;
+    } else {
+      if (at < conn.lastBA) at = conn.lastBA;
+      conn.lastBA = at;
+    }
+    this.inFlight++;
+    this.clock.schedule(at, () => this.deliver(from, to, conn, toLink, msg, bytes));
+  }
+
+  private deliver(from: NodeState, to: NodeState, conn: Conn, toLink: LinkId, msg: WireMessage, bytes: Uint8Array | undefined): void {
+    this.inFlight--;
+    if (!conn.up || !to.alive) {
+      this.counters.lost++;
+      return;
+    }
+    let m = msg;
+    if (bytes) {
+      try {
+        m = decodeMessage(bytes);
+      } catch (e) {
+        this.recordError(to, 'decode', e, msg.t);
+        return;
+      }
+    }
+    this.counters.delivered++;
+    this.trace.update(`${this.clock.now()}|${from.index}|${to.index}|${m.t}|${traceId(m)}\n`);
+    this.activity(to);
+    this.call(to, 'onMessage', () => to.core.onMessage(toLink, m), m.t);
+  }
+
+  // ---------------------------------------------------------------- ticks
+
+  /** Something happened at node: keep it ticking for a while ('busy' mode). */
+  private activity(node: NodeState): void {
+    if (this.building) return;
+    node.lastActive = this.clock.now();
+    this.ensureTick(node);
+  }
+
+  private ensureTick(node: NodeState): void {
+    if (node.tickTimer || !node.alive) return;
+    const tick = this.opts.tickMs;
+    const base = this.t0 + node.phase;
+    const k = Math.floor((this.clock.now() - base) / tick) + 1;
+    node.tickTimer = this.clock.schedule(base + k * tick, () => this.onTick(node));
+  }
+
+  private onTick(node: NodeState): void {
+    node.tickTimer = null;
+    if (!node.alive) return;
+    this.counters.ticks++;
+    let produced = 0;
+    this.call(node, 'tick', () => {
+      const a = node.core.tick();
+      produced = a.length;
+      return a;
+    });
+    if (node.alive && this.keepTicking(node, produced)) this.ensureTick(node);
+  }
+
+  private keepTicking(node: NodeState, produced: number): boolean {
+    if (this.opts.tickPolicy === 'all' || produced > 0) return true;
+    if (this.clock.now() - node.lastActive < this.opts.busyGraceMs) return true;
+    if (node.store.outbox.countPending() > 0) return true;
+    const wants = (node.core as unknown as { wantsTick?: () => boolean }).wantsTick;
+    if (typeof wants === 'function' && wants.call(node.core)) return true;
+    return this.opts.keepTicking?.(node) ?? false;
+  }
+
+  /** Nodes with a tick scheduled. */
+  tickingNodes(): number {
+    let n = 0;
+    for (const node of this.nodes) if (node.tickTimer) n++;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- counters
+
+  /** Messages sent and bytes, by type name (e.g. { ENVELOPE: { count, bytes } }). */
+  sentByType(): Record<string, { count: number; bytes: number }> {
+    const out: Record<string, { count: number; bytes: number }> = {};
+    for (const [t, st] of [...this.byType].sort((x, y) => x[0] - y[0])) out[typeName(t)] = { count: st.count, bytes: st.bytes };
+    return out;
+  }
+
+  /** How many messages of `type` crossed the directed edge from → to. */
+  edgeCount(type: number, from: number, to: number): number {
+    return this.byType.get(type)?.edges.get(from * this.n + to) ?? 0;
+  }
+
+  /** Every directed edge that carried messages of `type`, with counts. */
+  edgeCounts(type: number): Array<{ from: number; to: number; count: number }> {
+    const edges = this.byType.get(type)?.edges;
+    if (!edges) return [];
+    return [...edges].map(([k, count]) => ({ from: Math.floor(k / this.n), to: k % this.n, count }));
+  }
+
+  /**
+   * The largest number of messages of `type` with the same key (keyFn, e.g. the qid in
+   * hex) that crossed one directed edge; 0 when none was sent. Needs `record` on.
+   */
+  maxCopiesPerDirectedEdge(type: number, keyFn: (msg: WireMessage) => string): number {
+    if (!this.opts.record) {
+      throw new WotError('ERR_BAD_REQUEST', 'maxCopiesPerDirectedEdge needs the sent-message log', 'create the SimNetwork with record: true');
+    }
+    const counts = new Map<string, number>();
+    let max = 0;
+    for (const r of this.sent) {
+      if (r.msg.t !== type) continue;
+      const key = `${r.from}>${r.to}|${keyFn(r.msg)}`;
+      const c = (counts.get(key) ?? 0) + 1;
+      counts.set(key, c);
+      if (c > max) max = c;
+    }
+    return max;
+  }
+
+  /** sha256 (hex) over `time|from|to|type|id` of every delivered message so far. */
+  traceHash(): string {
+    return this.trace.copy().digest('hex');
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Simulator scenarios for the relaying protocol at scale, shared by the tests
+ * (test/unit/sim-scenarios.test.ts, small sizes), the benchmark and `test/sim/run.ts`
+ * (full sizes):
+ *  - discovery: success rate, messages per discovery for expanding rings vs one full
+ *    flood, and that no trust edge carries a query twice in one direction;
+ *  - query flood: one neighbour sending queries at 100× its limit is held to it while
+ *    another neighbour's queries still pass;
+ *  - spam: a spammer's agent trusted by a few honest agents whitelists Sybil entities
+ *    that spam random honest agents, who complain; how much spam gets through before
+ *    every honest neighbour has cut the spammer off, and whether any honest agent or
+ *    honest delivery suffers.
+ * Everything runs on the virtual clock with seeded randomness: same seed, same figures.
+ */
+import { toHex } from '../../agent/crypto/index.js';
+import type { CoreConfig } from '../../agent/core/index.js';
+import { MsgType } from '../../agent/wire/constants.js';
+import type { WireMessage } from '../../agent/wire/types.js';
+import { smallWorld, type Graph } from './graphs.js';
+import { SimNetwork } from './network.js';
+import { Rng } from './rng.js';
+
+export interface DiscoveryResult {
+  nodes: number;
+  edges: number;
+  discoveries: number;
+  succeeded: number;
+  successRate: number;
+  /** Messages (queries + replies) per discovery. */
+  ringMedian: number;
+  ringMean: number;
+  floodSample: number;
+  floodMedian: number;
+  floodMax: number;
+  /** floodMedian / ringMedian. */
+  ringAdvantage: number;
+  /** Max copies of one query on one directed edge (must be 1). */
+  maxQueryCopiesPerEdge: number;
+  buildMs: number;
+  wallMs: number;
+  errors: number;
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const qidKey = (m: WireMessage): string => (m.t === MsgType.ROUTE_QUERY ? toHex(m.qid) : '');
+
+/** Runs `count` discoveries between random pairs; returns how many found a route and the message cost of each. */
+function runDiscoveries(net: SimNetwork, pairs: Array<[number, number]>): { found: number; costs: number[] } {
+  let found = 0;
+  const costs: number[] = [];
+  for (const [a, b] of pairs) {
+    const target = net.node(b).entity.publicKey;
+    const targetHex = toHex(target);
+    let ok = false;
+    const off = net.onAction((node, action) => {
+      if (node === a && action.type === 'route-found' && toHex(action.target) === targetHex) ok = true;
+    });
+    const before = (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
+    net.step(a, (core) => core.discover(target));
+    net.runUntilIdle(10 * 60_000);
+    const after = (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
+    off();
+    costs.push(after - before);
+    if (ok) found++;
+    // Let rate-limit buckets refill between discoveries, as between real users' sends.
+    net.run(5_000);
+  }
+  return { found, costs };
+}
+
+export function discoveryScenario(opts: { nodes: number; degree: number; seed: string; discoveries: number; floodSample: number }): DiscoveryResult {
+  const t0 = Date.now();
+  const rng = new Rng(`${opts.seed}/graph`);
+  const graph = smallWorld(opts.nodes, opts.degree, 0.1, rng);
+  const pairRng = new Rng(`${opts.seed}/pairs`);
+  const pairs: Array<[number, number]> = [];
+  while (pairs.length < opts.discoveries) {
+    const a = pairRng.int(opts.nodes);
+    const b = pairRng.int(opts.nodes);
+    if (a !== b) pairs.push([a, b]);
+  }
+  const quiet = { busyGraceMs: 2_000, encode: false } as const;
+  const ring = new SimNetwork({ seed: opts.seed, graph, record: opts.nodes <= 2000, ...quiet });
+  const buildMs = Date.now() - t0;
+  const r = runDiscoveries(ring, pairs);
+  const maxRing = opts.nodes <= 2000 ? ring.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey) : 1;
+  const errors = ring.errors.length;
+  // The same graph and keys, one full flood (ttl 16) per discovery.
+  const floodCfg: Partial<CoreConfig> = { rings: [16] };
+  const flood = new SimNetwork({ seed: opts.seed, graph, record: true, coreConfig: floodCfg, ...quiet });
+  const f = runDiscoveries(flood, pairs.slice(0, opts.floodSample));
+  const maxFlood = flood.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey);
+  const ringMedian = median(r.costs);
+  const floodMedian = median(f.costs);
+  return {
+    nodes: opts.nodes,
+    edges: graph.edges.length,
+    discoveries: pairs.length,
+    succeeded: r.found,
+    successRate: r.found / pairs.length,
+    ringMedian,
+    ringMean: r.costs.reduce((x, y) => x + y, 0) / Math.max(1, r.costs.length),
+    floodSample: f.costs.length,
+    floodMedian,
+    floodMax: Math.max(0, ...f.costs),
+    ringAdvantage: floodMedian / Math.max(1, ringMedian),
+    maxQueryCopiesPerEdge: Math.max(maxRing, maxFlood),
+    buildMs,
+    wallMs: Date.now() - t0,
+    errors: errors + flood.errors.length,
+  };
+}
+
+export interface QueryFloodResult {
+  /** Queries the flooder sent to its neighbour. */
+  sent: number;
+  /** Of those, forwarded or answered by the neighbour (not rate limited). */
+  accepted: number;
+  /** The per-neighbour budget over the run (rate × seconds + burst). */
+  budget: number;
+  /** The honest neighbour's discovery still succeeded during the flood. */
+  honestFound: boolean;
+}
+
+/** One neighbour sends route queries at 100× the per-neighbour rate for `seconds`. */
+export function queryFloodScenario(opts: { nodes: number; seed: string; seconds: number }): QueryFloodResult {
+  const graph = smallWorld(opts.nodes, 8, 0.1, new Rng(`${opts.seed}/graph`));
+  const net = new SimNetwork({ seed: opts.seed, graph, encode: false, busyGraceMs: 2_000 });
+  const victim = 0;
+  const [flooder, honest] = net.neighbours(victim);
+  if (flooder === undefined || honest === undefined) throw new Error('node 0 needs two neighbours');
+  const cfgRate = 20; // CORE_DEFAULTS.queryPerNeighbour.ratePerSec
+  const burst = 40;
+  const perSecond = cfgRate * 100;
+  const rng = new Rng(`${opts.seed}/flood`);
+  let sent = 0;
+  const before = (name: string) => net.metrics.get(name) ?? 0;
+  const limitedBefore = before('query.ratelimited.neighbour');
+  let honestFound = false;
+  const honestTarget = net.node(opts.nodes - 1).entity.publicKey;
+  const off = net.onAction((node, a) => {
+    if (node === honest && a.type === 'route-found' && toHex(a.target) === toHex(honestTarget)) honestFound = true;
+  });
+  for (let s = 0; s < opts.seconds; s++) {
+    for (let i = 0; i < perSecond; i++) {
+      const msg: WireMessage = { t: MsgType.ROUTE_QUERY, qid: rng.bytes(16), target: rng.bytes(32), ttl: 1 };
+      net.inject(flooder, victim, msg);
+      sent++;
+    }
+    if (s === Math.floor(opts.seconds / 2)) net.step(honest, (core) => core.discover(honestTarget));
+    net.run(1000);
+  }
+  net.runUntilIdle(60_000);
+  off();
+  const limited = before('query.ratelimited.neighbour') - limitedBefore;
+  return { sent, accepted: sent - limited, budget: cfgRate * opts.seconds + burst, honestFound };
+}
+
+export interface SpamResult {
+  honest: number;
+  sybils: number;
+  spammerTrustedBy: number;
+  spamSent: number;
+  /** Spam messages that reached an honest recipient's inbox. */
+  spamDelivered: number;
+  /** Spam delivered before the last honest neighbour cut the spammer off. */
+  spamDeliveredBeforeCutoff: number;
+  cutoffAtMs: number | null;
+  /** Honest neighbours of the spammer that revoked it. */
+  revokedSpammer: number;
+  /** Honest agents revoked by anyone (must be 0). */
+  honestRevoked: number;
+  honestSent: number;
+  honestDelivered: number;
+  complaints: number;
+  wallMs: number;
+  errors: number;
+}
+
+/**
+ * A spammer's agent S, trusted by `trustedBy` honest agents, whitelists `sybils` fresh
+ * entities (trusted only by S). Every `intervalMs` a random Sybil sends spam to a random
+ * honest agent, who complains on receipt; honest agents keep messaging each other.
+ */
+export function spamScenario(opts: {
+  honest: number;
+  degree: number;
+  sybils: number;
+  trustedBy: number;
+  seed: string;
+  durationMs: number;
+  intervalMs: number;
+  honestIntervalMs: number;
+}): SpamResult {
+  const t0 = Date.now();
+  const rng = new Rng(`${opts.seed}/graph`);
+  const base = smallWorld(opts.honest, opts.degree, 0.1, rng);
+  const S = opts.honest;
+  const firstSybil = S + 1;
+  const n = firstSybil + opts.sybils;
+  const edges: Array<[number, number]> = [...base.edges];
+  const sponsors = new Set<number>();
+  while (sponsors.size < opts.trustedBy) sponsors.add(rng.int(opts.honest));
+  for (const h of sponsors) edges.push([S, h]);
+  for (let i = firstSybil; i < n; i++) edges.push([S, i]);
+  const graph: Graph = { n, edges };
+  const net = new SimNetwork({ seed: opts.seed, graph, encode: false, busyGraceMs: 5_000 });
+  const isSybil = (i: number) => i >= firstSybil;
+  const isHonest = (i: number) => i < S;
+  const spammer = toHex(net.node(S).entity.publicKey);
+  const r: SpamResult = {
+    honest: opts.honest,
+    sybils: opts.sybils,
+    spammerTrustedBy: opts.trustedBy,
+    spamSent: 0,
+    spamDelivered: 0,
+    spamDeliveredBeforeCutoff: 0,
+    cutoffAtMs: null,
+    revokedSpammer: 0,
+    honestRevoked: 0,
+    honestSent: 0,
+    honestDelivered: 0,
+    complaints: 0,
+    wallMs: 0,
+    errors: 0,
+  };
+  const start = net.now();
+  const cutBy = new Set<number>();
+  net.onAction((node, a) => {
+    if (a.type === 'delivered-to-app' && isHonest(node)) {
+      const from = net.indexOf(a.item.from);
+      if (from !== undefined && isSybil(from)) {
+        r.spamDelivered++;
+        if (r.cutoffAtMs === null) r.spamDeliveredBeforeCutoff++;
+        net.step(node, (core) => core.complain(a.item.id, 'spam'));
+        r.complaints++;
+      } else if (from !== undefined && isHonest(from)) {
+        r.honestDelivered++;
+      }
+    }
+    if (a.type === 'auto-revoked') {
+      const who = net.indexOf(a.entity);
+      if (toHex(a.entity) === spammer && sponsors.has(node)) {
+        cutBy.add(node);
+        r.revokedSpammer = cutBy.size;
+        if (cutBy.size === sponsors.size && r.cutoffAtMs === null) r.cutoffAtMs = net.now() - start;
+      } else if (who !== undefined && isHonest(who)) {
+        r.honestRevoked++;
+      }
+    }
+  });
+  const srng = new Rng(`${opts.seed}/spam`);
+  const hrng = new Rng(`${opts.seed}/honest`);
+  let nextSpam = start;
+  let nextHonest = start;
+  const end = start + opts.durationMs;
+  while (net.now() < end) {
+    const t = Math.min(nextSpam, nextHonest);
+    net.runUntil(t);
+    if (t === nextSpam) {
+      const from = firstSybil + srng.int(opts.sybils);
+      const to = srng.int(opts.honest);
+      net.send(from, to, `spam ${r.spamSent}`);
+      r.spamSent++;
+      nextSpam += opts.intervalMs;
+    }
+    if (t === nextHonest) {
+      const from = hrng.int(opts.honest);
+      const nb = net.neighbours(from).filter(isHonest);
+      // Honest traffic: to a friend or a friend of a friend.
+      let to = nb.length ? nb[hrng.int(nb.length)]! : (from + 1) % opts.honest;
+      const nb2 = net.neighbours(to).filter((x) => isHonest(x) && x !== from);
+      if (nb2.length && hrng.float() < 0.5) to = nb2[hrng.int(nb2.length)]!;
+      net.send(from, to, `hello ${r.honestSent}`);
+      r.honestSent++;
+      nextHonest += opts.honestIntervalMs;
+    }
+  }
+  net.runUntilIdle(10 * 60_000);
+  r.wallMs = Date.now() - t0;
+  r.errors = net.errors.length;
+  return r;
+}
