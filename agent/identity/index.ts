@@ -7,3 +7,4 @@ export * from './cert.js';
 export * from './keyfile.js';
 export * from './identity.js';
 export * from './invite.js';
+export * from './announce.js';

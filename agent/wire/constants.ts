@@ -80,6 +80,7 @@ export const Domain = {
   ROUTE: 'wotrelay/v1/route',
   REPORT: 'wotrelay/v1/report',
   COMPLAINT: 'wotrelay/v1/complaint',
+  ANNOUNCE: 'wotrelay/v1/announce',
 } as const;
 export type DomainTag = (typeof Domain)[keyof typeof Domain];
 
