@@ -1,0 +1,450 @@
+/**
+ * The HTTP/1.1 API of wotrelay-directory (node:http): routing, request limits, per-source
+ * rate limits, announcement checks, the record store calls, refusals with a status and a
+ * short JSON body, metrics and request logs. No message relaying of any kind.
+ *
+ *   PUT  /v1/records/<entity-id>   body: announcement bytes → 201 created / 200 replaced
+ *   GET  /v1/records/<entity-id>   → 200 announcement bytes (or JSON with Accept:
+ *                                    application/json or ?format=json), 404 unknown/expired
+ *   GET  /healthz                  → 200 "ok" when the store answers, else 503
+ *   GET  /metrics                  → Prometheus text format
+ */
+import http from 'node:http';
+import { CERT_CLOCK_SKEW_MS, decodeAnnouncementUnverified, decodeEntityId, encodeAgentId, encodeEntityId, fingerprint, verifyAnnouncement, MAX_ANNOUNCEMENT_BYTES, type Announcement } from '../agent/identity/index.js';
+import { equalBytes } from '../agent/crypto/index.js';
+import { isWotError } from '../agent/wire/errors.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { DirectoryMetrics } from './metrics.js';
+import { RateLimiter, clientAddress, sourceKey } from './ratelimit.js';
+import type { PutOutcome, RecordStore, StoredRecord } from './store.js';
+
+/** Stable `error` codes of refusals (documented in directory-server/README.md). */
+export type RefusalCode =
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_BAD_ID'
+  | 'ERR_MALFORMED'
+  | 'ERR_BAD_FIELD'
+  | 'ERR_CLOCK_SKEW'
+  | 'ERR_BAD_CERT'
+  | 'ERR_CERT_EXPIRED'
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_KEY_MISMATCH'
+  | 'ERR_STALE_SEQ'
+  | 'ERR_SEQ_CONFLICT'
+  | 'ERR_LENGTH_REQUIRED'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_METHOD_NOT_ALLOWED'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_STORE_FULL'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_INTERNAL';
+
+type Route = 'put_record' | 'get_record' | 'healthz' | 'metrics' | 'other';
+
+export interface ServerDeps {
+  config: Config;
+  store: RecordStore;
+  log: Logger;
+  metrics: DirectoryMetrics;
+  /** ms since epoch; injectable for tests. */
+  now?: () => number;
+}
+
+const RECORD_PATH = /^\/v1\/records\/([^/]{1,200})$/;
+const STORE_TIMEOUT_MS = 3000;
+
+class Refusal {
+  /** Logged at debug instead of warn (repeated rate-limit refusals, 404). */
+  quiet = false;
+  constructor(
+    readonly status: number,
+    readonly code: RefusalCode,
+    readonly reason: string,
+    readonly message: string,
+    readonly extra: Record<string, string | number> = {},
+    readonly headers: Record<string, string> = {},
+  ) {}
+}
+
+function send(res: http.ServerResponse, status: number, body: string | Uint8Array, type: string, headers: Record<string, string> = {}): void {
+  const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': String(buf.length),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+  });
+  res.end(buf);
+}
+
+function sendJson(res: http.ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void {
+  send(res, status, `${JSON.stringify(obj)}\n`, 'application/json', headers);
+}
+
+export interface DirectoryServer {
+  readonly server: http.Server;
+  /** Sweeps expired records and idle rate-limit entries once. */
+  sweep(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
+  const { config, store, log, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  const writeLimiter = config.rateWrite ? new RateLimiter(config.rateWrite) : null;
+  const readLimiter = config.rateRead ? new RateLimiter(config.rateRead) : null;
+
+  async function timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`store ${op} took over ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+        }),
+      ]);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      metrics.storeLatency.observe({ op }, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+
+  function limit(limiter: RateLimiter | null, kind: 'read' | 'write', src: string): void {
+    if (limiter === null) return;
+    const r = limiter.take(sourceKey(src), now());
+    if (r.ok) return;
+    metrics.rateLimited.inc({ kind });
+    const refusal = new Refusal(
+      429,
+      'ERR_RATE_LIMITED',
+      'rate_limited',
+      `too many ${kind === 'write' ? 'announcements' : 'lookups'} from this address (limit ${limiter.rate.text}); retry after ${r.retryAfterS} s`,
+      {},
+      { 'Retry-After': String(r.retryAfterS) },
+    );
+    // Warn once when a source starts being limited, not for every refused request.
+    refusal.quiet = !r.first;
+    throw refusal;
+  }
+
+  function parseEntity(raw: string): Uint8Array {
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      throw new Refusal(400, 'ERR_BAD_ID', 'bad_id', 'the entity id in the path is not valid percent-encoding');
+    }
+    try {
+      return decodeEntityId(id);
+    } catch (e) {
+      throw new Refusal(400, 'ERR_BAD_ID', 'bad_id', `the path must name an entity id (wot1…): ${isWotError(e) ? e.message : 'malformed'}`);
+    }
+  }
+
+  function readBody(req: http.IncomingMessage, length: number): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const buf = Buffer.alloc(length);
+      let n = 0;
+      let done = false;
+      const fail = (r: Refusal): void => {
+        if (done) return;
+        done = true;
+        reject(r);
+      };
+      req.on('data', (chunk: Buffer) => {
+        if (done) return;
+        if (n + chunk.length > length) {
+          fail(new Refusal(413, 'ERR_TOO_LARGE', 'too_large', `the body is longer than its Content-Length ${length}`, {}, { Connection: 'close' }));
+          return;
+        }
+        chunk.copy(buf, n);
+        n += chunk.length;
+      });
+      req.on('end', () => {
+        if (done) return;
+        done = true;
+        if (n !== length) reject(new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', `the body has ${n} bytes, not its Content-Length ${length}`));
+        else resolve(new Uint8Array(buf.buffer, buf.byteOffset, n));
+      });
+      req.on('error', () => fail(new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request body was cut off')));
+      req.on('close', () => fail(new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request body was cut off')));
+    });
+  }
+
+  function verifyRefusal(e: unknown): Refusal {
+    if (!isWotError(e)) throw e;
+    switch (e.code) {
+      case 'ERR_BAD_SIGNATURE':
+        return new Refusal(403, 'ERR_BAD_SIGNATURE', 'bad_signature', e.message);
+      case 'ERR_BAD_CERT':
+        return new Refusal(403, 'ERR_BAD_CERT', 'bad_cert', e.message);
+      case 'ERR_CERT_EXPIRED':
+        return new Refusal(403, 'ERR_CERT_EXPIRED', 'cert_expired', `${e.message}; renew the agent certificate`);
+      case 'ERR_TOO_LARGE':
+        return new Refusal(413, 'ERR_TOO_LARGE', 'too_large', e.message);
+      case 'ERR_BAD_FIELD':
+        if (/clock skew/.test(e.message)) return new Refusal(400, 'ERR_CLOCK_SKEW', 'clock_skew', `${e.message}; check the announcing computer's clock`);
+        return new Refusal(400, 'ERR_BAD_FIELD', 'malformed', e.message);
+      default:
+        return new Refusal(400, 'ERR_MALFORMED', 'malformed', `not an announcement: ${e.message}`);
+    }
+  }
+
+  async function putRecord(req: http.IncomingMessage, res: http.ServerResponse, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+    limit(writeLimiter, 'write', src);
+    const entity = parseEntity(rawId);
+    fields['entity'] = encodeEntityId(entity);
+    const cl = req.headers['content-length'];
+    if (cl === undefined) {
+      throw new Refusal(411, 'ERR_LENGTH_REQUIRED', 'length_required', 'a Content-Length header is required (chunked bodies are not accepted)', {}, { Connection: 'close' });
+    }
+    if (!/^\d{1,12}$/.test(cl)) throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'Content-Length is not a number', {}, { Connection: 'close' });
+    const length = Number(cl);
+    if (length > MAX_ANNOUNCEMENT_BYTES) {
+      throw new Refusal(413, 'ERR_TOO_LARGE', 'too_large', `the body is ${length} bytes; an announcement is at most ${MAX_ANNOUNCEMENT_BYTES} bytes`, {}, { Connection: 'close' });
+    }
+    if (length === 0) throw new Refusal(400, 'ERR_MALFORMED', 'malformed', 'the body is empty; send the announcement bytes');
+    const body = await readBody(req, length);
+    const t = now();
+    let a: Announcement;
+    try {
+      a = verifyAnnouncement(body, t);
+    } catch (e) {
+      throw verifyRefusal(e);
+    }
+    fields['seq'] = String(a.seq);
+    if (!equalBytes(a.entity, entity)) {
+      throw new Refusal(403, 'ERR_KEY_MISMATCH', 'entity_mismatch', `the announcement is for ${encodeEntityId(a.entity)}, not the entity in the path`);
+    }
+    // A record lives `ttl` from when the announcement was made (never from a future ts), and
+    // not past its certificate (+ the verifier's tolerance).
+    const expiresAt = Math.min(Math.min(a.ts, t) + config.ttlMs, a.cert.notAfter + CERT_CLOCK_SKEW_MS);
+    if (expiresAt <= t) {
+      throw new Refusal(400, 'ERR_BAD_FIELD', 'stale_ts', `the announcement was made at ${new Date(a.ts).toISOString()}, longer ago than this directory keeps records; sign a new one`);
+    }
+    const record: StoredRecord = { seq: a.seq, ts: a.ts, storedAt: t, expiresAt, bytes: body };
+    let out: PutOutcome;
+    try {
+      out = await timed('put', () => store.put(entity, record, { now: t, maxRecords: config.maxRecords }));
+    } catch (e) {
+      log.error('store failed', { op: 'put', err: e instanceof Error ? e.message : String(e) });
+      throw new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
+    }
+    switch (out.kind) {
+      case 'created':
+      case 'replaced': {
+        const status = out.kind === 'created' ? 201 : 200;
+        sendJson(res, status, { status: out.kind, entity: encodeEntityId(entity), seq: a.seq, expiresAt });
+        return status;
+      }
+      case 'stale':
+        if (out.conflict) {
+          metrics.conflicts.inc();
+          throw new Refusal(
+            409,
+            'ERR_SEQ_CONFLICT',
+            'stale_seq',
+            `seq ${a.seq} is already stored with different content; an agent must never reuse a seq (announce with seq > ${out.storedSeq})`,
+            { storedSeq: out.storedSeq },
+          );
+        }
+        throw new Refusal(
+          409,
+          'ERR_STALE_SEQ',
+          'stale_seq',
+          a.seq === out.storedSeq ? `seq ${a.seq} is already stored` : `seq ${a.seq} is lower than the stored seq ${out.storedSeq}; records cannot be rolled back`,
+          { storedSeq: out.storedSeq },
+        );
+      case 'full':
+        throw new Refusal(507, 'ERR_STORE_FULL', 'store_full', `this directory holds its maximum of ${config.maxRecords} records; try again later`, {}, { 'Retry-After': '3600' });
+    }
+  }
+
+  function wantsJson(req: http.IncomingMessage, url: URL): boolean {
+    const f = url.searchParams.get('format');
+    if (f === 'json') return true;
+    if (f !== null && f !== 'raw') throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', `format=${f.slice(0, 20)} is not known; use format=json or format=raw`);
+    return /\bapplication\/json\b/.test(req.headers['accept'] ?? '');
+  }
+
+  async function getRecord(req: http.IncomingMessage, res: http.ServerResponse, url: URL, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+    limit(readLimiter, 'read', src);
+    const entity = parseEntity(rawId);
+    fields['entity'] = encodeEntityId(entity);
+    const json = wantsJson(req, url);
+    let rec: StoredRecord | null;
+    try {
+      rec = await timed('get', () => store.get(entity, now()));
+    } catch (e) {
+      log.error('store failed', { op: 'get', err: e instanceof Error ? e.message : String(e) });
+      throw new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
+    }
+    if (rec === null) {
+      sendJson(res, 404, { error: 'ERR_NOT_FOUND', message: `no live record for ${encodeEntityId(entity)}` });
+      return 404;
+    }
+    fields['seq'] = String(rec.seq);
+    const headers = { 'X-Wotrelay-Seq': String(rec.seq), 'X-Wotrelay-Expires': new Date(rec.expiresAt).toISOString() };
+    if (!json) {
+      send(res, 200, rec.bytes, 'application/octet-stream', headers);
+      return 200;
+    }
+    const a = decodeAnnouncementUnverified(rec.bytes);
+    sendJson(
+      res,
+      200,
+      {
+        entity: encodeEntityId(a.entity),
+        fingerprint: fingerprint(a.entity),
+        agent: encodeAgentId(a.agent),
+        addrs: a.addrs,
+        relays: a.relays.map(encodeEntityId),
+        mailboxes: a.mailboxes.map(encodeEntityId),
+        seq: a.seq,
+        ts: a.ts,
+        expiresAt: rec.expiresAt,
+        announcement: Buffer.from(rec.bytes).toString('base64'),
+      },
+      headers,
+    );
+    return 200;
+  }
+
+  async function healthz(res: http.ServerResponse): Promise<number> {
+    try {
+      await timed('ping', () => store.ping());
+      send(res, 200, 'ok\n', 'text/plain; charset=utf-8');
+      return 200;
+    } catch (e) {
+      log.warn('health check failed', { store: store.description, err: e instanceof Error ? e.message : String(e) });
+      send(res, 503, 'store unavailable\n', 'text/plain; charset=utf-8');
+      return 503;
+    }
+  }
+
+  async function metricsRoute(res: http.ServerResponse, src: string): Promise<number> {
+    limit(readLimiter, 'read', src);
+    try {
+      metrics.records.set({}, await timed('count', () => store.count(now())));
+    } catch {
+      /* keep the last value; the latency histogram and /healthz show the problem */
+    }
+    if (writeLimiter) metrics.sources.set({ kind: 'write' }, writeLimiter.size);
+    if (readLimiter) metrics.sources.set({ kind: 'read' }, readLimiter.size);
+    send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
+    return 200;
+  }
+
+  function methodNotAllowed(allow: string): Refusal {
+    return new Refusal(405, 'ERR_METHOD_NOT_ALLOWED', 'method_not_allowed', `use ${allow.split(', ').join(' or ')} here`, {}, { Allow: allow });
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    const src = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
+    const method = req.method ?? 'GET';
+    let route: Route = 'other';
+    let status = 500;
+    const fields: Record<string, string> = {};
+    const elapsed = (): string => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(2);
+    let refused = false;
+    try {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://directory.invalid');
+      } catch {
+        throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
+      }
+      const p = url.pathname;
+      const m = RECORD_PATH.exec(p);
+      const isGet = method === 'GET' || method === 'HEAD';
+      if (m) {
+        if (method === 'PUT') {
+          route = 'put_record';
+          status = await putRecord(req, res, m[1]!, src, fields);
+        } else if (isGet) {
+          route = 'get_record';
+          status = await getRecord(req, res, url, m[1]!, src, fields);
+        } else throw methodNotAllowed('GET, HEAD, PUT');
+      } else if (p === '/healthz') {
+        route = 'healthz';
+        if (!isGet) throw methodNotAllowed('GET, HEAD');
+        status = await healthz(res);
+      } else if (p === '/metrics') {
+        route = 'metrics';
+        if (!isGet) throw methodNotAllowed('GET, HEAD');
+        status = await metricsRoute(res, src);
+      } else {
+        limit(readLimiter, 'read', src);
+        throw new Refusal(404, 'ERR_NOT_FOUND', 'not_found', 'no such endpoint; see /v1/records/<entity-id>, /healthz and /metrics');
+      }
+    } catch (e) {
+      let r: Refusal;
+      if (e instanceof Refusal) r = e;
+      else {
+        log.error('internal error', { method, route, err: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+        r = new Refusal(500, 'ERR_INTERNAL', 'internal', 'internal error; see the server log');
+      }
+      status = r.status;
+      metrics.rejections.inc({ reason: r.reason });
+      // One line per request: a refusal's line replaces the debug request line.
+      refused = true;
+      log.log(r.quiet || r.status === 404 ? 'debug' : 'warn', 'refused', { method, route, status: r.status, reason: r.reason, src, ms: elapsed(), ...fields, detail: r.message });
+      if (!res.headersSent) sendJson(res, r.status, { error: r.code, message: r.message, ...r.extra }, r.headers);
+      else res.destroy();
+    } finally {
+      metrics.requests.inc({ route, status: String(status) });
+      if (!refused && log.enabled('debug')) log.debug('request', { method, route, status, src, ms: elapsed(), ...fields });
+    }
+  }
+
+  const server = http.createServer(
+    {
+      maxHeaderSize: 8192,
+      requestTimeout: 15_000,
+      headersTimeout: 10_000,
+      keepAliveTimeout: 5_000,
+    },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
+  server.maxConnections = 10_000;
+  server.maxRequestsPerSocket = 1000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    metrics.rejections.inc({ reason: 'bad_http' });
+    log.debug('bad HTTP from client', { err: err.code ?? err.message });
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else socket.destroy();
+  });
+
+  return {
+    server,
+    async sweep(): Promise<void> {
+      const t = now();
+      try {
+        const n = await timed('sweep', () => store.sweep(t));
+        if (n > 0) {
+          metrics.swept.inc({}, n);
+          log.debug('swept expired records', { count: n });
+        }
+      } catch (e) {
+        log.warn('sweep failed', { store: store.description, err: e instanceof Error ? e.message : String(e) });
+      }
+      writeLimiter?.prune(t);
+      readLimiter?.prune(t);
+    },
+    async close(): Promise<void> {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
