@@ -29,8 +29,8 @@ export interface ComplaintConfig {
 export const COMPLAINT_DEFAULTS: ComplaintConfig = {
   threshold: 3,
   windowMs: 24 * 3600_000,
-  graceMs: 10_000,
-  graceStepMs: 5_000,
+  graceMs: 5_000,
+  graceStepMs: 1_000,
   maxForgiven: 3,
 };
 

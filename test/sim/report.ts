@@ -1,0 +1,39 @@
+/**
+ * Full-size runs of the protocol scenarios (test/sim/scenarios.ts), for the figures in
+ * README.md and test/sim/README.md:
+ *
+ *   npm run sim -- discovery [--nodes 10000] [--discoveries 200] [--flood 10]
+ *   npm run sim -- flood
+ *   npm run sim -- spam [--nodes 10000] [--seconds 60]
+ *
+ * Prints one JSON object per scenario. Deterministic for a given --seed.
+ */
+import { discoveryScenario, queryFloodScenario, spamScenario } from './scenarios.js';
+
+const argv = process.argv.slice(2);
+const which = argv[0] && !argv[0].startsWith('--') ? argv.shift()! : 'all';
+const flag = (name: string, dflt: number): number => {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const v = Number(argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) {
+    process.stderr.write(`--${name} needs a positive number\n`);
+    process.exit(2);
+  }
+  return v;
+};
+const si = argv.indexOf('--seed');
+const seed = si >= 0 && argv[si + 1] ? argv[si + 1]! : 'report';
+const known = ['all', 'discovery', 'flood', 'spam'];
+if (!known.includes(which)) {
+  process.stderr.write(`unknown scenario "${which}"; try one of: ${known.join(', ')}\n`);
+  process.exit(2);
+}
+const out = (name: string, r: object) => process.stdout.write(JSON.stringify({ scenario: name, seed, ...r }) + '\n');
+if (which === 'all' || which === 'discovery') {
+  out('discovery', discoveryScenario({ nodes: flag('nodes', 10_000), degree: 8, seed, discoveries: flag('discoveries', 200), floodSample: flag('flood', 10) }));
+}
+if (which === 'all' || which === 'flood') out('flood', queryFloodScenario({ nodes: 200, seed, seconds: 10 }));
+if (which === 'all' || which === 'spam') {
+  out('spam', spamScenario({ honest: flag('nodes', 10_000), degree: 8, sybils: 100, trustedBy: 3, seed, durationMs: flag('seconds', 60) * 1000, intervalMs: 200, honestIntervalMs: 500 }));
+}
