@@ -227,6 +227,8 @@ export class AgentCore {
   private readonly routes: RouteCache;
   /** Relayed messages waiting for a route, per target hex. */
   private readonly relayWaiting = new Map<string, Envelope[]>();
+  /** When to look for a route again for a target with waiting messages, and how often we tried. */
+  private readonly relayRetry = new Map<string, { at: number; attempts: number }>();
   private relayWaitingCount = 0;
   private readonly queryBuckets: KeyedBuckets;
   private readonly queryGlobal: TokenBucket;
@@ -559,6 +561,7 @@ export class AgentCore {
     const q = this.relayWaiting.get(key);
     if (!q || q.length === 0) return [];
     this.relayWaiting.delete(key);
+    this.relayRetry.delete(key);
     this.relayWaitingCount -= q.length;
     const actions: Action[] = [];
     const mono = this.mono();
@@ -568,6 +571,34 @@ export class AgentCore {
       const fwd = this.fwdlog.get(idHex, mono);
       if (!p || !fwd) continue;
       actions.push(...this.reroute(idHex, p, fwd));
+    }
+    return actions;
+  }
+
+  /**
+   * Messages a relay holds for lack of a route: drop the expired ones, and look for a
+   * route again with exponential backoff and jitter (within each message's lifetime).
+   */
+  private retryWaiting(now: number, mono: number): Action[] {
+    const actions: Action[] = [];
+    for (const [key, q] of this.relayWaiting) {
+      const live = q.filter((e) => e.exp >= now);
+      if (live.length !== q.length) {
+        this.relayWaitingCount -= q.length - live.length;
+        for (const e of q) if (e.exp < now) this.pending.delete(toHex(e.id));
+        actions.push({ type: 'metric', name: 'relay.expired' });
+        if (live.length === 0) {
+          this.relayWaiting.delete(key);
+          this.relayRetry.delete(key);
+          continue;
+        }
+        this.relayWaiting.set(key, live);
+      }
+      if (this.discoveries.has(key)) continue;
+      const r = this.relayRetry.get(key) ?? { at: mono, attempts: 0 };
+      if (r.at > mono) continue;
+      this.relayRetry.set(key, { at: mono + this.backoff(r.attempts), attempts: r.attempts + 1 });
+      actions.push(...this.discover(hexToBytes(key)));
     }
     return actions;
   }
@@ -984,6 +1015,7 @@ export class AgentCore {
       actions.push({ type: 'metric', name: 'relay.stalled' }, ...this.reroute(idHex, p, fwd));
     }
     actions.push(...this.revokeForComplaints(mono));
+    actions.push(...this.retryWaiting(now, mono));
     // Outbox.
     this.store.outbox.expire(now);
     const dialled = new Set<string>();

@@ -67,6 +67,26 @@ class Net {
     this.perform(b, B.store.tx(() => B.core.peerUp(this.linkId(b, a), A.peer)));
   }
 
+  unlink(a: string, b: string): void {
+    const A = this.n(a);
+    const B = this.n(b);
+    const la = this.linkId(a, b);
+    const lb = this.linkId(b, a);
+    A.links.delete(la);
+    B.links.delete(lb);
+    this.perform(a, A.store.tx(() => A.core.peerDown(la)));
+    this.perform(b, B.store.tx(() => B.core.peerDown(lb)));
+  }
+
+  relink(a: string, b: string): void {
+    const A = this.n(a);
+    const B = this.n(b);
+    A.links.set(this.linkId(a, b), b);
+    B.links.set(this.linkId(b, a), a);
+    this.perform(a, A.store.tx(() => A.core.peerUp(this.linkId(a, b), B.peer)));
+    this.perform(b, B.store.tx(() => B.core.peerUp(this.linkId(b, a), A.peer)));
+  }
+
   kill(name: string): void {
     this.dead.add(name);
     for (const [, other] of this.n(name).links) {
@@ -186,6 +206,22 @@ test('kill D mid-send with an alternate path B–F–E: the message is rerouted 
   assert.is(net.n('E').store.inbox.count(), 2);
   assert.ok(progress(net, 'A', id).some((p) => p.status === 'rerouted' || p.status === 'queued'), 'sender saw the detour');
   assert.is(net.n('A').store.outbox.get(id)!.state, 'delivered');
+});
+
+test('with no way on, a relay holds the message and keeps looking (backoff) until a route appears', () => {
+  const net = line(['A', 'B', 'C', 'D', 'E']);
+  const warm = net.send('A', 'E', 'warm-up');
+  net.advance(5_000);
+  assert.ok(net.n('E').store.inbox.get(warm));
+  net.unlink('C', 'D');
+  const id = net.send('A', 'E', 'patience');
+  net.advance(30_000);
+  assert.not.ok(net.n('E').store.inbox.get(id), 'no path yet');
+  assert.ok(progress(net, 'A', id).some((p) => p.status === 'queued'), 'the sender heard "queued"');
+  net.relink('C', 'D');
+  net.advance(120_000);
+  assert.ok(net.n('E').store.inbox.get(id), 'delivered once a route exists again');
+  assert.is(net.n('E').store.inbox.count(), 2);
 });
 
 test('complaint walks back to the origin side and counts against each hop\'s previous hop', () => {
