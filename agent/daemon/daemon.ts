@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { RpcServer, type Handlers, type RpcContext } from '../api/server.js';
 import type { InboxItem, OutboxItem, PeerView, ProgressItem, RevocationView, SendResult, StatusResult, TrustEntryView } from '../api/methods.js';
-import { AgentCore, type Action, type LinkId, type ProgressEvent } from '../core/index.js';
+import { AgentCore, type Action, type CoreConfig, type LinkId, type ProgressEvent } from '../core/index.js';
 import { toHex, utf8 } from '../crypto/index.js';
 import {
   decodeEntityId,
@@ -49,6 +49,8 @@ export interface DaemonConfig {
   maxConnectionsPerAddress: number;
   /** Cap on open links. */
   maxLinks: number;
+  /** Protocol tunables (rate limits, rings, complaint threshold and window, …): see CoreConfig. */
+  core: Partial<CoreConfig>;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -60,6 +62,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   maxPendingHandshakes: 256,
   maxConnectionsPerAddress: 16,
   maxLinks: 10_000,
+  core: {},
 };
 
 export interface DaemonHandle {
@@ -183,7 +186,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     now: Date.now,
     randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)),
     addrs: advertised,
-  });
+    mono: () => performance.now(),
+  }, cfg.core);
 
   /** Runs a core step in one transaction, then performs its actions. */
   const step = (fn: () => Action[]): void => {
