@@ -108,6 +108,8 @@ export interface Methods {
   /** Waits until the message reaches `until` or timeoutMs passes; returns the latest state. */
   'send.wait': { params: { id: string; until: 'sent' | 'delivered'; timeoutMs: number }; result: SendResult };
   inbox: { params: { afterSeq?: number; limit?: number; from?: string }; result: InboxItem[] };
+  /** One received message with its full body (base64), e.g. to save a file. */
+  'inbox.get': { params: { id: string }; result: { item: InboxItem; data: string } };
   /** The recorded journey of one of our messages. */
   track: { params: { id: string }; result: ProgressItem[] };
   /** Past progress of a message, then `progress` notifications (params: ProgressItem) as reports arrive. */

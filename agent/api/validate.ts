@@ -62,6 +62,7 @@ export const SCHEMAS: { readonly [M in MethodName]: Schema<Params<M>> } = {
   inbox: { afterSeq: count(0), limit: count(1), from: { type: 'string', optional: true, nonEmpty: true } },
   outbox: { limit: count(1) },
   track: { id: { type: 'string', nonEmpty: true } },
+  'inbox.get': { id: { type: 'string', nonEmpty: true } },
   follow: { id: { type: 'string', nonEmpty: true } },
   complain: { id: { type: 'string', nonEmpty: true }, reason: { type: 'string', optional: true } },
   discover: { to: { type: 'string', nonEmpty: true }, timeoutMs: { type: 'number', optional: true, integer: true, min: 0, max: 600_000 } },

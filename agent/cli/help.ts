@@ -162,6 +162,17 @@ export const COMMANDS: CommandSpec[] = [
     notes: ['With --json, one JSON object per message per line.'],
   },
   {
+    name: 'save',
+    args: '<message-id>',
+    positionals: { min: 1, max: 1, names: ['message-id'] },
+    summary: 'save a received file (or text) to disk',
+    json: true,
+    options: [
+      { name: 'out', type: 'string', metavar: 'PATH', describe: 'where to write it (default: the file name it was sent with, in the current directory)' },
+      { name: 'force', type: 'boolean', describe: 'overwrite an existing file' },
+    ],
+  },
+  {
     name: 'track',
     args: '<message-id>',
     positionals: { min: 1, max: 1, names: ['message-id'] },

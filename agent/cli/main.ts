@@ -409,6 +409,18 @@ function messageIdArg(s: string | undefined): string {
   return id;
 }
 
+async function cmdSave(c: Ctx): Promise<Outcome> {
+  const id = messageIdArg(c.positionals[0]);
+  const r = await call(c, 'inbox.get', { id });
+  const suggested = r.item.name ? path.basename(r.item.name) : `${id}.txt`;
+  const target = str(c.opts.out) ?? suggested;
+  if (!c.opts.force && fs.existsSync(target)) throw new ArgError(`${target} already exists`, 'pick another --out PATH, or add --force to overwrite it');
+  fs.writeFileSync(target, Buffer.from(r.data, 'base64'), { mode: 0o600 });
+  if (c.json) printJson({ id, path: path.resolve(target), size: r.item.size });
+  else out(`saved ${r.item.size} bytes from ${r.item.fromName ?? r.item.fromFingerprint} to ${target}\n`);
+  return 0;
+}
+
 async function cmdTrack(c: Ctx): Promise<Outcome> {
   const id = messageIdArg(c.positionals[0]);
   const steps = await call(c, 'track', { id });
@@ -548,6 +560,7 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<Outcome>> = {
   watch: cmdWatch,
   outbox: cmdOutbox,
   track: cmdTrack,
+  save: cmdSave,
   complain: cmdComplain,
   discover: cmdDiscover,
   stop: cmdStop,

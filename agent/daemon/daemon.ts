@@ -627,6 +627,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         attempts: r.attempts,
         error: r.error,
       })),
+    'inbox.get': (p) => {
+      const row = store.inbox.get(fromHexId(p.id));
+      if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${p.id} in your inbox`, 'wotrelay inbox --json lists message ids');
+      return { item: inboxItem(row), data: Buffer.from(row.body).toString('base64') };
+    },
     track: (p) => core.track(fromHexId(p.id)).map(progressItem),
     follow: (p, ctx) => {
       const id = fromHexId(p.id);

@@ -7,7 +7,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeInvite, decodeEntityId } from '../../agent/identity/index.js';
 import type { InboxItem, StatusResult, TrustEntryView, SendResult } from '../../agent/api/methods.js';
-import { eventually, link, startAgent, stopAll, type TestAgent } from '../helpers/testnet.js';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CLI, eventually, link, startAgent, stopAll, type TestAgent } from '../helpers/testnet.js';
 
 let alice: TestAgent;
 let bob: TestAgent;
@@ -58,6 +62,36 @@ test('a reply works without any further trust step', async () => {
   assert.is(sent.state, 'delivered');
   const inbox = await bob.json<InboxItem[]>(['inbox', '--from', 'alice']);
   assert.ok(inbox.some((m) => m.text === 'hi bob'));
+});
+
+test('send --file delivers the file; watch streams new messages as they arrive', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-file-'));
+  const file = path.join(dir, 'notes.bin');
+  const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+  fs.writeFileSync(file, data);
+  const watcher = spawn(process.execPath, [CLI, 'watch', '--json', '--home', alice.home], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  watcher.stdout.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+  try {
+    await new Promise((r) => setTimeout(r, 500)); // let the watch subscribe
+    const sent = await bob.json<SendResult>(['send', 'alice', '--file', file, '--wait']);
+    assert.is(sent.state, 'delivered');
+    const item = await eventually(async () => lines.map((l) => JSON.parse(l) as InboxItem).find((m) => m.id === sent.id), 10_000, 'watch to print the message');
+    assert.is(item.kind, 'file');
+    assert.is(item.name, 'notes.bin');
+    assert.is(item.size, data.length);
+    const human = await alice.cli(['inbox']);
+    assert.match(human.stdout, 'notes.bin');
+    const saved = path.join(dir, 'saved.bin');
+    const r = await alice.cli(['save', sent.id, '--out', saved]);
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(fs.readFileSync(saved).equals(data), 'the saved file is byte-identical');
+    const again = await alice.cli(['save', sent.id, '--out', saved]);
+    assert.is(again.code, 2, 'refuses to overwrite without --force');
+  } finally {
+    watcher.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a stranger is turned away before it can say anything', async () => {

@@ -186,7 +186,7 @@ async function fakeDaemon(home: string, handlers: Partial<Handlers>): Promise<Rp
     throw new WotError('ERR_INTERNAL', 'not in this test');
   };
   const all = Object.fromEntries(
-    ['status', 'id', 'peers', 'trust.add', 'trust.revoke', 'trust.list', 'invite.create', 'invite.accept', 'send', 'send.wait', 'inbox', 'outbox', 'track', 'follow', 'complain', 'discover', 'watch', 'shutdown'].map((m) => [m, none]),
+    ['status', 'id', 'peers', 'trust.add', 'trust.revoke', 'trust.list', 'invite.create', 'invite.accept', 'send', 'send.wait', 'inbox', 'inbox.get', 'outbox', 'track', 'follow', 'complain', 'discover', 'watch', 'shutdown'].map((m) => [m, none]),
   );
   const server = new RpcServer({ ...all, ...handlers } as Handlers);
   await server.listen(socketPath(home));

@@ -87,6 +87,7 @@ async function startServer(overrides: Partial<Handlers> = {}, sockPath?: string)
     inbox: unused,
     outbox: unused,
     track: unused,
+    'inbox.get': unused,
     follow: unused,
     complain: unused,
     discover: unused,
