@@ -2,7 +2,7 @@
  * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in DER KeyObjects.
  * Rejects an all-zero shared secret (low-order peer point).
  */
-import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 import { asU8, concatBytes } from './bytes.js';
 import { randomBytes } from './hash.js';
@@ -14,10 +14,23 @@ export interface BoxKey {
 
 // DER prefixes for raw X25519 keys (RFC 8410).
 const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
-const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00]);
 
-function privateKeyObject(sk: Uint8Array) {
-  return createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
+// Importing a key costs far more than using it: keep the KeyObjects of recent secret keys
+// (our own box key opens every message) and import public keys from JWK (the fast path).
+const privCache = new Map<string, KeyObject>();
+function privateKeyObject(sk: Uint8Array): KeyObject {
+  const k = Buffer.from(sk).toString('base64');
+  let ko = privCache.get(k);
+  if (!ko) {
+    ko = createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
+    if (privCache.size >= 1024) privCache.delete(privCache.keys().next().value!);
+    privCache.set(k, ko);
+  }
+  return ko;
+}
+
+function publicKeyObject(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' });
 }
 
 export function generateBoxKey(): BoxKey {
@@ -44,7 +57,7 @@ export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array
   }
   let shared: Uint8Array;
   try {
-    const pub = createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: 'der', type: 'spki' });
+    const pub = publicKeyObject(publicKey);
     shared = asU8(diffieHellman({ privateKey: privateKeyObject(secretKey), publicKey: pub }));
   } catch {
     // OpenSSL refuses to derive an all-zero secret itself.

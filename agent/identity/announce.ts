@@ -213,11 +213,20 @@ export function createAnnouncement(agent: SigningKey, certBytes: Uint8Array, fie
  * ERR_MALFORMED_FRAME / ERR_LIMIT_EXCEEDED / ERR_BAD_FIELD, ERR_BAD_CERT, ERR_CERT_EXPIRED,
  * ERR_BAD_SIGNATURE, ERR_BAD_FIELD (clock skew).
  */
+/** Announcements whose signature checked out, by their exact bytes (bounded; times are re-checked). */
+const verifiedSigs = new Set<string>();
+const VERIFIED_MAX = 32_768;
+
 export function verifyAnnouncement(bytes: Uint8Array, now: number): Announcement {
   const p = parse(bytes);
   const cert = verifyCert(p.certBytes, now);
-  if (!verify(cert.agent, Domain.ANNOUNCE, p.body, p.sig)) {
-    throw new WotError('ERR_BAD_SIGNATURE', 'announcement signature is not valid for the agent key of its certificate');
+  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  if (!verifiedSigs.has(key)) {
+    if (!verify(cert.agent, Domain.ANNOUNCE, p.body, p.sig)) {
+      throw new WotError('ERR_BAD_SIGNATURE', 'announcement signature is not valid for the agent key of its certificate');
+    }
+    if (verifiedSigs.size >= VERIFIED_MAX) verifiedSigs.delete(verifiedSigs.values().next().value!);
+    verifiedSigs.add(key);
   }
   if (p.ts > now + ANNOUNCE_CLOCK_SKEW_MS) {
     throw badField('ts', `is ${Math.round((p.ts - now) / 1000)} s in the future (clock skew over ${ANNOUNCE_CLOCK_SKEW_MS / 60000} minutes)`);

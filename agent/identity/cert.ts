@@ -92,8 +92,39 @@ function parseFields(bytes: Uint8Array): AgentCert {
  * Verifies layout, keys, signature (before looking at any other field) and validity time.
  * Throws ERR_BAD_CERT, ERR_BAD_SIGNATURE or ERR_CERT_EXPIRED.
  */
+/**
+ * Certificates whose keys and signature already checked out, by their exact bytes (the
+ * same certificate arrives again and again: handshakes, hop entries, route replies,
+ * announcements). Only the time window is checked again. Bounded; oldest out first.
+ */
+const verifiedCerts = new Map<string, AgentCert>();
+const VERIFIED_CERTS_MAX = 32_768;
+
 export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT_CLOCK_SKEW_MS): AgentCert {
   parseLayout(bytes);
+  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  const known = verifiedCerts.get(key);
+  if (known) {
+    checkWindow(known, now, skewMs);
+    return { ...known };
+  }
+  const cert = verifyUncached(bytes);
+  if (verifiedCerts.size >= VERIFIED_CERTS_MAX) verifiedCerts.delete(verifiedCerts.keys().next().value!);
+  verifiedCerts.set(key, cert);
+  checkWindow(cert, now, skewMs);
+  return { ...cert };
+}
+
+function checkWindow(cert: AgentCert, now: number, skewMs: number): void {
+  if (now + skewMs < cert.notBefore) {
+    throw new WotError('ERR_CERT_EXPIRED', `agent certificate is not valid until ${iso(cert.notBefore)}`, RENEW_HINT);
+  }
+  if (now - skewMs > cert.notAfter) {
+    throw new WotError('ERR_CERT_EXPIRED', `agent certificate expired at ${iso(cert.notAfter)}`, RENEW_HINT);
+  }
+}
+
+function verifyUncached(bytes: Uint8Array): AgentCert {
   const entity = bytes.subarray(1, 33);
   const agent = bytes.subarray(33, 65);
   if (!isStrictPublicKey(entity)) throw new WotError('ERR_BAD_CERT', 'agent certificate has an invalid entity public key');
@@ -106,12 +137,6 @@ export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT
   const cert = parseFields(bytes);
   if (cert.notBefore > cert.notAfter) {
     throw new WotError('ERR_BAD_CERT', 'agent certificate notBefore is after notAfter');
-  }
-  if (now + skewMs < cert.notBefore) {
-    throw new WotError('ERR_CERT_EXPIRED', `agent certificate is not valid until ${iso(cert.notBefore)}`, RENEW_HINT);
-  }
-  if (now - skewMs > cert.notAfter) {
-    throw new WotError('ERR_CERT_EXPIRED', `agent certificate expired at ${iso(cert.notAfter)}`, RENEW_HINT);
   }
   return cert;
 }
