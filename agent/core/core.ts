@@ -29,6 +29,8 @@ import {
   type SigningKey,
 } from '../crypto/index.js';
 import {
+  createAnnouncement,
+  verifyAnnouncement,
   encodeEntityId,
   encodeInvite,
   fingerprint,
@@ -44,7 +46,10 @@ import { WotError, isWotError } from '../wire/errors.js';
 import { decodeContent, decodeSignedContent, encodeContent, encodeSignedContent } from '../wire/index.js';
 import type {
   Ack,
+  Announce,
   Complaint,
+  HereIs,
+  WhereIs,
   Content,
   ContentKind,
   Envelope,
@@ -115,6 +120,10 @@ export interface CoreConfig {
   /** Messages a relay holds (in memory) while it looks for a route. */
   relayQueueMax: number;
   complaints: ComplaintConfig;
+  /** How long an announcement in the address book is trusted after it was made. */
+  addrTtlMs: number;
+  /** Where-is questions per target at most this often. */
+  whereIsEveryMs: number;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
@@ -135,6 +144,8 @@ export const CORE_DEFAULTS: CoreConfig = {
   maxReroutes: 3,
   relayQueueMax: 10_000,
   complaints: COMPLAINT_DEFAULTS,
+  addrTtlMs: 24 * 3600_000,
+  whereIsEveryMs: 30_000,
 };
 
 /** One step of a message's journey as the sender sees it. */
@@ -156,6 +167,10 @@ export type Action =
   | { type: 'route-found'; target: Uint8Array; route: Uint8Array[] }
   | { type: 'discovery-failed'; target: Uint8Array }
   | { type: 'auto-revoked'; entity: Uint8Array; complainants: number }
+  /** Our announcement changed: publish it to the directory servers. */
+  | { type: 'announced'; announcement: Uint8Array }
+  /** Ask the directory servers where `entity` is (answer with learnAnnouncement). */
+  | { type: 'directory-lookup'; entity: Uint8Array }
   | { type: 'welcomed'; link: LinkId; inviter: Uint8Array }
   | { type: 'metric'; name: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn'; event: string; fields: Record<string, unknown> };
@@ -236,6 +251,13 @@ export class AgentCore {
   readonly complaints: ComplaintTracker;
   /** Progress of our own messages, for `track`. */
   private readonly tracks: BoundedMap<ProgressEvent[]>;
+  /** Our current signed announcement and its addresses. */
+  private ownAnnouncement: Uint8Array | null = null;
+  private ownAddrsKey = '';
+  private announceSeq = 0;
+  /** Where-is questions in flight (qid → target) and when we last asked about a target. */
+  private readonly whereIsPending: BoundedMap<string>;
+  private readonly whereIsAsked: BoundedMap<true>;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -255,6 +277,8 @@ export class AgentCore {
     this.complaintBuckets = new KeyedBuckets(this.cfg.complaintPerNeighbour);
     this.complaints = new ComplaintTracker(this.cfg.complaints);
     this.tracks = new BoundedMap(10_000);
+    this.whereIsPending = new BoundedMap(10_000);
+    this.whereIsAsked = new BoundedMap(10_000);
   }
 
   private get store(): CoreStore {
@@ -331,6 +355,8 @@ export class AgentCore {
       actions.push({ type: 'send', link, msg: { t: MsgType.WELCOME } });
       actions.push({ type: 'log', level: 'info', event: 'invite-redeemed', fields: { peer: fingerprint(peer.entity) } });
     }
+    const ann = this.currentAnnouncement();
+    if (ann) actions.push({ type: 'send', link, msg: { t: MsgType.ANNOUNCE, a: ann } });
     actions.push(...this.flushOutboxTo(peer.entity, now));
     actions.push(...this.flushRelayWaiting(peer.entity));
     return actions;
@@ -398,6 +424,12 @@ export class AgentCore {
           return this.onReply(n, msg);
         case MsgType.WELCOME:
           return this.onWelcome(n);
+        case MsgType.ANNOUNCE:
+          return this.onAnnounce(n, msg);
+        case MsgType.WHERE_IS:
+          return this.onWhereIs(n, msg);
+        case MsgType.HERE_IS:
+          return this.onHereIs(n, msg);
         case MsgType.PING:
         case MsgType.PONG:
         case MsgType.CLOSE:
@@ -786,6 +818,131 @@ export class AgentCore {
     return actions;
   }
 
+  // ---------------------------------------------------------------- reachability: announcements, address book
+
+  private currentAnnouncement(): Uint8Array | null {
+    const addrs = this.deps.addrs();
+    if (addrs.length === 0) return null;
+    if (!this.ownAnnouncement || addrs.join(' ') !== this.ownAddrsKey) this.buildAnnouncement(addrs);
+    return this.ownAnnouncement;
+  }
+
+  private buildAnnouncement(addrs: string[]): void {
+    const now = this.deps.now();
+    // seq: wall-clock ms, but always increasing within a run.
+    this.announceSeq = Math.max(this.announceSeq + 1, now);
+    this.ownAnnouncement = createAnnouncement(this.self.agent, this.self.certBytes, { addrs: addrs.slice(0, 8), seq: this.announceSeq, ts: now });
+    this.ownAddrsKey = addrs.join(' ');
+  }
+
+  /**
+   * Makes a fresh announcement (our addresses changed, or it is time to refresh it) and
+   * tells every neighbour; the daemon publishes it to the directory servers.
+   */
+  announce(): Action[] {
+    const addrs = this.deps.addrs();
+    if (addrs.length === 0) return [];
+    this.buildAnnouncement(addrs);
+    const a = this.ownAnnouncement!;
+    const actions: Action[] = [{ type: 'announced', announcement: a }];
+    for (const nb of this.neighbours.values()) actions.push({ type: 'send', link: nb.link, msg: { t: MsgType.ANNOUNCE, a } });
+    return actions;
+  }
+
+  /**
+   * Verifies an announcement (from a neighbour, a where-is answer or a directory) and keeps
+   * it if it is newer than what the address book holds. Returns dials for pending mail.
+   */
+  learnAnnouncement(bytes: Uint8Array): Action[] {
+    const now = this.deps.now();
+    const ann = verifyAnnouncement(bytes, now);
+    if (equalBytes(ann.entity, this.self.entityPub)) return [];
+    const stored = this.store.addrbook.put({ entity: ann.entity, announcement: ann.bytes, seq: ann.seq, receivedAt: now, expiresAt: Math.min(ann.ts + this.cfg.addrTtlMs, ann.cert.notAfter) });
+    if (!stored) return [{ type: 'metric', name: 'announce.stale' }];
+    this.store.certs.put(certRow(ann.cert, ann.certBytes, now));
+    const trust = this.store.trust.get(ann.entity);
+    if (trust && ann.addrs[0] && trust.addr !== ann.addrs[0]) this.store.trust.setAddr(ann.entity, ann.addrs[0], now);
+    const actions: Action[] = [{ type: 'metric', name: 'announce.learned' }];
+    if (!this.isConnected(ann.entity) && this.store.outbox.pendingFor(ann.entity, 1).length > 0 && ann.addrs[0]) {
+      actions.push({ type: 'dial', entity: ann.entity, addr: ann.addrs[0] });
+    }
+    return actions;
+  }
+
+  /** A dial to `entity` at `addr` failed or answered with another key. */
+  dialFailed(entity: Uint8Array, addr: string): Action[] {
+    const row = this.store.addrbook.get(entity, this.deps.now());
+    if (row) {
+      try {
+        const ann = verifyAnnouncement(row.announcement, this.deps.now());
+        if (ann.addrs.includes(addr)) this.store.addrbook.markInvalid(entity);
+      } catch {
+        this.store.addrbook.markInvalid(entity);
+      }
+    }
+    return [{ type: 'metric', name: 'dial.failed' }];
+  }
+
+  /** Addresses we know for an entity: its trust entry, then its (valid) announcement. */
+  knownAddrs(entity: Uint8Array): string[] {
+    const out: string[] = [];
+    const t = this.store.trust.get(entity);
+    if (t?.addr) out.push(t.addr);
+    const row = this.store.addrbook.get(entity, this.deps.now());
+    if (row && !row.invalid) {
+      try {
+        for (const a of verifyAnnouncement(row.announcement, this.deps.now()).addrs) if (!out.includes(a)) out.push(a);
+      } catch {
+        /* expired certificate: ignore */
+      }
+    }
+    return out;
+  }
+
+  private onAnnounce(n: Neighbour, m: Announce): Action[] {
+    const ann = verifyAnnouncement(m.a, this.deps.now());
+    // Neighbours announce themselves; announcements about others come by where-is.
+    if (!equalBytes(ann.entity, n.peer.entity)) return [{ type: 'metric', name: 'dropped.announce-not-self' }];
+    return this.learnAnnouncement(m.a);
+  }
+
+  private onWhereIs(n: Neighbour, q: WhereIs): Action[] {
+    if (!this.queryBuckets.take(n.entityHex, this.mono())) return [{ type: 'metric', name: 'whereis.ratelimited' }];
+    let a: Uint8Array | undefined;
+    if (equalBytes(q.entity, this.self.entityPub)) a = this.currentAnnouncement() ?? undefined;
+    else {
+      const row = this.store.addrbook.get(q.entity, this.deps.now());
+      if (row && !row.invalid) a = row.announcement;
+    }
+    const reply: HereIs = { t: MsgType.HERE_IS, qid: q.qid, entity: q.entity, ...(a ? { a } : {}) };
+    return [{ type: 'metric', name: a ? 'whereis.answered' : 'whereis.unknown' }, { type: 'send', link: n.link, msg: reply }];
+  }
+
+  private onHereIs(n: Neighbour, r: HereIs): Action[] {
+    const qidHex = toHex(r.qid);
+    const asked = this.whereIsPending.get(qidHex, this.mono());
+    if (asked === undefined || asked !== toHex(r.entity)) return [{ type: 'metric', name: 'dropped.hereis-unknown' }];
+    void n;
+    if (!r.a) return [];
+    const ann = verifyAnnouncement(r.a, this.deps.now());
+    if (!equalBytes(ann.entity, r.entity)) return [{ type: 'metric', name: 'dropped.hereis-mismatch' }];
+    this.whereIsPending.delete(qidHex);
+    return this.learnAnnouncement(r.a);
+  }
+
+  /** Asks every neighbour and the directories where `entity` is (at most every whereIsEveryMs). */
+  private askWhereIs(entity: Uint8Array): Action[] {
+    const key = toHex(entity);
+    const mono = this.mono();
+    if (this.whereIsAsked.has(key, mono)) return [];
+    this.whereIsAsked.set(key, true, mono + this.cfg.whereIsEveryMs);
+    const qid = this.deps.randomBytes(MESSAGE_ID_BYTES);
+    this.whereIsPending.set(toHex(qid), key, mono + 60_000);
+    const actions: Action[] = [{ type: 'directory-lookup', entity }];
+    for (const nb of this.neighbours.values()) actions.push({ type: 'send', link: nb.link, msg: { t: MsgType.WHERE_IS, qid, entity } });
+    return actions;
+  }
+
   // ---------------------------------------------------------------- route discovery
 
   /** Starts (or continues) an expanding-ring discovery for `target`. */
@@ -939,8 +1096,8 @@ export class AgentCore {
     }
     if (link === undefined) {
       const actions: Action[] = [];
-      const addr = this.store.trust.get(row.to)?.addr;
-      if (addr) actions.push({ type: 'dial', entity: row.to, addr });
+      for (const addr of this.knownAddrs(row.to).slice(0, 3)) actions.push({ type: 'dial', entity: row.to, addr });
+      actions.push(...this.askWhereIs(row.to));
       actions.push(...this.discover(row.to));
       return actions;
     }
@@ -1031,6 +1188,7 @@ export class AgentCore {
     }
     this.fwdlog.sweep(mono);
     this.seen.sweep(mono);
+    this.store.addrbook.purgeExpired(now);
     return actions;
   }
 

@@ -51,6 +51,12 @@ export interface DaemonConfig {
   maxLinks: number;
   /** Protocol tunables (rate limits, rings, complaint threshold and window, …): see CoreConfig. */
   core: Partial<CoreConfig>;
+  /** Directory servers (base URLs such as http://dir.example.org:7118): publish to all, query until one answers. */
+  directories: string[];
+  /** Re-announce this often even when nothing changed (directory records live 24 h). */
+  announceEveryMs: number;
+  /** Check the machine's addresses this often; a change is announced at once. */
+  addrCheckEveryMs: number;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -63,6 +69,9 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   maxConnectionsPerAddress: 16,
   maxLinks: 10_000,
   core: {},
+  directories: [],
+  announceEveryMs: 3600_000,
+  addrCheckEveryMs: 30_000,
 };
 
 export interface DaemonHandle {
@@ -262,6 +271,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           for (const w of watchers) w.notify('revoked', r);
           break;
         }
+        case 'announced':
+          void publish(a.announcement);
+          break;
+        case 'directory-lookup':
+          void lookup(a.entity);
+          break;
         case 'metric':
           metrics.inc(a.name);
           break;
@@ -269,6 +284,49 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           if (a.event === 'message-dropped' && !firstDropLog(`${String(a.fields['peer'])}|${String(a.fields['code'])}`)) break;
           log.log(a.level, a.event, a.fields);
           break;
+      }
+    }
+  };
+
+  // ---------------------------------------------------------------- directory client
+
+  const dirUrl = (base: string, entity: Uint8Array) => `${base.replace(/\/+$/, '')}/v1/records/${encodeEntityId(entity)}`;
+
+  /** PUT our announcement to every directory server (errors are logged, never fatal). */
+  const publish = async (announcement: Uint8Array): Promise<void> => {
+    await Promise.all(
+      cfg.directories.map(async (base) => {
+        try {
+          const r = await fetch(dirUrl(base, identity.entityPub), {
+            method: 'PUT',
+            body: Buffer.from(announcement),
+            headers: { 'content-type': 'application/octet-stream' },
+            signal: AbortSignal.timeout(10_000),
+          });
+          metrics.inc(`directory.publish.${r.status}`);
+          if (r.status >= 400 && r.status !== 409) log.log('warn', 'directory-publish-refused', { directory: base, status: r.status });
+        } catch (e) {
+          metrics.inc('directory.publish.error');
+          log.log('warn', 'directory-unreachable', { directory: base, error: (e as Error).message });
+        }
+      }),
+    );
+  };
+
+  /** Asks the directory servers in turn until one knows `entity`. */
+  const lookup = async (entity: Uint8Array): Promise<void> => {
+    for (const base of cfg.directories) {
+      try {
+        const r = await fetch(dirUrl(base, entity), { signal: AbortSignal.timeout(10_000) });
+        metrics.inc(`directory.lookup.${r.status}`);
+        if (r.status !== 200) continue;
+        const bytes = new Uint8Array(await r.arrayBuffer());
+        if (stopping) return;
+        step(() => core.learnAnnouncement(bytes));
+        return;
+      } catch (e) {
+        metrics.inc('directory.lookup.error');
+        log.log('debug', 'directory-lookup-failed', { directory: base, error: (e as Error).message });
       }
     }
   };
@@ -364,7 +422,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     });
     const id = attach(link, 'out');
     if (invite) pendingAccepts.set(id, invite.pending);
-    link.once('close', () => dialing.delete(key));
+    link.once('close', (info: CloseInfo) => {
+      dialing.delete(key);
+      if (info.duringHandshake && !stopping && (info.code === 'ERR_CONNECTION_LOST' || info.code === 'ERR_KEY_MISMATCH' || info.code === 'ERR_HANDSHAKE_TIMEOUT')) {
+        step(() => core.dialFailed(entity, addr));
+      }
+    });
     link.once('open', () => dialing.delete(key));
     socket.on('error', (e) => log.log('debug', 'dial-failed', { addr, error: e.message }));
   };
@@ -707,12 +770,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   // Reconnect to trusted neighbours with known addresses.
   const reconnect = () => {
     for (const t of store.trust.list()) {
-      if (t.state === 'active' && t.addr && !core.isConnected(t.entity)) dial(t.entity, t.addr);
+      if (t.state !== 'active' || core.isConnected(t.entity)) continue;
+      const addr = core.knownAddrs(t.entity)[0];
+      if (addr) dial(t.entity, addr);
     }
   };
   reconnect();
   const reconnectTimer = setInterval(reconnect, 15_000);
   reconnectTimer.unref();
+  // Announce now, every announceEveryMs, and at once when our addresses change.
+  step(() => core.announce());
+  let addrKey = advertised().join(' ');
+  const announceTimer = setInterval(() => step(() => core.announce()), cfg.announceEveryMs);
+  announceTimer.unref();
+  const addrTimer = setInterval(() => {
+    const k = advertised().join(' ');
+    if (k === addrKey) return;
+    addrKey = k;
+    log.log('info', 'addresses-changed', { addrs: k });
+    step(() => core.announce());
+  }, cfg.addrCheckEveryMs);
+  addrTimer.unref();
 
   log.log('info', 'ready', { api: socketPath(home), peers: store.trust.list().length });
 
@@ -723,6 +801,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       stopping = true;
       clearInterval(tick);
       clearInterval(reconnectTimer);
+      clearInterval(announceTimer);
+      clearInterval(addrTimer);
       for (const l of links.values()) l.close();
       await new Promise<void>((r) => server.close(() => r()));
       await rpc.close();

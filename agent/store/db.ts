@@ -80,6 +80,7 @@
  * Migrations: MIGRATIONS[i] takes the schema from version i to i+1, each in its own
  * transaction. A database whose schema_version is newer than MIGRATIONS.length is refused.
  */
+import { AddrBookRepo } from './addrbook.js';
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import { WotError } from '../wire/errors.js';
@@ -163,6 +164,18 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX outbox_pending_to ON outbox (to_entity, created_at) WHERE state IN ('queued','sent');
   CREATE INDEX outbox_pending_expires ON outbox (expires_at) WHERE state IN ('queued','sent');
   `,
+  // 2: address book (verified announcements)
+  `
+  CREATE TABLE addrbook (
+    entity       BLOB PRIMARY KEY,
+    announcement BLOB NOT NULL,
+    seq          INTEGER NOT NULL,
+    received_at  INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    invalid      INTEGER NOT NULL DEFAULT 0 CHECK (invalid IN (0,1))
+  ) STRICT;
+  CREATE INDEX addrbook_expires ON addrbook (expires_at);
+  `,
 ];
 
 /** The schema version this code writes and understands. */
@@ -222,6 +235,7 @@ export class Store {
   readonly inbox: InboxRepo;
   readonly outbox: OutboxRepo;
   readonly kv: KvRepo;
+  readonly addrbook: AddrBookRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
@@ -234,6 +248,7 @@ export class Store {
     this.inbox = new InboxRepo(db);
     this.outbox = new OutboxRepo(db);
     this.kv = new KvRepo(db);
+    this.addrbook = new AddrBookRepo(db);
     this.runTx = db.transaction((fn: () => unknown) => fn());
   }
 

@@ -8,3 +8,4 @@ export { OutboxRepo, type OutboxRow, type OutboxState, type OutboxListOptions } 
 export { KvRepo } from './kv.js';
 export type { CoreStore, PublicOf } from './types.js';
 export { MemoryStore } from './memory.js';
+export { AddrBookRepo, type AddrBookRow } from './addrbook.js';

@@ -21,6 +21,7 @@ import type { CertRepo, CertRow } from './certs.js';
 import type { InviteRepo, InviteRow, RedeemResult } from './invites.js';
 import type { InboxListOptions, InboxRepo, InboxRow } from './inbox.js';
 import type { OutboxListOptions, OutboxRepo, OutboxRow, OutboxState } from './outbox.js';
+import type { AddrBookRepo, AddrBookRow } from './addrbook.js';
 import type { CoreStore, PublicOf } from './types.js';
 import { sqlLimit } from './limits.js';
 import { WotError } from '../wire/errors.js';
@@ -474,9 +475,56 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   }
 }
 
+// ---------------------------------------------------------------- address book
+
+export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
+  private rows: Map<string, AddrBookRow> | null = null;
+
+  private map(): Map<string, AddrBookRow> {
+    return (this.rows ??= new Map());
+  }
+
+  put(row: Omit<AddrBookRow, 'invalid'>): boolean {
+    const k = Buffer.from(row.entity).toString('hex');
+    const old = this.map().get(k);
+    if (old && !(row.seq > old.seq || old.expiresAt <= row.receivedAt)) return false;
+    this.map().set(k, { ...row, entity: new Uint8Array(row.entity), announcement: new Uint8Array(row.announcement), invalid: false });
+    return true;
+  }
+
+  get(entity: Uint8Array, now: number): AddrBookRow | undefined {
+    const r = this.rows?.get(Buffer.from(entity).toString('hex'));
+    if (!r || r.expiresAt <= now) return undefined;
+    return { ...r };
+  }
+
+  markInvalid(entity: Uint8Array): boolean {
+    const r = this.rows?.get(Buffer.from(entity).toString('hex'));
+    if (!r) return false;
+    r.invalid = true;
+    return true;
+  }
+
+  purgeExpired(now: number): number {
+    let n = 0;
+    for (const [k, r] of this.rows ?? []) {
+      if (r.expiresAt <= now) {
+        this.rows!.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
+  }
+}
+
 // ---------------------------------------------------------------- store
 
 export class MemoryStore implements CoreStore {
+  readonly addrbook = new MemoryAddrBookRepo();
   readonly trust = new MemoryTrustRepo();
   readonly certs = new MemoryCertRepo();
   readonly invites = new MemoryInviteRepo();

@@ -8,6 +8,7 @@ import type { CertRepo } from './certs.js';
 import type { InviteRepo } from './invites.js';
 import type { InboxRepo } from './inbox.js';
 import type { OutboxRepo } from './outbox.js';
+import type { AddrBookRepo } from './addrbook.js';
 
 /** The public methods of a class, without its constructor or private state. */
 export type PublicOf<T> = { [K in keyof T]: T[K] };
@@ -20,4 +21,5 @@ export interface CoreStore {
   readonly invites: PublicOf<InviteRepo>;
   readonly inbox: PublicOf<InboxRepo>;
   readonly outbox: PublicOf<OutboxRepo>;
+  readonly addrbook: PublicOf<AddrBookRepo>;
 }

@@ -349,6 +349,9 @@ const F_COMPLAINT = ['t', 'id', 'reason', 'ts', 'c', 's', 'w'] as const;
 const F_QUENCH = ['t', 'about', 'ts'] as const;
 const F_QUERY = ['t', 'qid', 'target', 'ttl'] as const;
 const F_REPLY = ['t', 'qid', 'target', 'path', 'tc'] as const;
+const F_ANNOUNCE = ['t', 'a'] as const;
+const F_WHERE_IS = ['t', 'qid', 'entity'] as const;
+const F_HERE_IS = ['t', 'qid', 'entity', 'a'] as const;
 
 function wMessage(m: WireMessage): void {
   switch (m.t) {
@@ -362,6 +365,12 @@ function wMessage(m: WireMessage): void {
       return wOrdered(m, F_QUERY);
     case MsgType.ROUTE_REPLY:
       return wOrdered(m, F_REPLY);
+    case MsgType.ANNOUNCE:
+      return wOrdered(m, F_ANNOUNCE);
+    case MsgType.WHERE_IS:
+      return wOrdered(m, F_WHERE_IS);
+    case MsgType.HERE_IS:
+      return wOrdered(m, F_HERE_IS);
     case MsgType.PING:
     case MsgType.PONG:
       wMap(2);

@@ -20,6 +20,9 @@ export const MsgType = {
   REPORT: 18,
   COMPLAINT: 19,
   QUENCH: 20,
+  ANNOUNCE: 21,
+  WHERE_IS: 22,
+  HERE_IS: 23,
   ROUTE_QUERY: 32,
   ROUTE_REPLY: 33,
 } as const;

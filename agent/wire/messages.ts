@@ -10,6 +10,9 @@ import { ErrorCodes, KEY_BYTES, Limits, MESSAGE_ID_BYTES, MsgType, SIG_BYTES, ty
 import { WotError } from './errors.js';
 import type {
   Ack,
+  Announce,
+  HereIs,
+  WhereIs,
   Complaint,
   Quench,
   Report,
@@ -210,6 +213,10 @@ const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c');
 const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's');
 const K_COMPLAINT = keySet('t', 'id', 'reason', 'ts', 'c', 's', 'w');
 const K_QUENCH = keySet('t', 'about', 'ts');
+const K_ANNOUNCE = keySet('t', 'a');
+const K_WHERE_IS = keySet('t', 'qid', 'entity');
+const K_HERE_IS = keySet('t', 'qid', 'entity', 'a');
+const ANNOUNCE_LEN: LenSpec = Object.freeze({ min: 1, max: 4096 });
 const K_QUERY = keySet('t', 'qid', 'target', 'ttl');
 const K_REPLY = keySet('t', 'qid', 'target', 'path', 'tc');
 const K_PATH_ENTRY = keySet('c', 'n', 's');
@@ -353,6 +360,21 @@ export function validateMessage(v: unknown): WireMessage {
       return validateQuench(v);
     case MsgType.ROUTE_QUERY:
       return validateQuery(v);
+    case MsgType.ANNOUNCE:
+      onlyKeys(v, K_ANNOUNCE, 'ANNOUNCE');
+      bytesField(v, 'a', ANNOUNCE_LEN);
+      return v as unknown as Announce;
+    case MsgType.WHERE_IS:
+      onlyKeys(v, K_WHERE_IS, 'WHERE_IS');
+      bytesField(v, 'qid', MESSAGE_ID_BYTES);
+      bytesField(v, 'entity', KEY_BYTES);
+      return v as unknown as WhereIs;
+    case MsgType.HERE_IS:
+      onlyKeys(v, K_HERE_IS, 'HERE_IS');
+      bytesField(v, 'qid', MESSAGE_ID_BYTES);
+      bytesField(v, 'entity', KEY_BYTES);
+      optionalBytesField(v, 'a', ANNOUNCE_LEN);
+      return v as unknown as HereIs;
     case MsgType.ROUTE_REPLY:
       return validateReply(v);
     default:

@@ -138,7 +138,42 @@ export interface RouteReply {
   tc?: Uint8Array;
 }
 
-export type WireMessage = Ping | Pong | Close | Welcome | Envelope | Ack | Report | Complaint | Quench | RouteQuery | RouteReply;
+/** A neighbour's own signed announcement (agent/identity/announce.ts): where it can be reached. */
+export interface Announce {
+  t: typeof MsgType.ANNOUNCE;
+  a: Uint8Array;
+}
+
+/** "Where is `entity`?" asked of a trusted neighbour, answered from its address book. */
+export interface WhereIs {
+  t: typeof MsgType.WHERE_IS;
+  qid: Uint8Array;
+  entity: Uint8Array;
+}
+
+/** The answer: the newest announcement the neighbour holds, if any. */
+export interface HereIs {
+  t: typeof MsgType.HERE_IS;
+  qid: Uint8Array;
+  entity: Uint8Array;
+  a?: Uint8Array;
+}
+
+export type WireMessage =
+  | Ping
+  | Pong
+  | Close
+  | Welcome
+  | Envelope
+  | Ack
+  | Report
+  | Complaint
+  | Quench
+  | RouteQuery
+  | RouteReply
+  | Announce
+  | WhereIs
+  | HereIs;
 
 /** The signed inner of a sealed body: content bytes + sender agent cert + signature. */
 export interface SignedContent {

@@ -108,11 +108,16 @@ function spawnDaemon(home: string, listen: string, log: string[]): ChildProcess 
   return proc;
 }
 
-export async function startAgent(name: string, opts: { home?: string; listen?: string } = {}): Promise<TestAgent> {
+export async function startAgent(name: string, opts: { home?: string; listen?: string; config?: Record<string, unknown> } = {}): Promise<TestAgent> {
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), `wr-${name}-`));
   if (!fs.existsSync(path.join(home, 'entity.key'))) {
     const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json']);
     if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
+  }
+  if (opts.config) {
+    const file = path.join(home, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(file, JSON.stringify({ ...cfg, ...opts.config }, null, 2));
   }
   const log: string[] = [];
   let proc = spawnDaemon(home, opts.listen ?? '127.0.0.1:0', log);

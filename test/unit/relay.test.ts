@@ -43,7 +43,8 @@ class Net {
     const certBytes = issueCert(entity, { agent: agent.publicKey, x25519: box.publicKey, notBefore: this.clock - 1000, notAfter: this.clock + 86400_000 * 30, seq: 1 });
     const cert = verifyCert(certBytes, this.clock);
     const store = Store.open(':memory:');
-    const core = new AgentCore({ identity: { entityPub: entity.publicKey, agent, box, certBytes, cert }, store, now: () => this.clock, randomBytes: r, addrs: () => [] }, cfg);
+    const addr = `10.0.0.${this.nodes.size + 1}:7117`;
+    const core = new AgentCore({ identity: { entityPub: entity.publicKey, agent, box, certBytes, cert }, store, now: () => this.clock, randomBytes: r, addrs: () => [addr] }, cfg);
     this.nodes.set(name, { core, store, peer: { agent: agent.publicKey, entity: entity.publicKey, cert, certBytes, remoteAddress: '127.0.0.1', remotePort: 1 }, links: new Map(), actions: [] });
   }
 
@@ -222,6 +223,29 @@ test('with no way on, a relay holds the message and keeps looking (backoff) unti
   net.advance(120_000);
   assert.ok(net.n('E').store.inbox.get(id), 'delivered once a route exists again');
   assert.is(net.n('E').store.inbox.count(), 2);
+});
+
+test('announcements fill the address book; a neighbour answers where-is from it and we dial the answer', () => {
+  const net = line(['A', 'B', 'C']);
+  const A = net.n('A');
+  const C = net.n('C');
+  net.run();
+  // B holds C's announcement (sent when their link came up).
+  assert.ok(net.n('B').store.addrbook.get(C.peer.entity, net.clock), 'B learned C from its announcement');
+  // A trusts C by entity id only, and has mail for it.
+  A.store.tx(() => A.core.trustAdd(C.peer.entity, 'C', undefined));
+  const { actions } = A.store.tx(() => A.core.send(C.peer.entity, 'text', new TextEncoder().encode('hi')));
+  net.perform('A', actions);
+  assert.ok(actions.some((a) => a.type === 'directory-lookup'), 'A asks the directories too');
+  net.run();
+  const dials = A.actions.filter((a) => a.type === 'dial' && equalBytes(a.entity, C.peer.entity));
+  assert.ok(dials.some((a) => a.type === 'dial' && a.addr === '10.0.0.3:7117'), 'A dials the address B told it');
+  assert.is(A.store.trust.get(C.peer.entity)!.addr, '10.0.0.3:7117');
+  // An announcement about someone else, passed off as the neighbour's own, is refused.
+  const fromB = [...A.links.entries()].find(([, v]) => v === 'B')![0];
+  const cAnn = net.n('B').store.addrbook.get(C.peer.entity, net.clock)!.announcement;
+  const r = A.core.onMessage(fromB, { t: MsgType.ANNOUNCE, a: cAnn });
+  assert.ok(r.some((a) => a.type === 'metric' && a.name === 'dropped.announce-not-self'));
 });
 
 test('complaint walks back to the origin side and counts against each hop\'s previous hop', () => {
