@@ -22,6 +22,7 @@ import {
   type Identity,
 } from '../identity/index.js';
 import { Link, type CloseInfo, type PeerIdentity } from '../link/index.js';
+import { LanDiscovery } from '../reach/lan.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
@@ -57,6 +58,8 @@ export interface DaemonConfig {
   announceEveryMs: number;
   /** Check the machine's addresses this often; a change is announced at once. */
   addrCheckEveryMs: number;
+  /** Find trusted agents on the local network by DNS-SD (never on a loopback listen address). */
+  lan: boolean;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -72,6 +75,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   directories: [],
   announceEveryMs: 3600_000,
   addrCheckEveryMs: 30_000,
+  lan: true,
 };
 
 export interface DaemonHandle {
@@ -151,6 +155,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const followers = new Map<string, Set<RpcContext>>();
   const discoveryWaiters = new Map<string, Set<() => void>>();
   const revocations: RevocationView[] = [];
+  /** Addresses of trusted agents found on the LAN (entity hex → host:port), tried first. */
+  const lanAddrs = new Map<string, string>();
+  let lan: LanDiscovery | null = null;
   /** Bad input is logged once per peer and error code per 10 minutes; metrics count every case. */
   const dropLogged = new Map<string, number>();
   const firstDropLog = (key: string): boolean => {
@@ -425,6 +432,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     link.once('close', (info: CloseInfo) => {
       dialing.delete(key);
       if (info.duringHandshake && !stopping && (info.code === 'ERR_CONNECTION_LOST' || info.code === 'ERR_KEY_MISMATCH' || info.code === 'ERR_HANDSHAKE_TIMEOUT')) {
+        if (lanAddrs.get(key) === addr) lanAddrs.delete(key);
         step(() => core.dialFailed(entity, addr));
       }
     });
@@ -565,6 +573,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       const { entry, actions } = store.tx(() => core.trustAdd(entity, p.name, p.addr));
       perform(actions);
       log.log('info', 'trust-added', { peer: fingerprint(entity), ...(p.name ? { name: p.name } : {}) });
+      lan?.recheck();
       return trustView(entry);
     },
     'trust.revoke': (p) => {
@@ -771,7 +780,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const reconnect = () => {
     for (const t of store.trust.list()) {
       if (t.state !== 'active' || core.isConnected(t.entity)) continue;
-      const addr = core.knownAddrs(t.entity)[0];
+      const addr = lanAddrs.get(toHex(t.entity)) ?? core.knownAddrs(t.entity)[0];
       if (addr) dial(t.entity, addr);
     }
   };
@@ -791,6 +800,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     step(() => core.announce());
   }, cfg.addrCheckEveryMs);
   addrTimer.unref();
+  // LAN discovery: only when listening beyond loopback (tests on 127.0.0.1 never multicast).
+  if (cfg.lan && !/^(127\.|\[?::1\]?)/.test(bound.address)) {
+    try {
+      lan = new LanDiscovery({
+        port: bound.port,
+        entityPub: identity.entityPub,
+        trusted: () => store.trust.list().filter((t) => t.state === 'active').map((t) => t.entity),
+        onPeer: (entity, addr) => {
+          if (stopping) return;
+          const key = toHex(entity);
+          if (lanAddrs.size < 10_000) lanAddrs.set(key, addr);
+          log.log('info', 'lan-peer-found', { peer: fingerprint(entity), addr });
+          dial(entity, addr);
+        },
+        log: (ev, f) => log.log(ev === 'lan-error' ? 'warn' : 'debug', ev, f),
+      });
+      lan.start();
+    } catch (e) {
+      log.log('warn', 'lan-disabled', { error: (e as Error).message });
+    }
+  }
 
   log.log('info', 'ready', { api: socketPath(home), peers: store.trust.list().length });
 
@@ -803,6 +833,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       clearInterval(reconnectTimer);
       clearInterval(announceTimer);
       clearInterval(addrTimer);
+      await lan?.stop();
       for (const l of links.values()) l.close();
       await new Promise<void>((r) => server.close(() => r()));
       await rpc.close();

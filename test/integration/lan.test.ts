@@ -297,6 +297,58 @@ test('two agents on a test LAN find each other by DNS-SD at the right address; a
   }
 });
 
+test('two real daemons on the test LAN, trusting each other by id only (no address, no directory), connect by DNS-SD and deliver', async () => {
+  if (skipReason) {
+    console.log(`  skipping LAN daemon test: ${skipReason}`);
+    return;
+  }
+  const CLI = path.resolve(here, '../../agent/cli/main.js');
+  const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const daemons: ChildProcess[] = [];
+  try {
+    const homeA = fs.mkdtempSync(path.join(os.tmpdir(), 'wrlan-da-'));
+    const homeB = fs.mkdtempSync(path.join(os.tmpdir(), 'wrlan-db-'));
+    homes.push(homeA, homeB);
+    const idOf = (home: string) => {
+      const r = cli(['init', '--home', home, '--json']);
+      assert.is(r.status, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { entity: string }).entity;
+    };
+    const entA = idOf(homeA);
+    const entB = idOf(homeB);
+    const logs: string[] = [];
+    const start = (ns: string, home: string, listen: string) => {
+      const p = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'daemon', '--home', home, '--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
+      p.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
+      p.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+      daemons.push(p);
+    };
+    start(NS.a, homeA, '10.77.0.1:7117');
+    start(NS.b, homeB, '10.77.0.2:7117');
+    const until = async (fn: () => boolean, what: string, ms = 20_000) => {
+      const end = Date.now() + ms;
+      while (!fn()) {
+        if (Date.now() > end) throw new Error(`timed out: ${what}\n${logs.join('')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(() => logs.join('').split(' ready ').length > 2, 'both daemons ready');
+    // The CLI talks to each daemon over its Unix socket (not namespaced).
+    assert.is(cli(['trust', 'add', entB, '--name', 'b', '--home', homeA]).status, 0);
+    assert.is(cli(['trust', 'add', entA, '--name', 'a', '--home', homeB]).status, 0);
+    await until(() => /lan-peer-found/.test(logs.join('')), 'a LAN peer found', 30_000);
+    const sent = cli(['send', 'b', 'hello over the LAN', '--wait', '--timeout', '20s', '--json', '--home', homeA]);
+    assert.is(sent.status, 0, sent.stderr);
+    assert.is((JSON.parse(sent.stdout) as { state: string }).state, 'delivered');
+    const inbox = JSON.parse(cli(['inbox', '--json', '--home', homeB]).stdout) as Array<{ text: string }>;
+    assert.ok(inbox.some((m) => m.text === 'hello over the LAN'));
+  } finally {
+    for (const d of daemons) d.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    for (const d of daemons) d.kill('SIGKILL');
+  }
+});
+
 test('without a default route (or without an IPv4 address) dnssd errors are caught, logged once and retried; once the route appears the agent is found; stop works', async () => {
   if (skipReason) {
     console.log(`  skipping LAN discovery test: ${skipReason}`);
