@@ -18,7 +18,6 @@ import {
   equalBytes,
   open as openSealed,
   seal,
-  sha256,
   sign,
   toHex,
   u64be,
@@ -181,6 +180,49 @@ interface Neighbour {
   entityHex: string;
   /** True when this link was dialled to redeem an invite and awaits WELCOME. */
   awaitingWelcome: boolean;
+  /** Addresses the peer advertised in the handshake. */
+  addrs: string[];
+}
+
+/** How this agent can be reached (status `reachability`). */
+export interface Reachability {
+  mode: 'direct' | 'via-relay' | 'unknown';
+  /** Entity keys of the public neighbours that relay for us (via-relay only). */
+  relays: Uint8Array[];
+  why: string;
+}
+
+/** At most this many relays are named in our announcement. */
+const MAX_ANNOUNCED_RELAYS = 3;
+
+/**
+ * True for a "host:port" whose host is a public address: not RFC 1918, loopback,
+ * link-local, CGNAT (100.64/10), unspecified, or IPv6 loopback/link-local/ULA. A host
+ * name counts as public (it is presumably resolvable from outside).
+ */
+export function isPublicAddr(hostPort: string): boolean {
+  let host = hostPort;
+  const m6 = /^\[([^\]]+)\](?::\d+)?$/.exec(hostPort);
+  if (m6) host = m6[1]!;
+  else if (/^[^:]+:\d+$/.test(hostPort)) host = hostPort.slice(0, hostPort.lastIndexOf(':'));
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    if (a === 10 || a === 127 || a === 0) return false;
+    if (a === 172 && b >= 16 && b <= 31) return false;
+    if (a === 192 && b === 168) return false;
+    if (a === 169 && b === 254) return false;
+    if (a === 100 && b >= 64 && b <= 127) return false;
+    return true;
+  }
+  if (host.includes(':')) {
+    const h = host.toLowerCase();
+    if (h === '::1' || h === '::') return false;
+    if (/^fe[89ab]/.test(h)) return false; // fe80::/10
+    if (/^f[cd]/.test(h)) return false; // fc00::/7
+    return true;
+  }
+  return host !== 'localhost';
 }
 
 export interface PathHopView {
@@ -254,6 +296,7 @@ export class AgentCore {
   /** Our current signed announcement and its addresses. */
   private ownAnnouncement: Uint8Array | null = null;
   private ownAddrsKey = '';
+  private ownRelaysKey = '';
   private announceSeq = 0;
   /** Where-is questions in flight (qid → target) and when we last asked about a target. */
   private readonly whereIsPending: BoundedMap<string>;
@@ -341,7 +384,7 @@ export class AgentCore {
     const now = this.deps.now();
     const actions: Action[] = [];
     const entityHex = toHex(peer.entity);
-    this.neighbours.set(link, { link, peer, entityHex, awaitingWelcome: !!opts.awaitingWelcome });
+    this.neighbours.set(link, { link, peer, entityHex, awaitingWelcome: !!opts.awaitingWelcome, addrs: [...(opts.addrs ?? [])] });
     let set = this.byEntity.get(entityHex);
     if (!set) this.byEntity.set(entityHex, (set = new Set()));
     set.add(link);
@@ -355,8 +398,13 @@ export class AgentCore {
       actions.push({ type: 'send', link, msg: { t: MsgType.WELCOME } });
       actions.push({ type: 'log', level: 'info', event: 'invite-redeemed', fields: { peer: fingerprint(peer.entity) } });
     }
-    const ann = this.currentAnnouncement();
-    if (ann) actions.push({ type: 'send', link, msg: { t: MsgType.ANNOUNCE, a: ann } });
+    // A new public neighbour may change who relays for us: then everyone hears it.
+    const re = this.reannounceIfRelaysChanged();
+    if (re.length > 0) actions.push(...re);
+    else {
+      const ann = this.currentAnnouncement();
+      if (ann) actions.push({ type: 'send', link, msg: { t: MsgType.ANNOUNCE, a: ann } });
+    }
     actions.push(...this.flushOutboxTo(peer.entity, now));
     actions.push(...this.flushRelayWaiting(peer.entity));
     return actions;
@@ -372,7 +420,7 @@ export class AgentCore {
     this.byEntity.delete(n.entityHex);
     this.routes.dropVia(n.peer.entity);
     // Messages we handed to it and that are not acked yet take another way.
-    const actions: Action[] = [];
+    const actions: Action[] = [...this.reannounceIfRelaysChanged()];
     const now = this.mono();
     for (const [idHex, p] of this.pending.values(now)) {
       const fwd = this.fwdlog.get(idHex, now);
@@ -823,16 +871,66 @@ export class AgentCore {
   private currentAnnouncement(): Uint8Array | null {
     const addrs = this.deps.addrs();
     if (addrs.length === 0) return null;
-    if (!this.ownAnnouncement || addrs.join(' ') !== this.ownAddrsKey) this.buildAnnouncement(addrs);
+    if (!this.ownAnnouncement || addrs.join(' ') !== this.ownAddrsKey || this.relaysKey(this.reachability().relays) !== this.ownRelaysKey) {
+      this.buildAnnouncement(addrs);
+    }
     return this.ownAnnouncement;
   }
 
   private buildAnnouncement(addrs: string[]): void {
     const now = this.deps.now();
+    const relays = this.reachability().relays;
     // seq: wall-clock ms, but always increasing within a run.
     this.announceSeq = Math.max(this.announceSeq + 1, now);
-    this.ownAnnouncement = createAnnouncement(this.self.agent, this.self.certBytes, { addrs: addrs.slice(0, 8), seq: this.announceSeq, ts: now });
+    this.ownAnnouncement = createAnnouncement(this.self.agent, this.self.certBytes, { addrs: addrs.slice(0, 8), relays, seq: this.announceSeq, ts: now });
     this.ownAddrsKey = addrs.join(' ');
+    this.ownRelaysKey = this.relaysKey(relays);
+  }
+
+  private relaysKey(relays: Uint8Array[]): string {
+    return relays.map(toHex).join(' ');
+  }
+
+  /** Addresses a neighbour announced: its verified announcement, else what it said in the handshake. */
+  private neighbourAddrs(n: Neighbour): string[] {
+    const row = this.store.addrbook.get(n.peer.entity, this.deps.now());
+    if (row && !row.invalid) {
+      try {
+        return verifyAnnouncement(row.announcement, this.deps.now()).addrs;
+      } catch {
+        /* expired certificate: fall back to the handshake */
+      }
+    }
+    return n.addrs;
+  }
+
+  /**
+   * How we are reachable, by a heuristic: when every address we advertise is private we
+   * are presumably behind NAT, and connected trusted neighbours with a public announced
+   * address relay for us (at most 3, in a stable order); they go into our announcement.
+   */
+  reachability(): Reachability {
+    const addrs = this.deps.addrs();
+    if (addrs.length === 0) return { mode: 'unknown', relays: [], why: 'not listening on any address' };
+    const pub = addrs.filter(isPublicAddr);
+    if (pub.length > 0) return { mode: 'direct', relays: [], why: `listening on a public address (${pub[0]})` };
+    const relays = new Map<string, Uint8Array>();
+    for (const n of this.neighbours.values()) {
+      if (relays.has(n.entityHex)) continue;
+      if (this.store.trust.get(n.peer.entity)?.state !== 'active') continue;
+      if (this.neighbourAddrs(n).some(isPublicAddr)) relays.set(n.entityHex, n.peer.entity);
+    }
+    const list = [...relays.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, MAX_ANNOUNCED_RELAYS).map(([, e]) => e);
+    if (list.length === 0) return { mode: 'unknown', relays: [], why: 'our addresses are private and no public trusted neighbour is connected yet' };
+    const names = list.map((e) => fingerprint(e)).join(', ');
+    return { mode: 'via-relay', relays: list, why: `our addresses are private; public neighbour${list.length === 1 ? '' : 's'} ${names} relay${list.length === 1 ? 's' : ''} for us over the link we keep open` };
+  }
+
+  /** Re-announces to everyone when the set of neighbours relaying for us changed. */
+  private reannounceIfRelaysChanged(): Action[] {
+    if (!this.ownAnnouncement) return [];
+    if (this.relaysKey(this.reachability().relays) === this.ownRelaysKey) return [];
+    return this.announce();
   }
 
   /**
@@ -903,7 +1001,8 @@ export class AgentCore {
     const ann = verifyAnnouncement(m.a, this.deps.now());
     // Neighbours announce themselves; announcements about others come by where-is.
     if (!equalBytes(ann.entity, n.peer.entity)) return [{ type: 'metric', name: 'dropped.announce-not-self' }];
-    return this.learnAnnouncement(m.a);
+    // Its addresses may make it a relay for us (or stop it being one).
+    return [...this.learnAnnouncement(m.a), ...this.reannounceIfRelaysChanged()];
   }
 
   private onWhereIs(n: Neighbour, q: WhereIs): Action[] {
@@ -1102,7 +1201,7 @@ export class AgentCore {
       return actions;
     }
     const cert = this.store.certs.latestForEntity(row.to);
-    const x25519 = cert ? verifyCertCached(cert.cert, now)?.x25519 : undefined;
+    const x25519 = cert ? validCert(cert.cert, now)?.x25519 : undefined;
     if (!x25519) return this.discover(row.to);
     const env: Envelope = {
       t: MsgType.ENVELOPE,
@@ -1282,16 +1381,10 @@ function pathView(path: VerifiedHop[]): PathHopView[] {
   return path.map((h) => ({ entity: encodeEntityId(h.entity), agent: toHex(h.agent) }));
 }
 
-const certCache = new Map<string, AgentCert>();
-function verifyCertCached(bytes: Uint8Array, now: number): AgentCert | undefined {
-  const k = toHex(sha256(bytes));
-  const hit = certCache.get(k);
-  if (hit && hit.notAfter + 600_000 >= now) return hit;
+/** The certificate's fields if it is valid now (verifyCert remembers verified certificates). */
+function validCert(bytes: Uint8Array, now: number): AgentCert | undefined {
   try {
-    const c = verifyCert(bytes, now);
-    if (certCache.size > 4096) certCache.clear();
-    certCache.set(k, c);
-    return c;
+    return verifyCert(bytes, now);
   } catch {
     return undefined;
   }
