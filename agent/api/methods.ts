@@ -42,6 +42,16 @@ export interface StatusResult {
   metrics: Record<string, number>;
   /** Neighbours revoked automatically after complaints (newest last). */
   revocations: RevocationView[];
+  /** How this agent can be reached from outside, and why we think so. */
+  reachability: ReachabilityView;
+}
+
+export interface ReachabilityView {
+  /** direct: a public address; via-relay: private addresses, public neighbours relay; unknown: neither yet. */
+  mode: 'direct' | 'via-relay' | 'unknown';
+  /** Entity ids of the neighbours relaying for us (via-relay only). */
+  relays: string[];
+  why: string;
 }
 
 export interface InboxItem {

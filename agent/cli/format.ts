@@ -83,6 +83,11 @@ export function statusText(s: StatusResult, now = Date.now()): string {
     ['inbox', `${s.inbox} message${s.inbox === 1 ? '' : 's'}`],
     ['outbox', `${s.outboxPending} pending`],
   ];
+  if (s.reachability) {
+    const r = s.reachability;
+    const via = r.relays.length ? ` ${r.relays.map((x) => clean(x)).join(', ')}` : '';
+    rows.push(['reachable', `${r.mode}${via}: ${clean(r.why)}`]);
+  }
   const w = Math.max(...rows.map((r) => r[0].length));
   let out = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
   const revs = s.revocations ?? [];

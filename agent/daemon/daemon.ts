@@ -551,6 +551,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       outboxPending: store.outbox.countPending(),
       metrics: metrics.snapshot(),
       revocations: [...revocations],
+      reachability: (() => {
+        const r = core.reachability();
+        return { mode: r.mode, relays: r.relays.map(encodeEntityId), why: r.why };
+      })(),
     }),
     id: () => ({
       entity: encodeEntityId(identity.entityPub),

@@ -38,6 +38,7 @@ const STATUS: StatusResult = {
   outboxPending: 0,
   metrics: {},
   revocations: [],
+  reachability: { mode: 'direct', relays: [], why: 'listening on a public address (192.0.2.1:7117)' },
 };
 
 const TRUST: TrustEntryView = {
