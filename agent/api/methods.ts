@@ -48,7 +48,7 @@ export interface StatusResult {
 
 export interface ReachabilityView {
   /** direct: a public address; via-relay: private addresses, public neighbours relay; unknown: neither yet. */
-  mode: 'direct' | 'via-relay' | 'unknown';
+  mode: 'direct' | 'upnp' | 'via-relay' | 'unknown';
   /** Entity ids of the neighbours relaying for us (via-relay only). */
   relays: string[];
   why: string;

@@ -23,6 +23,7 @@ import {
 } from '../identity/index.js';
 import { Link, type CloseInfo, type PeerIdentity } from '../link/index.js';
 import { LanDiscovery } from '../reach/lan.js';
+import { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
@@ -60,6 +61,8 @@ export interface DaemonConfig {
   addrCheckEveryMs: number;
   /** Find trusted agents on the local network by DNS-SD (never on a loopback listen address). */
   lan: boolean;
+  /** Ask the home router for a port mapping by UPnP (never on a loopback listen address). */
+  upnp: boolean;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -76,6 +79,7 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
   announceEveryMs: 3600_000,
   addrCheckEveryMs: 30_000,
   lan: true,
+  upnp: true,
 };
 
 export interface DaemonHandle {
@@ -158,6 +162,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   /** Addresses of trusted agents found on the LAN (entity hex → host:port), tried first. */
   const lanAddrs = new Map<string, string>();
   let lan: LanDiscovery | null = null;
+  let upnp: UpnpMapper | null = null;
+  let upnpRetry: NodeJS.Timeout | null = null;
   /** Bad input is logged once per peer and error code per 10 minutes; metrics count every case. */
   const dropLogged = new Map<string, number>();
   const firstDropLog = (key: string): boolean => {
@@ -174,6 +180,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const advertised = (): string[] => {
     if (cfg.addrs.length > 0) return cfg.addrs.slice(0, 8);
     const out: string[] = [];
+    // A UPnP mapping on the home router is how the world reaches us: it comes first.
+    const mapped = upnp?.status();
+    if (mapped?.mapped && mapped.externalAddr) out.push(mapped.externalAddr);
     for (const a of listenAddrs) {
       const { host, port } = parseHostPort(a);
       if (host === '0.0.0.0' || host === '::') {
@@ -552,6 +561,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       metrics: metrics.snapshot(),
       revocations: [...revocations],
       reachability: (() => {
+        const m = upnp?.status();
+        if (m?.mapped && m.externalAddr) {
+          return { mode: 'upnp' as const, relays: [], why: `UPnP-mapped: the router forwards ${m.externalAddr} to us` };
+        }
         const r = core.reachability();
         return { mode: r.mode, relays: r.relays.map(encodeEntityId), why: r.why };
       })(),
@@ -825,6 +838,30 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       log.log('warn', 'lan-disabled', { error: (e as Error).message });
     }
   }
+  // UPnP: ask the router for a mapping without holding up start; announce when it exists.
+  const startUpnp = (): void => {
+    const mapper = new UpnpMapper({
+      internalPort: bound.port,
+      description: 'wotrelay',
+      log: (ev, f) => log.log(/failed|error/.test(ev) ? 'warn' : ev === 'upnp-mapped' ? 'info' : 'debug', ev, f),
+    });
+    upnp = mapper;
+    void mapper.start().then((r) => {
+      if (stopping) return;
+      if (r.ok) {
+        log.log('info', 'upnp-mapped', { external: r.externalAddr });
+        step(() => core.announce());
+      } else {
+        log.log('info', 'upnp-unavailable', { reason: r.reason });
+        // No gateway (yet) or it did not answer: try again later; a refusal is final.
+        if (/^(no gateway|timeout)/.test(r.reason)) {
+          upnpRetry = setTimeout(startUpnp, 10 * 60_000);
+          upnpRetry.unref();
+        }
+      }
+    });
+  };
+  if (cfg.upnp && !/^(127\.|\[?::1\]?)/.test(bound.address)) startUpnp();
 
   log.log('info', 'ready', { api: socketPath(home), peers: store.trust.list().length });
 
@@ -838,6 +875,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       clearInterval(announceTimer);
       clearInterval(addrTimer);
       await lan?.stop();
+      if (upnpRetry) clearTimeout(upnpRetry);
+      await upnp?.stop();
       for (const l of links.values()) l.close();
       await new Promise<void>((r) => server.close(() => r()));
       await rpc.close();
