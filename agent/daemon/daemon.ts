@@ -304,6 +304,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     }
   };
 
+  /** Re-announces at once when our addresses changed (polled, and checked on every new link). */
+  let addrKey = '';
+  const checkAddrs = (): void => {
+    if (stopping || listenAddrs.length === 0) return;
+    const k = advertised().join(' ');
+    if (k === addrKey) return;
+    addrKey = k;
+    log.log('info', 'addresses-changed', { addrs: k });
+    step(() => core.announce());
+  };
+
   // ---------------------------------------------------------------- directory client
 
   const dirUrl = (base: string, entity: Uint8Array) => `${base.replace(/\/+$/, '')}/v1/records/${encodeEntityId(entity)}`;
@@ -391,6 +402,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         if (!keepNew) return;
       }
       log.log('info', 'peer-up', { peer: fingerprint(peer.entity), addr: `${peer.remoteAddress}:${peer.remotePort}`, dir: direction });
+      // A (re)connection is a moment our addresses may have changed (a new network).
+      if (direction === 'out') checkAddrs();
       onOpen?.(id);
       step(() => core.peerUp(id, peer, { awaitingWelcome: pendingAccepts.has(id), addrs: link.peerAddrs }));
     });
@@ -806,16 +819,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   reconnectTimer.unref();
   // Announce now, every announceEveryMs, and at once when our addresses change.
   step(() => core.announce());
-  let addrKey = advertised().join(' ');
+  addrKey = advertised().join(' ');
   const announceTimer = setInterval(() => step(() => core.announce()), cfg.announceEveryMs);
   announceTimer.unref();
-  const addrTimer = setInterval(() => {
-    const k = advertised().join(' ');
-    if (k === addrKey) return;
-    addrKey = k;
-    log.log('info', 'addresses-changed', { addrs: k });
-    step(() => core.announce());
-  }, cfg.addrCheckEveryMs);
+  const addrTimer = setInterval(checkAddrs, cfg.addrCheckEveryMs);
   addrTimer.unref();
   // LAN discovery: only when listening beyond loopback (tests on 127.0.0.1 never multicast).
   if (cfg.lan && !/^(127\.|\[?::1\]?)/.test(bound.address)) {
