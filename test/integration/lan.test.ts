@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createIdentity, encodeEntityId, fingerprint } from '../../agent/identity/index.js';
 import { base32Encode } from '../../agent/reach/lan.js';
+import { addNs, ip, removeStaleNamespaces } from '../helpers/netns.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HELPER = path.resolve(here, '../helpers/lan-peer.js');
@@ -28,35 +29,12 @@ const created: string[] = [];
 const peers = new Set<Peer>();
 const homes: string[] = [];
 
-function ip(args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.error) throw new Error(`ip ${args.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${(r.stderr || r.stdout).trim()}`);
-}
 
-/** Removes wrlan-<pid>-* namespaces left by test runs that were killed (their pid is gone). */
-function removeStale(): void {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  for (const line of (r.stdout ?? '').split('\n')) {
-    const m = /^(wrlan-(\d+)-\S+)/.exec(line);
-    if (!m || Number(m[2]) === process.pid) continue;
-    try {
-      process.kill(Number(m[2]), 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') spawnSync('ip', ['netns', 'del', m[1]!]);
-    }
-  }
-}
 
-function addNs(name: string): void {
-  ip(['netns', 'add', name]);
-  created.push(name);
-  ip(['-n', name, 'link', 'set', 'lo', 'up']);
-}
 
 /** A namespace on the test LAN: a veth pair from the bridge, eth0 inside. */
 function addHost(name: string, port: string, addr: string | null, defaultRoute: boolean): void {
-  addNs(name);
+  addNs(name, created);
   ip(['-n', NS.br, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
   ip(['-n', NS.br, 'link', 'set', port, 'master', 'br0', 'up']);
   ip(['-n', name, 'link', 'set', 'eth0', 'up']);
@@ -70,9 +48,9 @@ function addHost(name: string, port: string, addr: string | null, defaultRoute: 
 function setup(): void {
   const v = spawnSync('ip', ['-V'], { encoding: 'utf8' });
   if (v.error) throw new Error('`ip` (iproute2) is not installed (Debian: apt-get install iproute2)');
-  removeStale();
+  removeStaleNamespaces('wrlan');
   try {
-    addNs(NS.br);
+    addNs(NS.br, created);
   } catch (e) {
     throw new Error(`cannot create network namespaces (needs root or CAP_NET_ADMIN): ${(e as Error).message}`);
   }

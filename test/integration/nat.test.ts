@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InboxItem, PeerView, SendResult, StatusResult } from '../../agent/api/methods.js';
 import { eventually, runCli } from '../helpers/testnet.js';
+import { addNs, ip, removeStaleNamespaces, run } from '../helpers/netns.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(here, '../../agent/cli/main.js');
@@ -33,32 +34,8 @@ const created: string[] = [];
 const procs = new Set<ChildProcess>();
 let tmp = '';
 
-function run(cmd: string, args: string[], input?: string): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
-  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${(r.stderr || r.stdout).trim()}`);
-}
-const ip = (args: string[]) => run('ip', args);
 
-/** Removes wrnat-<pid>-* namespaces left by test runs that were killed (their pid is gone). */
-function removeStale(): void {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  for (const line of (r.stdout ?? '').split('\n')) {
-    const m = /^(wrnat-(\d+)-\S+)/.exec(line);
-    if (!m || Number(m[2]) === process.pid) continue;
-    try {
-      process.kill(Number(m[2]), 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') spawnSync('ip', ['netns', 'del', m[1]!]);
-    }
-  }
-}
 
-function addNs(name: string): void {
-  ip(['netns', 'add', name]);
-  created.push(name);
-  ip(['-n', name, 'link', 'set', 'lo', 'up']);
-}
 
 const RULES = `table ip wrnat {
   chain forward {
@@ -76,14 +53,14 @@ const RULES = `table ip wrnat {
 function setup(): void {
   if (spawnSync('ip', ['-V']).error) throw new Error('`ip` (iproute2) is not installed (Debian: apt-get install iproute2)');
   if (spawnSync('nft', ['--version']).error) throw new Error('`nft` is not installed (Debian: apt-get install nftables)');
-  removeStale();
+  removeStaleNamespaces('wrnat');
   try {
-    addNs(NS.router);
+    addNs(NS.router, created);
   } catch (e) {
     throw new Error(`cannot create network namespaces (needs root or CAP_NET_ADMIN): ${(e as Error).message}`);
   }
-  addNs(NS.home);
-  addNs(NS.wan);
+  addNs(NS.home, created);
+  addNs(NS.wan, created);
   // router: rh ↔ home's eth0, rw ↔ wan's eth0.
   ip(['-n', NS.router, 'link', 'add', 'rh', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.home]);
   ip(['-n', NS.router, 'link', 'add', 'rw', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.wan]);

@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { addNs, ip, removeStaleNamespaces } from '../helpers/netns.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const IGD = path.resolve(here, '../helpers/igd.js');
@@ -27,42 +28,19 @@ let skipReason: string | null = null;
 const created: string[] = [];
 const procs = new Set<ChildProcess>();
 
-function ip(args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.error) throw new Error(`ip ${args.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${(r.stderr || r.stdout).trim()}`);
-}
 
-/** Removes wrupnp-<pid>-* namespaces left by test runs that were killed (their pid is gone). */
-function removeStale(): void {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  for (const line of (r.stdout ?? '').split('\n')) {
-    const m = /^(wrupnp-(\d+)-\S+)/.exec(line);
-    if (!m || Number(m[2]) === process.pid) continue;
-    try {
-      process.kill(Number(m[2]), 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') spawnSync('ip', ['netns', 'del', m[1]!]);
-    }
-  }
-}
 
-function addNs(name: string): void {
-  ip(['netns', 'add', name]);
-  created.push(name);
-  ip(['-n', name, 'link', 'set', 'lo', 'up']);
-}
 
 function setup(): void {
   const v = spawnSync('ip', ['-V'], { encoding: 'utf8' });
   if (v.error) throw new Error('`ip` (iproute2) is not installed (Debian: apt-get install iproute2)');
-  removeStale();
+  removeStaleNamespaces('wrupnp');
   try {
-    addNs(NS.igd);
+    addNs(NS.igd, created);
   } catch (e) {
     throw new Error(`cannot create network namespaces (needs root or CAP_NET_ADMIN): ${(e as Error).message}`);
   }
-  addNs(NS.host);
+  addNs(NS.host, created);
   ip(['-n', NS.igd, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.host]);
   ip(['-n', NS.igd, 'addr', 'add', '10.66.0.1/24', 'dev', 'eth0']);
   ip(['-n', NS.host, 'addr', 'add', '10.66.0.2/24', 'dev', 'eth0']);
