@@ -16,9 +16,10 @@ export interface ComplaintConfig {
   /** Window in which they count. */
   windowMs: number;
   /**
-   * Wait graceMs + graceStepMs × max(0, 16 − d) after the threshold before revoking, where
-   * d is how many hops the complaint has walked: hops nearer the source (larger d) act
-   * first, and their QUENCH reaches the hops behind them before those give up waiting.
+   * Wait graceMs + graceStepMs × p after the threshold before revoking, where p is the
+   * smallest position (hop entries before us) at which we relayed any of the complained-
+   * about messages: hops nearer the source act first, and their QUENCH reaches the hops
+   * behind them before those give up waiting.
    */
   graceMs: number;
   graceStepMs: number;
@@ -42,6 +43,9 @@ interface Blame {
 interface NeighbourRecord {
   blames: Blame[];
   revokeAt: number | null;
+  /** When the threshold was crossed, and the smallest path position seen. */
+  crossedAt: number | null;
+  minPos: number;
   forgiven: number[];
   /** Downstream neighbours whose complaints about this one's messages we passed on. */
   via: Set<string>;
@@ -63,7 +67,7 @@ export class ComplaintTracker {
         const oldest = this.records.keys().next().value;
         if (oldest !== undefined) this.records.delete(oldest);
       }
-      r = { blames: [], revokeAt: null, forgiven: [], via: new Set() };
+      r = { blames: [], revokeAt: null, crossedAt: null, minPos: Infinity, forgiven: [], via: new Set() };
       this.records.set(key, r);
     }
     return r;
@@ -74,8 +78,9 @@ export class ComplaintTracker {
    * neighbour it came from (null when we are the complainant). Returns the number of
    * distinct complainants in the window; schedules a revocation when it reaches K.
    */
-  record(against: string, complainant: string, via: string | null, now: number, walked = 0): number {
+  record(against: string, complainant: string, via: string | null, now: number, pos = 0): number {
     const r = this.rec(against);
+    if (pos < r.minPos) r.minPos = pos;
     r.blames = r.blames.filter((b) => now - b.at < this.cfg.windowMs);
     if (!r.blames.some((b) => b.complainant === complainant)) {
       r.blames.push({ complainant, at: now });
@@ -83,10 +88,11 @@ export class ComplaintTracker {
     }
     if (via !== null && r.via.size < MAX_VIA) r.via.add(via);
     const distinct = r.blames.length;
-    if (distinct >= this.cfg.threshold && r.revokeAt === null) {
+    if (distinct >= this.cfg.threshold) {
+      if (r.crossedAt === null) r.crossedAt = now;
       r.forgiven = r.forgiven.filter((t) => now - t < this.cfg.windowMs);
-      const grace = this.cfg.graceMs + this.cfg.graceStepMs * Math.max(0, 16 - walked);
-      r.revokeAt = now + (r.forgiven.length < this.cfg.maxForgiven ? grace : 0);
+      const grace = this.cfg.graceMs + this.cfg.graceStepMs * Math.min(r.minPos, 32);
+      r.revokeAt = r.crossedAt + (r.forgiven.length < this.cfg.maxForgiven ? grace : 0);
     }
     return distinct;
   }
@@ -104,6 +110,8 @@ export class ComplaintTracker {
     r.forgiven.push(now);
     r.blames = [];
     r.revokeAt = null;
+    r.crossedAt = null;
+    r.minPos = Infinity;
     const via = [...r.via];
     r.via.clear();
     return via;

@@ -240,6 +240,8 @@ interface FwdEntry {
   to: Uint8Array;
   at: number;
   complainants: Set<string>;
+  /** Our position on the path: hop entries before us when it arrived (0 for the sender). */
+  pos: number;
 }
 
 /** A message this hop is responsible for until the end-to-end ack passes back. */
@@ -555,7 +557,7 @@ export class AgentCore {
     // Remember who handed it over, so a complaint knows where to go.
     const idHex = toHex(env.id);
     if (!this.fwdlog.get(idHex, this.mono())) {
-      this.fwdlog.set(idHex, { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: now, complainants: new Set() }, this.mono() + this.cfg.fwdRetentionMs);
+      this.fwdlog.set(idHex, { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: now, complainants: new Set(), pos: env.hops.length }, this.mono() + this.cfg.fwdRetentionMs);
     }
     // Ack every copy (the first ack may have been lost); sent after the insert commits.
     actions.push({ type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered') });
@@ -569,7 +571,7 @@ export class AgentCore {
     if (this.fwdlog.has(idHex, mono)) return [{ type: 'metric', name: 'dropped.replay' }];
     const next = env.route[0];
     if (!next) throw new WotError('ERR_BAD_FIELD', 'envelope has no route onward');
-    const fwd: FwdEntry = { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: this.deps.now(), complainants: new Set() };
+    const fwd: FwdEntry = { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: this.deps.now(), complainants: new Set(), pos: env.hops.length };
     this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
     const pending: Pending = { env, deadline: mono + this.cfg.stallMs, reroutes: 0, remaining: env.route.length };
     this.pending.set(idHex, pending, mono + this.cfg.fwdRetentionMs);
@@ -803,7 +805,7 @@ export class AgentCore {
     const ts = this.deps.now();
     const c: Complaint = { t: MsgType.COMPLAINT, id, reason, ts, c: this.self.certBytes, s: sign(this.self.agent, Domain.COMPLAINT, complaintBytes(id, reason, ts)), w: 0 };
     fwd.complainants.add(this.selfHex);
-    this.complaints.record(fwd.prevEntity, this.selfHex, null, mono);
+    this.complaints.record(fwd.prevEntity, this.selfHex, null, mono, fwd.pos);
     return [{ type: 'metric', name: 'complaint.sent' }, ...this.passBack(fwd, c)];
   }
 
@@ -829,7 +831,7 @@ export class AgentCore {
     const actions: Action[] = [{ type: 'metric', name: 'complaint.counted' }];
     if (fwd.prevEntity !== null) {
       const walked = Math.min(255, c.w + 1);
-      this.complaints.record(fwd.prevEntity, complainant, n.entityHex, mono, walked);
+      this.complaints.record(fwd.prevEntity, complainant, n.entityHex, mono, fwd.pos);
       actions.push(...this.passBack(fwd, { ...c, w: walked }));
     } else {
       actions.push({ type: 'log', level: 'warn', event: 'complaint-about-own-message', fields: { id: idHex } });
@@ -1212,7 +1214,7 @@ export class AgentCore {
       body: seal(x25519, row.envelope, sealAd(row.id, row.to)),
       hops: [],
     };
-    const fwd: FwdEntry = { prevLink: null, prevEntity: null, nexts: [], to: row.to, at: now, complainants: new Set() };
+    const fwd: FwdEntry = { prevLink: null, prevEntity: null, nexts: [], to: row.to, at: now, complainants: new Set(), pos: 0 };
     this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
     this.pending.set(idHex, { env, deadline: mono + this.cfg.stallMs, reroutes: 0, remaining: rest.length + 1 }, Math.min(mono + this.cfg.fwdRetentionMs, mono + (row.expiresAt - now)));
     const actions = this.handOver(idHex, env, link, next, rest, fwd);
