@@ -16,7 +16,7 @@
  *   ip netns exec wrupnp-1-igd node igd.js --netns wrupnp-1-igd --addr 10.66.0.1 [--fault 718]
  */
 import dgram from 'node:dgram';
-import fs from 'node:fs';
+import { inNetns } from './netns.js';
 import http from 'node:http';
 
 const IGD_ST = 'urn:schemas-upnp-org:device:InternetGatewayDevice:1';
@@ -28,15 +28,6 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-function inNetns(name: string): boolean {
-  try {
-    const self = fs.statSync('/proc/self/ns/net');
-    const ns = fs.statSync(`/run/netns/${name}`);
-    return self.ino === ns.ino && self.dev === ns.dev;
-  } catch {
-    return false;
-  }
-}
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {

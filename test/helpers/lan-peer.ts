@@ -14,7 +14,7 @@
  * mDNS never reaches the machine's own interfaces:
  *   ip netns exec wrlan-1-a node lan-peer.js --netns wrlan-1-a --home H --trust wot1… [--port P] [--retry-ms N]
  */
-import fs from 'node:fs';
+import { inNetns } from './netns.js';
 import readline from 'node:readline';
 import dnssd from 'dnssd';
 import { decodeEntityId, encodeEntityId, loadIdentity } from '../../agent/identity/index.js';
@@ -26,15 +26,6 @@ function fail(msg: string): never {
 }
 
 /** True when this process runs inside the named namespace (`ip netns` keeps it at /run/netns/<name>). */
-function inNetns(name: string): boolean {
-  try {
-    const self = fs.statSync('/proc/self/ns/net');
-    const ns = fs.statSync(`/run/netns/${name}`);
-    return self.ino === ns.ino && self.dev === ns.dev;
-  } catch {
-    return false;
-  }
-}
 
 let home: string | undefined;
 let netns: string | undefined;

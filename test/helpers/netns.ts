@@ -4,6 +4,7 @@
  * namespaces that killed runs left behind. Tests name namespaces `<prefix>-<pid>-…`.
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 
 /** Runs a command; throws with its stderr when it fails. */
 export function run(cmd: string, args: string[], input?: string): void {
@@ -36,4 +37,18 @@ export function addNs(name: string, created: string[]): void {
   ip(['netns', 'add', name]);
   created.push(name);
   ip(['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+/**
+ * True when this process runs inside the named namespace. Helpers that multicast (mDNS,
+ * SSDP) refuse to run otherwise, so nothing leaves through this machine's interfaces.
+ */
+export function inNetns(name: string): boolean {
+  try {
+    const self = fs.statSync('/proc/self/ns/net');
+    const ns = fs.statSync(`/run/netns/${name}`);
+    return self.ino === ns.ino && self.dev === ns.dev;
+  } catch {
+    return false;
+  }
 }

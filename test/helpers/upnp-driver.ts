@@ -10,7 +10,7 @@
  * run anywhere but inside the test namespace named by --netns (wrupnp-…):
  *   ip netns exec wrupnp-1-host node upnp-driver.js --netns wrupnp-1-host --internal-port 7117 --external-port 40001 [--discovery-ms N]
  */
-import fs from 'node:fs';
+import { inNetns } from './netns.js';
 import { UpnpMapper } from '../../agent/reach/upnp.js';
 
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -25,15 +25,6 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-function inNetns(name: string): boolean {
-  try {
-    const self = fs.statSync('/proc/self/ns/net');
-    const ns = fs.statSync(`/run/netns/${name}`);
-    return self.ino === ns.ino && self.dev === ns.dev;
-  } catch {
-    return false;
-  }
-}
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
