@@ -1,11 +1,11 @@
 /**
  * Parameter checking for the local JSON-RPC API: one small schema per method (required
- * or optional fields, their types, integer ranges, allowed strings; unknown keys are
- * rejected). The server runs this before any handler, so handlers can trust their params.
+ * or optional fields, their types, integer ranges, allowed strings, arrays of a checked
+ * item type; unknown keys are rejected). The server runs this before any handler, so handlers can trust their params.
  */
-import type { MethodName, Params } from './methods.js';
+import { OUTBOX_STATES, type MethodName, type Params } from './methods.js';
 
-export type FieldType = 'string' | 'number' | 'boolean' | 'object';
+export type FieldType = 'string' | 'number' | 'boolean' | 'object' | 'array';
 
 export interface FieldSpec {
   type: FieldType;
@@ -21,6 +21,11 @@ export interface FieldSpec {
   nonEmpty?: boolean;
   /** object: the schema of its fields (unknown keys rejected). */
   fields?: Readonly<Record<string, FieldSpec>>;
+  /** array: the spec every item must meet. */
+  items?: FieldSpec;
+  /** array: inclusive bounds on the number of items. */
+  minItems?: number;
+  maxItems?: number;
 }
 
 export type Schema<P> = { readonly [K in keyof P]-?: FieldSpec };
@@ -56,13 +61,24 @@ export const SCHEMAS: { readonly [M in MethodName]: Schema<Params<M>> } = {
   },
   'send.wait': {
     id: { type: 'string', nonEmpty: true },
-    until: { type: 'string', oneOf: ['sent', 'delivered'] },
+    until: { type: 'string', oneOf: ['sent', 'relayed', 'delivered'] },
     timeoutMs: { type: 'number', integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
   },
   inbox: { afterSeq: count(0), limit: count(1), from: { type: 'string', optional: true, nonEmpty: true } },
-  outbox: { limit: count(1) },
+  outbox: {
+    limit: count(1),
+    all: { type: 'boolean', optional: true },
+    state: { type: 'array', optional: true, minItems: 1, maxItems: OUTBOX_STATES.length, items: { type: 'string', oneOf: OUTBOX_STATES } },
+  },
   track: { id: { type: 'string', nonEmpty: true } },
   'inbox.get': { id: { type: 'string', nonEmpty: true } },
+  'inbox.read': { id: { type: 'string', nonEmpty: true } },
+  'mailbox.add': {
+    who: { type: 'string', nonEmpty: true },
+    addr: { type: 'string', optional: true, nonEmpty: true },
+  },
+  'mailbox.remove': { who: { type: 'string', nonEmpty: true } },
+  'mailbox.list': none,
   follow: { id: { type: 'string', nonEmpty: true } },
   complain: { id: { type: 'string', nonEmpty: true }, reason: { type: 'string', optional: true } },
   discover: { to: { type: 'string', nonEmpty: true }, timeoutMs: { type: 'number', optional: true, integer: true, min: 0, max: 600_000 } },
@@ -98,7 +114,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return `a ${typeof v}`;
+  return typeof v === 'object' || typeof v === 'undefined' ? `an ${typeof v}` : `a ${typeof v}`;
 }
 
 function checkObject(where: string, value: Record<string, unknown>, fields: Readonly<Record<string, FieldSpec>>): void {
@@ -141,6 +157,14 @@ function checkField(name: string, v: unknown, spec: FieldSpec): void {
     case 'object':
       if (!isPlainObject(v)) throw new ParamError(`param "${name}" must be an object, not ${describe(v)}`);
       if (spec.fields) checkObject(`${name}.`, v, spec.fields);
+      return;
+    case 'array':
+      if (!Array.isArray(v)) throw new ParamError(`param "${name}" must be an array, not ${describe(v)}`);
+      if (spec.minItems !== undefined && v.length < spec.minItems) {
+        throw new ParamError(`param "${name}" must have at least ${spec.minItems} item${spec.minItems === 1 ? '' : 's'}`);
+      }
+      if (spec.maxItems !== undefined && v.length > spec.maxItems) throw new ParamError(`param "${name}" must have at most ${spec.maxItems} items`);
+      if (spec.items) v.forEach((item: unknown, i) => checkField(`${name}[${i}]`, item, spec.items!));
       return;
   }
 }

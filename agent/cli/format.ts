@@ -3,7 +3,7 @@
  * names (petname, else fingerprint), inbox entries with their verified path, and
  * neutralising control characters in anything that came from the network.
  */
-import type { InboxItem, OutboxItem, PeerView, StatusResult, TrustEntryView } from '../api/methods.js';
+import { OUTBOX_STATES, type HostedMailboxView, type InboxItem, type MailboxView, type OutboxItem, type PeerView, type StatusResult, type TrustEntryView } from '../api/methods.js';
 
 /** Replaces terminal control characters (escape sequences from a remote sender) with '�'; keeps \n and \t when asked. */
 export function clean(s: string, keepNewlines = false): string {
@@ -29,6 +29,12 @@ export function relative(ms: number, now = Date.now()): string {
   const [n, unit] =
     a < 59_500 ? [Math.round(a / 1000), 's'] : a < 3_570_000 ? [Math.round(a / 60_000), 'm'] : a < 84_600_000 ? [Math.round(a / 3_600_000), 'h'] : [Math.round(a / 86_400_000), 'd'];
   return diff < 0 ? `${n}${unit} ago` : `in ${n}${unit}`;
+}
+
+/** How long ago: `5m`, `2d`, `now`. */
+export function age(ms: number, now = Date.now()): string {
+  const r = relative(Math.min(ms, now), now);
+  return r === 'just now' ? 'now' : r.replace(/ ago$/, '');
 }
 
 export function when(ms: number, now = Date.now()): string {
@@ -58,10 +64,18 @@ function hopName(h: InboxItem['path'][number]): string {
   return h.name !== null ? clean(h.name) : h.fingerprint;
 }
 
-/** One inbox entry: time, sender, verified path, then the text (indented) or `[file name, N bytes]`. */
+/** Said next to a message shown without some of its causal parents (they never arrived). */
+export const GAP_NOTE = '(earlier message(s) never arrived)';
+
+/**
+ * One inbox entry: time, sender (and a note when earlier messages never arrived), verified
+ * path, message id, then the text (indented) or `[file name, N bytes]`.
+ */
 export function inboxEntry(m: InboxItem, now = Date.now()): string {
-  const lines = [`${when(m.receivedAt, now)}  from ${who(m.fromName, m.fromFingerprint)}`];
+  const gap = (m.gap ?? []).length > 0 ? `  ${GAP_NOTE}` : '';
+  const lines = [`${when(m.receivedAt, now)}  from ${who(m.fromName, m.fromFingerprint)}${gap}`];
   lines.push(`  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
+  lines.push(`  id: ${clean(m.id)}`);
   if (m.kind === 'file') {
     lines.push(`  [file ${clean(m.name ?? 'unnamed')}, ${m.size} bytes]`);
   } else {
@@ -81,8 +95,20 @@ export function statusText(s: StatusResult, now = Date.now()): string {
     ['listening', s.listen.length ? s.listen.join(', ') : 'nowhere'],
     ['peers', `${s.peers} connected, ${s.trusted} trusted`],
     ['inbox', `${s.inbox} message${s.inbox === 1 ? '' : 's'}`],
-    ['outbox', `${s.outboxPending} pending`],
+    ['outbox', outboxLine(s)],
   ];
+  // Absent when the daemon is older than this CLI.
+  if (s.queues) {
+    const q = s.queues;
+    const l = q.limits;
+    rows.push([
+      'relay queue',
+      `${plural(q.relay.messages, 'message')}, ${bytes(q.relay.bytes)} held for others (limits: ${l.perHop} per next hop, ${l.total} in all, ${bytes(l.bytes)})`,
+    ]);
+    for (const h of q.relay.byNextHop) rows.push(['', `  ${plural(h.messages, 'message')}, ${bytes(h.bytes)} waiting for ${who(h.petname, h.fingerprint)}`]);
+    rows.push(['held', `${plural(q.held, 'message')} held for causal order (waiting for earlier ones)`]);
+  }
+  if (s.mailboxes) rows.push(['mailboxes', `${s.mailboxes.mine} yours, ${s.mailboxes.hosted} hosted for others`]);
   if (s.reachability) {
     const r = s.reachability;
     const via = r.relays.length ? ` ${r.relays.map((x) => clean(x)).join(', ')}` : '';
@@ -117,11 +143,51 @@ export function trustTable(entries: TrustEntryView[], now = Date.now()): string 
   );
 }
 
-export function outboxTable(items: OutboxItem[], now = Date.now()): string {
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** `3 pending: 1 queued, 2 relayed; 10 delivered` from the per-state counts (text/file only). */
+function outboxLine(s: StatusResult): string {
+  const by = s.outboxByState;
+  if (!by) return `${s.outboxPending} pending`;
+  const parts = OUTBOX_STATES.filter((st) => (by[st] ?? 0) > 0).map((st) => `${by[st]} ${st}`);
+  return `${s.outboxPending} pending${parts.length ? ` (by state: ${parts.join(', ')})` : ''}`;
+}
+
+/** The first 8 hex characters of a message id (the whole id is in --json). */
+export function shortId(id: string): string {
+  return id.length > 8 ? id.slice(0, 8) : id;
+}
+
+/** The outbox as a table; `withKind` adds the KIND column (for --all). */
+export function outboxTable(items: OutboxItem[], withKind = false, now = Date.now()): string {
+  const header = ['ID', 'TO', ...(withKind ? ['KIND'] : []), 'STATE', 'ATTEMPTS', 'AGE', 'ERROR'];
   return table(
-    ['ID', 'TO', 'STATE', 'TRIES', 'UPDATED', 'ERROR'],
-    items.map((o) => [o.id, o.toName ?? o.to, o.state, String(o.attempts), relative(o.updatedAt, now), o.error]),
+    header,
+    items.map((o) => [shortId(o.id), o.toName ?? o.to, ...(withKind ? [o.kind] : []), o.state, String(o.attempts), age(o.createdAt, now), o.error]),
   );
+}
+
+/** `wotrelay mailbox list`: the mailboxes we named, then the accounts we host. */
+export function mailboxLists(l: { mine: MailboxView[]; hosted: HostedMailboxView[] }, now = Date.now()): string {
+  const indent = (t: string) => t.split('\n').map((line) => (line ? `  ${line}` : line)).join('\n');
+  let out = 'your mailboxes\n';
+  out +=
+    l.mine.length === 0
+      ? '  none: messages wait at relays while you are away (add one with: wotrelay mailbox add <entity-id|petname>)\n'
+      : indent(table(['NAME', 'FINGERPRINT', 'CONNECTED', 'ENTITY ID'], l.mine.map((m) => [m.petname, m.fingerprint, m.connected ? 'yes' : 'no', m.entity])));
+  out += '\nmailboxes you host\n';
+  out +=
+    l.hosted.length === 0
+      ? '  none: nobody named you as their mailbox\n'
+      : indent(
+          table(
+            ['OWNER', 'FINGERPRINT', 'MESSAGES', 'BYTES', 'SINCE', 'ENTITY ID'],
+            l.hosted.map((h) => [h.petname, h.fingerprint, String(h.messages), bytes(h.bytes), relative(h.since, now), h.owner]),
+          ),
+        );
+  return out;
 }
 
 /** Quotes a shell argument only when needed, for commands shown in hints. */
@@ -129,9 +195,20 @@ export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** One line of a message's timeline: "+0.012s  bob (ABCD-…)  forwarded". */
-export function progressLine(p: { status: string; reporterName: string | null; reporterFingerprint: string; at: number }, t0: number): string {
+/** What each progress status means, shown after it in a timeline. */
+const STEP_NOTES: Readonly<Record<string, string>> = {
+  sent: 'handed to the first hop',
+  relayed: 'holds it until it can go on',
+  stored: 'stored it in a mailbox',
+  refused: 'refused to hold it',
+  read: 'the recipient read it',
+};
+
+/** One line of a message's timeline: "+0.012s  bob (ABCD-…)  forwarded", with the detail of a refusal. */
+export function progressLine(p: { status: string; reporterName: string | null; reporterFingerprint: string; at: number; detail?: string }, t0: number): string {
   const dt = ((p.at - t0) / 1000).toFixed(3);
   const who = p.reporterName ? `${clean(p.reporterName)} (${p.reporterFingerprint})` : p.reporterFingerprint;
-  return `  +${dt}s  ${who.padEnd(32)} ${p.status}`;
+  const detail = p.detail !== undefined && p.detail !== '' ? clean(p.detail) : undefined;
+  const note = detail ?? STEP_NOTES[p.status];
+  return `  +${dt}s  ${who.padEnd(32)} ${p.status}${note !== undefined ? `: ${note}` : ''}`;
 }

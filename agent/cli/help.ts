@@ -140,6 +140,9 @@ export const COMMANDS: CommandSpec[] = [
     notes: [
       'The words after the recipient are joined with spaces; put -- before text that starts with a dash.',
       'A recipient you have no link to is found by route discovery through your trusted neighbours.',
+      'Without --wait it prints the state the message reached at once. With --wait it waits for "delivered" and prints the state reached: ' +
+        '"relayed" means a relay holds it and delivers it when the recipient is back (see: wotrelay outbox).',
+      'With --follow each step is printed as it is reported: forwarded, queued, relayed (a hop took custody), stored (in a mailbox), refused (with the reason), delivered, read.',
     ],
     examples: ['wotrelay send alice "hi, it is Bob" --wait', 'wotrelay send alice --file notes.txt'],
   },
@@ -160,6 +163,16 @@ export const COMMANDS: CommandSpec[] = [
     json: true,
     options: [],
     notes: ['With --json, one JSON object per message per line.'],
+  },
+  {
+    name: 'read',
+    args: '<message-id>',
+    positionals: { min: 1, max: 1, names: ['message-id'] },
+    summary: 'mark a received message read; its sender gets a read receipt',
+    json: true,
+    options: [],
+    notes: ['The message id is shown by wotrelay inbox (32 hex characters). The sender sees the message as "read" in its outbox.'],
+    examples: ['wotrelay read 3f2a9c1b04de4e0f8a6b5c7d9e1f2a3b'],
   },
   {
     name: 'save',
@@ -200,9 +213,55 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'outbox',
     positionals: { min: 0, max: 0, names: [] },
-    summary: 'messages you sent and their state (queued, sent, delivered, …)',
+    summary: 'messages you sent and their state (queued, sent, relayed, delivered, …)',
     json: true,
-    options: [{ name: 'limit', type: 'number', integer: true, min: 1, max: 1000, metavar: 'N', describe: 'at most N messages (default 100)' }],
+    options: [
+      { name: 'all', type: 'boolean', describe: 'also show the receipts and wants your agent sends by itself (KIND column)' },
+      { name: 'state', type: 'string', metavar: 'STATE[,STATE…]', describe: 'only messages in these states (comma-separated)' },
+      { name: 'limit', type: 'number', integer: true, min: 1, max: 1000, metavar: 'N', describe: 'at most N messages (default 100)' },
+    ],
+    notes: [
+      [
+        'States, in order:',
+        '  queued     no way to the recipient yet; the agent keeps looking (ERROR says why it waits)',
+        '  sent       handed to the first hop, waiting for it to take custody',
+        '  relayed    a hop holds it; waiting for the recipient\'s acknowledgement (it arrives when the recipient is back)',
+        '  delivered  the recipient\'s agent has it',
+        '  read       the recipient read it',
+        '  failed     given up for good (ERROR says why)',
+        '  expired    not delivered before it expired',
+      ].join('\n'),
+      'The ID column shows the first 8 characters; --json shows whole ids (for wotrelay track).',
+    ],
+    examples: ['wotrelay outbox', 'wotrelay outbox --state queued,sent,relayed', 'wotrelay outbox --all --limit 20'],
+  },
+  {
+    name: 'mailbox add',
+    args: '<entity-id|petname>',
+    positionals: { min: 1, max: 1, names: ['entity-id|petname'] },
+    summary: 'name an always-on agent as your mailbox: it stores messages for you while you are away',
+    json: true,
+    options: [{ name: 'addr', type: 'addr', metavar: 'HOST:PORT', describe: 'where its agent can be reached (it is trusted if it is not yet)' }],
+    notes: [
+      'Your agent announces its mailboxes (at most 8); a mailbox opens your account when the announcement reaches it, and your agent fetches from it whenever they are connected.',
+    ],
+    examples: ['wotrelay mailbox add homeserver', 'wotrelay mailbox add wot1… --addr 192.0.2.30:7117'],
+  },
+  {
+    name: 'mailbox remove',
+    args: '<entity-id|petname>',
+    positionals: { min: 1, max: 1, names: ['entity-id|petname'] },
+    summary: 'stop using an agent as your mailbox',
+    json: true,
+    options: [],
+    notes: ['The new list is announced at once; what the mailbox still holds for you can no longer be fetched.'],
+  },
+  {
+    name: 'mailbox list',
+    positionals: { min: 0, max: 0, names: [] },
+    summary: 'your mailboxes, and the mailboxes you host for others',
+    json: true,
+    options: [],
   },
   {
     name: 'stop',
@@ -231,7 +290,7 @@ function optUsage(o: OptSpec): string {
 export function usageLine(c: CommandSpec): string {
   const parts = ['wotrelay', c.name];
   if (c.name === 'send') {
-    return 'wotrelay send <entity-id|petname> (<text…> | --file FILE) [--wait] [--timeout DURATION]';
+    return 'wotrelay send <entity-id|petname> (<text…> | --file FILE) [--wait] [--follow] [--timeout DURATION]';
   }
   if (c.args) parts.push(c.args);
   for (const o of c.options) parts.push(optUsage(o));

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RpcClient } from '../api/client.js';
-import type { MethodName, Params, Result, SendResult, InboxItem, ProgressItem } from '../api/methods.js';
+import { OUTBOX_STATES, type MethodName, type OutboxState, type Params, type Result, type SendResult, type InboxItem, type ProgressItem } from '../api/methods.js';
 import { resolveHome, socketPath, configPath } from '../daemon/paths.js';
 import { Limits } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
@@ -324,6 +324,8 @@ function describeState(r: SendResult, to: string, waited: number | null): string
       return `delivered to ${to}`;
     case 'read':
       return `delivered to ${to} and read`;
+    case 'relayed':
+      return `relayed: a relay holds it for ${to}; it is delivered when ${to} is back (see: wotrelay outbox)`;
     case 'sent':
       return waited !== null
         ? `sent to ${to}, but delivery was not confirmed within ${waited / 1000}s; the agent keeps trying (see: wotrelay outbox)`
@@ -378,7 +380,7 @@ async function cmdSend(c: Ctx): Promise<Outcome> {
       const started = Date.now();
       const seen = new Set<string>();
       const show = (p: ProgressItem) => {
-        const k = `${p.reporter}:${p.status}`;
+        const k = `${p.reporter}:${p.status}:${p.detail ?? ''}`;
         if (seen.has(k)) return;
         seen.add(k);
         if (c.json) out(JSON.stringify(p) + '\n');
@@ -392,7 +394,7 @@ async function cmdSend(c: Ctx): Promise<Outcome> {
       await new Promise((res) => setTimeout(res, 200)); // late reports
       return r;
     }
-    if (wait && (r.state === 'queued' || r.state === 'sent')) {
+    if (wait && (r.state === 'queued' || r.state === 'sent' || r.state === 'relayed')) {
       r = await client.call('send.wait', { id: r.id, until: 'delivered', timeoutMs }, timeoutMs + 10_000);
     }
     return r;
@@ -405,7 +407,7 @@ async function cmdSend(c: Ctx): Promise<Outcome> {
 
 function messageIdArg(s: string | undefined): string {
   const id = (s ?? '').trim().toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(id)) throw new ArgError(`"${fmt.clean(s ?? '')}" is not a message id`, 'a message id is 32 hex characters; wotrelay outbox or wotrelay inbox --json list them');
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new ArgError(`"${fmt.clean(s ?? '')}" is not a message id`, 'a message id is 32 hex characters; wotrelay inbox and wotrelay outbox --json list them');
   return id;
 }
 
@@ -507,12 +509,78 @@ async function cmdWatch(c: Ctx): Promise<Outcome> {
   return 'running';
 }
 
+async function cmdRead(c: Ctx): Promise<Outcome> {
+  const id = messageIdArg(c.positionals[0]);
+  const r = await call(c, 'inbox.read', { id });
+  if (c.json) printJson(r);
+  else out(`marked ${r.id} read; its sender gets a read receipt\n`);
+  return 0;
+}
+
+/** `--state queued,sent`: known states only, each once, in the order given. */
+function statesArg(raw: string | undefined): OutboxState[] | undefined {
+  if (raw === undefined) return undefined;
+  const list = OUTBOX_STATES.join(', ');
+  const parts = raw.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+  if (parts.length === 0) throw new ArgError('--state is empty', `give one or more states separated by commas, e.g. --state queued,sent (states: ${list})`);
+  const states: OutboxState[] = [];
+  for (const p of parts) {
+    const st = OUTBOX_STATES.find((x) => x === p);
+    if (st === undefined) {
+      const close = suggest(p, [...OUTBOX_STATES]);
+      throw new ArgError(`--state: "${fmt.clean(p)}" is not an outbox state`, `${close ? `did you mean --state ${close}? ` : ''}the states are ${list}`);
+    }
+    if (!states.includes(st)) states.push(st);
+  }
+  return states;
+}
+
 async function cmdOutbox(c: Ctx): Promise<Outcome> {
   const limit = num(c.opts.limit);
-  const items = await call(c, 'outbox', limit !== undefined ? { limit } : {});
+  const all = c.opts.all === true;
+  const state = statesArg(str(c.opts.state));
+  const items = await call(c, 'outbox', { ...(limit !== undefined ? { limit } : {}), ...(all ? { all } : {}), ...(state !== undefined ? { state } : {}) });
   if (c.json) printJson(items);
-  else if (items.length === 0) out('your outbox is empty\n');
-  else out(fmt.outboxTable(items));
+  else if (items.length === 0) out(state !== undefined ? `no messages in your outbox are ${state.join(' or ')}\n` : 'your outbox is empty\n');
+  else out(fmt.outboxTable(items, all));
+  return 0;
+}
+
+async function cmdMailboxAdd(c: Ctx): Promise<Outcome> {
+  const { who, fingerprint } = await checkWho(c.positionals[0]!, 'the mailbox');
+  const addr = str(c.opts.addr);
+  const list = await call(c, 'mailbox.add', { who, ...(addr !== undefined ? { addr } : {}) });
+  if (c.json) {
+    printJson(list);
+    return 0;
+  }
+  const m = list.find((x) => (fingerprint !== null ? x.fingerprint === fingerprint : x.petname === who));
+  const label = m ? fmt.who(m.petname, m.fingerprint) : (fingerprint ?? fmt.clean(who));
+  out(
+    [
+      `${label} is now one of your mailboxes: it stores messages for you while you are away`,
+      m && !m.connected
+        ? 'not connected to it right now: it opens your account once your announcement reaches it'
+        : 'it opens your account when your announcement reaches it',
+      `see them with: wotrelay mailbox list${c.homeArg}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+async function cmdMailboxRemove(c: Ctx): Promise<Outcome> {
+  const { who, fingerprint } = await checkWho(c.positionals[0]!, 'the mailbox');
+  const list = await call(c, 'mailbox.remove', { who });
+  if (c.json) printJson(list);
+  else out(`${fingerprint ?? fmt.clean(who)} is no longer your mailbox; ${list.length === 0 ? 'you have none left' : `${list.length} left`}\n`);
+  return 0;
+}
+
+async function cmdMailboxList(c: Ctx): Promise<Outcome> {
+  const l = await call(c, 'mailbox.list', {});
+  if (c.json) printJson(l);
+  else out(fmt.mailboxLists(l));
   return 0;
 }
 
@@ -558,7 +626,11 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<Outcome>> = {
   send: cmdSend,
   inbox: cmdInbox,
   watch: cmdWatch,
+  read: cmdRead,
   outbox: cmdOutbox,
+  'mailbox add': cmdMailboxAdd,
+  'mailbox remove': cmdMailboxRemove,
+  'mailbox list': cmdMailboxList,
   track: cmdTrack,
   save: cmdSave,
   complain: cmdComplain,

@@ -1,9 +1,15 @@
 /**
  * The agent's protocol state machine, sans I/O. It owns:
  *  - trust decisions: the trust gate, invites, implicit trust by sending;
- *  - messaging: sealing, signing, exactly-once inbox, signed end-to-end acks, the outbox;
+ *  - messaging: sealing, signing, exactly-once inbox, signed end-to-end acks and receipts,
+ *    the outbox, causal order (parents, held messages, gap markers);
+ *  - custody: every envelope we relay is made durable (relay queue) before we answer HOLD;
+ *    queues per next hop with bounds, retry with backoff, REFUSE when full; a hop that does
+ *    not take custody in time is routed around;
+ *  - mailboxes: depositing for an unreachable recipient, hosting for entities that named us,
+ *    fetching ours on connect;
  *  - relaying: signed hop chains, the forwarding log, progress reports and acks that
- *    walk back along it, stall detection and rerouting;
+ *    walk back along it;
  *  - route discovery: rate-limited flooding of route queries with expanding rings,
  *    signed route replies, a route cache;
  *  - complaints: counting, automatic revocation and QUENCH (complaints.ts).
@@ -18,6 +24,7 @@ import {
   equalBytes,
   open as openSealed,
   seal,
+  sha256,
   sign,
   toHex,
   u64be,
@@ -39,10 +46,10 @@ import {
   type AgentCert,
 } from '../identity/index.js';
 import type { GateInput, GateResult, PeerIdentity } from '../link/link.js';
-import type { CoreStore, TrustEntry, OutboxRow, OutboxState, InboxRow } from '../store/index.js';
+import type { CoreStore, TrustEntry, OutboxRow, OutboxState, OutboxKind, InboxRow, RelayRow } from '../store/index.js';
 import { Domain, Limits, MsgType, MESSAGE_ID_BYTES, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
-import { decodeContent, decodeSignedContent, encodeContent, encodeSignedContent } from '../wire/index.js';
+import { decodeContent, decodeMessage, decodeSignedContent, encodeContent, encodeMessage, encodeSignedContent } from '../wire/index.js';
 import type {
   Ack,
   Announce,
@@ -52,7 +59,13 @@ import type {
   Content,
   ContentKind,
   Envelope,
+  Hold,
+  MbDelete,
+  MbFetch,
+  MbItems,
+  MailItem,
   Quench,
+  Refuse,
   Report,
   ReportStatus,
   RouteQuery,
@@ -60,6 +73,7 @@ import type {
   WireMessage,
 } from '../wire/types.js';
 import { BoundedMap } from './bounded.js';
+import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
 import { KeyedBuckets, TokenBucket, type BucketConfig } from './ratelimit.js';
@@ -112,12 +126,30 @@ export interface CoreConfig {
   /** Forwarding log retention and size. */
   fwdRetentionMs: number;
   fwdMaxEntries: number;
-  /** A hop that sees no progress from its next hop by this deadline reroutes. */
+  /** How long a hop waits for its next hop to take custody (HOLD) before trying another way. */
   stallMs: number;
-  /** Reroutes per message per hop. */
-  maxReroutes: number;
-  /** Messages a relay holds (in memory) while it looks for a route. */
+  /**
+   * Our message is held by a hop but not acked end to end: send it again after this long,
+   * doubling per attempt (the ack may have been lost when a relay restarted).
+   */
+  custodyRetryMs: number;
+  /** Custody queue bounds: envelopes waiting for one next hop, in all, and their bytes in all. */
+  relayQueuePerHop: number;
   relayQueueMax: number;
+  relayQueueMaxBytes: number;
+  /** Our own undelivered messages: to one recipient, and in all. */
+  outboxPerRecipient: number;
+  outboxMax: number;
+  /** Finished outbox rows (delivered, read, failed, expired) are kept this long. */
+  outboxRetentionMs: number;
+  /** Mailbox hosting: per-entity quota, and how long a stored envelope is kept at most. */
+  mailboxQuotaMessages: number;
+  mailboxQuotaBytes: number;
+  mailboxTtlMs: number;
+  /** How long a message waits for missing causal parents before the app gets it with a gap marker. */
+  causalWaitMs: number;
+  /** Messages held for their parents, at most (beyond it they are shown at once, with a gap). */
+  heldMax: number;
   complaints: ComplaintConfig;
   /** How long an announcement in the address book is trusted after it was made. */
   addrTtlMs: number;
@@ -140,8 +172,18 @@ export const CORE_DEFAULTS: CoreConfig = {
   fwdRetentionMs: 24 * 3600_000,
   fwdMaxEntries: 100_000,
   stallMs: 5_000,
-  maxReroutes: 3,
-  relayQueueMax: 10_000,
+  custodyRetryMs: 10 * 60_000,
+  relayQueuePerHop: 5_000,
+  relayQueueMax: 50_000,
+  relayQueueMaxBytes: 512 * 1024 * 1024,
+  outboxPerRecipient: 10_000,
+  outboxMax: 100_000,
+  outboxRetentionMs: 30 * 24 * 3600_000,
+  mailboxQuotaMessages: 10_000,
+  mailboxQuotaBytes: 256 * 1024 * 1024,
+  mailboxTtlMs: 30 * 24 * 3600_000,
+  causalWaitMs: 10 * 60_000,
+  heldMax: 10_000,
   complaints: COMPLAINT_DEFAULTS,
   addrTtlMs: 24 * 3600_000,
   whereIsEveryMs: 30_000,
@@ -150,10 +192,15 @@ export const CORE_DEFAULTS: CoreConfig = {
 /** One step of a message's journey as the sender sees it. */
 export interface ProgressEvent {
   id: Uint8Array;
-  status: ReportStatus | 'sent' | 'acked';
+  /**
+   * A hop's signed report, or: 'sent' (handed to the first hop), 'relayed' (the first hop took
+   * custody), 'refused' (the first hop refused custody, see detail), 'read' (read receipt).
+   */
+  status: ReportStatus | 'sent' | 'relayed' | 'refused' | 'read';
   /** Entity reporting (the sender itself for 'sent'). */
   reporter: Uint8Array;
   at: number;
+  detail?: string;
 }
 
 export type Action =
@@ -230,13 +277,16 @@ export interface PathHopView {
   agent: string;
 }
 
-/** What a hop remembers about a message it forwarded (or sent). */
+/** What a hop remembers about a message it forwarded, delivered or sent (memory, bounded). */
 interface FwdEntry {
-  /** Link it came from; null when we are the sender. */
-  prevLink: LinkId | null;
+  /** Entity (hex) that handed it to us; null when we are the sender. */
   prevEntity: string | null;
   /** Entities (hex) we handed it to, the latest last. */
   nexts: string[];
+  /** Next hops that did not take it (stalled, refused, went down): avoided on the next try. */
+  failed: Set<string>;
+  /** Last hop signature (prefix, hex) of each copy accepted: the same copy again is a retransmission or a replay. */
+  seen: string[];
   to: Uint8Array;
   at: number;
   complainants: Set<string>;
@@ -244,14 +294,29 @@ interface FwdEntry {
   pos: number;
 }
 
-/** A message this hop is responsible for until the end-to-end ack passes back. */
-interface Pending {
-  env: Envelope;
-  deadline: number;
-  reroutes: number;
-  /** Hops left after us on the current route: hops nearer the recipient react to a stall first. */
-  remaining: number;
+function newFwd(prevEntity: string | null, to: Uint8Array, at: number, pos: number): FwdEntry {
+  return { prevEntity, nexts: [], failed: new Set(), seen: [], to, at, complainants: new Set(), pos };
 }
+
+/** An envelope handed to a next hop that has not taken custody (HOLD) or acked yet. */
+interface InFlight {
+  next: string;
+  until: number;
+}
+
+/** A way one hop on: the link, the entity at its end, and the route after it. */
+interface Way {
+  link: LinkId;
+  next: Uint8Array;
+  rest: Uint8Array[];
+}
+
+const PENDING_STATES: ReadonlySet<OutboxState> = new Set(['queued', 'sent', 'relayed']);
+const STATE_RANK: Record<OutboxState, number> = { queued: 0, sent: 1, relayed: 2, delivered: 3, read: 4, failed: 0, expired: 0 };
+/** Bytes of mail items per MB_ITEMS page (one larger item still goes alone). */
+const MAIL_PAGE_BYTES = 768 * 1024;
+/** Items pushed to a connected owner when new mail arrives. */
+const MAIL_PUSH_ITEMS = 16;
 
 interface Discovery {
   qid: string;
@@ -280,15 +345,17 @@ export class AgentCore {
   private readonly mono: () => number;
 
   private readonly fwdlog: BoundedMap<FwdEntry>;
-  private readonly pending: BoundedMap<Pending>;
+  /** Envelopes handed on and not yet held or acked by the next hop (message id hex). */
+  private readonly inflight: BoundedMap<InFlight>;
+  /** Targets whose discovery failed lately: their mail goes to their mailboxes. */
+  private readonly unreachable: BoundedMap<true>;
+  /** Parent hashes we asked a sender for lately (not asked again until this expires). */
+  private readonly wanted: BoundedMap<true>;
+  /** Mailbox hosting: the last seq pushed to each connected owner. */
+  private readonly mailCursor: BoundedMap<number>;
   private readonly seen: BoundedMap<SeenQuery>;
   private readonly discoveries = new Map<string, Discovery>();
   private readonly routes: RouteCache;
-  /** Relayed messages waiting for a route, per target hex. */
-  private readonly relayWaiting = new Map<string, Envelope[]>();
-  /** When to look for a route again for a target with waiting messages, and how often we tried. */
-  private readonly relayRetry = new Map<string, { at: number; attempts: number }>();
-  private relayWaitingCount = 0;
   private readonly queryBuckets: KeyedBuckets;
   private readonly queryGlobal: TokenBucket;
   private readonly complaintBuckets: KeyedBuckets;
@@ -299,6 +366,7 @@ export class AgentCore {
   private ownAnnouncement: Uint8Array | null = null;
   private ownAddrsKey = '';
   private ownRelaysKey = '';
+  private ownMailboxesKey = '';
   private announceSeq = 0;
   /** Where-is questions in flight (qid → target) and when we last asked about a target. */
   private readonly whereIsPending: BoundedMap<string>;
@@ -314,7 +382,10 @@ export class AgentCore {
     this.mono = deps.mono ?? deps.now;
     const t = this.mono();
     this.fwdlog = new BoundedMap(this.cfg.fwdMaxEntries);
-    this.pending = new BoundedMap(this.cfg.relayQueueMax);
+    this.inflight = new BoundedMap(this.cfg.relayQueueMax + this.cfg.outboxMax);
+    this.unreachable = new BoundedMap(10_000);
+    this.wanted = new BoundedMap(10_000);
+    this.mailCursor = new BoundedMap(10_000);
     this.seen = new BoundedMap(100_000);
     this.routes = new RouteCache(this.cfg.routeTtlMs);
     this.queryBuckets = new KeyedBuckets(this.cfg.queryPerNeighbour);
@@ -407,8 +478,12 @@ export class AgentCore {
       const ann = this.currentAnnouncement();
       if (ann) actions.push({ type: 'send', link, msg: { t: MsgType.ANNOUNCE, a: ann } });
     }
+    this.unreachable.delete(entityHex);
+    // Our mailbox: fetch what it holds for us. An owner we host: it fetches, we answer.
+    if (this.store.myMailboxes.has(peer.entity)) actions.push(this.mbFetch(link, peer.entity, 0));
+    this.mailCursor.delete(entityHex);
     actions.push(...this.flushOutboxTo(peer.entity, now));
-    actions.push(...this.flushRelayWaiting(peer.entity));
+    actions.push(...this.flushRelayFor(peer.entity));
     return actions;
   }
 
@@ -421,12 +496,18 @@ export class AgentCore {
     if (set && set.size > 0) return [];
     this.byEntity.delete(n.entityHex);
     this.routes.dropVia(n.peer.entity);
-    // Messages we handed to it and that are not acked yet take another way.
+    // Envelopes we handed to it that it has not taken yet: another way, on the next tick.
     const actions: Action[] = [...this.reannounceIfRelaysChanged()];
-    const now = this.mono();
-    for (const [idHex, p] of this.pending.values(now)) {
-      const fwd = this.fwdlog.get(idHex, now);
-      if (fwd && fwd.nexts[fwd.nexts.length - 1] === n.entityHex) actions.push(...this.reroute(idHex, p, fwd));
+    const mono = this.mono();
+    const now = this.deps.now();
+    for (const [idHex, f] of [...this.inflight.values(mono)]) {
+      if (f.next !== n.entityHex) continue;
+      this.inflight.delete(idHex);
+      this.fwdlog.get(idHex, mono)?.failed.add(f.next);
+      const id = hexToBytes(idHex);
+      const row = this.store.relayq.get(id);
+      if (row) this.store.relayq.reschedule(id, row.waitFor, now, { countAttempt: false });
+      else if (this.store.outbox.get(id)) this.store.outbox.reschedule(id, now, now);
     }
     return actions;
   }
@@ -480,6 +561,16 @@ export class AgentCore {
           return this.onWhereIs(n, msg);
         case MsgType.HERE_IS:
           return this.onHereIs(n, msg);
+        case MsgType.HOLD:
+          return this.onHold(n, msg);
+        case MsgType.REFUSE:
+          return this.onRefuse(n, msg);
+        case MsgType.MB_FETCH:
+          return this.onMbFetch(n, msg);
+        case MsgType.MB_ITEMS:
+          return this.onMbItems(n, msg);
+        case MsgType.MB_DELETE:
+          return this.onMbDelete(n, msg);
         case MsgType.PING:
         case MsgType.PONG:
         case MsgType.CLOSE:
@@ -515,11 +606,30 @@ export class AgentCore {
       if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
       return this.deliver(n, env, now);
     }
+    if (env.dep && equalBytes(env.dep, this.self.entityPub)) return this.depositHere(n, env, now);
     return this.relay(n, env);
   }
 
+  /** A message for us from a neighbour: accepted exactly once, then acked back along the path. */
   private deliver(n: Neighbour, env: Envelope, now: number): Action[] {
-    const path = verifyChain(env, this.self.entityPub, n.peer.agent, now);
+    const r = this.acceptForUs(env, n.peer.agent, n.entityHex, now);
+    // Ack every copy (the first ack may have been lost); sent after the insert commits.
+    return [...r.actions, { type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered') }];
+  }
+
+  /**
+   * A message for us, handed over by the neighbour with agent key `fromAgent` (the last hop,
+   * or our mailbox). Verifies the path and the sender's signature before using anything,
+   * then stores it exactly once: in the inbox (the app sees it) when its causal parents are
+   * there, else held until they arrive. Receipts and wants update the outbox instead.
+   */
+  private acceptForUs(
+    env: Envelope,
+    fromAgent: Uint8Array,
+    fromEntityHex: string,
+    now: number,
+  ): { actions: Action[]; outcome: 'new' | 'duplicate' | 'control'; sender: Uint8Array } {
+    const path = verifyChain(env, this.self.entityPub, fromAgent, now);
     const sender = path[0]!;
     const inner = openSealed(this.self.box, env.body, sealAd(env.id, env.to));
     if (!inner) throw new WotError('ERR_DECRYPT', 'sealed body does not open');
@@ -535,7 +645,17 @@ export class AgentCore {
     if (!equalBytes(content.from, senderCert.entity) || !equalBytes(senderCert.entity, sender.entity)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'sender does not match the first hop');
     }
-    const actions: Action[] = [];
+    // Remember who handed it over, so a complaint knows where to go.
+    const idHex = toHex(env.id);
+    const mono = this.mono();
+    if (!this.fwdlog.get(idHex, mono)) this.fwdlog.set(idHex, newFwd(fromEntityHex, env.to, now, env.hops.length), mono + this.cfg.fwdRetentionMs);
+    if (content.kind === 'receipt') return { actions: this.applyReceipt(content), outcome: 'control', sender: content.from };
+    if (content.kind === 'want') return { actions: this.applyWant(content, now), outcome: 'control', sender: content.from };
+    if (this.store.inbox.has(env.id) || this.store.held.has(env.id)) {
+      return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: content.from };
+    }
+    const hash = sha256(signed.c);
+    const parents = content.parents ?? [];
     const row: Omit<InboxRow, 'seq' | 'read'> = {
       id: env.id,
       from: content.from,
@@ -546,142 +666,503 @@ export class AgentCore {
       body: content.body,
       name: content.name ?? null,
       path: JSON.stringify(pathView(path)),
+      hash,
+      parents,
+      gap: [],
     };
-    if (this.store.inbox.insert(row)) {
-      const stored = this.store.inbox.get(env.id);
-      if (stored) actions.push({ type: 'delivered-to-app', item: stored });
-      actions.push({ type: 'metric', name: 'inbox.delivered' });
+    const missing = parents.filter((p) => !this.parentKnown(p));
+    const actions: Action[] = [];
+    if (missing.length > 0 && this.store.held.count() < this.cfg.heldMax) {
+      const { gap: _gap, ...held } = row;
+      this.store.held.put({ ...held, hash, heldAt: now });
+      actions.push({ type: 'metric', name: 'causal.held' }, ...this.askForParents(content.from, missing, now));
     } else {
-      actions.push({ type: 'metric', name: 'inbox.duplicate' });
+      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from));
     }
-    // Remember who handed it over, so a complaint knows where to go.
-    const idHex = toHex(env.id);
-    if (!this.fwdlog.get(idHex, this.mono())) {
-      this.fwdlog.set(idHex, { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: now, complainants: new Set(), pos: env.hops.length }, this.mono() + this.cfg.fwdRetentionMs);
-    }
-    // Ack every copy (the first ack may have been lost); sent after the insert commits.
-    actions.push({ type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered') });
+    return { actions, outcome: 'new', sender: content.from };
+  }
+
+  /** A causal parent is known when we received it (inbox) or sent it (outbox). */
+  private parentKnown(hash: Uint8Array): boolean {
+    return this.store.inbox.hasHash(hash) || this.store.outbox.hasHash(hash);
+  }
+
+  /** Shows a message to the app and moves the conversation's heads past it. */
+  private toInbox(row: Omit<InboxRow, 'seq' | 'read'>): Action[] {
+    if (!this.store.inbox.insert(row)) return [{ type: 'metric', name: 'inbox.duplicate' }];
+    if (row.hash) this.store.convo.advance(row.from, row.hash, row.parents, this.deps.now());
+    const stored = this.store.inbox.get(row.id);
+    const actions: Action[] = [{ type: 'metric', name: row.gap.length > 0 ? 'inbox.delivered-with-gap' : 'inbox.delivered' }];
+    if (stored) actions.push({ type: 'delivered-to-app', item: stored });
     return actions;
   }
 
-  /** Forwards an envelope that is not for us to the next hop of its route. */
-  private relay(n: Neighbour, env: Envelope): Action[] {
-    const mono = this.mono();
-    const idHex = toHex(env.id);
-    if (this.fwdlog.has(idHex, mono)) return [{ type: 'metric', name: 'dropped.replay' }];
-    const next = env.route[0];
-    if (!next) throw new WotError('ERR_BAD_FIELD', 'envelope has no route onward');
-    const fwd: FwdEntry = { prevLink: n.link, prevEntity: n.entityHex, nexts: [], to: env.to, at: this.deps.now(), complainants: new Set(), pos: env.hops.length };
-    this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
-    const pending: Pending = { env, deadline: mono + this.cfg.stallMs, reroutes: 0, remaining: env.route.length };
-    this.pending.set(idHex, pending, mono + this.cfg.fwdRetentionMs);
-    const nextHex = toHex(next);
-    const link = this.linkToHex(nextHex);
-    if (link !== undefined) {
-      return [...this.handOver(idHex, env, link, next, env.route.slice(1), fwd), { type: 'metric', name: 'relay.forwarded' }, ...this.report(fwd, env.id, 'forwarded')];
-    }
-    return this.reroute(idHex, pending, fwd);
-  }
-
-  /** Signs our hop entry and sends `env` (as we received it) to `next` with `rest` as its remaining route. */
-  private handOver(idHex: string, env: Envelope, link: LinkId, next: Uint8Array, rest: Uint8Array[], fwd: FwdEntry): Action[] {
-    const out: Envelope = { ...env, route: rest, hops: [...env.hops] };
-    out.hops.push(signHop(this.self.agent, this.self.certBytes, env, next));
-    fwd.nexts.push(toHex(next));
-    const p = this.pending.get(idHex, this.mono());
-    if (p) {
-      p.remaining = rest.length + 1;
-      p.deadline = this.mono() + this.stallDeadline(p);
-    }
-    return [{ type: 'send', link, msg: out }];
-  }
-
-  /** Time to wait for progress: longer the farther the recipient, so the hop nearest a stall acts first. */
-  private stallDeadline(p: Pending): number {
-    return this.cfg.stallMs * (1 + p.remaining);
-  }
-
-  /**
-   * Finds another way for a pending message: straight to the recipient if connected,
-   * else a cached route avoiding the hops already tried, else a discovery (the message
-   * waits, and the sender hears 'queued').
-   */
-  private reroute(idHex: string, p: Pending, fwd: FwdEntry): Action[] {
-    const env = p.env;
-    if (p.reroutes >= this.cfg.maxReroutes || env.exp < this.deps.now()) {
-      this.pending.delete(idHex);
-      return [{ type: 'metric', name: 'relay.gave-up' }];
-    }
-    p.reroutes++;
-    const avoid = new Set(fwd.nexts);
-    const toHexId = toHex(env.to);
-    const direct = avoid.has(toHexId) ? undefined : this.linkToHex(toHexId);
-    if (direct !== undefined) {
-      return [...this.handOver(idHex, env, direct, env.to, [], fwd), ...this.report(fwd, env.id, 'rerouted')];
-    }
-    for (const r of this.routes.get(env.to, this.deps.now())) {
-      const first = toHex(r[0]!);
-      if (avoid.has(first) || r.some((e) => toHex(e) === this.selfHex)) continue;
-      const link = this.linkToHex(first);
-      if (link === undefined) continue;
-      return [...this.handOver(idHex, env, link, r[0]!, r.slice(1), fwd), ...this.report(fwd, env.id, 'rerouted')];
-    }
-    // No way now: wait for a route (bounded), tell the sender.
-    p.deadline = Infinity;
-    let q = this.relayWaiting.get(toHexId);
-    if (!q) this.relayWaiting.set(toHexId, (q = []));
-    if (this.relayWaitingCount < this.cfg.relayQueueMax && !q.some((e) => equalBytes(e.id, env.id))) {
-      q.push(env);
-      this.relayWaitingCount++;
-    }
-    return [...this.discover(env.to), ...this.report(fwd, env.id, 'queued')];
-  }
-
-  /** Hands messages waiting for `target` on, now that a link or a route exists. */
-  private flushRelayWaiting(target: Uint8Array): Action[] {
-    const key = toHex(target);
-    const q = this.relayWaiting.get(key);
-    if (!q || q.length === 0) return [];
-    this.relayWaiting.delete(key);
-    this.relayRetry.delete(key);
-    this.relayWaitingCount -= q.length;
+  /** Delivers held messages from `from` whose parents have all arrived, until none is left ready. */
+  private releaseHeld(from: Uint8Array): Action[] {
     const actions: Action[] = [];
-    const mono = this.mono();
-    for (const env of q) {
-      const idHex = toHex(env.id);
-      const p = this.pending.get(idHex, mono);
-      const fwd = this.fwdlog.get(idHex, mono);
-      if (!p || !fwd) continue;
-      actions.push(...this.reroute(idHex, p, fwd));
-    }
-    return actions;
-  }
-
-  /**
-   * Messages a relay holds for lack of a route: drop the expired ones, and look for a
-   * route again with exponential backoff and jitter (within each message's lifetime).
-   */
-  private retryWaiting(now: number, mono: number): Action[] {
-    const actions: Action[] = [];
-    for (const [key, q] of this.relayWaiting) {
-      const live = q.filter((e) => e.exp >= now);
-      if (live.length !== q.length) {
-        this.relayWaitingCount -= q.length - live.length;
-        for (const e of q) if (e.exp < now) this.pending.delete(toHex(e.id));
-        actions.push({ type: 'metric', name: 'relay.expired' });
-        if (live.length === 0) {
-          this.relayWaiting.delete(key);
-          this.relayRetry.delete(key);
-          continue;
-        }
-        this.relayWaiting.set(key, live);
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const h of this.store.held.listFrom(from, 1000)) {
+        if (!h.parents.every((p) => this.parentKnown(p))) continue;
+        this.store.held.delete(h.id);
+        const { heldAt: _at, ...row } = h;
+        actions.push(...this.toInbox({ ...row, gap: [] }));
+        progress = true;
       }
-      if (this.discoveries.has(key)) continue;
-      const r = this.relayRetry.get(key) ?? { at: mono, attempts: 0 };
-      if (r.at > mono) continue;
-      this.relayRetry.set(key, { at: mono + this.backoff(r.attempts), attempts: r.attempts + 1 });
-      actions.push(...this.discover(hexToBytes(key)));
     }
+    return actions;
+  }
+
+  /** Asks the sender again for parents we lack (each hash at most once per causalWaitMs / 4). */
+  private askForParents(from: Uint8Array, missing: Uint8Array[], now: number): Action[] {
+    const mono = this.mono();
+    const ask = missing.filter((h) => !this.wanted.has(toHex(h), mono)).slice(0, MAX_WANT_HASHES);
+    if (ask.length === 0) return [];
+    for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
+    void now;
+    return [{ type: 'metric', name: 'causal.want' }, ...this.queueControl(from, 'want', encodeWant(ask))];
+  }
+
+  /** Held messages past causalWaitMs go to the app with a gap marker naming the missing parents. */
+  private releaseOverdue(now: number): Action[] {
+    const actions: Action[] = [];
+    const froms = new Map<string, Uint8Array>();
+    for (const h of this.store.held.olderThan(now - this.cfg.causalWaitMs, 100)) {
+      this.store.held.delete(h.id);
+      const { heldAt: _at, ...row } = h;
+      const gap = h.parents.filter((p) => !this.parentKnown(p));
+      actions.push({ type: 'metric', name: 'causal.gap' }, ...this.toInbox({ ...row, gap }));
+      froms.set(toHex(h.from), h.from);
+    }
+    for (const f of froms.values()) actions.push(...this.releaseHeld(f));
+    return actions;
+  }
+
+  /** A receipt from the recipient of some of our messages: they arrived (or were read). */
+  private applyReceipt(content: Content): Action[] {
+    const { state, ids } = decodeReceipt(content.body);
+    const now = this.deps.now();
+    const actions: Action[] = [{ type: 'metric', name: 'receipt.received' }];
+    for (const id of ids) {
+      const row = this.store.outbox.get(id);
+      if (!row || !equalBytes(row.to, content.from)) continue;
+      this.inflight.delete(toHex(id));
+      if (STATE_RANK[state] <= STATE_RANK[row.state]) continue;
+      this.store.outbox.setState(id, state, now);
+      actions.push({ type: 'outbox-state', id, state }, ...this.recordProgress({ id, status: state, reporter: content.from, at: now }));
+    }
+    return actions;
+  }
+
+  /** The recipient lacks causal parents we sent: send them again now. */
+  private applyWant(content: Content, now: number): Action[] {
+    const actions: Action[] = [];
+    for (const h of decodeWant(content.body)) {
+      const row = this.store.outbox.byHash(h);
+      if (!row || !equalBytes(row.to, content.from) || (row.kind !== 'text' && row.kind !== 'file')) continue;
+      if (row.state === 'failed' || row.state === 'expired' || row.expiresAt < now) continue; // given up on: the recipient shows a gap
+      this.inflight.delete(toHex(row.id));
+      actions.push({ type: 'metric', name: 'causal.resent' }, ...this.transmit(row, now));
+    }
+    return actions;
+  }
+
+  /**
+   * An envelope to pass on. We take custody: it is written to the relay queue in this event's
+   * transaction and HOLD goes back only after the commit; then we move it on. A full queue
+   * refuses it (REFUSE ERR_QUEUE_FULL) and the previous hop keeps it.
+   */
+  private relay(n: Neighbour, env: Envelope): Action[] {
+    const now = this.deps.now();
+    const mono = this.mono();
+    const idHex = toHex(env.id);
+    const copy = toHex(env.hops[env.hops.length - 1]!.s.subarray(0, 16));
+    let fwd = this.fwdlog.get(idHex, mono);
+    const hold: Action = { type: 'send', link: n.link, msg: { t: MsgType.HOLD, id: env.id } };
+    if (this.store.relayq.has(env.id) || fwd?.seen.includes(copy)) {
+      // Sent again (our HOLD was lost) or replayed: custody is ours already.
+      return [hold, { type: 'metric', name: 'dropped.replay' }];
+    }
+    if (env.hops.length >= Limits.MAX_HOPS) return this.refuse(n, env.id, 'ERR_LIMIT_EXCEEDED', `the envelope already has ${env.hops.length} hops`);
+    const waitFor = env.route[0] ?? env.dep ?? env.to;
+    const bytes = encodeMessage(env);
+    const full = this.relayQueueFull(waitFor, bytes.length);
+    if (full) return [{ type: 'metric', name: 'relay.refused' }, ...this.refuse(n, env.id, 'ERR_QUEUE_FULL', full)];
+    this.store.relayq.insert({
+      id: env.id,
+      to: env.to,
+      waitFor,
+      dep: null,
+      prev: n.peer.entity,
+      envelope: bytes,
+      receivedAt: now,
+      expiresAt: env.exp,
+      attempts: 0,
+      nextAttemptAt: now,
+    });
+    if (!fwd) {
+      fwd = newFwd(n.entityHex, env.to, now, env.hops.length);
+      this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
+    }
+    if (fwd.seen.length < 8) fwd.seen.push(copy);
+    return [hold, { type: 'metric', name: 'relay.accepted' }, ...this.moveOn(env, fwd, 0, null)];
+  }
+
+  /** Why the custody queue cannot take `bytes` more for `waitFor`, or null when it can. */
+  private relayQueueFull(waitFor: Uint8Array, bytes: number): string | null {
+    const per = this.store.relayq.countFor(waitFor);
+    if (per.n >= this.cfg.relayQueuePerHop) {
+      return `${per.n} messages already wait here for ${fingerprint(waitFor)} (the limit per next hop is ${this.cfg.relayQueuePerHop})`;
+    }
+    const all = this.store.relayq.totals();
+    if (all.n >= this.cfg.relayQueueMax) return `the relay queue is full (${all.n} messages, the limit is ${this.cfg.relayQueueMax})`;
+    if (all.bytes + bytes > this.cfg.relayQueueMaxBytes) return `the relay queue is full (${all.bytes} bytes, the limit is ${this.cfg.relayQueueMaxBytes})`;
+    return null;
+  }
+
+  private refuse(n: Neighbour, id: Uint8Array, code: ErrorCode, msg: string): Action[] {
+    return [{ type: 'send', link: n.link, msg: { t: MsgType.REFUSE, id, code, msg: msg.slice(0, 200) } }];
+  }
+
+  /** The forwarding-log entry for a queued envelope (rebuilt from the queue after a restart). */
+  private fwdFor(row: RelayRow): FwdEntry {
+    const idHex = toHex(row.id);
+    const mono = this.mono();
+    let fwd = this.fwdlog.get(idHex, mono);
+    if (!fwd) {
+      fwd = newFwd(row.prev ? toHex(row.prev) : null, row.to, row.receivedAt, 0);
+      this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
+    }
+    return fwd;
+  }
+
+  /**
+   * One way one hop on toward `target`: the next hop of `route`, the target itself, or a
+   * cached route to it; never through us or a hop in `avoid`.
+   */
+  private chooseWay(target: Uint8Array, route: readonly Uint8Array[], avoid: ReadonlySet<string>): Way | undefined {
+    const linkIfOk = (e: Uint8Array): LinkId | undefined => {
+      const h = toHex(e);
+      return avoid.has(h) || h === this.selfHex ? undefined : this.linkToHex(h);
+    };
+    if (route.length > 0) {
+      const l = linkIfOk(route[0]!);
+      if (l !== undefined) return { link: l, next: route[0]!, rest: route.slice(1) };
+    }
+    const direct = linkIfOk(target);
+    if (direct !== undefined) return { link: direct, next: target, rest: [] };
+    for (const r of this.routes.get(target, this.deps.now())) {
+      if (r.some((e) => toHex(e) === this.selfHex)) continue;
+      const l = linkIfOk(r[0]!);
+      if (l !== undefined) return { link: l, next: r[0]!, rest: r.slice(1) };
+    }
+    return undefined;
+  }
+
+  /**
+   * Moves an envelope in our custody one hop on: along its route, straight to the target or
+   * by a cached route, avoiding hops that failed it. When the recipient is unreachable (we
+   * were its last hop, or discovery failed) it goes toward one of the recipient's mailboxes,
+   * or into our own mailbox store if we are one. Otherwise it waits in the queue (durably)
+   * while we look for a route with backoff, and the sender hears 'queued'.
+   */
+  private moveOn(env: Envelope, fwd: FwdEntry, attempts: number, dep: Uint8Array | null): Action[] {
+    const now = this.deps.now();
+    if (env.exp < now) {
+      this.store.relayq.delete(env.id);
+      return [{ type: 'metric', name: 'relay.expired' }];
+    }
+    const depTo = dep ?? env.dep ?? null;
+    if (depTo && equalBytes(depTo, this.self.entityPub)) return this.depositLocal(env, fwd);
+    const target = depTo ?? env.to;
+    const way = this.chooseWay(target, depTo ? [] : env.route, fwd.failed);
+    if (way) {
+      const rerouted = fwd.nexts.length > 0;
+      this.store.relayq.reschedule(env.id, way.next, now + this.cfg.stallMs, { countAttempt: false, ...(depTo ? { dep: depTo } : {}) });
+      const out = depTo && !env.dep ? { ...env, dep: depTo } : env;
+      return [
+        ...this.handOver(out, way, fwd),
+        { type: 'metric', name: 'relay.forwarded' },
+        ...this.report(fwd, env.id, rerouted ? 'rerouted' : 'forwarded'),
+      ];
+    }
+    // Everything failed once: after the backoff every way may be tried again.
+    fwd.failed.clear();
+    const mono = this.mono();
+    const mailboxes = depTo ? [] : this.mailboxesOf(env.to);
+    // We are the recipient's last hop when the route ends at it (or is empty): it is unreachable.
+    const lastHop = env.route.length === 0 || (env.route.length === 1 && equalBytes(env.route[0]!, env.to));
+    if (mailboxes.length > 0 && (lastHop || this.unreachable.has(toHex(env.to), mono))) {
+      const mb = this.pickMailbox(env.to, mailboxes, fwd.failed);
+      if (mb) return this.moveOn(env, fwd, attempts, mb);
+    }
+    const waitFor = depTo ?? env.route[0] ?? env.to;
+    this.store.relayq.reschedule(env.id, waitFor, now + this.backoff(attempts), { countAttempt: true, ...(depTo ? { dep: depTo } : {}) });
+    const actions: Action[] = [...this.discover(target)];
+    if (mailboxes.length > 0) actions.push(...this.discover(mailboxes[attempts % mailboxes.length]!));
+    if (attempts === 0) actions.push(...this.report(fwd, env.id, 'queued'));
+    return actions;
+  }
+
+  /** Signs our hop entry and sends `env` (as we received it) to `way.next` with `way.rest` as its remaining route. */
+  private handOver(env: Envelope, way: Way, fwd: FwdEntry): Action[] {
+    const out: Envelope = { ...env, route: way.rest, hops: [...env.hops, signHop(this.self.agent, this.self.certBytes, env, way.next)] };
+    const nextHex = toHex(way.next);
+    fwd.nexts.push(nextHex);
+    if (fwd.nexts.length > 16) fwd.nexts.shift();
+    const mono = this.mono();
+    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs }, mono + 4 * this.cfg.stallMs);
+    return [{ type: 'send', link: way.link, msg: out }];
+  }
+
+  /** Moves custody-queue entries waiting for `entity` (a next hop, recipient or mailbox) on, now that a way may exist. */
+  private flushRelayFor(entity: Uint8Array): Action[] {
+    const rows = new Map<string, RelayRow>();
+    for (const r of this.store.relayq.byWaitFor(entity, 1000)) rows.set(toHex(r.id), r);
+    for (const r of this.store.relayq.byTo(entity, 1000)) rows.set(toHex(r.id), r);
+    const actions: Action[] = [];
+    const mono = this.mono();
+    for (const [idHex, row] of rows) {
+      if (this.inflight.has(idHex, mono)) continue;
+      const env = this.decodeQueued(row);
+      if (env) actions.push(...this.moveOn(env, this.fwdFor(row), row.attempts, row.dep));
+    }
+    return actions;
+  }
+
+  private decodeQueued(row: { id: Uint8Array; envelope: Uint8Array }): Envelope | undefined {
+    try {
+      const m = decodeMessage(row.envelope);
+      if (m.t === MsgType.ENVELOPE) return m;
+    } catch {
+      /* fall through: a row we cannot read again is dropped, loudly */
+    }
+    this.store.relayq.delete(row.id);
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- custody answers: HOLD, REFUSE
+
+  private onHold(n: Neighbour, h: Hold): Action[] {
+    const idHex = toHex(h.id);
+    const f = this.inflight.get(idHex, this.mono());
+    if (!f || f.next !== n.entityHex) return [{ type: 'metric', name: 'dropped.hold-unexpected' }];
+    this.inflight.delete(idHex);
+    if (this.store.relayq.delete(h.id)) return [{ type: 'metric', name: 'custody.passed' }];
+    const row = this.store.outbox.get(h.id);
+    if (!row || !PENDING_STATES.has(row.state)) return [];
+    const now = this.deps.now();
+    if (row.kind === 'receipt' || row.kind === 'want') {
+      // Control messages need custody only, never an end-to-end ack.
+      this.store.outbox.setState(h.id, 'delivered', now);
+      return [];
+    }
+    this.store.outbox.reschedule(h.id, now + this.custodyRetry(row.attempts), now);
+    if (row.state === 'relayed') return [];
+    this.store.outbox.setState(h.id, 'relayed', now);
+    return [
+      { type: 'outbox-state', id: h.id, state: 'relayed' },
+      ...this.recordProgress({ id: h.id, status: 'relayed', reporter: n.peer.entity, at: now }),
+    ];
+  }
+
+  private onRefuse(n: Neighbour, r: Refuse): Action[] {
+    const idHex = toHex(r.id);
+    const mono = this.mono();
+    const f = this.inflight.get(idHex, mono);
+    if (!f || f.next !== n.entityHex) return [{ type: 'metric', name: 'dropped.refuse-unexpected' }];
+    this.inflight.delete(idHex);
+    const now = this.deps.now();
+    const why = `${fingerprint(n.peer.entity)} refused it (${r.code}${r.msg ? `: ${r.msg}` : ''})`;
+    const queued = this.store.relayq.get(r.id);
+    if (queued) {
+      const fwd = this.fwdFor(queued);
+      fwd.failed.add(n.entityHex);
+      const env = this.decodeQueued(queued);
+      return [{ type: 'metric', name: 'relay.refused-by-next' }, ...(env ? this.moveOn(env, fwd, queued.attempts + 1, queued.dep) : [])];
+    }
+    const row = this.store.outbox.get(r.id);
+    if (!row || !PENDING_STATES.has(row.state)) return [];
+    this.fwdlog.get(idHex, mono)?.failed.add(n.entityHex);
+    this.store.outbox.setError(r.id, why, now);
+    return [
+      { type: 'metric', name: 'outbox.refused' },
+      ...this.recordProgress({ id: r.id, status: 'refused', reporter: n.peer.entity, at: now, detail: why }),
+    ];
+  }
+
+  // ---------------------------------------------------------------- mailboxes
+
+  /** Mailboxes `entity` names in its newest verified announcement. */
+  private mailboxesOf(entity: Uint8Array): Uint8Array[] {
+    const now = this.deps.now();
+    const row = this.store.addrbook.get(entity, now);
+    if (!row) return [];
+    try {
+      return verifyAnnouncement(row.announcement, now).mailboxes;
+    } catch {
+      return [];
+    }
+  }
+
+  /** A mailbox of `owner` we can hand to now: ourselves if we host it, else one with a way. */
+  private pickMailbox(owner: Uint8Array, mailboxes: Uint8Array[], avoid: ReadonlySet<string>): Uint8Array | undefined {
+    const ok = mailboxes.filter((m) => !avoid.has(toHex(m)));
+    if (ok.some((m) => equalBytes(m, this.self.entityPub)) && this.store.mailbox.account(owner)) return this.self.entityPub;
+    return ok.find((m) => !equalBytes(m, this.self.entityPub) && this.chooseWay(m, [], avoid) !== undefined);
+  }
+
+  /** Stores an envelope for its owner if we are its mailbox and within quota. */
+  private mailboxPut(env: Envelope, bytes: Uint8Array, now: number): 'stored' | 'duplicate' | 'not-mailbox' | string {
+    const owner = env.to;
+    if (!this.store.mailbox.account(owner)) return 'not-mailbox';
+    const use = this.store.mailbox.usage(owner);
+    if (use.n >= this.cfg.mailboxQuotaMessages || use.bytes + bytes.length > this.cfg.mailboxQuotaBytes) {
+      return `the mailbox for ${fingerprint(owner)} is full (${use.n} messages, ${use.bytes} bytes; quota ${this.cfg.mailboxQuotaMessages} messages, ${this.cfg.mailboxQuotaBytes} bytes)`;
+    }
+    const { dep: _dep, ...plain } = env;
+    return this.store.mailbox.put({
+      owner,
+      id: env.id,
+      envelope: encodeMessage({ ...plain, route: [] }),
+      storedAt: now,
+      expiresAt: Math.min(env.exp, now + this.cfg.mailboxTtlMs),
+    });
+  }
+
+  /** An envelope deposited with us as a mailbox (its `dep` names us). */
+  private depositHere(n: Neighbour, env: Envelope, now: number): Action[] {
+    const res = this.mailboxPut(env, encodeMessage(env), now);
+    if (res === 'not-mailbox') {
+      return [{ type: 'metric', name: 'mailbox.refused' }, ...this.refuse(n, env.id, 'ERR_NOT_MAILBOX', `this agent is not a mailbox for ${fingerprint(env.to)}`)];
+    }
+    if (res !== 'stored' && res !== 'duplicate') return [{ type: 'metric', name: 'mailbox.full' }, ...this.refuse(n, env.id, 'ERR_QUEUE_FULL', res)];
+    const idHex = toHex(env.id);
+    const mono = this.mono();
+    let fwd = this.fwdlog.get(idHex, mono);
+    if (!fwd) {
+      fwd = newFwd(n.entityHex, env.to, now, env.hops.length);
+      this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
+    }
+    const actions: Action[] = [{ type: 'send', link: n.link, msg: { t: MsgType.HOLD, id: env.id } }, { type: 'metric', name: `mailbox.${res}` }];
+    if (res === 'stored') actions.push(...this.report(fwd, env.id, 'stored'), ...this.pushMail(env.to));
+    return actions;
+  }
+
+  /** An envelope in our custody whose recipient names us as its mailbox. */
+  private depositLocal(env: Envelope, fwd: FwdEntry): Action[] {
+    const now = this.deps.now();
+    const res = this.mailboxPut(env, encodeMessage(env), now);
+    if (res !== 'stored' && res !== 'duplicate') {
+      // Not (or no longer) its mailbox, or full: keep it and try again later.
+      this.store.relayq.reschedule(env.id, env.to, now + this.backoff(1), { dep: null });
+      return [{ type: 'metric', name: 'mailbox.local-refused' }];
+    }
+    this.store.relayq.delete(env.id);
+    return [{ type: 'metric', name: `mailbox.${res}` }, ...(res === 'stored' ? [...this.report(fwd, env.id, 'stored'), ...this.pushMail(env.to)] : [])];
+  }
+
+  /** New mail for an owner that is connected right now: push it. */
+  private pushMail(owner: Uint8Array): Action[] {
+    const link = this.linkTo(owner);
+    if (link === undefined) return [];
+    return this.serveMail(link, owner, this.mailCursor.get(toHex(owner), this.mono()) ?? 0, MAIL_PUSH_ITEMS);
+  }
+
+  /** One MB_ITEMS page for `owner` with seq > after; each envelope gets our hop entry naming the owner. */
+  private serveMail(link: LinkId, owner: Uint8Array, after: number, max: number): Action[] {
+    const rows = this.store.mailbox.list(owner, after, max + 1);
+    const items: MailItem[] = [];
+    let size = 0;
+    let more = rows.length > max;
+    for (const r of rows.slice(0, max)) {
+      const env = this.decodeMail(r.envelope);
+      if (!env) {
+        this.store.mailbox.delete(owner, [r.seq]);
+        continue;
+      }
+      const e = encodeMessage({ ...env, route: [], hops: [...env.hops, signHop(this.self.agent, this.self.certBytes, env, owner)] });
+      if (items.length > 0 && size + e.length > MAIL_PAGE_BYTES) {
+        more = true;
+        break;
+      }
+      items.push({ q: r.seq, e });
+      size += e.length;
+    }
+    if (items.length === 0 && !more) return [];
+    const last = items[items.length - 1]?.q ?? after;
+    this.mailCursor.set(toHex(owner), last, this.mono() + 24 * 3600_000);
+    return [{ type: 'send', link, msg: { t: MsgType.MB_ITEMS, items, more } }, { type: 'metric', name: 'mailbox.served' }];
+  }
+
+  private decodeMail(bytes: Uint8Array): Envelope | undefined {
+    try {
+      const m = decodeMessage(bytes);
+      return m.t === MsgType.ENVELOPE ? m : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private mbFetch(link: LinkId, mailbox: Uint8Array, after: number): Action {
+    const ts = this.deps.now();
+    const s = sign(this.self.agent, Domain.MAILBOX, fetchBytes(mailbox, after, ts));
+    return { type: 'send', link, msg: { t: MsgType.MB_FETCH, after, max: Limits.MAX_MAIL_ITEMS, ts, s } };
+  }
+
+  /** A signed request from an owner connected to us: fresh, and signed by the link's own agent key. */
+  private mailboxRequestOk(n: Neighbour, bytes: Uint8Array, ts: number, s: Uint8Array): boolean {
+    return Math.abs(this.deps.now() - ts) <= Limits.MAILBOX_SKEW_MS && verify(n.peer.agent, Domain.MAILBOX, bytes, s);
+  }
+
+  private onMbFetch(n: Neighbour, f: MbFetch): Action[] {
+    if (!this.mailboxRequestOk(n, fetchBytes(this.self.entityPub, f.after, f.ts), f.ts, f.s)) return [{ type: 'metric', name: 'mailbox.bad-request' }];
+    return this.serveMail(n.link, n.peer.entity, f.after, Math.max(1, Math.min(f.max, Limits.MAX_MAIL_ITEMS)));
+  }
+
+  private onMbDelete(n: Neighbour, d: MbDelete): Action[] {
+    if (!this.mailboxRequestOk(n, deleteBytes(this.self.entityPub, d.seqs, d.ts), d.ts, d.s)) return [{ type: 'metric', name: 'mailbox.bad-request' }];
+    this.store.mailbox.delete(n.peer.entity, d.seqs);
+    return [{ type: 'metric', name: 'mailbox.deleted' }];
+  }
+
+  /**
+   * Items from one of our mailboxes: each is accepted like a message from a neighbour (path and
+   * signatures verified, exactly once, causal order), then deleted at the mailbox after our
+   * commit. Senders get a receipt, since no reverse path leads back to them.
+   */
+  private onMbItems(n: Neighbour, m: MbItems): Action[] {
+    if (!this.store.myMailboxes.has(n.peer.entity)) return [{ type: 'metric', name: 'dropped.mail-from-non-mailbox' }];
+    const now = this.deps.now();
+    const actions: Action[] = [];
+    const seqs: number[] = [];
+    const receipts = new Map<string, { to: Uint8Array; ids: Uint8Array[] }>();
+    let last = 0;
+    for (const it of m.items) {
+      seqs.push(it.q);
+      last = Math.max(last, it.q);
+      try {
+        const env = decodeMessage(it.e);
+        if (env.t !== MsgType.ENVELOPE || !equalBytes(env.to, this.self.entityPub)) throw new WotError('ERR_BAD_FIELD', 'mail item is not an envelope for us');
+        const r = this.acceptForUs(env, n.peer.agent, n.entityHex, now);
+        actions.push(...r.actions, { type: 'metric', name: 'mailbox.fetched' });
+        if (r.outcome === 'control') continue;
+        const k = toHex(r.sender);
+        let g = receipts.get(k);
+        if (!g) receipts.set(k, (g = { to: r.sender, ids: [] }));
+        if (g.ids.length < MAX_RECEIPT_IDS) g.ids.push(env.id);
+      } catch (e) {
+        if (!isWotError(e)) throw e;
+        actions.push(...dropped(n, e.code, `mail item ${it.q}: ${e.message}`));
+      }
+    }
+    for (const g of receipts.values()) actions.push(...this.queueControl(g.to, 'receipt', encodeReceipt('delivered', g.ids)));
+    if (seqs.length > 0) {
+      const ts = now;
+      const s = sign(this.self.agent, Domain.MAILBOX, deleteBytes(n.peer.entity, seqs, ts));
+      actions.push({ type: 'send', link: n.link, msg: { t: MsgType.MB_DELETE, seqs, ts, s } });
+    }
+    if (m.more) actions.push(this.mbFetch(n.link, n.peer.entity, last));
     return actions;
   }
 
@@ -695,11 +1176,12 @@ export class AgentCore {
 
   /** Our own progress report for a message, sent back toward its sender (or to the app if we are it). */
   private report(fwd: FwdEntry, id: Uint8Array, st: ReportStatus): Action[] {
-    if (fwd.prevLink === null) {
+    if (fwd.prevEntity === null) {
       return this.recordProgress({ id, status: st, reporter: this.self.entityPub, at: this.deps.now() });
     }
-    if (!this.neighbours.has(fwd.prevLink)) return [];
-    return [{ type: 'send', link: fwd.prevLink, msg: this.makeReport(id, st) }];
+    const link = this.linkToHex(fwd.prevEntity);
+    if (link === undefined) return [];
+    return [{ type: 'send', link, msg: this.makeReport(id, st) }];
   }
 
   private recordProgress(ev: ProgressEvent): Action[] {
@@ -721,8 +1203,9 @@ export class AgentCore {
 
   /** Passes a report/ack/complaint one hop back along the forwarding log. */
   private passBack(fwd: FwdEntry, msg: WireMessage): Action[] {
-    if (fwd.prevLink === null || !this.neighbours.has(fwd.prevLink)) return [{ type: 'metric', name: 'walkback.no-link' }];
-    return [{ type: 'send', link: fwd.prevLink, msg }];
+    const link = fwd.prevEntity === null ? undefined : this.linkToHex(fwd.prevEntity);
+    if (link === undefined) return [{ type: 'metric', name: 'walkback.no-link' }];
+    return [{ type: 'send', link, msg }];
   }
 
   private makeAck(id: Uint8Array, st: Ack['st']): Ack {
@@ -735,10 +1218,12 @@ export class AgentCore {
     const mono = this.mono();
     const idHex = toHex(ack.id);
     const fwd = this.fwdlog.get(idHex, mono);
-    if (fwd && fwd.prevLink !== null) {
+    if (fwd && fwd.prevEntity !== null) {
       // A relay: the message is delivered; pass the ack back toward the sender.
       if (!fwd.nexts.includes(n.entityHex)) return [{ type: 'metric', name: 'dropped.ack-unrelated' }];
-      this.pending.delete(idHex);
+      // The recipient acks instead of HOLD: our custody ends too.
+      if (this.inflight.get(idHex, mono)?.next === n.entityHex) this.inflight.delete(idHex);
+      this.store.relayq.delete(ack.id);
       return this.passBack(fwd, ack);
     }
     const row = this.store.outbox.get(ack.id);
@@ -750,13 +1235,12 @@ export class AgentCore {
     if (!verify(ack.by, Domain.ACK, ackBytes(ack.id, ack.st), ack.s)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack signature does not verify');
     }
-    this.pending.delete(idHex);
-    const rank: Record<OutboxState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 0, expired: 0 };
-    if (rank[ack.st] <= rank[row.state]) return [];
+    this.inflight.delete(idHex);
+    if (STATE_RANK[ack.st] <= STATE_RANK[row.state]) return [];
     this.store.outbox.setState(ack.id, ack.st, now);
     return [
       { type: 'outbox-state', id: ack.id, state: ack.st },
-      ...this.recordProgress({ id: ack.id, status: 'delivered', reporter: cert.entity, at: now }),
+      ...this.recordProgress({ id: ack.id, status: ack.st, reporter: cert.entity, at: now }),
     ];
   }
 
@@ -765,22 +1249,9 @@ export class AgentCore {
     const idHex = toHex(rep.id);
     const fwd = this.fwdlog.get(idHex, mono);
     if (!fwd || !fwd.nexts.includes(n.entityHex)) return [{ type: 'metric', name: 'dropped.report-unrelated' }];
+    // Custody moved on with HOLD: a report is news for the sender, not a decision for us.
     const actions: Action[] = [];
-    const p = this.pending.get(idHex, mono);
-    // Only the hop right after us counts as progress or as a stall for our own decisions.
-    const fromNext = fwd.nexts[fwd.nexts.length - 1] === n.entityHex;
-    if (p && fromNext) {
-      let reporterIsNext = false;
-      try {
-        reporterIsNext = equalBytes(verifyCert(rep.c, this.deps.now()).entity, n.peer.entity);
-      } catch {
-        reporterIsNext = false;
-      }
-      // The next hop is stuck: try another way now. Progress further on: wait longer.
-      if (reporterIsNext && rep.st === 'queued') actions.push(...this.reroute(idHex, p, fwd));
-      else p.deadline = mono + this.stallDeadline(p);
-    }
-    if (fwd.prevLink !== null) return [...actions, ...this.passBack(fwd, rep)];
+    if (fwd.prevEntity !== null) return [...actions, ...this.passBack(fwd, rep)];
     // We are the sender: verify before believing it.
     const now = this.deps.now();
     const cert = verifyCert(rep.c, now);
@@ -799,7 +1270,7 @@ export class AgentCore {
     if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${toHex(id)} in your inbox`, 'wotrelay inbox lists message ids');
     const mono = this.mono();
     const fwd = this.fwdlog.get(toHex(id), mono);
-    if (!fwd || fwd.prevLink === null || fwd.prevEntity === null) {
+    if (!fwd || fwd.prevEntity === null) {
       throw new WotError('ERR_NOT_FOUND', 'this message is too old to complain about (its path is forgotten)');
     }
     const ts = this.deps.now();
@@ -873,7 +1344,12 @@ export class AgentCore {
   private currentAnnouncement(): Uint8Array | null {
     const addrs = this.deps.addrs();
     if (addrs.length === 0) return null;
-    if (!this.ownAnnouncement || addrs.join(' ') !== this.ownAddrsKey || this.relaysKey(this.reachability().relays) !== this.ownRelaysKey) {
+    if (
+      !this.ownAnnouncement ||
+      addrs.join(' ') !== this.ownAddrsKey ||
+      this.relaysKey(this.reachability().relays) !== this.ownRelaysKey ||
+      this.relaysKey(this.store.myMailboxes.list()) !== this.ownMailboxesKey
+    ) {
       this.buildAnnouncement(addrs);
     }
     return this.ownAnnouncement;
@@ -882,11 +1358,13 @@ export class AgentCore {
   private buildAnnouncement(addrs: string[]): void {
     const now = this.deps.now();
     const relays = this.reachability().relays;
+    const mailboxes = this.store.myMailboxes.list().slice(0, 8);
     // seq: wall-clock ms, but always increasing within a run.
     this.announceSeq = Math.max(this.announceSeq + 1, now);
-    this.ownAnnouncement = createAnnouncement(this.self.agent, this.self.certBytes, { addrs: addrs.slice(0, 8), relays, seq: this.announceSeq, ts: now });
+    this.ownAnnouncement = createAnnouncement(this.self.agent, this.self.certBytes, { addrs: addrs.slice(0, 8), relays, mailboxes, seq: this.announceSeq, ts: now });
     this.ownAddrsKey = addrs.join(' ');
     this.ownRelaysKey = this.relaysKey(relays);
+    this.ownMailboxesKey = this.relaysKey(this.store.myMailboxes.list());
   }
 
   private relaysKey(relays: Uint8Array[]): string {
@@ -963,7 +1441,18 @@ export class AgentCore {
     const trust = this.store.trust.get(ann.entity);
     if (trust && ann.addrs[0] && trust.addr !== ann.addrs[0]) this.store.trust.setAddr(ann.entity, ann.addrs[0], now);
     const actions: Action[] = [{ type: 'metric', name: 'announce.learned' }];
-    if (!this.isConnected(ann.entity) && this.store.outbox.pendingFor(ann.entity, 1).length > 0 && ann.addrs[0]) {
+    // Mailbox hosting: an entity we trust that names us gets an account; one that stops naming us loses it.
+    const namesUs = ann.mailboxes.some((m) => equalBytes(m, this.self.entityPub));
+    if (namesUs && trust?.state === 'active') {
+      if (!this.store.mailbox.account(ann.entity)) actions.push({ type: 'log', level: 'info', event: 'mailbox-account-opened', fields: { owner: fingerprint(ann.entity) } });
+      this.store.mailbox.setAccount(ann.entity, ann.seq, now);
+    } else if (this.store.mailbox.account(ann.entity)) {
+      this.store.mailbox.removeAccount(ann.entity);
+      actions.push({ type: 'log', level: 'info', event: 'mailbox-account-closed', fields: { owner: fingerprint(ann.entity) } });
+    }
+    // Mail waiting for it (ours or in our custody): go and hand it over.
+    const waiting = this.store.outbox.pendingFor(ann.entity, 1).length > 0 || this.store.relayq.countFor(ann.entity).n > 0;
+    if (!this.isConnected(ann.entity) && waiting && ann.addrs[0]) {
       actions.push({ type: 'dial', entity: ann.entity, addr: ann.addrs[0] });
     }
     return actions;
@@ -1124,14 +1613,21 @@ export class AgentCore {
     const d = this.discoveries.get(key);
     if (d) d.found = true;
     const actions: Action[] = [{ type: 'metric', name: 'discovery.route' }, { type: 'route-found', target: r.target, route: v.route }];
+    this.unreachable.delete(key);
     actions.push(...this.flushOutboxTo(r.target, now));
-    actions.push(...this.flushRelayWaiting(r.target));
+    actions.push(...this.flushRelayFor(r.target));
     return actions;
   }
 
   /** True while timers matter: discoveries, messages in flight, waiting relays, revocations. */
   wantsTick(): boolean {
-    return this.discoveries.size > 0 || this.pending.size > 0 || this.relayWaitingCount > 0 || this.complaints.nextDue() < Infinity;
+    return (
+      this.discoveries.size > 0 ||
+      this.inflight.size > 0 ||
+      this.store.relayq.totals().n > 0 ||
+      this.store.held.count() > 0 ||
+      this.complaints.nextDue() < Infinity
+    );
   }
 
   /** Cached routes to a target (for tests and the CLI). */
@@ -1142,10 +1638,13 @@ export class AgentCore {
   // ---------------------------------------------------------------- API
 
   /**
-   * Accepts a message from the app: signs it, makes it durable in the outbox and sends it
-   * when a link or route exists (otherwise discovers one). Sending trusts the recipient.
+   * Accepts a message from the app: signs it (with the conversation's current heads as its
+   * causal parents), makes it durable in the outbox and sends it when a link or route exists
+   * (otherwise dials, asks where it is, discovers). Sending trusts the recipient. A full
+   * outbox refuses with ERR_QUEUE_FULL; nothing accepted is ever dropped.
    */
   send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
+    if (kind !== 'text' && kind !== 'file') throw new WotError('ERR_BAD_REQUEST', `the app sends text or files, not "${kind}"`);
     if (body.length > Limits.MAX_BODY) {
       throw new WotError('ERR_TOO_LARGE', `message body is ${body.length} bytes; the limit is ${Limits.MAX_BODY}`, 'send a smaller file');
     }
@@ -1155,12 +1654,33 @@ export class AgentCore {
     if (trust?.state === 'revoked') {
       throw new WotError('ERR_REVOKED', `you revoked trust in ${encodeEntityId(to)}`, 'trust it again with: wotrelay trust add <entity-id>');
     }
+    const waiting = this.store.outbox.countPendingFor(to);
+    if (waiting >= this.cfg.outboxPerRecipient) {
+      throw new WotError(
+        'ERR_QUEUE_FULL',
+        `${waiting} messages to ${fingerprint(to)} are still waiting to be delivered (the limit is ${this.cfg.outboxPerRecipient})`,
+        'wotrelay outbox shows them and why they wait; send again once some are delivered',
+      );
+    }
+    const all = this.store.outbox.countPending();
+    if (all >= this.cfg.outboxMax) {
+      throw new WotError('ERR_QUEUE_FULL', `${all} messages are still waiting to be delivered (the limit is ${this.cfg.outboxMax})`, 'wotrelay outbox shows them and why they wait');
+    }
     if (!trust) this.trustUpsert(to, 'sent', now);
+    const parents = this.store.convo.heads(to);
+    const row = this.newOutboxRow(to, kind, body, name, parents, now);
+    this.store.outbox.insert(row);
+    this.store.convo.advance(to, row.hash!, parents, now);
+    return { id: row.id, actions: this.transmit(row, now) };
+  }
+
+  /** Signs content for `to` and wraps it as a queued outbox row (not yet inserted). */
+  private newOutboxRow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, name: string | undefined, parents: Uint8Array[], now: number): OutboxRow {
     const id = this.deps.randomBytes(MESSAGE_ID_BYTES);
-    const content: Content = { v: 1, id, from: this.self.entityPub, to, ts: now, kind, body, ...(name ? { name } : {}) };
+    const content: Content = { v: 1, id, from: this.self.entityPub, to, ts: now, kind, body, ...(name ? { name } : {}), ...(parents.length > 0 ? { parents } : {}) };
     const c = encodeContent(content);
     const signed = encodeSignedContent({ c, cert: this.self.certBytes, s: sign(this.self.agent, Domain.MESSAGE, c) });
-    const row: OutboxRow = {
+    return {
       id,
       to,
       createdAt: now,
@@ -1171,40 +1691,70 @@ export class AgentCore {
       nextAttemptAt: now,
       updatedAt: now,
       error: null,
+      kind,
+      hash: sha256(c),
     };
-    this.store.outbox.insert(row);
-    return { id, actions: this.transmit(row, now) };
   }
 
-  /** Sends one outbox row by a direct link or a cached route; else dials or discovers. */
+  /** Queues a receipt or a want for `to` (never shown to its app; needs custody only, no ack). */
+  private queueControl(to: Uint8Array, kind: 'receipt' | 'want', body: Uint8Array): Action[] {
+    if (this.store.outbox.countPendingFor(to) >= this.cfg.outboxPerRecipient) return [{ type: 'metric', name: 'outbox.control-skipped' }];
+    const now = this.deps.now();
+    const row = this.newOutboxRow(to, kind, body, undefined, [], now);
+    this.store.outbox.insert(row);
+    return this.transmit(row, now);
+  }
+
+  /** The app read a message: mark it, and send the sender a read receipt. */
+  markRead(id: Uint8Array): Action[] {
+    const row = this.store.inbox.get(id);
+    if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${toHex(id)} in your inbox`, 'wotrelay inbox lists message ids');
+    if (row.read) return [];
+    this.store.inbox.markRead(id);
+    return this.queueControl(row.from, 'receipt', encodeReceipt('read', [id]));
+  }
+
+  /**
+   * Sends one outbox row: by a direct link or a cached route; to one of the recipient's
+   * mailboxes when discovery found no way to it; else dials, asks where it is and discovers.
+   * Each try schedules the next (backoff with jitter); HOLD or an ack reschedules it.
+   */
   private transmit(row: OutboxRow, now: number): Action[] {
-    this.store.outbox.scheduleRetry(row.id, now + this.backoff(row.attempts), now);
     const idHex = toHex(row.id);
     const mono = this.mono();
-    if (this.pending.has(idHex, mono)) return []; // in flight; stall handling owns it
-    let link = this.linkTo(row.to);
-    let next = row.to;
-    let rest: Uint8Array[] = [];
-    if (link === undefined) {
-      for (const r of this.routes.get(row.to, now)) {
-        const l = this.linkTo(r[0]!);
-        if (l === undefined) continue;
-        link = l;
-        next = r[0]!;
-        rest = r.slice(1);
-        break;
-      }
+    const f = this.inflight.get(idHex, mono);
+    if (f && f.until > mono) {
+      this.store.outbox.reschedule(row.id, now + (f.until - mono), now);
+      return [];
     }
-    if (link === undefined) {
+    let fwd = this.fwdlog.get(idHex, mono);
+    if (!fwd) {
+      fwd = newFwd(null, row.to, now, 0);
+      this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
+    }
+    if (f) {
+      this.inflight.delete(idHex);
+      fwd.failed.add(f.next);
+    }
+    this.store.outbox.scheduleRetry(row.id, now + this.backoff(row.attempts), now);
+    const cert = this.store.certs.latestForEntity(row.to);
+    const x25519 = cert ? validCert(cert.cert, now)?.x25519 : undefined;
+    let way = x25519 ? this.chooseWay(row.to, [], fwd.failed) : undefined;
+    let dep: Uint8Array | undefined;
+    const mailboxes = way ? [] : this.mailboxesOf(row.to);
+    if (!way && x25519 && mailboxes.length > 0 && this.unreachable.has(toHex(row.to), mono)) {
+      dep = this.pickMailbox(row.to, mailboxes, fwd.failed);
+      if (dep) way = this.chooseWay(dep, [], fwd.failed);
+    }
+    if (!way || !x25519) {
+      fwd.failed.clear();
       const actions: Action[] = [];
       for (const addr of this.knownAddrs(row.to).slice(0, 3)) actions.push({ type: 'dial', entity: row.to, addr });
       actions.push(...this.askWhereIs(row.to));
       actions.push(...this.discover(row.to));
+      if (mailboxes.length > 0) actions.push(...this.discover(mailboxes[row.attempts % mailboxes.length]!));
       return actions;
     }
-    const cert = this.store.certs.latestForEntity(row.to);
-    const x25519 = cert ? validCert(cert.cert, now)?.x25519 : undefined;
-    if (!x25519) return this.discover(row.to);
     const env: Envelope = {
       t: MsgType.ENVELOPE,
       id: row.id,
@@ -1213,24 +1763,32 @@ export class AgentCore {
       route: [],
       body: seal(x25519, row.envelope, sealAd(row.id, row.to)),
       hops: [],
+      ...(dep ? { dep } : {}),
     };
-    const fwd: FwdEntry = { prevLink: null, prevEntity: null, nexts: [], to: row.to, at: now, complainants: new Set(), pos: 0 };
-    this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
-    this.pending.set(idHex, { env, deadline: mono + this.cfg.stallMs, reroutes: 0, remaining: rest.length + 1 }, Math.min(mono + this.cfg.fwdRetentionMs, mono + (row.expiresAt - now)));
-    const actions = this.handOver(idHex, env, link, next, rest, fwd);
+    const actions = this.handOver(env, way, fwd);
     if (row.state === 'queued') {
       this.store.outbox.setState(row.id, 'sent', now);
       actions.push({ type: 'outbox-state', id: row.id, state: 'sent' });
     }
-    actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now }));
+    if (row.kind === 'text' || row.kind === 'file') actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now }));
     return actions;
   }
 
   private backoff(attempts: number): number {
     const base = Math.min(this.cfg.maxRetryMs, this.cfg.retryBaseMs * 2 ** Math.min(attempts, 20));
+    return this.jitter(base);
+  }
+
+  /** When to send a held-but-unacked message again: custodyRetryMs, doubling, within its lifetime. */
+  private custodyRetry(attempts: number): number {
+    return this.jitter(Math.min(this.cfg.messageTtlMs, this.cfg.custodyRetryMs * 2 ** Math.min(Math.max(0, attempts - 1), 10)));
+  }
+
+  /** ±25 % jitter, at least 100 ms. */
+  private jitter(base: number): number {
     const r = this.deps.randomBytes(2);
-    const jitter = ((r[0]! * 256 + r[1]!) / 65535 - 0.5) * 0.5; // ±25 %
-    return Math.max(100, Math.round(base * (1 + jitter)));
+    const j = ((r[0]! * 256 + r[1]!) / 65535 - 0.5) * 0.5;
+    return Math.max(100, Math.round(base * (1 + j)));
   }
 
   private flushOutboxTo(entity: Uint8Array, now: number): Action[] {
@@ -1240,14 +1798,15 @@ export class AgentCore {
   }
 
   /**
-   * Timer: ring timeouts, stalled messages, due revocations, outbox retries and expiry.
-   * The daemon calls it every second; the simulator calls it on its virtual clock.
+   * Timer: ring timeouts, custody retries and stalls, due revocations, held messages past
+   * their wait, outbox retries and expiry, housekeeping. The daemon calls it every second; the
+   * simulator on its virtual clock.
    */
   tick(): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
     const actions: Action[] = [];
-    // Discoveries: next ring, or give up.
+    // Discoveries: next ring, or give up (then mail for the target may go to its mailboxes).
     for (const [key, d] of this.discoveries) {
       if (d.deadline > mono) continue;
       if (d.found) {
@@ -1259,21 +1818,31 @@ export class AgentCore {
         actions.push(...this.startRing(target, d.ring + 1));
       } else {
         this.discoveries.delete(key);
+        this.unreachable.set(key, true, mono + this.cfg.maxRetryMs);
         actions.push({ type: 'discovery-failed', target }, { type: 'metric', name: 'discovery.failed' });
+        if (this.mailboxesOf(target).length > 0) {
+          actions.push(...this.flushOutboxTo(target, now), ...this.flushRelayFor(target));
+        }
       }
     }
-    // Stalls.
-    for (const [idHex, p] of this.pending.values(mono)) {
-      if (p.deadline > mono) continue;
-      const fwd = this.fwdlog.get(idHex, mono);
-      if (!fwd) {
-        this.pending.delete(idHex);
-        continue;
+    // Custody queue: retries after backoff, and hops that never took custody (stalls).
+    for (const row of this.store.relayq.due(now, 500)) {
+      const idHex = toHex(row.id);
+      const f = this.inflight.get(idHex, mono);
+      if (f && f.until > mono) continue;
+      const fwd = this.fwdFor(row);
+      if (f) {
+        this.inflight.delete(idHex);
+        fwd.failed.add(f.next);
+        actions.push({ type: 'metric', name: 'relay.stalled' });
       }
-      actions.push({ type: 'metric', name: 'relay.stalled' }, ...this.reroute(idHex, p, fwd));
+      const env = this.decodeQueued(row);
+      if (env) actions.push(...this.moveOn(env, fwd, row.attempts, row.dep));
     }
+    for (const _id of this.store.relayq.expire(now, 1000)) actions.push({ type: 'metric', name: 'relay.expired' });
+    this.store.mailbox.expire(now);
     actions.push(...this.revokeForComplaints(mono));
-    actions.push(...this.retryWaiting(now, mono));
+    actions.push(...this.releaseOverdue(now));
     // Outbox.
     this.store.outbox.expire(now);
     const dialled = new Set<string>();
@@ -1287,8 +1856,10 @@ export class AgentCore {
         actions.push(x);
       }
     }
+    this.store.outbox.purgeDone(now - this.cfg.outboxRetentionMs, 1000);
     this.fwdlog.sweep(mono);
     this.seen.sweep(mono);
+    this.inflight.sweep(mono);
     this.store.addrbook.purgeExpired(now);
     return actions;
   }
@@ -1333,6 +1904,59 @@ export class AgentCore {
       actions.push({ type: 'close', link: l, code: 'ERR_REVOKED', msg: 'trust revoked' });
     }
     return { entry: this.store.trust.get(entity)!, actions };
+  }
+
+  /**
+   * Names `entity` as one of our mailboxes: trusts it (its agent must be always-on and
+   * reachable), announces the new list to every neighbour and the directory (the mailbox
+   * opens our account when it sees the announcement) and fetches from it when connected.
+   */
+  mailboxAdd(entity: Uint8Array, addr: string | undefined): Action[] {
+    if (equalBytes(entity, this.self.entityPub)) throw new WotError('ERR_BAD_REQUEST', 'you cannot be your own mailbox', 'name an always-on agent you trust');
+    if (this.store.myMailboxes.list().length >= 8 && !this.store.myMailboxes.has(entity)) {
+      throw new WotError('ERR_BAD_REQUEST', 'you already have 8 mailboxes, the most an announcement carries', 'remove one first: wotrelay mailbox remove <entity>');
+    }
+    const now = this.deps.now();
+    const actions: Action[] = [];
+    const trust = this.store.trust.get(entity);
+    if (trust?.state !== 'active' || addr !== undefined) actions.push(...this.trustAdd(entity, undefined, addr).actions);
+    this.store.myMailboxes.add(entity, now);
+    actions.push(...this.announce());
+    const link = this.linkTo(entity);
+    if (link !== undefined) actions.push(this.mbFetch(link, entity, 0));
+    return actions;
+  }
+
+  /** Stops naming `entity` as our mailbox (announced at once; what it still holds can be fetched no more). */
+  mailboxRemove(entity: Uint8Array): Action[] {
+    if (!this.store.myMailboxes.remove(entity)) {
+      throw new WotError('ERR_NOT_FOUND', `${encodeEntityId(entity)} is not one of your mailboxes`, 'wotrelay mailbox list shows them');
+    }
+    return this.announce();
+  }
+
+  /** Our mailboxes, and the accounts we host as a mailbox for others. */
+  mailboxes(): {
+    mine: Array<{ entity: Uint8Array; connected: boolean }>;
+    hosted: Array<{ owner: Uint8Array; messages: number; bytes: number; since: number }>;
+  } {
+    return {
+      mine: this.store.myMailboxes.list().map((entity) => ({ entity, connected: this.isConnected(entity) })),
+      hosted: this.store.mailbox.accounts().map((a) => {
+        const u = this.store.mailbox.usage(a.owner);
+        return { owner: a.owner, messages: u.n, bytes: u.bytes, since: a.createdAt };
+      }),
+    };
+  }
+
+  /** The custody queue and held messages, for `status`. */
+  queues(): { relay: { messages: number; bytes: number; byNextHop: Array<{ entity: Uint8Array; messages: number; bytes: number }> }; held: number; limits: { perHop: number; total: number; bytes: number } } {
+    const t = this.store.relayq.totals();
+    return {
+      relay: { messages: t.n, bytes: t.bytes, byNextHop: this.store.relayq.perWaitFor(10).map((r) => ({ entity: r.waitFor, messages: r.n, bytes: r.bytes })) },
+      held: this.store.held.count(),
+      limits: { perHop: this.cfg.relayQueuePerHop, total: this.cfg.relayQueueMax, bytes: this.cfg.relayQueueMaxBytes },
+    };
   }
 
   /** Resolves an entity id or petname to an entity key. */

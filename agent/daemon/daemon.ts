@@ -9,7 +9,21 @@ import os from 'node:os';
 import fs from 'node:fs';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { RpcServer, type Handlers, type RpcContext } from '../api/server.js';
-import type { InboxItem, OutboxItem, PeerView, ProgressItem, RevocationView, SendResult, StatusResult, TrustEntryView } from '../api/methods.js';
+import {
+  OUTBOX_STATES,
+  type HostedMailboxView,
+  type InboxItem,
+  type MailboxView,
+  type OutboxItem,
+  type OutboxState,
+  type PeerView,
+  type ProgressItem,
+  type QueuesView,
+  type RevocationView,
+  type SendResult,
+  type StatusResult,
+  type TrustEntryView,
+} from '../api/methods.js';
 import { AgentCore, type Action, type CoreConfig, type LinkId, type ProgressEvent } from '../core/index.js';
 import { toHex, utf8 } from '../crypto/index.js';
 import {
@@ -541,6 +555,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       size: r.body.length,
       path,
       seq: r.seq,
+      hash: r.hash ? toHex(r.hash) : null,
+      parents: r.parents.map(toHex),
+      gap: r.gap.map(toHex),
     };
   };
 
@@ -551,11 +568,75 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     reporterName: toHex(e.reporter) === toHex(identity.entityPub) ? 'you' : nameOf(e.reporter),
     reporterFingerprint: fingerprint(e.reporter),
     at: e.at,
+    ...(e.detail !== undefined ? { detail: e.detail } : {}),
   });
 
   const sendResult = (r: OutboxRow): SendResult => ({ id: toHex(r.id), to: encodeEntityId(r.to), state: r.state });
 
   const resolveWho = (who: string): Uint8Array => core.resolve(who, decodeEntityId);
+
+  const outboxItem = (r: OutboxRow): OutboxItem => ({
+    id: toHex(r.id),
+    to: encodeEntityId(r.to),
+    toName: nameOf(r.to),
+    state: r.state,
+    kind: r.kind,
+    hash: r.hash ? toHex(r.hash) : null,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    attempts: r.attempts,
+    error: r.error,
+  });
+
+  /** The app's own messages (text, file), as opposed to the receipts and wants the agent sends. */
+  const isAppMessage = (r: OutboxRow): boolean => r.kind === 'text' || r.kind === 'file';
+
+  /**
+   * Text/file outbox rows per state. The store has no count-by-state query yet, so this is
+   * one scan of at most 100,000 rows (newest first).
+   */
+  const outboxByState = (): Record<OutboxState, number> => {
+    const counts = Object.fromEntries(OUTBOX_STATES.map((st) => [st, 0])) as Record<OutboxState, number>;
+    for (const r of store.outbox.list({ limit: 100_000 })) if (isAppMessage(r)) counts[r.state] += 1;
+    return counts;
+  };
+
+  const mailboxView = (m: { entity: Uint8Array; connected: boolean }): MailboxView => ({
+    entity: encodeEntityId(m.entity),
+    fingerprint: fingerprint(m.entity),
+    petname: nameOf(m.entity),
+    connected: m.connected,
+  });
+
+  const hostedView = (h: { owner: Uint8Array; messages: number; bytes: number; since: number }): HostedMailboxView => ({
+    owner: encodeEntityId(h.owner),
+    fingerprint: fingerprint(h.owner),
+    petname: nameOf(h.owner),
+    messages: h.messages,
+    bytes: h.bytes,
+    since: h.since,
+  });
+
+  const myMailboxes = (): MailboxView[] => store.tx(() => core.mailboxes()).mine.map(mailboxView);
+
+  const queuesView = (): QueuesView => {
+    const q = store.tx(() => core.queues());
+    return {
+      relay: {
+        messages: q.relay.messages,
+        bytes: q.relay.bytes,
+        byNextHop: q.relay.byNextHop.map((h) => ({
+          entity: encodeEntityId(h.entity),
+          fingerprint: fingerprint(h.entity),
+          petname: nameOf(h.entity),
+          messages: h.messages,
+          bytes: h.bytes,
+        })),
+      },
+      held: q.held,
+      limits: { perHop: q.limits.perHop, total: q.limits.total, bytes: q.limits.bytes },
+    };
+  };
 
   const handlers: Handlers = {
     status: (): StatusResult => ({
@@ -580,6 +661,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         }
         const r = core.reachability();
         return { mode: r.mode, relays: r.relays.map(encodeEntityId), why: r.why };
+      })(),
+      queues: queuesView(),
+      outboxByState: outboxByState(),
+      mailboxes: (() => {
+        const m = store.tx(() => core.mailboxes());
+        return { mine: m.mine.length, hosted: m.hosted.length };
       })(),
     }),
     id: () => ({
@@ -683,7 +770,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     },
     'send.wait': async (p) => {
       const id = fromHexId(p.id);
-      const rank = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 9, expired: 9 } as const;
+      const rank = { queued: 0, sent: 1, relayed: 2, delivered: 3, read: 4, failed: 9, expired: 9 } as const;
       const target = rank[p.until];
       const current = () => store.outbox.get(id);
       const row0 = current();
@@ -718,17 +805,41 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       });
       return rows.map(inboxItem);
     },
-    outbox: (p): OutboxItem[] =>
-      store.outbox.list({ limit: Math.min(p.limit ?? 100, 1000) }).map((r) => ({
-        id: toHex(r.id),
-        to: encodeEntityId(r.to),
-        toName: nameOf(r.to),
-        state: r.state,
-        createdAt: r.createdAt,
-        updatedAt: r.updatedAt,
-        attempts: r.attempts,
-        error: r.error,
-      })),
+    outbox: (p): OutboxItem[] => {
+      const limit = Math.min(p.limit ?? 100, 1000);
+      const keep = p.all === true ? () => true : isAppMessage;
+      // Receipts and wants share the table: read more rows until `limit` of the wanted kinds are found.
+      let rows: OutboxRow[] = [];
+      for (let n = limit; ; n = Math.min(n * 4, 100_000)) {
+        const page = store.outbox.list({ ...(p.state !== undefined ? { states: [...p.state] } : {}), limit: n });
+        rows = page.filter(keep);
+        if (rows.length >= limit || page.length < n || n >= 100_000) break;
+      }
+      return rows.slice(0, limit).map(outboxItem);
+    },
+    'inbox.read': (p) => {
+      const id = fromHexId(p.id);
+      perform(store.tx(() => core.markRead(id)));
+      return { id: toHex(id), read: true as const };
+    },
+    'mailbox.add': (p) => {
+      const entity = resolveWho(p.who);
+      if (p.addr !== undefined) parseHostPort(p.addr);
+      perform(store.tx(() => core.mailboxAdd(entity, p.addr)));
+      log.log('info', 'mailbox-added', { mailbox: fingerprint(entity) });
+      lan?.recheck();
+      return myMailboxes();
+    },
+    'mailbox.remove': (p) => {
+      const entity = resolveWho(p.who);
+      perform(store.tx(() => core.mailboxRemove(entity)));
+      log.log('info', 'mailbox-removed', { mailbox: fingerprint(entity) });
+      return myMailboxes();
+    },
+    'mailbox.list': () => {
+      const m = store.tx(() => core.mailboxes());
+      return { mine: m.mine.map(mailboxView), hosted: m.hosted.map(hostedView) };
+    },
     'inbox.get': (p) => {
       const row = store.inbox.get(fromHexId(p.id));
       if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${p.id} in your inbox`, 'wotrelay inbox --json lists message ids');

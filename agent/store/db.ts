@@ -1,6 +1,7 @@
 /**
  * The embedded database: opens the SQLite file, applies pragmas and schema migrations, and
- * owns the repositories (trust, certs, invites, inbox, outbox, kv). Synchronous API.
+ * owns the repositories (trust, certs, invites, inbox, outbox, kv, addrbook, relayq, mailbox,
+ * myMailboxes, held, convo). Synchronous API.
  *
  * Why SQLite (better-sqlite3): real transactions (the daemon runs each core event inside one),
  * WAL journaling (durable against a process crash / kill -9 with synchronous=NORMAL), a
@@ -10,8 +11,9 @@
  * can be downloaded (package.json `allowScripts` approves its install script), so it does not
  * depend on a system libsqlite3.
  *
- * Schema (version 1). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
- * milliseconds since the Unix epoch; booleans are INTEGER 0/1.
+ * Schema (version 3). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
+ * milliseconds since the Unix epoch; booleans are INTEGER 0/1. "Hash lists" are the
+ * concatenation of 32-byte sha256 hashes, NULL when empty (hashes.ts).
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
  *     key 'schema_version' = number of migrations applied.
@@ -47,6 +49,15 @@
  *     note        TEXT NULL
  *     INDEX invites_expires (expires_at)
  *
+ *   addrbook                                                           -- verified announcements (v2)
+ *     entity       BLOB PRIMARY KEY
+ *     announcement BLOB NOT NULL          exact announcement bytes
+ *     seq          INTEGER NOT NULL
+ *     received_at  INTEGER NOT NULL
+ *     expires_at   INTEGER NOT NULL
+ *     invalid      INTEGER NOT NULL DEFAULT 0
+ *     INDEX addrbook_expires (expires_at)
+ *
  *   inbox                                                              -- messages delivered to us
  *     seq         INTEGER PRIMARY KEY AUTOINCREMENT   local insertion order, never reused
  *     id          BLOB NOT NULL UNIQUE    message id (dedup: each id stored exactly once)
@@ -59,23 +70,72 @@
  *     name        TEXT NULL               file name (kind 'file')
  *     path        TEXT NOT NULL           JSON of the verified path
  *     read        INTEGER NOT NULL DEFAULT 0
+ *     hash        BLOB NULL               sha256 of the signed content (v3)
+ *     parents     BLOB NULL               hash list: causal parents named by the sender (v3)
+ *     gap         BLOB NULL               hash list: parents given up on at delivery (v3)
  *     INDEX inbox_from (from_entity, seq)
+ *     INDEX inbox_hash (hash) WHERE hash IS NOT NULL
  *
  *   outbox                                                             -- messages we send
  *     id              BLOB PRIMARY KEY    message id
  *     to_entity       BLOB NOT NULL
  *     created_at      INTEGER NOT NULL
  *     expires_at      INTEGER NOT NULL
- *     state           TEXT NOT NULL       'queued'|'sent'|'delivered'|'read'|'failed'|'expired'
+ *     state           TEXT NOT NULL       'queued'|'sent'|'relayed'|'delivered'|'read'|'failed'|'expired'
+ *     kind            TEXT NOT NULL DEFAULT 'text'   'text'|'file'|'receipt'|'want' (v3)
+ *     hash            BLOB NULL           sha256 of the signed content (v3)
  *     envelope        BLOB NOT NULL       encoded Envelope
  *     attempts        INTEGER NOT NULL
  *     next_attempt_at INTEGER NOT NULL
  *     updated_at      INTEGER NOT NULL
  *     error           TEXT NULL
+ *     Pending = state IN ('queued','sent','relayed'); done = the other four.
  *     INDEX outbox_created (created_at)
- *     INDEX outbox_due (next_attempt_at) WHERE state IN ('queued','sent')
- *     INDEX outbox_pending_to (to_entity, created_at) WHERE state IN ('queued','sent')
- *     INDEX outbox_pending_expires (expires_at) WHERE state IN ('queued','sent')
+ *     INDEX outbox_due (next_attempt_at, created_at) WHERE pending
+ *     INDEX outbox_pending_to (to_entity, created_at) WHERE pending
+ *     INDEX outbox_pending_expires (expires_at) WHERE pending
+ *     INDEX outbox_done (updated_at) WHERE done
+ *     INDEX outbox_hash (hash) WHERE hash IS NOT NULL
+ *
+ *   held                                                               -- received, waiting for causal parents (v3)
+ *     id BLOB PRIMARY KEY; hash BLOB NOT NULL; from_entity, from_agent, received_at, sent_at,
+ *     kind, body, name, path as in inbox; parents BLOB NULL (hash list); held_at INTEGER NOT NULL
+ *     INDEX held_hash (hash), INDEX held_from (from_entity, held_at), INDEX held_at (held_at)
+ *
+ *   convo_heads                                                        -- causal DAG heads per peer (v3)
+ *     peer BLOB, hash BLOB, added_at INTEGER, PRIMARY KEY (peer, hash)   at most 8 per peer
+ *
+ *   relayq                                                             -- envelopes in our custody (v3)
+ *     id              BLOB PRIMARY KEY    message id
+ *     to_entity       BLOB NOT NULL       recipient
+ *     wait_for        BLOB NOT NULL       entity whose link/route lets it move
+ *     dep             BLOB NULL           mailbox it is being deposited at
+ *     prev            BLOB NULL           entity that handed it to us
+ *     envelope        BLOB NOT NULL       encoded envelope as received
+ *     received_at, expires_at, attempts, next_attempt_at   INTEGER NOT NULL
+ *     INDEX relayq_wait (wait_for, received_at), INDEX relayq_to (to_entity, received_at),
+ *     INDEX relayq_due (next_attempt_at, received_at), INDEX relayq_expires (expires_at)
+ *   relayq_counts(wait_for BLOB PRIMARY KEY, n, bytes)                 -- per wait_for; no row when n = 0
+ *   relayq_totals(one = 1 PRIMARY KEY, n, bytes)                       -- single row
+ *     Both kept by triggers relayq_count_insert/_delete/_update (AFTER INSERT, AFTER DELETE,
+ *     AFTER UPDATE OF wait_for, envelope); bytes = sum of length(envelope).
+ *
+ *   mailbox_accounts                                                   -- entities we are a mailbox for (v3)
+ *     owner BLOB PRIMARY KEY, ann_seq INTEGER, created_at INTEGER, updated_at INTEGER
+ *   mailbox                                                            -- messages stored for them (v3)
+ *     seq         INTEGER PRIMARY KEY AUTOINCREMENT
+ *     owner       BLOB NOT NULL
+ *     id          BLOB NOT NULL           UNIQUE (owner, id)
+ *     envelope    BLOB NOT NULL
+ *     bytes       INTEGER NOT NULL        length(envelope)
+ *     stored_at   INTEGER NOT NULL
+ *     expires_at  INTEGER NOT NULL
+ *     INDEX mailbox_owner (owner, seq), INDEX mailbox_expires (expires_at)
+ *   mailbox_counts(owner BLOB PRIMARY KEY, n, bytes)                   -- per owner; no row when n = 0
+ *   mailbox_totals(one = 1 PRIMARY KEY, n, bytes, owners)              -- owners = rows of mailbox_counts
+ *     Both kept by triggers mailbox_count_insert/_delete/_update.
+ *
+ *   my_mailboxes(entity BLOB PRIMARY KEY, added_at INTEGER)            -- our own mailboxes (v3)
  *
  * Migrations: MIGRATIONS[i] takes the schema from version i to i+1, each in its own
  * transaction. A database whose schema_version is newer than MIGRATIONS.length is refused.
@@ -90,6 +150,11 @@ import { InviteRepo } from './invites.js';
 import { InboxRepo } from './inbox.js';
 import { OutboxRepo } from './outbox.js';
 import { KvRepo } from './kv.js';
+import { RelayQueueRepo } from './relayq.js';
+import { MailboxRepo } from './mailbox.js';
+import { MyMailboxesRepo } from './mymailboxes.js';
+import { HeldRepo } from './held.js';
+import { ConvoRepo } from './convo.js';
 
 /** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
@@ -176,6 +241,204 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX addrbook_expires ON addrbook (expires_at);
   `,
+  // 3: store-and-forward. Outbox gains the 'relayed' state, kind and hash (rebuilt: SQLite
+  // cannot alter a CHECK); inbox gains hash, parents and gap (rebuilt alike); new tables for
+  // held messages, conversation heads, the relay custody queue, mailbox storage and our own
+  // mailboxes. Rebuilds copy rowids (outbox ties) and the inbox AUTOINCREMENT high-water mark.
+  `
+  CREATE TABLE outbox_new (
+    id              BLOB PRIMARY KEY,
+    to_entity       BLOB NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued','sent','relayed','delivered','read','failed','expired')),
+    kind            TEXT NOT NULL DEFAULT 'text' CHECK (kind IN ('text','file','receipt','want')),
+    hash            BLOB,
+    envelope        BLOB NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    error           TEXT
+  ) STRICT;
+  INSERT INTO outbox_new (rowid, id, to_entity, created_at, expires_at, state, envelope, attempts, next_attempt_at, updated_at, error)
+    SELECT rowid, id, to_entity, created_at, expires_at, state, envelope, attempts, next_attempt_at, updated_at, error
+    FROM outbox ORDER BY rowid;
+  DROP TABLE outbox;
+  ALTER TABLE outbox_new RENAME TO outbox;
+  CREATE INDEX outbox_created ON outbox (created_at);
+  CREATE INDEX outbox_due ON outbox (next_attempt_at, created_at) WHERE state IN ('queued','sent','relayed');
+  CREATE INDEX outbox_pending_to ON outbox (to_entity, created_at) WHERE state IN ('queued','sent','relayed');
+  CREATE INDEX outbox_pending_expires ON outbox (expires_at) WHERE state IN ('queued','sent','relayed');
+  CREATE INDEX outbox_done ON outbox (updated_at) WHERE state IN ('delivered','read','failed','expired');
+  CREATE INDEX outbox_hash ON outbox (hash) WHERE hash IS NOT NULL;
+
+  CREATE TABLE inbox_new (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          BLOB NOT NULL UNIQUE,
+    from_entity BLOB NOT NULL,
+    from_agent  BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('text','file')),
+    body        BLOB NOT NULL,
+    name        TEXT,
+    path        TEXT NOT NULL,
+    read        INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0,1)),
+    hash        BLOB,
+    parents     BLOB CHECK (parents IS NULL OR (length(parents) > 0 AND length(parents) % 32 = 0)),
+    gap         BLOB CHECK (gap IS NULL OR (length(gap) > 0 AND length(gap) % 32 = 0))
+  ) STRICT;
+  INSERT INTO inbox_new (seq, id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, read)
+    SELECT seq, id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, read
+    FROM inbox ORDER BY seq;
+  -- Keep the old AUTOINCREMENT high-water mark (a seq is never reused, even one whose row is gone).
+  DELETE FROM sqlite_sequence WHERE name = 'inbox_new';
+  UPDATE sqlite_sequence SET name = 'inbox_new' WHERE name = 'inbox';
+  DROP TABLE inbox;
+  ALTER TABLE inbox_new RENAME TO inbox;
+  CREATE INDEX inbox_from ON inbox (from_entity, seq);
+  CREATE INDEX inbox_hash ON inbox (hash) WHERE hash IS NOT NULL;
+
+  CREATE TABLE held (
+    id          BLOB PRIMARY KEY,
+    hash        BLOB NOT NULL,
+    from_entity BLOB NOT NULL,
+    from_agent  BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('text','file')),
+    body        BLOB NOT NULL,
+    name        TEXT,
+    path        TEXT NOT NULL,
+    parents     BLOB CHECK (parents IS NULL OR (length(parents) > 0 AND length(parents) % 32 = 0)),
+    held_at     INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX held_hash ON held (hash);
+  CREATE INDEX held_from ON held (from_entity, held_at);
+  CREATE INDEX held_at ON held (held_at);
+
+  CREATE TABLE convo_heads (
+    peer     BLOB NOT NULL,
+    hash     BLOB NOT NULL,
+    added_at INTEGER NOT NULL,
+    PRIMARY KEY (peer, hash)
+  ) STRICT;
+
+  CREATE TABLE relayq (
+    id              BLOB PRIMARY KEY,
+    to_entity       BLOB NOT NULL,
+    wait_for        BLOB NOT NULL,
+    dep             BLOB,
+    prev            BLOB,
+    envelope        BLOB NOT NULL,
+    received_at     INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX relayq_wait ON relayq (wait_for, received_at);
+  CREATE INDEX relayq_to ON relayq (to_entity, received_at);
+  CREATE INDEX relayq_due ON relayq (next_attempt_at, received_at);
+  CREATE INDEX relayq_expires ON relayq (expires_at);
+
+  CREATE TABLE relayq_counts (
+    wait_for BLOB PRIMARY KEY,
+    n        INTEGER NOT NULL CHECK (n >= 0),
+    bytes    INTEGER NOT NULL CHECK (bytes >= 0)
+  ) STRICT;
+  CREATE TABLE relayq_totals (
+    one   INTEGER PRIMARY KEY CHECK (one = 1),
+    n     INTEGER NOT NULL CHECK (n >= 0),
+    bytes INTEGER NOT NULL CHECK (bytes >= 0)
+  ) STRICT;
+  INSERT INTO relayq_totals (one, n, bytes) VALUES (1, 0, 0);
+
+  CREATE TRIGGER relayq_count_insert AFTER INSERT ON relayq BEGIN
+    INSERT INTO relayq_counts (wait_for, n, bytes) VALUES (NEW.wait_for, 1, length(NEW.envelope))
+      ON CONFLICT (wait_for) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
+    UPDATE relayq_totals SET n = n + 1, bytes = bytes + length(NEW.envelope) WHERE one = 1;
+  END;
+  CREATE TRIGGER relayq_count_delete AFTER DELETE ON relayq BEGIN
+    UPDATE relayq_counts SET n = n - 1, bytes = bytes - length(OLD.envelope) WHERE wait_for = OLD.wait_for;
+    DELETE FROM relayq_counts WHERE wait_for = OLD.wait_for AND n = 0;
+    UPDATE relayq_totals SET n = n - 1, bytes = bytes - length(OLD.envelope) WHERE one = 1;
+  END;
+  CREATE TRIGGER relayq_count_update AFTER UPDATE OF wait_for, envelope ON relayq
+    WHEN OLD.wait_for IS NOT NEW.wait_for OR length(OLD.envelope) <> length(NEW.envelope)
+  BEGIN
+    UPDATE relayq_counts SET n = n - 1, bytes = bytes - length(OLD.envelope) WHERE wait_for = OLD.wait_for;
+    DELETE FROM relayq_counts WHERE wait_for = OLD.wait_for AND n = 0;
+    INSERT INTO relayq_counts (wait_for, n, bytes) VALUES (NEW.wait_for, 1, length(NEW.envelope))
+      ON CONFLICT (wait_for) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
+    UPDATE relayq_totals SET bytes = bytes - length(OLD.envelope) + length(NEW.envelope) WHERE one = 1;
+  END;
+
+  CREATE TABLE mailbox_accounts (
+    owner      BLOB PRIMARY KEY,
+    ann_seq    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE mailbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner      BLOB NOT NULL,
+    id         BLOB NOT NULL,
+    envelope   BLOB NOT NULL,
+    bytes      INTEGER NOT NULL CHECK (bytes >= 0),
+    stored_at  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    UNIQUE (owner, id)
+  ) STRICT;
+  CREATE INDEX mailbox_owner ON mailbox (owner, seq);
+  CREATE INDEX mailbox_expires ON mailbox (expires_at);
+
+  CREATE TABLE mailbox_counts (
+    owner BLOB PRIMARY KEY,
+    n     INTEGER NOT NULL CHECK (n >= 0),
+    bytes INTEGER NOT NULL CHECK (bytes >= 0)
+  ) STRICT;
+  CREATE TABLE mailbox_totals (
+    one    INTEGER PRIMARY KEY CHECK (one = 1),
+    n      INTEGER NOT NULL CHECK (n >= 0),
+    bytes  INTEGER NOT NULL CHECK (bytes >= 0),
+    owners INTEGER NOT NULL CHECK (owners >= 0)
+  ) STRICT;
+  INSERT INTO mailbox_totals (one, n, bytes, owners) VALUES (1, 0, 0, 0);
+
+  CREATE TRIGGER mailbox_count_insert AFTER INSERT ON mailbox BEGIN
+    UPDATE mailbox_totals SET owners = owners + 1
+      WHERE one = 1 AND NOT EXISTS (SELECT 1 FROM mailbox_counts WHERE owner = NEW.owner);
+    INSERT INTO mailbox_counts (owner, n, bytes) VALUES (NEW.owner, 1, NEW.bytes)
+      ON CONFLICT (owner) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
+    UPDATE mailbox_totals SET n = n + 1, bytes = bytes + NEW.bytes WHERE one = 1;
+  END;
+  CREATE TRIGGER mailbox_count_delete AFTER DELETE ON mailbox BEGIN
+    UPDATE mailbox_counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE owner = OLD.owner;
+    UPDATE mailbox_totals SET owners = owners - 1
+      WHERE one = 1 AND EXISTS (SELECT 1 FROM mailbox_counts WHERE owner = OLD.owner AND n = 0);
+    DELETE FROM mailbox_counts WHERE owner = OLD.owner AND n = 0;
+    UPDATE mailbox_totals SET n = n - 1, bytes = bytes - OLD.bytes WHERE one = 1;
+  END;
+  CREATE TRIGGER mailbox_count_update AFTER UPDATE OF owner, bytes ON mailbox
+    WHEN OLD.owner IS NOT NEW.owner OR OLD.bytes <> NEW.bytes
+  BEGIN
+    UPDATE mailbox_counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE owner = OLD.owner;
+    UPDATE mailbox_totals SET owners = owners - 1
+      WHERE one = 1 AND EXISTS (SELECT 1 FROM mailbox_counts WHERE owner = OLD.owner AND n = 0);
+    DELETE FROM mailbox_counts WHERE owner = OLD.owner AND n = 0;
+    UPDATE mailbox_totals SET owners = owners + 1
+      WHERE one = 1 AND NOT EXISTS (SELECT 1 FROM mailbox_counts WHERE owner = NEW.owner);
+    INSERT INTO mailbox_counts (owner, n, bytes) VALUES (NEW.owner, 1, NEW.bytes)
+      ON CONFLICT (owner) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
+    UPDATE mailbox_totals SET bytes = bytes - OLD.bytes + NEW.bytes WHERE one = 1;
+  END;
+
+  CREATE TABLE my_mailboxes (
+    entity   BLOB PRIMARY KEY,
+    added_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this code writes and understands. */
@@ -236,6 +499,11 @@ export class Store {
   readonly outbox: OutboxRepo;
   readonly kv: KvRepo;
   readonly addrbook: AddrBookRepo;
+  readonly relayq: RelayQueueRepo;
+  readonly mailbox: MailboxRepo;
+  readonly myMailboxes: MyMailboxesRepo;
+  readonly held: HeldRepo;
+  readonly convo: ConvoRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
@@ -249,6 +517,11 @@ export class Store {
     this.outbox = new OutboxRepo(db);
     this.kv = new KvRepo(db);
     this.addrbook = new AddrBookRepo(db);
+    this.relayq = new RelayQueueRepo(db);
+    this.mailbox = new MailboxRepo(db);
+    this.myMailboxes = new MyMailboxesRepo(db);
+    this.held = new HeldRepo(db);
+    this.convo = new ConvoRepo(db);
     this.runTx = db.transaction((fn: () => unknown) => fn());
   }
 

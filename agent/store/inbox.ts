@@ -1,9 +1,11 @@
 /**
  * Inbox repository: messages delivered to us, stored exactly once per message id, in local
- * insertion order (`seq`, never reused). Table `inbox`.
+ * insertion order (`seq`, never reused), with their causal hash, parents and the parents
+ * we gave up waiting for. Table `inbox`.
  */
 import type Database from 'better-sqlite3';
 import { sqlLimit } from './limits.js';
+import { packHashes, unpackHashes } from './hashes.js';
 
 export interface InboxRow {
   id: Uint8Array;
@@ -16,6 +18,12 @@ export interface InboxRow {
   name: string | null;
   /** JSON of the verified path. */
   path: string;
+  /** sha256 of the signed content bytes; null when unknown. */
+  hash: Uint8Array | null;
+  /** Causal parents (32-byte hashes) named by the sender; [] for none. */
+  parents: Uint8Array[];
+  /** Parents given up on (never arrived) when the message was delivered; [] for none. */
+  gap: Uint8Array[];
   /** Local insertion order. */
   seq: number;
   read: boolean;
@@ -42,9 +50,12 @@ interface InboxDbRow {
   name: string | null;
   path: string;
   read: number;
+  hash: Buffer | null;
+  parents: Buffer | null;
+  gap: Buffer | null;
 }
 
-const COLS = 'seq, id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, read';
+const COLS = 'seq, id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, read, hash, parents, gap';
 
 function fromDb(r: InboxDbRow): InboxRow {
   return {
@@ -57,6 +68,9 @@ function fromDb(r: InboxDbRow): InboxRow {
     body: r.body,
     name: r.name,
     path: r.path,
+    hash: r.hash,
+    parents: unpackHashes(r.parents),
+    gap: unpackHashes(r.gap),
     seq: r.seq,
     read: r.read !== 0,
   };
@@ -67,6 +81,7 @@ export class InboxRepo {
   // the UNIQUE constraint + ON CONFLICT still makes it exactly-once across connections.
   private readonly sInsert: Database.Statement<[Record<string, unknown>]>;
   private readonly sHas: Database.Statement<[Uint8Array], { one: number }>;
+  private readonly sHasHash: Database.Statement<[Uint8Array], { one: number }>;
   private readonly sGet: Database.Statement<[Uint8Array], InboxDbRow>;
   private readonly sList: Database.Statement<[number, number], InboxDbRow>;
   private readonly sListFrom: Database.Statement<[Uint8Array, number, number], InboxDbRow>;
@@ -75,12 +90,13 @@ export class InboxRepo {
 
   constructor(db: Database.Database) {
     this.sInsert = db.prepare(
-      `INSERT INTO inbox (id, from_entity, from_agent, received_at, sent_at, kind, body, name, path)
-       SELECT @id, @from_entity, @from_agent, @received_at, @sent_at, @kind, @body, @name, @path
+      `INSERT INTO inbox (id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, hash, parents, gap)
+       SELECT @id, @from_entity, @from_agent, @received_at, @sent_at, @kind, @body, @name, @path, @hash, @parents, @gap
        WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE id = @id)
        ON CONFLICT (id) DO NOTHING`,
     );
     this.sHas = db.prepare(`SELECT 1 AS one FROM inbox WHERE id = ?`);
+    this.sHasHash = db.prepare(`SELECT 1 AS one FROM inbox WHERE hash = ? LIMIT 1`);
     this.sGet = db.prepare(`SELECT ${COLS} FROM inbox WHERE id = ?`);
     this.sList = db.prepare(`SELECT ${COLS} FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.sListFrom = db.prepare(`SELECT ${COLS} FROM inbox WHERE from_entity = ? AND seq > ? ORDER BY seq LIMIT ?`);
@@ -88,8 +104,13 @@ export class InboxRepo {
     this.sMarkRead = db.prepare(`UPDATE inbox SET read = 1 WHERE id = ?`);
   }
 
-  /** Stores the message; false (and nothing written) when its id is already present. */
+  /**
+   * Stores the message; false (and nothing written) when its id is already present. Empty
+   * parents/gap are stored as NULL; a parent or gap hash that is not 32 bytes is a RangeError.
+   */
   insert(row: Omit<InboxRow, 'seq' | 'read'>): boolean {
+    const parents = packHashes('inbox parents', row.parents);
+    const gap = packHashes('inbox gap', row.gap);
     return (
       this.sInsert.run({
         id: row.id,
@@ -101,12 +122,20 @@ export class InboxRepo {
         body: row.body,
         name: row.name,
         path: row.path,
+        hash: row.hash,
+        parents,
+        gap,
       }).changes === 1
     );
   }
 
   has(id: Uint8Array): boolean {
     return this.sHas.get(id) !== undefined;
+  }
+
+  /** True when a stored message has content hash `hash`. */
+  hasHash(hash: Uint8Array): boolean {
+    return this.sHasHash.get(hash) !== undefined;
   }
 
   get(id: Uint8Array): InboxRow | undefined {

@@ -1,7 +1,8 @@
 /**
  * MemoryStore: a Map-based `CoreStore` for the in-process simulator (test/sim), where
  * thousands of cores share one process. Each repository mirrors its SQLite twin in
- * trust.ts, certs.ts, invites.ts, inbox.ts and outbox.ts: same return values, dedup rules,
+ * trust.ts, certs.ts, invites.ts, inbox.ts, outbox.ts, addrbook.ts, relayq.ts, mailbox.ts,
+ * mymailboxes.ts, held.ts and convo.ts: same return values, dedup rules,
  * orderings (rowid = first-insertion order) and errors. test/unit/memory-store.test.ts runs
  * the same checks against both so they cannot drift apart.
  *
@@ -13,6 +14,7 @@
  * - Byte fields come back as the Uint8Arrays that were stored, not as Buffers.
  * - CHECK constraints on enum columns are left to the type system; the primary-key and
  *   `uses_left >= 0` constraints throw errors shaped like SqliteError (same `code`).
+ *   A parents/gap hash that is not 32 bytes is the same RangeError in both (hashes.ts).
  *
  * Memory: maps are created lazily on first write, so an idle node costs a few objects.
  */
@@ -22,12 +24,21 @@ import type { InviteRepo, InviteRow, RedeemResult } from './invites.js';
 import type { InboxListOptions, InboxRepo, InboxRow } from './inbox.js';
 import type { OutboxListOptions, OutboxRepo, OutboxRow, OutboxState } from './outbox.js';
 import type { AddrBookRepo, AddrBookRow } from './addrbook.js';
+import type { QueueCount, RelayQueueRepo, RelayRescheduleOptions, RelayRow } from './relayq.js';
+import type { MailAccount, MailboxRepo, MailPutResult, MailRow } from './mailbox.js';
+import type { MyMailboxesRepo } from './mymailboxes.js';
+import type { HeldRepo, HeldRow } from './held.js';
+import { MAX_HEADS, type ConvoRepo } from './convo.js';
+import { checkHashes } from './hashes.js';
 import type { CoreStore, PublicOf } from './types.js';
 import { sqlLimit } from './limits.js';
 import { WotError } from '../wire/errors.js';
 
 /** Map key for a byte string: one latin1 char per byte (compact, exact, length-preserving). */
 const k = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+/** Byte order of SQLite's BLOB comparison (memcmp, then the shorter first). */
+const cmpBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
 
 const hexPrefix = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex').slice(0, 16);
 
@@ -288,6 +299,9 @@ function copyInbox(r: InboxRec): InboxRow {
     body: r.body,
     name: r.name,
     path: r.path,
+    hash: r.hash,
+    parents: [...r.parents],
+    gap: [...r.gap],
     seq: r.seq,
     read: r.read,
   };
@@ -297,10 +311,15 @@ export class MemoryInboxRepo implements PublicOf<InboxRepo> {
   /** Rows in ascending seq (nothing is ever deleted). */
   private rows: InboxRec[] | undefined;
   private byId: Map<string, InboxRec> | undefined;
+  /** Content hashes of the stored rows (the inbox_hash index). */
+  private hashes: Set<string> | undefined;
   /** AUTOINCREMENT: a seq is never reused; a duplicate does not consume one. */
   private lastSeq = 0;
 
   insert(row: Omit<InboxRow, 'seq' | 'read'>): boolean {
+    // Checked before the dedup, as the SQLite repo packs the hashes before its INSERT.
+    checkHashes('inbox parents', row.parents);
+    checkHashes('inbox gap', row.gap);
     const key = k(row.id);
     const byId = (this.byId ??= new Map());
     if (byId.has(key)) return false;
@@ -314,17 +333,25 @@ export class MemoryInboxRepo implements PublicOf<InboxRepo> {
       body: row.body,
       name: row.name,
       path: row.path,
+      hash: row.hash,
+      parents: [...row.parents],
+      gap: [...row.gap],
       seq: ++this.lastSeq,
       read: false,
       fromKey: k(row.from),
     };
     byId.set(key, rec);
     (this.rows ??= []).push(rec);
+    if (row.hash !== null) (this.hashes ??= new Set()).add(k(row.hash));
     return true;
   }
 
   has(id: Uint8Array): boolean {
     return this.byId?.has(k(id)) ?? false;
+  }
+
+  hasHash(hash: Uint8Array): boolean {
+    return this.hashes?.has(k(hash)) ?? false;
   }
 
   get(id: Uint8Array): InboxRow | undefined {
@@ -371,6 +398,7 @@ export class MemoryInboxRepo implements PublicOf<InboxRepo> {
 interface OutboxRec extends OutboxRow {
   rowid: number;
   toKey: string;
+  hashKey: string | null;
 }
 
 function copyOutbox(r: OutboxRow): OutboxRow {
@@ -380,6 +408,8 @@ function copyOutbox(r: OutboxRow): OutboxRow {
     createdAt: r.createdAt,
     expiresAt: r.expiresAt,
     state: r.state,
+    kind: r.kind,
+    hash: r.hash,
     envelope: r.envelope,
     attempts: r.attempts,
     nextAttemptAt: r.nextAttemptAt,
@@ -388,22 +418,40 @@ function copyOutbox(r: OutboxRow): OutboxRow {
   };
 }
 
-const isPending = (s: OutboxState): boolean => s === 'queued' || s === 'sent';
+/** queued/sent/relayed: not finished (the outbox_due/_pending_* partial indexes). */
+const isPending = (s: OutboxState): boolean => s === 'queued' || s === 'sent' || s === 'relayed';
+/** queued/sent: no hop holds it yet (pendingFor). */
+const isUnheld = (s: OutboxState): boolean => s === 'queued' || s === 'sent';
 const byCreated = (a: OutboxRec, b: OutboxRec): number => a.createdAt - b.createdAt || a.rowid - b.rowid;
+const byNextAttempt = (a: OutboxRec, b: OutboxRec): number =>
+  a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt || a.rowid - b.rowid;
 
 export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   private rows: Map<string, OutboxRec> | undefined;
-  /** The rows in state 'queued' or 'sent' (the partial indexes of the SQLite table). */
+  /** The rows in a pending state, overall and per recipient (the SQLite partial indexes). */
   private pending: Map<string, OutboxRec> | undefined;
+  private pendingTo: Map<string, Map<string, OutboxRec>> | undefined;
+  /** The rows in a done state (delivered/read/failed/expired), for purgeDone. */
+  private done: Map<string, OutboxRec> | undefined;
+  /** hash key → rows with that content hash, in rowid order. */
+  private hashes: Map<string, OutboxRec[]> | undefined;
+  /** SQLite gives a new row max(rowid)+1: larger than every live row, which is all ordering needs. */
   private nextRowid = 1;
 
   insert(row: OutboxRow): void {
     const key = k(row.id);
     const rows = (this.rows ??= new Map());
     if (rows.has(key)) throw constraintError('SQLITE_CONSTRAINT_PRIMARYKEY', 'UNIQUE constraint failed: outbox.id');
-    const rec: OutboxRec = { ...copyOutbox(row), rowid: this.nextRowid++, toKey: k(row.to) };
+    const hashKey = row.hash === null ? null : k(row.hash);
+    const rec: OutboxRec = { ...copyOutbox(row), rowid: this.nextRowid++, toKey: k(row.to), hashKey };
     rows.set(key, rec);
-    if (isPending(rec.state)) (this.pending ??= new Map()).set(key, rec);
+    this.enter(key, rec);
+    if (hashKey !== null) {
+      const hashes = (this.hashes ??= new Map());
+      const list = hashes.get(hashKey);
+      if (list) list.push(rec);
+      else hashes.set(hashKey, [rec]);
+    }
   }
 
   get(id: Uint8Array): OutboxRow | undefined {
@@ -411,15 +459,32 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     return r ? copyOutbox(r) : undefined;
   }
 
+  byHash(hash: Uint8Array): OutboxRow | undefined {
+    const r = this.hashes?.get(k(hash))?.[0];
+    return r ? copyOutbox(r) : undefined;
+  }
+
+  hasHash(hash: Uint8Array): boolean {
+    return this.hashes?.has(k(hash)) ?? false;
+  }
+
   setState(id: Uint8Array, state: OutboxState, now: number, error?: string | null): boolean {
     const key = k(id);
     const r = this.rows?.get(key);
     if (!r) return false;
+    this.leave(key, r);
     r.state = state;
     r.updatedAt = now;
     r.error = error ?? null;
-    if (isPending(state)) (this.pending ??= new Map()).set(key, r);
-    else this.pending?.delete(key);
+    this.enter(key, r);
+    return true;
+  }
+
+  setError(id: Uint8Array, error: string | null, now: number): boolean {
+    const r = this.rows?.get(k(id));
+    if (!r) return false;
+    r.error = error;
+    r.updatedAt = now;
     return true;
   }
 
@@ -432,18 +497,26 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     return true;
   }
 
+  reschedule(id: Uint8Array, nextAttemptAt: number, now: number): boolean {
+    const r = this.rows?.get(k(id));
+    if (!r) return false;
+    r.nextAttemptAt = nextAttemptAt;
+    r.updatedAt = now;
+    return true;
+  }
+
   due(now: number, limit: number): OutboxRow[] {
     if (!this.pending || this.pending.size === 0) return [];
     const out: OutboxRec[] = [];
     for (const r of this.pending.values()) if (r.nextAttemptAt <= now) out.push(r);
-    return applyLimit(out.sort(byCreated), limit).map(copyOutbox);
+    return applyLimit(out.sort(byNextAttempt), limit).map(copyOutbox);
   }
 
   pendingFor(to: Uint8Array, limit: number): OutboxRow[] {
-    if (!this.pending || this.pending.size === 0) return [];
-    const toKey = k(to);
+    const mine = this.pendingTo?.get(k(to));
+    if (!mine) return [];
     const out: OutboxRec[] = [];
-    for (const r of this.pending.values()) if (r.toKey === toKey) out.push(r);
+    for (const r of mine.values()) if (isUnheld(r.state)) out.push(r);
     return applyLimit(out.sort(byCreated), limit).map(copyOutbox);
   }
 
@@ -460,18 +533,64 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     return this.pending?.size ?? 0;
   }
 
+  countPendingFor(to: Uint8Array): number {
+    return this.pendingTo?.get(k(to))?.size ?? 0;
+  }
+
   expire(now: number): number {
     if (!this.pending || this.pending.size === 0) return 0;
-    let n = 0;
-    for (const [key, r] of this.pending) {
-      if (r.expiresAt <= now) {
-        r.state = 'expired';
-        r.updatedAt = now;
-        this.pending.delete(key);
-        n++;
+    const expired: Array<[string, OutboxRec]> = [];
+    for (const entry of this.pending) if (entry[1].expiresAt <= now) expired.push(entry);
+    for (const [key, r] of expired) {
+      this.leave(key, r);
+      r.state = 'expired';
+      r.updatedAt = now;
+      this.enter(key, r);
+    }
+    return expired.length;
+  }
+
+  purgeDone(before: number, limit: number): number {
+    if (!this.done || this.done.size === 0) return 0;
+    const old: OutboxRec[] = [];
+    for (const r of this.done.values()) if (r.updatedAt < before) old.push(r);
+    const gone = applyLimit(old.sort((a, b) => a.updatedAt - b.updatedAt || a.rowid - b.rowid), limit);
+    for (const r of gone) {
+      const key = k(r.id);
+      this.leave(key, r);
+      this.rows!.delete(key);
+      if (r.hashKey !== null) {
+        const list = this.hashes!.get(r.hashKey)!;
+        list.splice(list.indexOf(r), 1);
+        if (list.length === 0) this.hashes!.delete(r.hashKey);
       }
     }
-    return n;
+    return gone.length;
+  }
+
+  /** Adds the row to the state indexes of its current state. */
+  private enter(key: string, r: OutboxRec): void {
+    if (isPending(r.state)) {
+      (this.pending ??= new Map()).set(key, r);
+      const pendingTo = (this.pendingTo ??= new Map());
+      const mine = pendingTo.get(r.toKey);
+      if (mine) mine.set(key, r);
+      else pendingTo.set(r.toKey, new Map([[key, r]]));
+    } else {
+      (this.done ??= new Map()).set(key, r);
+    }
+  }
+
+  /** Removes the row from the state indexes of its current state. */
+  private leave(key: string, r: OutboxRec): void {
+    if (isPending(r.state)) {
+      this.pending!.delete(key);
+      const mine = this.pendingTo!.get(r.toKey)!;
+      mine.delete(key);
+      if (mine.size === 0) this.pendingTo!.delete(r.toKey);
+    } else {
+      this.done!.delete(key);
+    }
   }
 }
 
@@ -521,6 +640,445 @@ export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
   }
 }
 
+// ---------------------------------------------------------------- held messages
+
+interface HeldRec extends HeldRow {
+  rowid: number;
+  fromKey: string;
+}
+
+function copyHeld(r: HeldRow): HeldRow {
+  return {
+    id: r.id,
+    from: r.from,
+    fromAgent: r.fromAgent,
+    receivedAt: r.receivedAt,
+    sentAt: r.sentAt,
+    kind: r.kind,
+    body: r.body,
+    name: r.name,
+    path: r.path,
+    hash: r.hash,
+    parents: [...r.parents],
+    heldAt: r.heldAt,
+  };
+}
+
+const byHeldAt = (a: HeldRec, b: HeldRec): number => a.heldAt - b.heldAt || a.rowid - b.rowid;
+
+export class MemoryHeldRepo implements PublicOf<HeldRepo> {
+  private rows: Map<string, HeldRec> | undefined;
+  /** from key → that sender's held rows (the held_from index). */
+  private byFrom: Map<string, Map<string, HeldRec>> | undefined;
+  private nextRowid = 1;
+
+  put(row: HeldRow): boolean {
+    checkHashes('held parents', row.parents);
+    const key = k(row.id);
+    const rows = (this.rows ??= new Map());
+    if (rows.has(key)) return false;
+    const rec: HeldRec = { ...copyHeld(row), rowid: this.nextRowid++, fromKey: k(row.from) };
+    rows.set(key, rec);
+    const byFrom = (this.byFrom ??= new Map());
+    const mine = byFrom.get(rec.fromKey);
+    if (mine) mine.set(key, rec);
+    else byFrom.set(rec.fromKey, new Map([[key, rec]]));
+    return true;
+  }
+
+  get(id: Uint8Array): HeldRow | undefined {
+    const r = this.rows?.get(k(id));
+    return r ? copyHeld(r) : undefined;
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.rows?.has(k(id)) ?? false;
+  }
+
+  delete(id: Uint8Array): boolean {
+    const key = k(id);
+    const r = this.rows?.get(key);
+    if (!r) return false;
+    this.rows!.delete(key);
+    const mine = this.byFrom!.get(r.fromKey)!;
+    mine.delete(key);
+    if (mine.size === 0) this.byFrom!.delete(r.fromKey);
+    return true;
+  }
+
+  listFrom(from: Uint8Array, limit: number): HeldRow[] {
+    const mine = this.byFrom?.get(k(from));
+    if (!mine) return [];
+    return applyLimit([...mine.values()].sort(byHeldAt), limit).map(copyHeld);
+  }
+
+  olderThan(t: number, limit: number): HeldRow[] {
+    if (!this.rows) return [];
+    const out: HeldRec[] = [];
+    for (const r of this.rows.values()) if (r.heldAt <= t) out.push(r);
+    return applyLimit(out.sort(byHeldAt), limit).map(copyHeld);
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
+  }
+}
+
+// ---------------------------------------------------------------- conversation heads
+
+interface Head {
+  hash: Uint8Array;
+  key: string;
+  addedAt: number;
+}
+
+/** SQLite's ORDER BY added_at, hash (a BLOB sorts as memcmp, then shorter first, like Buffer.compare). */
+const byAdded = (a: Head, b: Head): number => a.addedAt - b.addedAt || cmpBytes(a.hash, b.hash);
+
+export class MemoryConvoRepo implements PublicOf<ConvoRepo> {
+  /** peer key → heads, kept sorted oldest first, at most MAX_HEADS. */
+  private peers: Map<string, Head[]> | undefined;
+
+  heads(peer: Uint8Array): Uint8Array[] {
+    return this.peers?.get(k(peer))?.map((h) => h.hash) ?? [];
+  }
+
+  advance(peer: Uint8Array, hash: Uint8Array, parents: Uint8Array[], now: number): void {
+    const pk = k(peer);
+    const peers = (this.peers ??= new Map<string, Head[]>());
+    let heads: Head[] = peers.get(pk) ?? [];
+    if (parents.length > 0) {
+      const gone = new Set(parents.map(k));
+      heads = heads.filter((h) => !gone.has(h.key));
+    }
+    const hk = k(hash);
+    if (!heads.some((h) => h.key === hk)) {
+      heads.push({ hash, key: hk, addedAt: now });
+      heads.sort(byAdded);
+    }
+    if (heads.length > MAX_HEADS) heads = heads.slice(heads.length - MAX_HEADS);
+    peers.set(pk, heads);
+  }
+}
+
+// ---------------------------------------------------------------- relay custody queue
+
+interface RelayRec extends RelayRow {
+  rowid: number;
+  waitKey: string;
+  toKey: string;
+}
+
+interface CountRec {
+  key: Uint8Array;
+  n: number;
+  bytes: number;
+}
+
+function copyRelay(r: RelayRow): RelayRow {
+  return {
+    id: r.id,
+    to: r.to,
+    waitFor: r.waitFor,
+    dep: r.dep,
+    prev: r.prev,
+    envelope: r.envelope,
+    receivedAt: r.receivedAt,
+    expiresAt: r.expiresAt,
+    attempts: r.attempts,
+    nextAttemptAt: r.nextAttemptAt,
+  };
+}
+
+const byReceived = (a: RelayRec, b: RelayRec): number => a.receivedAt - b.receivedAt || a.rowid - b.rowid;
+
+/** Adds a row to a grouped index (key → rows by id key). */
+function group<R>(m: Map<string, Map<string, R>>, g: string, key: string, r: R): void {
+  const mine = m.get(g);
+  if (mine) mine.set(key, r);
+  else m.set(g, new Map([[key, r]]));
+}
+
+function ungroup<R>(m: Map<string, Map<string, R>>, g: string, key: string): void {
+  const mine = m.get(g);
+  if (!mine) return;
+  mine.delete(key);
+  if (mine.size === 0) m.delete(g);
+}
+
+/** Adjusts a count row like the SQLite triggers: created on first use, deleted when n reaches 0. */
+function tally(m: Map<string, CountRec>, g: string, key: Uint8Array, dn: number, dbytes: number): void {
+  const c = m.get(g);
+  if (!c) {
+    m.set(g, { key, n: dn, bytes: dbytes });
+    return;
+  }
+  c.n += dn;
+  c.bytes += dbytes;
+  if (c.n === 0) m.delete(g);
+}
+
+export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
+  private rows: Map<string, RelayRec> | undefined;
+  private byWait: Map<string, Map<string, RelayRec>> | undefined;
+  private byToKey: Map<string, Map<string, RelayRec>> | undefined;
+  /** waitFor key → messages/bytes (relayq_counts). */
+  private counts: Map<string, CountRec> | undefined;
+  private totalN = 0;
+  private totalBytes = 0;
+  private nextRowid = 1;
+
+  insert(row: RelayRow): boolean {
+    const key = k(row.id);
+    const rows = (this.rows ??= new Map());
+    if (rows.has(key)) return false;
+    const rec: RelayRec = { ...copyRelay(row), rowid: this.nextRowid++, waitKey: k(row.waitFor), toKey: k(row.to) };
+    rows.set(key, rec);
+    group((this.byWait ??= new Map()), rec.waitKey, key, rec);
+    group((this.byToKey ??= new Map()), rec.toKey, key, rec);
+    tally((this.counts ??= new Map()), rec.waitKey, rec.waitFor, 1, rec.envelope.length);
+    this.totalN += 1;
+    this.totalBytes += rec.envelope.length;
+    return true;
+  }
+
+  get(id: Uint8Array): RelayRow | undefined {
+    const r = this.rows?.get(k(id));
+    return r ? copyRelay(r) : undefined;
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.rows?.has(k(id)) ?? false;
+  }
+
+  delete(id: Uint8Array): boolean {
+    const key = k(id);
+    const r = this.rows?.get(key);
+    if (!r) return false;
+    this.rows!.delete(key);
+    ungroup(this.byWait!, r.waitKey, key);
+    ungroup(this.byToKey!, r.toKey, key);
+    tally(this.counts!, r.waitKey, r.waitFor, -1, -r.envelope.length);
+    this.totalN -= 1;
+    this.totalBytes -= r.envelope.length;
+    return true;
+  }
+
+  reschedule(id: Uint8Array, waitFor: Uint8Array, nextAttemptAt: number, opts: RelayRescheduleOptions = {}): boolean {
+    const key = k(id);
+    const r = this.rows?.get(key);
+    if (!r) return false;
+    const waitKey = k(waitFor);
+    if (waitKey !== r.waitKey) {
+      ungroup(this.byWait!, r.waitKey, key);
+      tally(this.counts!, r.waitKey, r.waitFor, -1, -r.envelope.length);
+      group(this.byWait!, waitKey, key, r);
+      tally(this.counts!, waitKey, waitFor, 1, r.envelope.length);
+      r.waitKey = waitKey;
+    }
+    r.waitFor = waitFor;
+    r.nextAttemptAt = nextAttemptAt;
+    if (opts.countAttempt !== false) r.attempts += 1;
+    if (opts.dep !== undefined) r.dep = opts.dep;
+    return true;
+  }
+
+  due(now: number, limit: number): RelayRow[] {
+    if (!this.rows) return [];
+    const out: RelayRec[] = [];
+    for (const r of this.rows.values()) if (r.nextAttemptAt <= now) out.push(r);
+    out.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || byReceived(a, b));
+    return applyLimit(out, limit).map(copyRelay);
+  }
+
+  byWaitFor(entity: Uint8Array, limit: number): RelayRow[] {
+    const mine = this.byWait?.get(k(entity));
+    return mine ? applyLimit([...mine.values()].sort(byReceived), limit).map(copyRelay) : [];
+  }
+
+  byTo(entity: Uint8Array, limit: number): RelayRow[] {
+    const mine = this.byToKey?.get(k(entity));
+    return mine ? applyLimit([...mine.values()].sort(byReceived), limit).map(copyRelay) : [];
+  }
+
+  countFor(waitFor: Uint8Array): QueueCount {
+    const c = this.counts?.get(k(waitFor));
+    return c ? { n: c.n, bytes: c.bytes } : { n: 0, bytes: 0 };
+  }
+
+  totals(): QueueCount {
+    return { n: this.totalN, bytes: this.totalBytes };
+  }
+
+  perWaitFor(limit: number): Array<{ waitFor: Uint8Array } & QueueCount> {
+    if (!this.counts) return [];
+    const all = [...this.counts.values()].sort((a, b) => b.n - a.n || b.bytes - a.bytes || cmpBytes(a.key, b.key));
+    return applyLimit(all, limit).map((c) => ({ waitFor: c.key, n: c.n, bytes: c.bytes }));
+  }
+
+  expire(now: number, limit: number): Uint8Array[] {
+    if (!this.rows) return [];
+    const out: RelayRec[] = [];
+    for (const r of this.rows.values()) if (r.expiresAt <= now) out.push(r);
+    const gone = applyLimit(out.sort((a, b) => a.expiresAt - b.expiresAt || a.rowid - b.rowid), limit);
+    for (const r of gone) this.delete(r.id);
+    return gone.map((r) => r.id);
+  }
+
+  list(limit: number): RelayRow[] {
+    if (!this.rows) return [];
+    return applyLimit([...this.rows.values()].sort(byReceived), limit).map(copyRelay);
+  }
+}
+
+// ---------------------------------------------------------------- mailbox storage
+
+interface OwnerBox {
+  /** seq → row; Map order = ascending seq (seqs only grow and are never re-inserted). */
+  bySeq: Map<number, MailRow>;
+  byId: Map<string, MailRow>;
+  n: number;
+  bytes: number;
+}
+
+const copyMail = (r: MailRow): MailRow => ({ seq: r.seq, owner: r.owner, id: r.id, envelope: r.envelope, storedAt: r.storedAt, expiresAt: r.expiresAt });
+const copyAccount = (a: MailAccount): MailAccount => ({ owner: a.owner, annSeq: a.annSeq, createdAt: a.createdAt, updatedAt: a.updatedAt });
+
+export class MemoryMailboxRepo implements PublicOf<MailboxRepo> {
+  private accountRows: Map<string, MailAccount> | undefined;
+  /** owner key → that owner's stored messages; an owner with none has no entry (mailbox_counts). */
+  private boxes: Map<string, OwnerBox> | undefined;
+  private lastSeq = 0;
+  private totalN = 0;
+  private totalBytes = 0;
+
+  setAccount(owner: Uint8Array, annSeq: number, now: number): void {
+    const accounts = (this.accountRows ??= new Map());
+    const key = k(owner);
+    const a = accounts.get(key);
+    if (a) {
+      a.annSeq = annSeq;
+      a.updatedAt = now;
+    } else {
+      accounts.set(key, { owner, annSeq, createdAt: now, updatedAt: now });
+    }
+  }
+
+  removeAccount(owner: Uint8Array): boolean {
+    return this.accountRows?.delete(k(owner)) ?? false;
+  }
+
+  account(owner: Uint8Array): MailAccount | undefined {
+    const a = this.accountRows?.get(k(owner));
+    return a ? copyAccount(a) : undefined;
+  }
+
+  accounts(): MailAccount[] {
+    if (!this.accountRows) return [];
+    return [...this.accountRows.values()].sort((a, b) => a.createdAt - b.createdAt || cmpBytes(a.owner, b.owner)).map(copyAccount);
+  }
+
+  put(row: Omit<MailRow, 'seq'>): MailPutResult {
+    const ok = k(row.owner);
+    const ik = k(row.id);
+    const boxes = (this.boxes ??= new Map());
+    let box = boxes.get(ok);
+    if (box?.byId.has(ik)) return 'duplicate';
+    if (!box) {
+      box = { bySeq: new Map(), byId: new Map(), n: 0, bytes: 0 };
+      boxes.set(ok, box);
+    }
+    const rec: MailRow = { seq: ++this.lastSeq, owner: row.owner, id: row.id, envelope: row.envelope, storedAt: row.storedAt, expiresAt: row.expiresAt };
+    box.bySeq.set(rec.seq, rec);
+    box.byId.set(ik, rec);
+    box.n += 1;
+    box.bytes += rec.envelope.length;
+    this.totalN += 1;
+    this.totalBytes += rec.envelope.length;
+    return 'stored';
+  }
+
+  usage(owner: Uint8Array): QueueCount {
+    const box = this.boxes?.get(k(owner));
+    return box ? { n: box.n, bytes: box.bytes } : { n: 0, bytes: 0 };
+  }
+
+  list(owner: Uint8Array, afterSeq: number, limit: number): MailRow[] {
+    const box = this.boxes?.get(k(owner));
+    if (!box) return [];
+    const n = sqlLimit(limit);
+    const out: MailRow[] = [];
+    for (const r of box.bySeq.values()) {
+      if (n >= 0 && out.length >= n) break;
+      if (r.seq > afterSeq) out.push(copyMail(r));
+    }
+    return out;
+  }
+
+  delete(owner: Uint8Array, seqs: number[]): number {
+    const ok = k(owner);
+    const box = this.boxes?.get(ok);
+    if (!box) return 0;
+    let n = 0;
+    for (const seq of seqs) {
+      const r = box.bySeq.get(seq);
+      if (r && this.remove(ok, box, r)) n++;
+    }
+    return n;
+  }
+
+  expire(now: number): number {
+    if (!this.boxes) return 0;
+    let n = 0;
+    for (const [ok, box] of [...this.boxes]) {
+      for (const r of [...box.bySeq.values()]) if (r.expiresAt <= now && this.remove(ok, box, r)) n++;
+    }
+    return n;
+  }
+
+  totals(): QueueCount & { owners: number } {
+    return { n: this.totalN, bytes: this.totalBytes, owners: this.boxes?.size ?? 0 };
+  }
+
+  private remove(ownerKey: string, box: OwnerBox, r: MailRow): boolean {
+    if (!box.bySeq.delete(r.seq)) return false;
+    box.byId.delete(k(r.id));
+    box.n -= 1;
+    box.bytes -= r.envelope.length;
+    this.totalN -= 1;
+    this.totalBytes -= r.envelope.length;
+    if (box.n === 0) this.boxes!.delete(ownerKey);
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------- our own mailboxes
+
+export class MemoryMyMailboxesRepo implements PublicOf<MyMailboxesRepo> {
+  private rows: Map<string, { entity: Uint8Array; addedAt: number }> | undefined;
+
+  add(entity: Uint8Array, now: number): boolean {
+    const rows = (this.rows ??= new Map());
+    const key = k(entity);
+    if (rows.has(key)) return false;
+    rows.set(key, { entity, addedAt: now });
+    return true;
+  }
+
+  remove(entity: Uint8Array): boolean {
+    return this.rows?.delete(k(entity)) ?? false;
+  }
+
+  list(): Uint8Array[] {
+    if (!this.rows) return [];
+    return [...this.rows.values()].sort((a, b) => a.addedAt - b.addedAt || cmpBytes(a.entity, b.entity)).map((r) => r.entity);
+  }
+
+  has(entity: Uint8Array): boolean {
+    return this.rows?.has(k(entity)) ?? false;
+  }
+}
+
 // ---------------------------------------------------------------- store
 
 export class MemoryStore implements CoreStore {
@@ -530,6 +1088,11 @@ export class MemoryStore implements CoreStore {
   readonly invites = new MemoryInviteRepo();
   readonly inbox = new MemoryInboxRepo();
   readonly outbox = new MemoryOutboxRepo();
+  readonly relayq = new MemoryRelayQueueRepo();
+  readonly mailbox = new MemoryMailboxRepo();
+  readonly myMailboxes = new MemoryMyMailboxesRepo();
+  readonly held = new MemoryHeldRepo();
+  readonly convo = new MemoryConvoRepo();
 
   /**
    * Runs fn. NOT atomic: writes made before fn throws stay (no rollback). The simulator

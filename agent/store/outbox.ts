@@ -1,11 +1,22 @@
 /**
- * Outbox repository: messages we send, their delivery state and retry schedule. Pending
- * means state 'queued' or 'sent' (not yet acknowledged). Table `outbox`.
+ * Outbox repository: messages we send, their delivery state and retry schedule. Table
+ * `outbox`.
+ *
+ * Pending means not finished: 'queued' (no hop has it yet), 'sent' (transmitted, no hop
+ * confirmed), 'relayed' (a hop took custody; waiting for the end-to-end ack). Done means
+ * 'delivered', 'read', 'failed' or 'expired'. `pendingFor` returns only rows no hop holds
+ * (queued/sent); `due`, `countPending*` and `expire` cover every pending state.
  */
 import type Database from 'better-sqlite3';
 import { sqlLimit } from './limits.js';
 
-export type OutboxState = 'queued' | 'sent' | 'delivered' | 'read' | 'failed' | 'expired';
+export type OutboxState = 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'failed' | 'expired';
+
+/** Every state, in display order. */
+export const OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sent', 'relayed', 'delivered', 'read', 'failed', 'expired'];
+
+/** What the signed content is: a message for the app, or a control message (receipt, want). */
+export type OutboxKind = 'text' | 'file' | 'receipt' | 'want';
 
 export interface OutboxRow {
   id: Uint8Array;
@@ -13,6 +24,9 @@ export interface OutboxRow {
   createdAt: number;
   expiresAt: number;
   state: OutboxState;
+  kind: OutboxKind;
+  /** sha256 of the signed content bytes (the message's causal hash); null when unknown. */
+  hash: Uint8Array | null;
   /** Encoded Envelope. */
   envelope: Uint8Array;
   attempts: number;
@@ -34,6 +48,8 @@ interface OutboxDbRow {
   created_at: number;
   expires_at: number;
   state: OutboxState;
+  kind: OutboxKind;
+  hash: Buffer | null;
   envelope: Buffer;
   attempts: number;
   next_attempt_at: number;
@@ -41,8 +57,13 @@ interface OutboxDbRow {
   error: string | null;
 }
 
-const COLS = 'id, to_entity, created_at, expires_at, state, envelope, attempts, next_attempt_at, updated_at, error';
-const PENDING = `state IN ('queued','sent')`;
+const COLS = 'id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error';
+/** Must match the WHERE of the partial indexes outbox_due/_pending_to/_pending_expires. */
+const PENDING = `state IN ('queued','sent','relayed')`;
+/** Not yet held by any hop (a subset of PENDING; the PENDING term lets the partial index serve). */
+const UNHELD = `${PENDING} AND state IN ('queued','sent')`;
+/** Must match the WHERE of the partial index outbox_done. */
+const DONE = `state IN ('delivered','read','failed','expired')`;
 
 function fromDb(r: OutboxDbRow): OutboxRow {
   return {
@@ -51,6 +72,8 @@ function fromDb(r: OutboxDbRow): OutboxRow {
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     state: r.state,
+    kind: r.kind,
+    hash: r.hash,
     envelope: r.envelope,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -62,27 +85,38 @@ function fromDb(r: OutboxDbRow): OutboxRow {
 export class OutboxRepo {
   private readonly sInsert: Database.Statement<[Record<string, unknown>]>;
   private readonly sGet: Database.Statement<[Uint8Array], OutboxDbRow>;
+  private readonly sByHash: Database.Statement<[Uint8Array], OutboxDbRow>;
+  private readonly sHasHash: Database.Statement<[Uint8Array], { one: number }>;
   private readonly sSetState: Database.Statement<[OutboxState, number, string | null, Uint8Array]>;
+  private readonly sSetError: Database.Statement<[string | null, number, Uint8Array]>;
   private readonly sRetry: Database.Statement<[number, number, Uint8Array]>;
+  private readonly sReschedule: Database.Statement<[number, number, Uint8Array]>;
   private readonly sDue: Database.Statement<[number, number], OutboxDbRow>;
   private readonly sPendingFor: Database.Statement<[Uint8Array, number], OutboxDbRow>;
   private readonly sList: Database.Statement<[{ states: string | null; limit: number }], OutboxDbRow>;
   private readonly sCountPending: Database.Statement<[], { n: number }>;
+  private readonly sCountPendingFor: Database.Statement<[Uint8Array], { n: number }>;
   private readonly sExpire: Database.Statement<[number, number]>;
+  private readonly sPurgeDone: Database.Statement<[number, number]>;
 
   constructor(db: Database.Database) {
     this.sInsert = db.prepare(
       `INSERT INTO outbox (${COLS})
-       VALUES (@id, @to_entity, @created_at, @expires_at, @state, @envelope, @attempts, @next_attempt_at, @updated_at, @error)`,
+       VALUES (@id, @to_entity, @created_at, @expires_at, @state, @kind, @hash, @envelope, @attempts, @next_attempt_at, @updated_at, @error)`,
     );
     this.sGet = db.prepare(`SELECT ${COLS} FROM outbox WHERE id = ?`);
+    this.sByHash = db.prepare(`SELECT ${COLS} FROM outbox WHERE hash = ? ORDER BY rowid LIMIT 1`);
+    this.sHasHash = db.prepare(`SELECT 1 AS one FROM outbox WHERE hash = ? LIMIT 1`);
     this.sSetState = db.prepare(`UPDATE outbox SET state = ?, updated_at = ?, error = ? WHERE id = ?`);
+    this.sSetError = db.prepare(`UPDATE outbox SET error = ?, updated_at = ? WHERE id = ?`);
     this.sRetry = db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ? WHERE id = ?`);
+    this.sReschedule = db.prepare(`UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?`);
     this.sDue = db.prepare(
-      `SELECT ${COLS} FROM outbox WHERE ${PENDING} AND next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?`,
+      `SELECT ${COLS} FROM outbox WHERE ${PENDING} AND next_attempt_at <= ?
+       ORDER BY next_attempt_at, created_at, rowid LIMIT ?`,
     );
     this.sPendingFor = db.prepare(
-      `SELECT ${COLS} FROM outbox WHERE to_entity = ? AND ${PENDING} ORDER BY created_at, rowid LIMIT ?`,
+      `SELECT ${COLS} FROM outbox WHERE to_entity = ? AND ${UNHELD} ORDER BY created_at, rowid LIMIT ?`,
     );
     // @states: JSON array of states, or NULL for all states.
     this.sList = db.prepare(
@@ -91,7 +125,12 @@ export class OutboxRepo {
        ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
     );
     this.sCountPending = db.prepare(`SELECT count(*) AS n FROM outbox WHERE ${PENDING}`);
+    this.sCountPendingFor = db.prepare(`SELECT count(*) AS n FROM outbox WHERE to_entity = ? AND ${PENDING}`);
     this.sExpire = db.prepare(`UPDATE outbox SET state = 'expired', updated_at = ? WHERE ${PENDING} AND expires_at <= ?`);
+    this.sPurgeDone = db.prepare(
+      `DELETE FROM outbox WHERE rowid IN
+         (SELECT rowid FROM outbox WHERE ${DONE} AND updated_at < ? ORDER BY updated_at, rowid LIMIT ?)`,
+    );
   }
 
   insert(row: OutboxRow): void {
@@ -101,6 +140,8 @@ export class OutboxRepo {
       created_at: row.createdAt,
       expires_at: row.expiresAt,
       state: row.state,
+      kind: row.kind,
+      hash: row.hash,
       envelope: row.envelope,
       attempts: row.attempts,
       next_attempt_at: row.nextAttemptAt,
@@ -114,9 +155,25 @@ export class OutboxRepo {
     return r ? fromDb(r) : undefined;
   }
 
+  /** The row whose content hash is `hash` (the first inserted, should several share it). */
+  byHash(hash: Uint8Array): OutboxRow | undefined {
+    const r = this.sByHash.get(hash);
+    return r ? fromDb(r) : undefined;
+  }
+
+  /** True when some row (in any state) has content hash `hash`. */
+  hasHash(hash: Uint8Array): boolean {
+    return this.sHasHash.get(hash) !== undefined;
+  }
+
   /** Sets state and error (cleared when not given). Returns false when no row has that id. */
   setState(id: Uint8Array, state: OutboxState, now: number, error?: string | null): boolean {
     return this.sSetState.run(state, now, error ?? null, id).changes > 0;
+  }
+
+  /** Sets (or clears) the error and updatedAt only. Returns false when no row has that id. */
+  setError(id: Uint8Array, error: string | null, now: number): boolean {
+    return this.sSetError.run(error, now, id).changes > 0;
   }
 
   /** Counts one more attempt and schedules the next one. Returns false when no row has that id. */
@@ -124,12 +181,17 @@ export class OutboxRepo {
     return this.sRetry.run(nextAttemptAt, now, id).changes > 0;
   }
 
-  /** Pending rows whose next attempt is due at `now`, oldest first. */
+  /** Moves the next attempt without counting one. Returns false when no row has that id. */
+  reschedule(id: Uint8Array, nextAttemptAt: number, now: number): boolean {
+    return this.sReschedule.run(nextAttemptAt, now, id).changes > 0;
+  }
+
+  /** Pending rows (queued/sent/relayed) due at `now`: by nextAttemptAt, then createdAt, then insertion. */
   due(now: number, limit: number): OutboxRow[] {
     return this.sDue.all(now, sqlLimit(limit)).map(fromDb);
   }
 
-  /** Pending rows addressed to `to`, oldest first. */
+  /** Rows addressed to `to` that no hop holds yet (queued/sent), oldest first. */
   pendingFor(to: Uint8Array, limit: number): OutboxRow[] {
     return this.sPendingFor.all(to, sqlLimit(limit)).map(fromDb);
   }
@@ -140,12 +202,26 @@ export class OutboxRepo {
     return this.sList.all({ states, limit: sqlLimit(opts.limit) }).map(fromDb);
   }
 
+  /** Rows in queued/sent/relayed. */
   countPending(): number {
     return this.sCountPending.get()!.n;
   }
 
-  /** Moves pending rows whose expiresAt <= now to 'expired'; returns how many. */
+  /** Rows to `to` in queued/sent/relayed. */
+  countPendingFor(to: Uint8Array): number {
+    return this.sCountPendingFor.get(to)!.n;
+  }
+
+  /** Moves pending (queued/sent/relayed) rows whose expiresAt <= now to 'expired'; returns how many. */
   expire(now: number): number {
     return this.sExpire.run(now, now).changes;
+  }
+
+  /**
+   * Deletes at most `limit` done rows (delivered/read/failed/expired) last updated before
+   * `before`, least recently updated first; returns how many.
+   */
+  purgeDone(before: number, limit: number): number {
+    return this.sPurgeDone.run(before, sqlLimit(limit)).changes;
   }
 }

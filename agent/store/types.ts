@@ -9,6 +9,11 @@ import type { InviteRepo } from './invites.js';
 import type { InboxRepo } from './inbox.js';
 import type { OutboxRepo } from './outbox.js';
 import type { AddrBookRepo } from './addrbook.js';
+import type { RelayQueueRepo } from './relayq.js';
+import type { MailboxRepo } from './mailbox.js';
+import type { MyMailboxesRepo } from './mymailboxes.js';
+import type { HeldRepo } from './held.js';
+import type { ConvoRepo } from './convo.js';
 
 /** The public methods of a class, without its constructor or private state. */
 export type PublicOf<T> = { [K in keyof T]: T[K] };
@@ -22,4 +27,9 @@ export interface CoreStore {
   readonly inbox: PublicOf<InboxRepo>;
   readonly outbox: PublicOf<OutboxRepo>;
   readonly addrbook: PublicOf<AddrBookRepo>;
+  readonly relayq: PublicOf<RelayQueueRepo>;
+  readonly mailbox: PublicOf<MailboxRepo>;
+  readonly myMailboxes: PublicOf<MyMailboxesRepo>;
+  readonly held: PublicOf<HeldRepo>;
+  readonly convo: PublicOf<ConvoRepo>;
 }

@@ -23,7 +23,7 @@ import {
   validateSignedContent,
 } from './messages.js';
 import { scanMsgpack } from './scan.js';
-import type { Content, Envelope, HandshakePayload, SignedContent, WireMessage } from './types.js';
+import type { Content, Envelope, HandshakePayload, MbItems, SignedContent, WireMessage } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Decoder
@@ -190,6 +190,7 @@ const K = {
   ts: key('ts'),
   kind: key('kind'),
   parents: key('parents'),
+  dep: key('dep'),
 } as const;
 
 function wKey(k: Uint8Array): void {
@@ -291,7 +292,7 @@ export function packValue(v: unknown): Uint8Array {
 // ---- typed encoders (fields in PROTOCOL.md order; input already validated) ----
 
 function wEnvelope(m: Envelope): void {
-  wMap(7);
+  wMap(m.dep !== undefined ? 8 : 7);
   wKey(K.t);
   wUint(m.t);
   wKey(K.id);
@@ -320,6 +321,10 @@ function wEnvelope(m: Envelope): void {
       wKey(K.c);
       wBin(h.c);
     }
+  }
+  if (m.dep !== undefined) {
+    wKey(K.dep);
+    wBin(m.dep);
   }
 }
 
@@ -352,6 +357,27 @@ const F_REPLY = ['t', 'qid', 'target', 'path', 'tc'] as const;
 const F_ANNOUNCE = ['t', 'a'] as const;
 const F_WHERE_IS = ['t', 'qid', 'entity'] as const;
 const F_HERE_IS = ['t', 'qid', 'entity', 'a'] as const;
+const F_HOLD = ['t', 'id'] as const;
+const F_REFUSE = ['t', 'id', 'code', 'msg'] as const;
+const F_MB_FETCH = ['t', 'after', 'max', 'ts', 's'] as const;
+const F_MB_DELETE = ['t', 'seqs', 'ts', 's'] as const;
+
+function wMbItems(m: MbItems): void {
+  wMap(3);
+  wKey(K.t);
+  wUint(m.t);
+  wKey(cachedKey('items'));
+  wArray(m.items.length);
+  for (const it of m.items) {
+    wMap(2);
+    wKey(cachedKey('q'));
+    wUint(it.q);
+    wKey(cachedKey('e'));
+    wBin(it.e);
+  }
+  wKey(cachedKey('more'));
+  wByte(m.more ? 0xc3 : 0xc2);
+}
 
 function wMessage(m: WireMessage): void {
   switch (m.t) {
@@ -371,6 +397,16 @@ function wMessage(m: WireMessage): void {
       return wOrdered(m, F_WHERE_IS);
     case MsgType.HERE_IS:
       return wOrdered(m, F_HERE_IS);
+    case MsgType.HOLD:
+      return wOrdered(m, F_HOLD);
+    case MsgType.REFUSE:
+      return wOrdered(m, F_REFUSE);
+    case MsgType.MB_FETCH:
+      return wOrdered(m, F_MB_FETCH);
+    case MsgType.MB_DELETE:
+      return wOrdered(m, F_MB_DELETE);
+    case MsgType.MB_ITEMS:
+      return wMbItems(m);
     case MsgType.PING:
     case MsgType.PONG:
       wMap(2);

@@ -23,8 +23,13 @@ export const MsgType = {
   ANNOUNCE: 21,
   WHERE_IS: 22,
   HERE_IS: 23,
+  HOLD: 24,
+  REFUSE: 25,
   ROUTE_QUERY: 32,
   ROUTE_REPLY: 33,
+  MB_FETCH: 40,
+  MB_ITEMS: 41,
+  MB_DELETE: 42,
 } as const;
 export type MsgTypeId = (typeof MsgType)[keyof typeof MsgType];
 
@@ -65,6 +70,8 @@ export const ErrorCodes = [
   'ERR_UNKNOWN_PEER',
   'ERR_TOO_LARGE',
   'ERR_BAD_REQUEST',
+  'ERR_QUEUE_FULL',
+  'ERR_NOT_MAILBOX',
   'ERR_NOT_RUNNING',
   'ERR_INTERNAL',
 ] as const;
@@ -84,6 +91,7 @@ export const Domain = {
   REPORT: 'wotrelay/v1/report',
   COMPLAINT: 'wotrelay/v1/complaint',
   ANNOUNCE: 'wotrelay/v1/announce',
+  MAILBOX: 'wotrelay/v1/mailbox',
 } as const;
 export type DomainTag = (typeof Domain)[keyof typeof Domain];
 
@@ -109,6 +117,10 @@ export const Limits = {
   MAX_QUERY_TTL: 16,
   /** Max bytes of a complaint reason. */
   MAX_REASON: 200,
+  /** Max items in one MB_ITEMS page (the whole message also stays within MAX_MESSAGE). */
+  MAX_MAIL_ITEMS: 64,
+  /** How far the ts of a signed mailbox fetch or delete may be from the mailbox's clock. */
+  MAILBOX_SKEW_MS: 10 * 60 * 1000,
 } as const;
 
 export const MESSAGE_ID_BYTES = 16;

@@ -12,6 +12,11 @@ import type {
   Ack,
   Announce,
   HereIs,
+  Hold,
+  Refuse,
+  MbFetch,
+  MbItems,
+  MbDelete,
   WhereIs,
   Complaint,
   Quench,
@@ -207,7 +212,14 @@ function versionField(obj: Obj, what: string): void {
 const K_PING = keySet('t', 'n');
 const K_CLOSE = keySet('t', 'code', 'msg');
 const K_WELCOME = keySet('t', 'name');
-const K_ENVELOPE = keySet('t', 'id', 'to', 'exp', 'route', 'body', 'hops');
+const K_ENVELOPE = keySet('t', 'id', 'to', 'exp', 'route', 'body', 'hops', 'dep');
+const K_HOLD = keySet('t', 'id');
+const K_REFUSE = keySet('t', 'id', 'code', 'msg');
+const K_MB_FETCH = keySet('t', 'after', 'max', 'ts', 's');
+const K_MB_ITEMS = keySet('t', 'items', 'more');
+const K_MAIL_ITEM = keySet('q', 'e');
+const K_MB_DELETE = keySet('t', 'seqs', 'ts', 's');
+const MAIL_ITEM_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
 const K_HOP = keySet('a', 'n', 's', 'c');
 const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c');
 const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's');
@@ -225,6 +237,7 @@ const K_HANDSHAKE = keySet('v', 'cert', 'invite', 'addrs');
 const K_INVITE = keySet('key', 'proof');
 const K_CONTENT = keySet('v', 'id', 'from', 'to', 'ts', 'kind', 'body', 'name', 'parents');
 const K_SIGNED = keySet('c', 'cert', 's');
+const CONTENT_KINDS: ReadonlySet<string> = new Set(['text', 'file', 'receipt', 'want']);
 
 const BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_MESSAGE });
 const CONTENT_BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_BODY });
@@ -254,6 +267,7 @@ function validateEnvelope(o: Obj): Envelope {
     if (!isObj(h)) throw badField(`hops[${i}]`, `expected a map, got ${describe(h)}`);
     validateHop(h, i);
   }
+  optionalBytesField(o, 'dep', KEY_BYTES);
   return o as unknown as Envelope;
 }
 
@@ -377,6 +391,49 @@ export function validateMessage(v: unknown): WireMessage {
       return v as unknown as HereIs;
     case MsgType.ROUTE_REPLY:
       return validateReply(v);
+    case MsgType.HOLD:
+      onlyKeys(v, K_HOLD, 'HOLD');
+      bytesField(v, 'id', MESSAGE_ID_BYTES);
+      return v as unknown as Hold;
+    case MsgType.REFUSE: {
+      onlyKeys(v, K_REFUSE, 'REFUSE');
+      bytesField(v, 'id', MESSAGE_ID_BYTES);
+      const code = v['code'];
+      if (typeof code !== 'string' || !ERROR_CODE_SET.has(code)) throw badField('code', `expected an error code, got ${describe(code)}`);
+      optionalStrField(v, 'msg', MAX_CLOSE_MSG);
+      return v as unknown as Refuse;
+    }
+    case MsgType.MB_FETCH:
+      onlyKeys(v, K_MB_FETCH, 'MB_FETCH');
+      uintField(v, 'after');
+      uintField(v, 'max', Limits.MAX_MAIL_ITEMS);
+      uintField(v, 'ts');
+      bytesField(v, 's', SIG_BYTES);
+      return v as unknown as MbFetch;
+    case MsgType.MB_ITEMS: {
+      onlyKeys(v, K_MB_ITEMS, 'MB_ITEMS');
+      const items = arrayField(v, 'items', Limits.MAX_MAIL_ITEMS);
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
+        if (!isObj(it)) throw badField(`items[${i}]`, `expected a map, got ${describe(it)}`);
+        for (const k in it) if (K_MAIL_ITEM[k] !== true) throw new WotError('ERR_BAD_FIELD', `"items[${i}].${k}" is not a field of a mail item`);
+        uintField(it, 'q', Number.MAX_SAFE_INTEGER, 'items', i);
+        bytesField(it, 'e', MAIL_ITEM_LEN, 'items', i);
+      }
+      if (typeof v['more'] !== 'boolean') throw badField('more', `expected true or false, got ${describe(v['more'])}`);
+      return v as unknown as MbItems;
+    }
+    case MsgType.MB_DELETE: {
+      onlyKeys(v, K_MB_DELETE, 'MB_DELETE');
+      const seqs = arrayField(v, 'seqs', Limits.MAX_MAIL_ITEMS, 1);
+      for (let i = 0; i < seqs.length; i++) {
+        const q = seqs[i];
+        if (typeof q !== 'number' || !Number.isSafeInteger(q) || q < 0) throw badField(`seqs[${i}]`, `expected a non-negative integer, got ${describe(q)}`);
+      }
+      uintField(v, 'ts');
+      bytesField(v, 's', SIG_BYTES);
+      return v as unknown as MbDelete;
+    }
     default:
       if (!Number.isSafeInteger(t) || t < 0) throw badField('t', `expected a non-negative integer, got ${t}`);
       throw new WotError('ERR_UNKNOWN_TYPE', `unknown message type t=${t}`, 'the peer may run a newer protocol version');
@@ -418,7 +475,8 @@ export function validateContent(v: unknown): Content {
   bytesField(v, 'from', KEY_BYTES);
   bytesField(v, 'to', KEY_BYTES);
   uintField(v, 'ts');
-  literalField(v, 'kind', 'text', 'file');
+  const kind = v['kind'];
+  if (typeof kind !== 'string' || !CONTENT_KINDS.has(kind)) throw badField('kind', `expected "text", "file", "receipt" or "want", got ${describe(kind)}`);
   bytesField(v, 'body', CONTENT_BODY_LEN);
   optionalStrField(v, 'name', MAX_CONTENT_NAME);
   if (v['parents'] !== undefined) bytesArray(arrayField(v, 'parents', MAX_PARENTS), 'parents', KEY_BYTES);

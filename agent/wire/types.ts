@@ -49,6 +49,68 @@ export interface Envelope {
   body: Uint8Array;
   /** Hop chain, sender first. */
   hops: HopEntry[];
+  /**
+   * Mailbox deposit: the recipient is unreachable, so this envelope travels to the mailbox
+   * entity `dep` (one the recipient named in its announcement), which stores it for the
+   * recipient to fetch. Not covered by hop signatures (a routing hint, like `route`).
+   */
+  dep?: Uint8Array;
+}
+
+/**
+ * Custody accepted: the sender of HOLD has made envelope `id` durable and takes over the
+ * responsibility to move it on; the previous hop may forget its copy. Link-local (the link
+ * authenticates it), never passed on.
+ */
+export interface Hold {
+  t: typeof MsgType.HOLD;
+  id: Uint8Array;
+}
+
+/** Custody refused for envelope `id` (e.g. ERR_QUEUE_FULL): the previous hop keeps it. Link-local. */
+export interface Refuse {
+  t: typeof MsgType.REFUSE;
+  id: Uint8Array;
+  code: ErrorCode;
+  msg?: string;
+}
+
+/**
+ * The owner asks a mailbox for stored envelopes with seq > after (at most max). Sent over
+ * a direct link; `s` signs, with Domain.MAILBOX, utf8("fetch") || mailbox entity (32) ||
+ * u64(after) || u64(ts) by the owner's agent key (the link's key).
+ */
+export interface MbFetch {
+  t: typeof MsgType.MB_FETCH;
+  after: number;
+  max: number;
+  ts: number;
+  s: Uint8Array;
+}
+
+/** One stored envelope: mailbox seq `q` and the encoded ENVELOPE `e` (its last hop names the owner). */
+export interface MailItem {
+  q: number;
+  e: Uint8Array;
+}
+
+/** A page of stored envelopes, in seq order, as the answer to MB_FETCH or pushed on arrival. */
+export interface MbItems {
+  t: typeof MsgType.MB_ITEMS;
+  items: MailItem[];
+  /** True when more items follow (fetch again with after = the last q). */
+  more: boolean;
+}
+
+/**
+ * The owner has committed these items: the mailbox deletes them. `s` signs, with Domain.MAILBOX,
+ * utf8("delete") || mailbox entity (32) || u64(each seq) || u64(ts).
+ */
+export interface MbDelete {
+  t: typeof MsgType.MB_DELETE;
+  seqs: number[];
+  ts: number;
+  s: Uint8Array;
 }
 
 export type AckStatus = 'delivered' | 'read';
@@ -173,7 +235,12 @@ export type WireMessage =
   | RouteReply
   | Announce
   | WhereIs
-  | HereIs;
+  | HereIs
+  | Hold
+  | Refuse
+  | MbFetch
+  | MbItems
+  | MbDelete;
 
 /** The signed inner of a sealed body: content bytes + sender agent cert + signature. */
 export interface SignedContent {
@@ -185,7 +252,13 @@ export interface SignedContent {
   s: Uint8Array;
 }
 
-export type ContentKind = 'text' | 'file';
+/**
+ * 'text' and 'file' are for the app. 'receipt' (body: 1 status byte, 1 = delivered, 2 = read,
+ * then 16-byte message ids) tells the sender its messages arrived when no reverse path exists
+ * (fetched from a mailbox) or were read. 'want' (body: 32-byte content hashes) asks the sender
+ * to send again the causal parents the recipient is missing. Neither is shown to the app.
+ */
+export type ContentKind = 'text' | 'file' | 'receipt' | 'want';
 
 export interface Content {
   v: 1;

@@ -11,10 +11,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS } from '../../agent/cli/help.js';
 import { RpcServer, type Handlers } from '../../agent/api/server.js';
-import type { InboxItem, TrustEntryView } from '../../agent/api/methods.js';
+import type { InboxItem, MailboxView, OutboxItem, ProgressItem, StatusResult, TrustEntryView } from '../../agent/api/methods.js';
+import { SCHEMAS } from '../../agent/api/validate.js';
 import { socketPath } from '../../agent/daemon/paths.js';
 import { WotError } from '../../agent/wire/errors.js';
-import { decodeEntityId, encodeEntityId } from '../../agent/identity/index.js';
+import { decodeEntityId, encodeEntityId, fingerprint } from '../../agent/identity/index.js';
 import { runCli, type CliResult } from '../helpers/testnet.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -185,9 +186,7 @@ async function fakeDaemon(home: string, handlers: Partial<Handlers>): Promise<Rp
   const none = () => {
     throw new WotError('ERR_INTERNAL', 'not in this test');
   };
-  const all = Object.fromEntries(
-    ['status', 'id', 'peers', 'trust.add', 'trust.revoke', 'trust.list', 'invite.create', 'invite.accept', 'send', 'send.wait', 'inbox', 'inbox.get', 'outbox', 'track', 'follow', 'complain', 'discover', 'watch', 'shutdown'].map((m) => [m, none]),
-  );
+  const all = Object.fromEntries(Object.keys(SCHEMAS).map((m) => [m, none]));
   const server = new RpcServer({ ...all, ...handlers } as Handlers);
   await server.listen(socketPath(home));
   return server;
@@ -203,10 +202,12 @@ test('inbox: time, sender, the verified path with petnames, text or [file …]; 
       id: 'a'.repeat(32), from: BOB, fromName: 'bob', fromFingerprint: 'BBBB-BBBB-BBBB-BBBB', receivedAt: Date.now() - 120_000, sentAt: 0,
       kind: 'text', text: 'hi \u001b[31mthere\nsecond line', size: 10,
       path: [{ entity: BOB, name: 'bob', fingerprint: 'BBBB-BBBB-BBBB-BBBB' }, { entity: CAROL, name: null, fingerprint: 'CCCC-CCCC-CCCC-CCCC' }], seq: 1,
+      hash: null, parents: [], gap: [],
     },
     {
       id: 'b'.repeat(32), from: CAROL, fromName: null, fromFingerprint: 'CCCC-CCCC-CCCC-CCCC', receivedAt: Date.now(), sentAt: 0,
       kind: 'file', name: 'notes.txt', size: 1234, path: [{ entity: CAROL, name: null, fingerprint: 'CCCC-CCCC-CCCC-CCCC' }], seq: 2,
+      hash: null, parents: [], gap: [],
     },
   ];
   const seen: unknown[] = [];
@@ -282,6 +283,268 @@ test('wotrelay-directory --help documents its flags; bad flags exit 2', async ()
   assert.is(bad.code, 2);
   assert.match(bad.stderr, '--listen: "nowhere" is not HOST:PORT');
   assert.is((await runDirectory(['--bogus'])).code, 2);
+});
+
+test('mailbox, read and outbox argument errors exit 2, say what is wrong and name the fix', async () => {
+  const bad = encodeEntityId(new Uint8Array(32).fill(5)).slice(0, -3) + 'qqq';
+  const cases: Array<[string[], string, string]> = [
+    [['mailbox'], 'mailbox needs a subcommand: add, remove, list', 'try: e.g. wotrelay mailbox list'],
+    [['mailbox', 'frob'], 'unknown subcommand "mailbox frob"', 'wotrelay mailbox add, wotrelay mailbox remove, wotrelay mailbox list'],
+    [['mailbox', 'lst'], 'unknown subcommand "mailbox lst"', 'did you mean: wotrelay mailbox list?'],
+    [['mailbox', 'add'], 'mailbox add: missing argument <entity-id|petname>', 'try: wotrelay mailbox add <entity-id|petname> [--addr HOST:PORT]'],
+    [['mailbox', 'add', 'm1', '--addr', 'nohost'], '--addr: "nohost" has no port', 'try: --addr add a port'],
+    [['mailbox', 'add', bad], 'the mailbox "' + bad + '" is not a valid entity id', 'try: '],
+    [['mailbox', 'remove'], 'mailbox remove: missing argument <entity-id|petname>', 'try: wotrelay mailbox remove <entity-id|petname>'],
+    [['mailbox', 'remove', 'm1', '--addr', '192.0.2.1:7117'], 'unknown option --addr', 'try: wotrelay mailbox remove'],
+    [['mailbox', 'list', 'extra'], 'mailbox list: unexpected argument "extra"', 'try: wotrelay mailbox list'],
+    [['read'], 'read: missing argument <message-id>', 'try: wotrelay read <message-id>'],
+    [['read', 'xyz'], '"xyz" is not a message id', 'try: a message id is 32 hex characters; wotrelay inbox'],
+    [['read', 'a'.repeat(32), 'b'.repeat(32)], 'read: unexpected argument', 'try: wotrelay read <message-id>'],
+    [['outbox', '--state', 'lost'], '--state: "lost" is not an outbox state', 'the states are queued, sent, relayed, delivered, read, failed, expired'],
+    [['outbox', '--state', 'queued,relayd'], '--state: "relayd" is not an outbox state', 'try: did you mean --state relayed?'],
+    [['outbox', '--state', ','], '--state is empty', 'e.g. --state queued,sent'],
+    [['outbox', '--state'], '--state needs a value', 'try: e.g. --state STATE[,STATE…]'],
+    [['outbox', '--all=yes'], '--all takes no value', 'try: write just --all'],
+    [['outbox', '--limit', '0'], '--limit must be at least 1', 'try: e.g. --limit 1'],
+  ];
+  for (const [args, expected, fix] of cases) {
+    const r = await cli(args);
+    assert.is(r.code, 2, `wotrelay ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, `wotrelay: ${expected}`, `wotrelay ${args.join(' ')}`);
+    assert.match(r.stderr, fix, `wotrelay ${args.join(' ')} names the fix`);
+  }
+});
+
+test('help: the overview lists mailbox and read; mailbox --help lists its subcommands; outbox --help explains every state', async () => {
+  const r = await cli(['--help']);
+  assert.is(r.code, 0);
+  for (const c of ['mailbox add <entity-id|petname>', 'mailbox remove <entity-id|petname>', 'mailbox list', 'read <message-id>']) assert.match(r.stdout, c);
+  const g = await cli(['mailbox', '--help']);
+  assert.is(g.code, 0, g.stderr);
+  assert.match(g.stdout, 'usage: wotrelay mailbox <add|remove|list> …');
+  for (const sub of ['mailbox add', 'mailbox remove', 'mailbox list']) assert.match(g.stdout, sub);
+  const h = await cli(['help', 'mailbox', 'add']);
+  assert.is(h.code, 0);
+  assert.match(h.stdout, 'usage: wotrelay mailbox add <entity-id|petname> [--addr HOST:PORT]');
+  const o = await cli(['outbox', '--help']);
+  assert.is(o.code, 0);
+  assert.match(o.stdout, 'usage: wotrelay outbox [--all] [--state STATE[,STATE…]] [--limit N]');
+  for (const st of ['queued', 'sent', 'relayed', 'delivered', 'read', 'failed', 'expired']) assert.match(o.stdout, new RegExp(`^  ${st} +\\S`, 'm'), `explains ${st}`);
+  assert.match(o.stdout, 'waiting for it to take custody');
+  assert.match(o.stdout, 'a hop holds it');
+  const rd = await cli(['read', '--help']);
+  assert.is(rd.code, 0);
+  assert.match(rd.stdout, 'read receipt');
+  const sd = await cli(['send', '--help']);
+  assert.match(sd.stdout, 'relayed');
+});
+
+test('outbox: short ids, kind only with --all, state/attempts/age/error; --state and --all reach the daemon; --json is raw', async () => {
+  const home = tmpHome();
+  const now = Date.now();
+  const items: OutboxItem[] = [
+    { id: '0123456789abcdef0123456789abcdef', to: BOB, toName: 'bob', state: 'relayed', kind: 'text', hash: 'ab'.repeat(32), createdAt: now - 3 * 60_000, updatedAt: now, attempts: 2, error: null },
+    { id: 'fedcba9876543210fedcba9876543210', to: CAROL, toName: null, state: 'queued', kind: 'receipt', hash: null, createdAt: now - 7_200_000, updatedAt: now, attempts: 4, error: 'ERR_QUEUE_FULL: the relay queue for carol is full' },
+  ];
+  const seen: unknown[] = [];
+  const server = await fakeDaemon(home, { outbox: (p) => (seen.push(p), p.all ? items : items.slice(0, 1)) });
+  try {
+    const r = await cli(['outbox', '--home', home]);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(seen[0], {});
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^ID\s+TO\s+STATE\s+ATTEMPTS\s+AGE\s+ERROR$/);
+    assert.match(lines[1]!, /^01234567\s+bob\s+relayed\s+2\s+3m\s+-$/);
+    assert.not.match(r.stdout, '0123456789abcdef0123456789abcdef', 'ids are short in the table');
+    const a = await cli(['outbox', '--all', '--state', 'queued,relayed,queued', '--limit', '5', '--home', home]);
+    assert.is(a.code, 0, a.stderr);
+    assert.equal(seen[1], { limit: 5, all: true, state: ['queued', 'relayed'] });
+    const al = a.stdout.trimEnd().split('\n');
+    assert.match(al[0]!, /^ID\s+TO\s+KIND\s+STATE\s+ATTEMPTS\s+AGE\s+ERROR$/);
+    assert.match(al[1]!, /^01234567\s+bob\s+text\s+relayed\s/);
+    assert.match(al[2]!, /^fedcba98\s+wot1\S+\s+receipt\s+queued\s+4\s+2h\s+ERR_QUEUE_FULL: the relay queue for carol is full$/);
+    const j = await cli(['outbox', '--json', '--all', '--home', home]);
+    assert.equal(JSON.parse(j.stdout), items);
+  } finally {
+    await server.close();
+  }
+  const empty = tmpHome();
+  const s2 = await fakeDaemon(empty, { outbox: () => [] });
+  try {
+    const e = await cli(['outbox', '--state', 'failed', '--home', empty]);
+    assert.is(e.code, 0);
+    assert.is(e.stdout, 'no messages in your outbox are failed\n');
+  } finally {
+    await s2.close();
+  }
+});
+
+test('mailbox add/remove/list talk to the daemon and print what changed; list has two sections', async () => {
+  const home = tmpHome();
+  const m1: MailboxView = { entity: BOB, fingerprint: 'BBBB-BBBB-BBBB-BBBB', petname: 'homebox', connected: true };
+  const carolFp = fingerprint(decodeEntityId(CAROL));
+  const m2: MailboxView = { entity: CAROL, fingerprint: carolFp, petname: null, connected: false };
+  const seen: Array<[string, unknown]> = [];
+  const server = await fakeDaemon(home, {
+    'mailbox.add': (p) => (seen.push(['add', p]), [m1, m2]),
+    'mailbox.remove': (p) => (seen.push(['remove', p]), [m1]),
+    'mailbox.list': () => ({
+      mine: [m1, m2],
+      hosted: [{ owner: CAROL, fingerprint: 'CCCC-CCCC-CCCC-CCCC', petname: 'carol', messages: 12, bytes: 2048, since: Date.now() - 86_400_000 }],
+    }),
+  });
+  try {
+    const a = await cli(['mailbox', 'add', CAROL, '--addr', '192.0.2.30:7117', '--home', home]);
+    assert.is(a.code, 0, a.stderr);
+    assert.equal(seen[0], ['add', { who: CAROL, addr: '192.0.2.30:7117' }]);
+    assert.match(a.stdout, `${carolFp} is now one of your mailboxes`);
+    assert.match(a.stdout, 'not connected to it right now');
+    const b = await cli(['mailbox', 'add', 'homebox', '--home', home]);
+    assert.is(b.code, 0, b.stderr);
+    assert.equal(seen[1], ['add', { who: 'homebox' }]);
+    assert.match(b.stdout, 'homebox (BBBB-BBBB-BBBB-BBBB) is now one of your mailboxes');
+    const r = await cli(['mailbox', 'remove', CAROL, '--home', home]);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(seen[2], ['remove', { who: CAROL }]);
+    assert.match(r.stdout, `${carolFp} is no longer your mailbox; 1 left`);
+    const l = await cli(['mailbox', 'list', '--home', home]);
+    assert.is(l.code, 0, l.stderr);
+    const [mine, hosted] = l.stdout.split('\nmailboxes you host\n') as [string, string];
+    assert.ok(hosted !== undefined, l.stdout);
+    assert.match(mine, /^your mailboxes\n  NAME\s+FINGERPRINT\s+CONNECTED\s+ENTITY ID\n/);
+    assert.match(mine, /homebox\s+BBBB-BBBB-BBBB-BBBB\s+yes/);
+    assert.match(mine, new RegExp(`-\\s+${carolFp}\\s+no`));
+    assert.match(hosted, /OWNER\s+FINGERPRINT\s+MESSAGES\s+BYTES\s+SINCE/);
+    assert.match(hosted, /carol\s+CCCC-CCCC-CCCC-CCCC\s+12\s+2\.0 KiB\s+1d ago/);
+    const j = await cli(['mailbox', 'list', '--json', '--home', home]);
+    assert.equal((JSON.parse(j.stdout) as { mine: MailboxView[] }).mine, [m1, m2]);
+  } finally {
+    await server.close();
+  }
+  const none = tmpHome();
+  const s2 = await fakeDaemon(none, {
+    'mailbox.list': () => ({ mine: [], hosted: [] }),
+    'mailbox.remove': () => {
+      throw new WotError('ERR_NOT_FOUND', 'wot1x is not one of your mailboxes', 'wotrelay mailbox list shows them');
+    },
+  });
+  try {
+    const l = await cli(['mailbox', 'list', '--home', none]);
+    assert.match(l.stdout, 'your mailboxes\n  none');
+    assert.match(l.stdout, 'mailboxes you host\n  none');
+    const e = await cli(['mailbox', 'remove', 'zed', '--home', none]);
+    assert.is(e.code, 1);
+    assert.is(e.stderr, 'wotrelay: wot1x is not one of your mailboxes\nhint: wotrelay mailbox list shows them\n');
+  } finally {
+    await s2.close();
+  }
+});
+
+test('read marks a message read through inbox.read; inbox shows ids and marks messages with a gap; --json carries parents and gap', async () => {
+  const home = tmpHome();
+  const id = 'c'.repeat(32);
+  const item: InboxItem = {
+    id, from: BOB, fromName: 'bob', fromFingerprint: 'BBBB-BBBB-BBBB-BBBB', receivedAt: Date.now(), sentAt: 0, kind: 'text', text: 'later one', size: 9,
+    path: [{ entity: BOB, name: 'bob', fingerprint: 'BBBB-BBBB-BBBB-BBBB' }], seq: 3, hash: '11'.repeat(32), parents: ['22'.repeat(32)], gap: ['22'.repeat(32)],
+  };
+  const plain: InboxItem = { ...item, id: 'd'.repeat(32), text: 'in order', gap: [], seq: 4 };
+  const seen: unknown[] = [];
+  const server = await fakeDaemon(home, {
+    'inbox.read': (p) => (seen.push(p), { id: p.id, read: true as const }),
+    inbox: () => [item, plain],
+  });
+  try {
+    const r = await cli(['read', id.toUpperCase(), '--home', home]);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(seen, [{ id }]);
+    assert.match(r.stdout, `marked ${id} read; its sender gets a read receipt`);
+    const j = await cli(['read', id, '--json', '--home', home]);
+    assert.equal(JSON.parse(j.stdout), { id, read: true });
+    const i = await cli(['inbox', '--home', home]);
+    assert.is(i.code, 0, i.stderr);
+    const [first, second] = i.stdout.split('\n\n') as [string, string];
+    assert.match(first.split('\n')[0]!, 'from bob (BBBB-BBBB-BBBB-BBBB)  (earlier message(s) never arrived)');
+    assert.match(first, `id: ${id}`);
+    assert.not.match(second, 'never arrived');
+    const ij = await cli(['inbox', '--json', '--home', home]);
+    const got = JSON.parse(ij.stdout) as InboxItem[];
+    assert.equal(got[0]!.parents, ['22'.repeat(32)]);
+    assert.equal(got[0]!.gap, ['22'.repeat(32)]);
+    assert.equal(got[1]!.gap, []);
+  } finally {
+    await server.close();
+  }
+});
+
+test('send: ERR_QUEUE_FULL prints message and hint (exit 1); --wait explains relayed; --follow prints relayed/stored/refused with detail', async () => {
+  const home = tmpHome();
+  const id = 'e'.repeat(32);
+  const step = (status: ProgressItem['status'], at: number, detail?: string): ProgressItem => ({
+    id, status, reporter: CAROL, reporterName: 'relay', reporterFingerprint: 'CCCC-CCCC-CCCC-CCCC', at, ...(detail ? { detail } : {}),
+  });
+  const t0 = Date.now();
+  let full = true;
+  const waits: unknown[] = [];
+  const server = await fakeDaemon(home, {
+    send: (p) => {
+      if (full) throw new WotError('ERR_QUEUE_FULL', '40 messages to BBBB are still waiting to be delivered (the limit is 40)', 'wotrelay outbox shows them and why they wait');
+      return { id, to: p.to, state: 'sent' };
+    },
+    'send.wait': (p) => (waits.push(p), { id, to: BOB, state: 'relayed' }),
+    follow: () => [step('sent', t0), step('refused', t0 + 10, 'ERR_QUEUE_FULL: queue for bob full'), step('relayed', t0 + 20), step('stored', t0 + 30)],
+  });
+  try {
+    const e = await cli(['send', 'bob', 'hi', '--home', home]);
+    assert.is(e.code, 1);
+    assert.is(e.stderr, 'wotrelay: 40 messages to BBBB are still waiting to be delivered (the limit is 40)\nhint: wotrelay outbox shows them and why they wait\n');
+    full = false;
+    const w = await cli(['send', 'bob', 'hi', '--wait', '--timeout', '2s', '--home', home]);
+    assert.is(w.code, 0, w.stderr);
+    assert.equal(waits[0], { id, until: 'delivered', timeoutMs: 2000 });
+    assert.match(w.stdout, 'relayed: a relay holds it for bob; it is delivered when bob is back (see: wotrelay outbox)');
+    const f = await cli(['send', 'bob', 'hi', '--follow', '--timeout', '2s', '--home', home]);
+    assert.is(f.code, 0, f.stderr);
+    const lines = f.stdout.split('\n');
+    assert.ok(lines.some((l) => /relay \(CCCC-CCCC-CCCC-CCCC\)\s+refused.*: ERR_QUEUE_FULL: queue for bob full$/.test(l)), f.stdout);
+    assert.ok(lines.some((l) => /\s+relayed\b/.test(l)), f.stdout);
+    assert.ok(lines.some((l) => /\s+stored\b/.test(l)), f.stdout);
+    assert.match(f.stdout, 'relayed: a relay holds it for bob');
+    const fj = await cli(['send', 'bob', 'hi', '--follow', '--json', '--timeout', '2s', '--home', home]);
+    const steps = fj.stdout.trim().split('\n').map((l) => JSON.parse(l) as ProgressItem);
+    assert.equal(steps.find((s) => s.status === 'refused')?.detail, 'ERR_QUEUE_FULL: queue for bob full');
+  } finally {
+    await server.close();
+  }
+});
+
+test('status prints the relay queue with its limits, held messages, outbox per state and mailbox counts', async () => {
+  const home = tmpHome();
+  const st: StatusResult = {
+    entity: BOB, fingerprint: 'BBBB-BBBB-BBBB-BBBB', agent: 'wota1x', version: '0.1.0', pid: 1, home, listen: ['127.0.0.1:1'], startedAt: Date.now(),
+    peers: 2, trusted: 3, inbox: 4, outboxPending: 3, metrics: {}, revocations: [],
+    reachability: { mode: 'direct', relays: [], why: 'public address' },
+    queues: {
+      relay: { messages: 7, bytes: 3072, byNextHop: [{ entity: CAROL, fingerprint: 'CCCC-CCCC-CCCC-CCCC', petname: 'carol', messages: 5, bytes: 2048 }] },
+      held: 2,
+      limits: { perHop: 1000, total: 10000, bytes: 256 * 1024 * 1024 },
+    },
+    outboxByState: { queued: 1, sent: 0, relayed: 2, delivered: 10, read: 0, failed: 0, expired: 0 },
+    mailboxes: { mine: 1, hosted: 2 },
+  };
+  const server = await fakeDaemon(home, { status: () => st });
+  try {
+    const r = await cli(['status', '--home', home]);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /relay queue\s+7 messages, 3\.0 KiB held for others \(limits: 1000 per next hop, 10000 in all, 256\.0 MiB\)/);
+    assert.match(r.stdout, '5 messages, 2.0 KiB waiting for carol (CCCC-CCCC-CCCC-CCCC)');
+    assert.match(r.stdout, /held\s+2 messages held for causal order/);
+    assert.match(r.stdout, /outbox\s+3 pending \(by state: 1 queued, 2 relayed, 10 delivered\)/);
+    assert.match(r.stdout, /mailboxes\s+1 yours, 2 hosted for others/);
+    const j = await cli(['status', '--json', '--home', home]);
+    assert.equal(JSON.parse(j.stdout), st);
+  } finally {
+    await server.close();
+  }
 });
 
 test.run();

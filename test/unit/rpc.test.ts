@@ -39,6 +39,9 @@ const STATUS: StatusResult = {
   metrics: {},
   revocations: [],
   reachability: { mode: 'direct', relays: [], why: 'listening on a public address (192.0.2.1:7117)' },
+  queues: { relay: { messages: 0, bytes: 0, byNextHop: [] }, held: 0, limits: { perHop: 1000, total: 10000, bytes: 1 << 28 } },
+  outboxByState: { queued: 0, sent: 0, relayed: 0, delivered: 0, read: 0, failed: 0, expired: 0 },
+  mailboxes: { mine: 0, hosted: 0 },
 };
 
 const TRUST: TrustEntryView = {
@@ -89,6 +92,10 @@ async function startServer(overrides: Partial<Handlers> = {}, sockPath?: string)
     outbox: unused,
     track: unused,
     'inbox.get': unused,
+    'inbox.read': unused,
+    'mailbox.add': unused,
+    'mailbox.remove': unused,
+    'mailbox.list': unused,
     follow: unused,
     complain: unused,
     discover: unused,
@@ -197,6 +204,57 @@ test('validate: nested objects, enums, integer ranges and the text/file rule', (
   assert.match(msg(() => validateParams('inbox', { limit: 1.5 })), '"limit" must be an integer');
   assert.match(msg(() => validateParams('status', [])), 'must be an object');
   assert.equal(validateParams('status', undefined), {});
+});
+
+test('validate: the store-and-forward params (outbox filters, send.wait until relayed, mailbox.*, inbox.read)', () => {
+  const msg = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof ParamError) return e.message;
+      throw e;
+    }
+    return 'no error';
+  };
+  assert.equal(validateParams('outbox', { all: true, state: ['queued', 'relayed'], limit: 5 }), { all: true, state: ['queued', 'relayed'], limit: 5 });
+  assert.equal(validateParams('outbox', {}), {});
+  assert.match(msg(() => validateParams('outbox', { all: 'yes' })), 'param "all" must be a boolean, not a string');
+  assert.match(msg(() => validateParams('outbox', { state: 'queued' })), 'param "state" must be an array, not a string');
+  assert.match(msg(() => validateParams('outbox', { state: [] })), 'param "state" must have at least 1 item');
+  assert.match(msg(() => validateParams('outbox', { state: ['queued', 'lost'] })), 'param "state[1]" must be one of "queued", "sent", "relayed", "delivered", "read", "failed", "expired"');
+  assert.match(msg(() => validateParams('outbox', { state: [1] })), 'param "state[0]" must be a string, not a number');
+  assert.match(msg(() => validateParams('outbox', { state: Array(8).fill('sent') })), 'at most 7 items');
+  assert.equal(validateParams('send.wait', { id: 'x', until: 'relayed', timeoutMs: 1 }), { id: 'x', until: 'relayed', timeoutMs: 1 });
+  assert.equal(validateParams('mailbox.add', { who: 'bob', addr: '192.0.2.1:7117' }), { who: 'bob', addr: '192.0.2.1:7117' });
+  assert.match(msg(() => validateParams('mailbox.add', {})), 'missing required param "who" (string)');
+  assert.match(msg(() => validateParams('mailbox.add', { who: '' })), 'param "who" must not be empty');
+  assert.match(msg(() => validateParams('mailbox.add', { who: 'bob', addr: '' })), 'param "addr" must not be empty');
+  assert.match(msg(() => validateParams('mailbox.remove', { who: 'bob', addr: 'x:1' })), 'unknown param "addr" (allowed: who)');
+  assert.match(msg(() => validateParams('mailbox.list', { who: 'bob' })), 'unknown param "who" (it takes no params)');
+  assert.match(msg(() => validateParams('inbox.read', {})), 'missing required param "id"');
+  assert.match(msg(() => validateParams('inbox.read', { id: 7 })), 'param "id" must be a string, not a number');
+});
+
+test('new methods: bad params are ERR_BAD_REQUEST over the socket, naming the method and the param', async () => {
+  const seen: unknown[] = [];
+  const h = await startServer({
+    outbox: (p) => (seen.push(p), []),
+    'mailbox.list': () => ({ mine: [], hosted: [] }),
+  });
+  const c = await RpcClient.connect(h.path);
+  const e1 = await rejects(c.call('outbox', { state: ['nope'] } as never));
+  assert.is(e1.code, 'ERR_BAD_REQUEST');
+  assert.match(e1.message, 'outbox: param "state[0]" must be one of');
+  const e2 = await rejects(c.call('mailbox.add', { who: 5 } as never));
+  assert.is(e2.code, 'ERR_BAD_REQUEST');
+  assert.match(e2.message, 'mailbox.add: param "who" must be a string');
+  const e3 = await rejects(c.call('inbox.read', {} as never));
+  assert.match(e3.message, 'inbox.read: missing required param "id"');
+  assert.equal(seen, [], 'the handler never ran');
+  assert.equal(await c.call('outbox', { all: true, state: ['relayed'] }), []);
+  assert.equal(seen, [{ all: true, state: ['relayed'] }]);
+  assert.equal(await c.call('mailbox.list', {}), { mine: [], hosted: [] });
+  c.close();
 });
 
 test('unknown method: -32601, and the client reports it as ERR_BAD_REQUEST', async () => {

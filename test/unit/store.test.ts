@@ -1,8 +1,9 @@
 /**
- * The SQLite store: migrations, reopening a file database, refusing a newer schema,
- * exactly-once invite redemption, inbox dedup, outbox queue ordering/expiry, petname
- * uniqueness, cert seq replacement, transactions, integrity check, file mode 0600 and a
- * clean disk-full error.
+ * The SQLite store: migrations (including 2 → 3 keeping rows, atomically), reopening a file
+ * database, refusing a newer schema, exactly-once invite redemption, inbox dedup, outbox
+ * queue ordering/expiry and its schema/indexes, the relay queue and mailbox count triggers,
+ * petname uniqueness, cert seq replacement, transactions, integrity check, file mode 0600
+ * and a clean disk-full error.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { Store, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow } from '../../agent/store/index.js';
+import { Store, MIGRATIONS, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow, type RelayRow, type MailRow } from '../../agent/store/index.js';
 import { WotError } from '../../agent/wire/errors.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wotrelay-store-test-'));
@@ -43,6 +44,8 @@ function outboxRow(n: number, over: Partial<OutboxRow> = {}): OutboxRow {
     nextAttemptAt: 0,
     updatedAt: 1000 + n,
     error: null,
+    kind: 'text',
+    hash: null,
     ...over,
   };
 }
@@ -58,6 +61,9 @@ function inboxRow(n: number, over: Partial<Omit<InboxRow, 'seq' | 'read'>> = {})
     body: new TextEncoder().encode(`hello ${n}`),
     name: null,
     path: '[]',
+    hash: null,
+    parents: [],
+    gap: [],
     ...over,
   };
 }
@@ -81,7 +87,10 @@ test('migrations from empty: a new database gets every table and the current sch
   const meta = s.db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string };
   assert.is(meta.value, String(SCHEMA_VERSION));
   const tables = (s.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
-  for (const t of ['meta', 'kv', 'trust', 'certs', 'invites', 'inbox', 'outbox']) assert.ok(tables.includes(t), `table ${t} missing`);
+  for (const t of ['meta', 'kv', 'trust', 'certs', 'invites', 'inbox', 'outbox', 'addrbook', 'held', 'convo_heads', 'relayq', 'relayq_counts', 'relayq_totals', 'mailbox_accounts', 'mailbox', 'mailbox_counts', 'mailbox_totals', 'my_mailboxes']) {
+    assert.ok(tables.includes(t), `table ${t} missing`);
+  }
+  assert.is(SCHEMA_VERSION, 3);
   assert.is(s.db.pragma('foreign_keys', { simple: true }), 1);
   assert.is(s.db.pragma('busy_timeout', { simple: true }), 5000);
   s.close();
@@ -238,7 +247,7 @@ test('inbox dedup: the same id is stored exactly once and the first copy is kept
   s.close();
 });
 
-test('outbox due: only queued/sent rows with nextAttemptAt <= now, ordered by createdAt, limited', () => {
+test('outbox due: only pending rows with nextAttemptAt <= now, ordered by nextAttemptAt then createdAt, limited', () => {
   const s = Store.open(':memory:');
   // Inserted out of createdAt order on purpose.
   s.outbox.insert(outboxRow(3, { createdAt: 30, nextAttemptAt: 10 }));
@@ -246,8 +255,8 @@ test('outbox due: only queued/sent rows with nextAttemptAt <= now, ordered by cr
   s.outbox.insert(outboxRow(2, { createdAt: 20, nextAttemptAt: 50, state: 'sent' }));
   s.outbox.insert(outboxRow(4, { createdAt: 5, nextAttemptAt: 0, state: 'delivered' }));
   s.outbox.insert(outboxRow(5, { createdAt: 15, nextAttemptAt: 101 }));
-  assert.equal(s.outbox.due(100, 10).map((r) => r.id[0]), [1, 2, 3]);
-  assert.equal(s.outbox.due(100, 2).map((r) => r.id[0]), [1, 2]);
+  assert.equal(s.outbox.due(100, 10).map((r) => r.id[0]), [3, 2, 1]);
+  assert.equal(s.outbox.due(100, 2).map((r) => r.id[0]), [3, 2]);
   assert.equal(s.outbox.due(49, 10).map((r) => r.id[0]), [3]);
 
   assert.ok(s.outbox.scheduleRetry(key(3), 500, 60));
@@ -255,7 +264,7 @@ test('outbox due: only queued/sent rows with nextAttemptAt <= now, ordered by cr
   assert.is(r3.attempts, 1);
   assert.is(r3.nextAttemptAt, 500);
   assert.is(r3.updatedAt, 60);
-  assert.equal(s.outbox.due(100, 10).map((r) => r.id[0]), [1, 2]);
+  assert.equal(s.outbox.due(100, 10).map((r) => r.id[0]), [2, 1]);
   s.close();
 });
 
@@ -279,6 +288,292 @@ test('outbox states: setState, pendingFor, countPending, list newest first, expi
   assert.is(s.outbox.get(key(4))!.state, 'delivered', 'a delivered row never expires');
   assert.is(s.outbox.countPending(), 1);
   s.close();
+});
+
+// ---------------------------------------------------------------- schema 3: store-and-forward
+
+/** A file database at schema version 2 (MIGRATIONS.slice(0, 2)), as an older wotrelay left it. */
+function v2Db(p: string): Database.Database {
+  const raw = new Database(p);
+  raw.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`);
+  for (const sql of MIGRATIONS.slice(0, 2)) raw.exec(sql);
+  raw.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', '2')`).run();
+  return raw;
+}
+
+const schemaOf = (db: Database.Database): unknown =>
+  db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name`).all();
+
+test('migration 2 → 3: outbox and inbox rows survive the rebuild with defaults for the new columns, seq high-water mark and rowid order kept', () => {
+  const p = tmpDb();
+  const raw = v2Db(p);
+  const ins = raw.prepare(
+    `INSERT INTO outbox (id, to_entity, created_at, expires_at, state, envelope, attempts, next_attempt_at, updated_at, error)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  // Same createdAt and nextAttemptAt: only rowid order tells them apart (inserted 3, 1, 2).
+  ins.run(key(3), key(200), 10, 1000, 'queued', Buffer.from([3]), 0, 5, 10, null);
+  ins.run(key(1), key(200), 10, 1000, 'sent', Buffer.from([1]), 2, 5, 11, 'timeout');
+  ins.run(key(2), key(201), 10, 1000, 'delivered', Buffer.from([2]), 1, 5, 12, null);
+  const inb = raw.prepare(
+    `INSERT INTO inbox (id, from_entity, from_agent, received_at, sent_at, kind, body, name, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  for (const n of [1, 2, 3]) inb.run(key(n), key(100), key(101), 5000 + n, 4000 + n, n === 2 ? 'file' : 'text', Buffer.from(`hello ${n}`), n === 2 ? 'a.txt' : null, '[]');
+  raw.prepare(`UPDATE inbox SET read = 1 WHERE seq = 2`).run();
+  raw.prepare(`DELETE FROM inbox WHERE seq = 3`).run(); // high-water mark 3, max(seq) 2
+  raw.prepare(`INSERT INTO trust (entity, petname, how, added_at, state, addr, updated_at, note) VALUES (?, 'bob', 'manual', 1, 'active', NULL, 1, NULL)`).run(key(7));
+  raw.close();
+
+  const s = Store.open(p);
+  assert.is(s.schemaVersion(), 3);
+  assert.equal(s.outbox.get(key(1)), {
+    ...outboxRow(1, { createdAt: 10, expiresAt: 1000, state: 'sent', attempts: 2, nextAttemptAt: 5, updatedAt: 11, error: 'timeout' }),
+    id: Buffer.from(key(1)),
+    to: Buffer.from(key(200)),
+    envelope: Buffer.from([1]),
+  });
+  assert.equal([s.outbox.get(key(2))!.kind, s.outbox.get(key(2))!.hash, s.outbox.get(key(2))!.state], ['text', null, 'delivered']);
+  assert.equal(s.outbox.due(100, 10).map((r) => r.id[0]), [3, 1], 'rowid order kept');
+  assert.equal(s.outbox.list().map((r) => r.id[0]), [2, 1, 3]);
+  const m1 = s.inbox.get(key(1))!;
+  assert.equal([m1.seq, m1.read, m1.hash, m1.parents, m1.gap, new TextDecoder().decode(m1.body)], [1, false, null, [], [], 'hello 1']);
+  const m2 = s.inbox.get(key(2))!;
+  assert.equal([m2.seq, m2.read, m2.kind, m2.name], [2, true, 'file', 'a.txt']);
+  assert.is(s.inbox.count(), 2);
+  assert.ok(s.inbox.insert(inboxRow(4)));
+  assert.is(s.inbox.get(key(4))!.seq, 4, 'seq 3 is never reused after the rebuild');
+  assert.is(s.trust.get(key(7))!.petname, 'bob');
+  // The new columns and states work on the migrated tables.
+  assert.ok(s.outbox.setState(key(3), 'relayed', 20));
+  s.outbox.insert(outboxRow(5, { kind: 'want', hash: key(55) }));
+  assert.is(s.outbox.byHash(key(55))!.kind, 'want');
+  assert.equal([s.relayq.totals(), s.mailbox.totals()], [{ n: 0, bytes: 0 }, { n: 0, bytes: 0, owners: 0 }]);
+  assert.is(s.integrityCheck(), 'ok');
+  assert.equal(s.db.pragma('foreign_key_check'), []);
+  // Same schema as a database created by this version (no leftover *_new tables, same indexes and triggers).
+  const fresh = Store.open(':memory:');
+  assert.equal(schemaOf(s.db), schemaOf(fresh.db));
+  fresh.close();
+  s.close();
+
+  const again = Store.open(p);
+  assert.is(again.schemaVersion(), 3);
+  assert.is(again.outbox.get(key(3))!.state, 'relayed');
+  assert.is(again.inbox.count(), 3);
+  again.close();
+});
+
+test('migration 2 → 3 is atomic: when it fails the database stays at version 2 with its rows', () => {
+  const p = tmpDb();
+  const raw = v2Db(p);
+  raw.prepare(
+    `INSERT INTO outbox (id, to_entity, created_at, expires_at, state, envelope, attempts, next_attempt_at, updated_at, error)
+     VALUES (?, ?, 1, 2, 'queued', x'01', 0, 0, 1, NULL)`,
+  ).run(key(1), key(200));
+  raw.exec(`CREATE TABLE relayq (x INTEGER) STRICT`); // makes migration 3 fail half-way
+  raw.close();
+  assert.throws(() => Store.open(p), /relayq already exists/);
+  const check = new Database(p);
+  assert.is((check.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, '2');
+  assert.is((check.prepare(`SELECT count(*) AS n FROM outbox`).get() as { n: number }).n, 1);
+  const tables = (check.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
+  assert.not.ok(tables.includes('outbox_new'));
+  assert.ok(/'sent','delivered'/.test((check.prepare(`SELECT sql FROM sqlite_master WHERE name = 'outbox'`).get() as { sql: string }).sql), 'old outbox definition kept');
+  check.close();
+});
+
+test('outbox schema: state CHECK allows relayed, kind CHECK refuses unknown kinds; partial indexes cover queued/sent/relayed and serve the queue queries', () => {
+  const s = Store.open(':memory:');
+  s.outbox.insert(outboxRow(1, { state: 'relayed', kind: 'receipt' }));
+  const bad = (() => {
+    try {
+      s.outbox.insert(outboxRow(2, { kind: 'bogus' as 'text' }));
+    } catch (e) {
+      return (e as { code?: unknown }).code;
+    }
+    return undefined;
+  })();
+  assert.is(bad, 'SQLITE_CONSTRAINT_CHECK');
+  const idx = s.db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL`).all() as { name: string; sql: string }[];
+  for (const name of ['outbox_due', 'outbox_pending_to', 'outbox_pending_expires']) {
+    const i = idx.find((r) => r.name === name);
+    assert.ok(i && i.sql.includes(`WHERE state IN ('queued','sent','relayed')`), `${name} uses the new pending set`);
+  }
+  const plan = (sql: string, ...args: unknown[]): string =>
+    (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+  const P = `state IN ('queued','sent','relayed')`;
+  assert.match(plan(`SELECT * FROM outbox WHERE ${P} AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at, rowid LIMIT 5`, 1), /USING INDEX outbox_due/);
+  assert.match(plan(`SELECT * FROM outbox WHERE to_entity = ? AND ${P} AND state IN ('queued','sent') ORDER BY created_at, rowid LIMIT 5`, key(1)), /USING INDEX outbox_pending_to/);
+  assert.match(plan(`SELECT count(*) FROM outbox WHERE to_entity = ? AND ${P}`, key(1)), /USING INDEX outbox_pending_to/);
+  assert.match(plan(`SELECT 1 FROM outbox WHERE hash = ? LIMIT 1`, key(1)), /INDEX outbox_hash/);
+  assert.match(plan(`SELECT 1 FROM inbox WHERE hash = ? LIMIT 1`, key(1)), /INDEX inbox_hash/);
+  s.close();
+});
+
+/** relayq_counts / relayq_totals next to the same numbers computed from the rows. */
+function relayCounts(s: Store): { kept: unknown; computed: unknown } {
+  return {
+    kept: {
+      per: s.db.prepare(`SELECT hex(wait_for) AS w, n, bytes FROM relayq_counts ORDER BY w`).all(),
+      totals: s.relayq.totals(),
+    },
+    computed: {
+      per: s.db.prepare(`SELECT hex(wait_for) AS w, count(*) AS n, sum(length(envelope)) AS bytes FROM relayq GROUP BY wait_for ORDER BY w`).all(),
+      totals: s.db.prepare(`SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS bytes FROM relayq`).get(),
+    },
+  };
+}
+
+function relayRow(n: number, over: Partial<RelayRow> = {}): RelayRow {
+  return { id: key(n).subarray(0, 16), to: key(200), waitFor: key(210), dep: null, prev: null, envelope: new Uint8Array(n + 1), receivedAt: n, expiresAt: 1000, attempts: 0, nextAttemptAt: 0, ...over };
+}
+
+test('relayq triggers: counts equal the rows after insert, duplicate, delete, reschedule to another waitFor, expire, raw SQL and rollback', () => {
+  const s = Store.open(':memory:');
+  const same = (msg: string): void => {
+    const c = relayCounts(s);
+    assert.equal(c.kept, c.computed, msg);
+  };
+  same('empty');
+  s.relayq.insert(relayRow(1));
+  s.relayq.insert(relayRow(2));
+  s.relayq.insert(relayRow(3, { waitFor: key(211), expiresAt: 10 }));
+  same('after inserts');
+  assert.equal([s.relayq.countFor(key(210)), s.relayq.countFor(key(211)), s.relayq.totals()], [{ n: 2, bytes: 5 }, { n: 1, bytes: 4 }, { n: 3, bytes: 9 }]);
+  assert.not.ok(s.relayq.insert(relayRow(1, { envelope: new Uint8Array(99) })));
+  same('after a duplicate insert');
+  assert.is(s.relayq.totals().bytes, 9);
+  assert.ok(s.relayq.reschedule(key(2).subarray(0, 16), key(211), 5));
+  same('after reschedule to another waitFor');
+  assert.equal([s.relayq.countFor(key(210)), s.relayq.countFor(key(211))], [{ n: 1, bytes: 2 }, { n: 2, bytes: 7 }]);
+  assert.ok(s.relayq.reschedule(key(1).subarray(0, 16), key(212), 5));
+  same('after the last row of a waitFor moved away');
+  assert.is((s.db.prepare(`SELECT count(*) AS n FROM relayq_counts WHERE wait_for = ?`).get(key(210)) as { n: number }).n, 0, 'a count row at n = 0 is deleted');
+  assert.equal(s.relayq.expire(10, 10).map((id) => id[0]), [3]);
+  same('after expire');
+  assert.ok(s.relayq.delete(key(2).subarray(0, 16)));
+  same('after delete');
+  assert.equal(s.relayq.totals(), { n: 1, bytes: 2 });
+  s.db.prepare(`UPDATE relayq SET envelope = zeroblob(100)`).run();
+  same('after a raw envelope update');
+  assert.equal(s.relayq.countFor(key(212)), { n: 1, bytes: 100 });
+  assert.throws(() => s.tx(() => {
+    s.relayq.insert(relayRow(4, { waitFor: key(213) }));
+    s.relayq.delete(key(1).subarray(0, 16));
+    throw new Error('boom');
+  }), /boom/);
+  same('after a rolled back transaction');
+  assert.equal(s.relayq.totals(), { n: 1, bytes: 100 });
+  s.db.prepare(`DELETE FROM relayq`).run();
+  same('after a raw delete');
+  assert.equal([s.relayq.totals(), s.relayq.perWaitFor(10)], [{ n: 0, bytes: 0 }, []]);
+  s.close();
+});
+
+test('relayq triggers: counts equal the rows after any sequence of operations (property)', () => {
+  const op = fc.oneof(
+    fc.record({ t: fc.constant('insert' as const), id: fc.integer({ min: 0, max: 5 }), wait: fc.integer({ min: 0, max: 2 }), len: fc.integer({ min: 0, max: 6 }), exp: fc.integer({ min: 0, max: 9 }) }),
+    fc.record({ t: fc.constant('delete' as const), id: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({ t: fc.constant('reschedule' as const), id: fc.integer({ min: 0, max: 5 }), wait: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({ t: fc.constant('expire' as const), now: fc.integer({ min: 0, max: 9 }), limit: fc.integer({ min: 0, max: 3 }) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 30, size: 'max' }), (ops) => {
+      const s = Store.open(':memory:');
+      try {
+        for (const o of ops) {
+          const id = 'id' in o ? key(o.id).subarray(0, 16) : key(0);
+          if (o.t === 'insert') s.relayq.insert(relayRow(o.id, { waitFor: key(210 + o.wait), envelope: new Uint8Array(o.len), expiresAt: o.exp }));
+          else if (o.t === 'delete') s.relayq.delete(id);
+          else if (o.t === 'reschedule') s.relayq.reschedule(id, key(210 + o.wait), 1);
+          else s.relayq.expire(o.now, o.limit);
+          const c = relayCounts(s);
+          assert.equal(c.kept, c.computed);
+        }
+      } finally {
+        s.close();
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+/** mailbox_counts / mailbox_totals next to the same numbers computed from the rows. */
+function mailCounts(s: Store): { kept: unknown; computed: unknown } {
+  return {
+    kept: {
+      per: s.db.prepare(`SELECT hex(owner) AS o, n, bytes FROM mailbox_counts ORDER BY o`).all(),
+      totals: s.mailbox.totals(),
+    },
+    computed: {
+      per: s.db.prepare(`SELECT hex(owner) AS o, count(*) AS n, sum(length(envelope)) AS bytes FROM mailbox GROUP BY owner ORDER BY o`).all(),
+      totals: s.db.prepare(`SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS bytes, count(DISTINCT owner) AS owners FROM mailbox`).get(),
+    },
+  };
+}
+
+const mail = (owner: number, id: number, len: number, expiresAt = 1000): Omit<MailRow, 'seq'> =>
+  ({ owner: key(owner), id: key(id).subarray(0, 16), envelope: new Uint8Array(len).fill(id), storedAt: 1, expiresAt });
+
+test('mailbox: dedup per (owner, id) also after reopen, per-owner delete isolation, usage and totals kept equal to the rows by triggers', () => {
+  const p = tmpDb();
+  const s = Store.open(p);
+  const same = (msg: string): void => {
+    const c = mailCounts(s);
+    assert.equal(c.kept, c.computed, msg);
+  };
+  s.mailbox.setAccount(key(1), 3, 10);
+  assert.is(s.mailbox.put(mail(1, 1, 10)), 'stored');
+  assert.is(s.mailbox.put(mail(1, 1, 99)), 'duplicate');
+  assert.is(s.mailbox.put(mail(2, 1, 20)), 'stored');
+  assert.is(s.mailbox.put(mail(1, 2, 30, 50)), 'stored');
+  same('after puts');
+  assert.equal([s.mailbox.usage(key(1)), s.mailbox.usage(key(2)), s.mailbox.totals()], [{ n: 2, bytes: 40 }, { n: 1, bytes: 20 }, { n: 3, bytes: 60, owners: 2 }]);
+  s.close();
+
+  const r = Store.open(p);
+  assert.is(r.mailbox.put(mail(1, 1, 5)), 'duplicate', 'dedup survives a reopen');
+  assert.equal(r.mailbox.list(key(1), 0, 10).map((m) => [m.seq, m.envelope.length]), [[1, 10], [3, 30]]);
+  assert.is(r.mailbox.account(key(1))!.annSeq, 3);
+  assert.is(r.mailbox.delete(key(1), [2]), 0, "seq 2 is owner 2's: owner 1 cannot delete it");
+  assert.is(r.mailbox.list(key(2), 0, 10).length, 1);
+  assert.is(r.mailbox.delete(key(1), [1, 2, 3]), 2);
+  assert.equal([r.mailbox.usage(key(1)), r.mailbox.usage(key(2)), r.mailbox.totals()], [{ n: 0, bytes: 0 }, { n: 1, bytes: 20 }, { n: 1, bytes: 20, owners: 1 }]);
+  const c = mailCounts(r);
+  assert.equal(c.kept, c.computed, 'after delete');
+  assert.is(r.mailbox.put(mail(3, 4, 7, 5)), 'stored');
+  assert.is(r.mailbox.expire(5), 1);
+  const c2 = mailCounts(r);
+  assert.equal(c2.kept, c2.computed, 'after expire');
+  r.db.prepare(`UPDATE mailbox SET owner = ?`).run(key(4));
+  const c3 = mailCounts(r);
+  assert.equal(c3.kept, c3.computed, 'after a raw owner update');
+  assert.equal([r.mailbox.usage(key(2)), r.mailbox.usage(key(4)), r.mailbox.totals()], [{ n: 0, bytes: 0 }, { n: 1, bytes: 20 }, { n: 1, bytes: 20, owners: 1 }]);
+  r.close();
+});
+
+test('reopen keeps the store-and-forward tables: relay queue, mailbox accounts, my mailboxes, held messages, conversation heads', () => {
+  const p = tmpDb();
+  const s = Store.open(p);
+  s.tx(() => {
+    s.relayq.insert(relayRow(1, { dep: key(230), prev: key(220) }));
+    s.mailbox.setAccount(key(5), 9, 100);
+    s.myMailboxes.add(key(6), 100);
+    s.held.put({ ...inboxRow(2, { hash: key(62), parents: [key(71)] }), hash: key(62), heldAt: 100 });
+    s.convo.advance(key(7), key(63), [], 100);
+    s.convo.advance(key(7), key(64), [], 101);
+  });
+  s.close();
+  const r = Store.open(p);
+  const q = r.relayq.get(key(1).subarray(0, 16))!;
+  assert.ok(eq(q.dep!, key(230)) && eq(q.prev!, key(220)) && q.envelope.length === 2);
+  assert.equal(r.relayq.totals(), { n: 1, bytes: 2 });
+  assert.is(r.mailbox.account(key(5))!.createdAt, 100);
+  assert.ok(r.myMailboxes.has(key(6)));
+  const h = r.held.get(key(2))!;
+  assert.ok(eq(h.hash, key(62)) && h.parents.length === 1 && eq(h.parents[0]!, key(71)) && h.heldAt === 100);
+  assert.equal(r.convo.heads(key(7)).map((x) => x[0]), [63, 64]);
+  r.close();
 });
 
 test('petname uniqueness: duplicate petname is ERR_BAD_REQUEST, case-sensitive, many nulls allowed', () => {
