@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RpcClient } from '../../agent/api/client.js';
+import { socketPath } from '../../agent/daemon/paths.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CLI = path.resolve(here, '../../agent/cli/main.js');
@@ -54,6 +56,10 @@ export interface TestAgent {
   kill(): void;
   /** Starts the daemon again on the same home (and by default the same address). */
   restart(listen?: string): Promise<void>;
+  /** kill -9, and wait until the process is gone. */
+  crash(): Promise<void>;
+  /** A connected API client (close it when done). */
+  rpc(): Promise<RpcClient>;
 }
 
 const agents = new Set<TestAgent>();
@@ -147,6 +153,13 @@ export async function startAgent(name: string, opts: { home?: string; listen?: s
     kill() {
       agent.proc.kill('SIGKILL');
     },
+    async crash() {
+      if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) return;
+      const exited = new Promise<void>((r) => agent.proc.once('exit', () => r()));
+      agent.proc.kill('SIGKILL');
+      await exited;
+    },
+    rpc: () => RpcClient.connect(socketPath(home), 5000, { home }),
     async restart(listen?: string) {
       await agent.stop();
       log.length = 0;

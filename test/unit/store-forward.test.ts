@@ -254,4 +254,44 @@ test('causal order: a held message makes the recipient ask for the missing paren
   assert.is(A.store.outbox.get(first)!.state, 'delivered');
 });
 
+test('read receipt: the recipient marks a message read, the sender\'s outbox moves to "read"', () => {
+  const net = line(['A', 'R', 'B'], FAST);
+  const id = net.send('A', 'B', 'please read');
+  net.advance(3_000);
+  assert.is(net.n('A').store.outbox.get(id)!.state, 'delivered');
+  const B = net.n('B');
+  net.perform('B', B.store.tx(() => B.core.markRead(id)));
+  net.advance(3_000);
+  assert.ok(B.store.inbox.get(id)!.read);
+  assert.is(net.n('A').store.outbox.get(id)!.state, 'read');
+  assert.ok(progress(net, 'A', id).some((p) => p.status === 'read'));
+  assert.is(net.n('A').store.inbox.count(), 0, 'the receipt is not shown to Alice\'s app');
+  // Marking it again sends nothing more.
+  assert.equal(B.store.tx(() => B.core.markRead(id)), []);
+});
+
+test('mailbox quota: beyond its per-owner quota a mailbox refuses (ERR_QUEUE_FULL) and the last hop keeps the rest', () => {
+  const net = new Net();
+  for (const n of ['A', 'R', 'B']) net.add(n, FAST);
+  net.add('M', { ...FAST, mailboxQuotaMessages: 3 });
+  net.connect('A', 'R');
+  net.connect('R', 'B');
+  net.connect('R', 'M');
+  net.connect('B', 'M');
+  const B = net.n('B');
+  net.perform('B', B.store.tx(() => B.core.mailboxAdd(net.n('M').peer.entity, undefined)));
+  net.run();
+  net.send('A', 'B', 'warm-up');
+  net.advance(3_000);
+  net.kill('B');
+  for (let i = 0; i < 5; i++) sendRaw(net, 'A', 'B', `m${i}`);
+  net.advance(5_000);
+  assert.is(net.n('M').store.mailbox.usage(B.peer.entity).n, 3, 'the mailbox keeps its quota');
+  assert.ok(net.count('M', 'mailbox.full') >= 2, 'and refuses the rest');
+  assert.is(net.n('R').store.relayq.totals().n, 2, 'R keeps the two it could not deposit');
+  net.restart('B', ['M', 'R']);
+  net.advance(20_000);
+  assert.is(B.store.inbox.count(), 6, 'all arrive once Bob is back');
+});
+
 test.run();

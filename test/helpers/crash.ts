@@ -1,0 +1,150 @@
+/**
+ * The crash-safety scenario of store-and-forward, shared by the CI test (a few hundred
+ * messages) and the on-demand run (test/bench/crash.ts, 10,000 by default): four real
+ * daemons in a line A→B→C→D; A's app sends N messages through the API while B and C are
+ * each killed with SIGKILL at least twice at random (seeded) moments and restarted; then
+ * every message A's app saw accepted must reach D's app exactly once (inbox and the `watch`
+ * stream), and B's and C's databases must pass SQLite's integrity check.
+ */
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import type { InboxItem } from '../../agent/api/methods.js';
+import { isWotError } from '../../agent/wire/errors.js';
+import { Rng } from '../sim/rng.js';
+import { link, startAgent, type TestAgent } from './testnet.js';
+
+export interface CrashResult {
+  seed: number;
+  sent: number;
+  accepted: number;
+  delivered: number;
+  duplicatesInInbox: number;
+  duplicatesToApp: number;
+  missing: string[];
+  kills: Array<{ who: string; afterMessage: number }>;
+  integrity: Record<string, string>;
+  seconds: number;
+}
+
+const CORE = { core: { retryBaseMs: 200, maxRetryMs: 2_000, stallMs: 1_500, custodyRetryMs: 10_000 } };
+
+export async function crashScenario(opts: {
+  messages: number;
+  seed: number;
+  /** Sending pace, so the kills land while messages flow (default: N spread over ~10 s). */
+  perSecond?: number;
+  log?: (s: string) => void;
+  deliverTimeoutMs?: number;
+}): Promise<CrashResult> {
+  const log = opts.log ?? (() => undefined);
+  const t0 = Date.now();
+  const rng = new Rng(String(opts.seed));
+  const [A, B, C, D] = (await Promise.all(['A', 'B', 'C', 'D'].map((n) => startAgent(`crash${n}`, { config: CORE })))) as [TestAgent, TestAgent, TestAgent, TestAgent];
+  await link(A, B, { aName: 'A', bName: 'B' });
+  await link(B, C, { aName: 'B', bName: 'C' });
+  await link(C, D, { aName: 'C', bName: 'D' });
+  const warm = await A.json<{ state: string }>(['send', D.entity, 'warm-up', '--wait', '--timeout', '30s']);
+  if (warm.state !== 'delivered') throw new Error(`warm-up not delivered: ${warm.state}`);
+
+  // D's app: count every `message` notification per id.
+  const d = await D.rpc();
+  const toApp = new Map<string, number>();
+  d.onNotification((method, params) => {
+    if (method !== 'message') return;
+    const id = (params as InboxItem).id;
+    toApp.set(id, (toApp.get(id) ?? 0) + 1);
+  });
+  const before = await d.call('inbox', { limit: 1000 });
+  await d.call('watch', { afterSeq: before[before.length - 1]?.seq ?? 0 });
+
+  // Chaos, alongside the sender: B, C, B, C (three each for big runs) are killed in turn
+  // when the sender passes random (seeded) message counts, and restarted after a random pause.
+  const victims = opts.messages >= 2000 ? [B, C, B, C, B, C] : [B, C, B, C];
+  const points = victims.map(() => Math.floor(opts.messages * (0.05 + 0.85 * rng.float()))).sort((x, y) => x - y);
+  const kills: CrashResult['kills'] = [];
+  let sentSoFar = 0;
+  const chaos = (async () => {
+    for (let k = 0; k < victims.length; k++) {
+      const v = victims[k]!;
+      while (sentSoFar < points[k]!) await new Promise((r) => setTimeout(r, 5));
+      kills.push({ who: v.name, afterMessage: sentSoFar });
+      log(`kill -9 ${v.name} after ${sentSoFar} messages`);
+      await v.crash();
+      await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.float() * 1500)));
+      await v.restart();
+      log(`${v.name} restarted`);
+      await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.float() * 800)));
+    }
+  })();
+
+  const a = await A.rpc();
+  const accepted: string[] = [];
+  const perSecond = opts.perSecond ?? Math.max(20, opts.messages / 10);
+  const tSend = Date.now();
+  for (let i = 0; i < opts.messages; i++) {
+    const due = tSend + (i * 1000) / perSecond;
+    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    for (;;) {
+      try {
+        const r = await a.call('send', { to: D.entity, text: `crash ${i}` });
+        accepted.push(r.id);
+        sentSoFar = i + 1;
+        break;
+      } catch (e) {
+        // A full outbox is a clear refusal, not a loss: wait and send again.
+        if (isWotError(e) && e.code === 'ERR_QUEUE_FULL') {
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+  log(`sent ${opts.messages}`);
+  await chaos;
+  log('chaos over; waiting for delivery');
+
+  const want = new Set(accepted);
+  const deadline = Date.now() + (opts.deliverTimeoutMs ?? 180_000);
+  let inboxIds: string[] = [];
+  for (;;) {
+    inboxIds = [];
+    for (let after = 0; ; ) {
+      const page = await d.call('inbox', { afterSeq: after, limit: 1000 });
+      inboxIds.push(...page.map((m) => m.id));
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.seq;
+    }
+    const have = inboxIds.filter((id) => want.has(id)).length;
+    if (have >= want.size || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  // Let late duplicates (retransmissions) arrive, so "exactly once" is really checked.
+  await new Promise((r) => setTimeout(r, 2_000));
+  a.close();
+  d.close();
+  const inInbox = new Map<string, number>();
+  for (const id of inboxIds) inInbox.set(id, (inInbox.get(id) ?? 0) + 1);
+  const missing = accepted.filter((id) => !inInbox.has(id));
+  const integrity: Record<string, string> = {};
+  for (const x of [B, C]) {
+    await x.stop();
+    const db = new Database(path.join(x.home, 'wotrelay.db'), { readonly: true });
+    integrity[x.name] = String(db.pragma('integrity_check', { simple: true }));
+    db.close();
+  }
+  await A.stop();
+  await D.stop();
+  return {
+    seed: opts.seed,
+    sent: opts.messages,
+    accepted: accepted.length,
+    delivered: accepted.filter((id) => inInbox.has(id)).length,
+    duplicatesInInbox: [...inInbox.values()].filter((n) => n > 1).length,
+    duplicatesToApp: accepted.filter((id) => (toApp.get(id) ?? 0) > 1).length,
+    missing,
+    kills,
+    integrity,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
