@@ -114,6 +114,10 @@ export interface InboxItem {
   parents: string[];
   /** Parents given up on (hex): they never arrived and the message was shown without them. */
   gap: string[];
+  /** A list post: who wrote it (its signature verified); `from` is then the list. */
+  author?: { entity: string; name: string | null; fingerprint: string };
+  /** A list post: the list it came through (the same entity as `from`). */
+  via?: { entity: string; name: string | null; fingerprint: string };
 }
 
 /**
@@ -126,8 +130,12 @@ export type OutboxState = 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' |
 /** Every OutboxState in display order. */
 export const OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sent', 'relayed', 'delivered', 'read', 'failed', 'expired'];
 
-/** text and file are the app's messages; receipt and want are control messages the agent sends itself. */
-export type OutboxKind = 'text' | 'file' | 'receipt' | 'want';
+/**
+ * text and file are the app's messages; receipt and want are control messages the agent
+ * sends itself; subscribe, unsubscribe and fetch are requests to a mailing list; post is a
+ * list's copy of a post to a member, notice a list's word to one member (welcome, refusal).
+ */
+export type OutboxKind = 'text' | 'file' | 'receipt' | 'want' | 'post' | 'subscribe' | 'unsubscribe' | 'fetch' | 'notice';
 
 export interface SendResult {
   id: string;
@@ -175,6 +183,122 @@ export interface OutboxItem {
   error: string | null;
 }
 
+/** How a mailing list treats posts: only its owner posts, every member posts, or the owner approves each post. */
+export type ListPolicy = 'announce' | 'discuss' | 'moderated';
+
+/** Every ListPolicy, in display order. */
+export const LIST_POLICIES: readonly ListPolicy[] = ['announce', 'discuss', 'moderated'];
+
+/** A list name: 1–32 characters of a-z, 0-9 and '-'; also the list's directory under <home>/lists/. */
+export const LIST_NAME_RE = /^[a-z0-9-]{1,32}$/;
+
+/** The rule of LIST_NAME_RE, for error messages. */
+export const LIST_NAME_RULE = 'a list name is 1 to 32 characters of a-z, 0-9 and "-"';
+
+export type ListMemberState = 'member' | 'pending' | 'banned';
+
+/** Every ListMemberState, in display order. */
+export const LIST_MEMBER_STATES: readonly ListMemberState[] = ['member', 'pending', 'banned'];
+
+/** A list created under this home (result of list.create). */
+export interface ListCreated {
+  name: string;
+  entity: string;
+  fingerprint: string;
+  policy: ListPolicy;
+  /** The list's own agent home: <home>/lists/<name>. */
+  home: string;
+  /** A multi-use invite code of the list: redeeming it (wotrelay accept) subscribes. */
+  invite: string;
+  inviteExpiresAt: number;
+  inviteUses: number;
+}
+
+/** A list hosted in this daemon's process (its home is <home>/lists/<name>). */
+export interface HostedListView {
+  name: string;
+  entity: string;
+  fingerprint: string;
+  policy: ListPolicy;
+  running: boolean;
+  /** Where its agent listens (empty when not running). */
+  listen: string[];
+  /** Why it is not running, when it failed to start. */
+  error?: string;
+}
+
+/** What a list agent is (list.info). */
+export interface ListInfoView {
+  name: string;
+  policy: ListPolicy;
+  entity: string;
+  fingerprint: string;
+  owner: string;
+  ownerFingerprint: string;
+}
+
+/** One member (or pending or banned entity) of a list, as the list agent sees it. */
+export interface ListMemberView {
+  entity: string;
+  fingerprint: string;
+  petname: string | null;
+  state: ListMemberState;
+  role: 'owner' | 'member';
+  joinedAt: number;
+  updatedAt: number;
+  /** Muted (posts refused) until then; 0 = not muted. */
+  mutedUntil: number;
+  /** The reason of a ban, or what came with a subscribe request. */
+  note: string | null;
+}
+
+/** The outcome of list.add / remove / approve / ban for one entity. */
+export interface ListChangeResult {
+  entity: string;
+  fingerprint: string;
+  petname: string | null;
+  /** The entity's state afterwards; 'removed' when it is no longer on the list at all. */
+  state: ListMemberState | 'removed';
+}
+
+/** A recent post of a list and how far its copies got. */
+export interface ListPostView {
+  postId: string;
+  author: string;
+  authorName: string | null;
+  authorFingerprint: string;
+  at: number;
+  /** Copies not sent yet, sent but not acknowledged, acknowledged, given up. */
+  waiting: number;
+  queued: number;
+  delivered: number;
+  failed: number;
+}
+
+export interface ListStatusView {
+  name: string;
+  policy: ListPolicy;
+  entity: string;
+  fingerprint: string;
+  owner: string;
+  ownerFingerprint: string;
+  members: number;
+  pending: number;
+  banned: number;
+  muted: number;
+  posts: ListPostView[];
+}
+
+/** A member-side request (list.join / leave / fetch) queued for the list. */
+export interface ListRequestResult {
+  list: string;
+  fingerprint: string;
+  name: string | null;
+  request: 'subscribe' | 'unsubscribe' | 'fetch';
+  /** list.fetch: how many recent posts were asked for. */
+  count?: number;
+}
+
 export interface Methods {
   status: { params: Record<string, never>; result: StatusResult };
   id: { params: Record<string, never>; result: { entity: string; fingerprint: string; agent: string } };
@@ -200,7 +324,7 @@ export interface Methods {
   complain: { params: { id: string; reason?: string }; result: { id: string; sentTo: string } };
   /** Find routes to an entity (route discovery); waits up to timeoutMs. */
   discover: { params: { to: string; timeoutMs?: number }; result: { to: string; routes: Array<Array<{ entity: string; name: string | null; fingerprint: string }>> } };
-  /** Sent messages, newest first: text/file only unless `all` (then receipts and wants too); optionally only some states. */
+  /** Sent messages, newest first: text/file only unless `all` (then receipts, wants and list messages too); optionally only some states. */
   outbox: { params: { limit?: number; all?: boolean; state?: OutboxState[] }; result: OutboxItem[] };
   /** Names an entity (id or petname) as one of our mailboxes; returns our mailboxes. */
   'mailbox.add': { params: { who: string; addr?: string }; result: MailboxView[] };
@@ -211,6 +335,30 @@ export interface Methods {
   /** Subscribes this connection to `message` notifications (params: InboxItem) for new inbox items. */
   watch: { params: { afterSeq?: number }; result: { subscribed: true } };
   shutdown: { params: Record<string, never>; result: { ok: true } };
+  /** Creates a mailing list hosted by this daemon, starts it, trusts it and returns a multi-use invite of it. */
+  'list.create': { params: { name: string; policy?: ListPolicy }; result: ListCreated };
+  /** The lists hosted by this daemon. */
+  'list.hosted': { params: Record<string, never>; result: HostedListView[] };
+  /** Member side: trust a list (and dial addr) and send it a signed subscribe request. */
+  'list.join': { params: { list: string; addr?: string }; result: ListRequestResult };
+  /** Member side: send a list a signed unsubscribe request. */
+  'list.leave': { params: { list: string }; result: ListRequestResult };
+  /** Member side: ask a list for its `count` most recent posts (default 50, at most 1000). */
+  'list.fetch': { params: { list: string; count?: number }; result: ListRequestResult };
+  /** List agent only: its name, policy and owner. */
+  'list.info': { params: Record<string, never>; result: ListInfoView };
+  /** List agent only: members, pending requests and bans (all, or one state). */
+  'list.members': { params: { state?: ListMemberState }; result: ListMemberView[] };
+  /** List agent only: make an entity (id or petname) a member, and trust it. */
+  'list.add': { params: { who: string }; result: ListChangeResult };
+  /** List agent only: take an entity off the list. */
+  'list.remove': { params: { who: string }; result: ListChangeResult };
+  /** List agent only: accept a pending subscribe request. */
+  'list.approve': { params: { who: string }; result: ListChangeResult };
+  /** List agent only: ban an entity (it cannot rejoin, its posts are refused). */
+  'list.ban': { params: { who: string; reason?: string }; result: ListChangeResult };
+  /** List agent only: policy, counts and recent posts with their delivery counts. */
+  'list.status': { params: Record<string, never>; result: ListStatusView };
 }
 
 export type MethodName = keyof Methods;

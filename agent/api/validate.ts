@@ -3,7 +3,7 @@
  * or optional fields, their types, integer ranges, allowed strings, arrays of a checked
  * item type; unknown keys are rejected). The server runs this before any handler, so handlers can trust their params.
  */
-import { OUTBOX_STATES, type MethodName, type Params } from './methods.js';
+import { LIST_MEMBER_STATES, LIST_NAME_RE, LIST_NAME_RULE, LIST_POLICIES, OUTBOX_STATES, type MethodName, type Params } from './methods.js';
 
 export type FieldType = 'string' | 'number' | 'boolean' | 'object' | 'array';
 
@@ -84,6 +84,21 @@ export const SCHEMAS: { readonly [M in MethodName]: Schema<Params<M>> } = {
   discover: { to: { type: 'string', nonEmpty: true }, timeoutMs: { type: 'number', optional: true, integer: true, min: 0, max: 600_000 } },
   watch: { afterSeq: count(0) },
   shutdown: none,
+  'list.create': {
+    name: { type: 'string', nonEmpty: true },
+    policy: { type: 'string', optional: true, oneOf: LIST_POLICIES },
+  },
+  'list.hosted': none,
+  'list.join': { list: { type: 'string', nonEmpty: true }, addr: { type: 'string', optional: true, nonEmpty: true } },
+  'list.leave': { list: { type: 'string', nonEmpty: true } },
+  'list.fetch': { list: { type: 'string', nonEmpty: true }, count: { type: 'number', optional: true, integer: true, min: 1, max: 1000 } },
+  'list.info': none,
+  'list.members': { state: { type: 'string', optional: true, oneOf: LIST_MEMBER_STATES } },
+  'list.add': { who: { type: 'string', nonEmpty: true } },
+  'list.remove': { who: { type: 'string', nonEmpty: true } },
+  'list.approve': { who: { type: 'string', nonEmpty: true } },
+  'list.ban': { who: { type: 'string', nonEmpty: true }, reason: { type: 'string', optional: true } },
+  'list.status': none,
 };
 
 /** Rules that span fields, per method. */
@@ -92,6 +107,14 @@ const CROSS_CHECKS: { readonly [M in MethodName]?: (p: Record<string, unknown>) 
     if ((p.text === undefined) === (p.file === undefined)) {
       throw new ParamError('send needs exactly one of the params "text" and "file"');
     }
+  },
+  'list.create': (p) => {
+    if (typeof p.name === 'string' && !LIST_NAME_RE.test(p.name)) {
+      throw new ParamError(`param "name" ("${p.name.slice(0, 40)}") is not a list name: ${LIST_NAME_RULE}`);
+    }
+  },
+  'list.ban': (p) => {
+    if (typeof p.reason === 'string' && Buffer.byteLength(p.reason) > 200) throw new ParamError('param "reason" must be at most 200 bytes');
   },
 };
 

@@ -3,7 +3,19 @@
  * names (petname, else fingerprint), inbox entries with their verified path, and
  * neutralising control characters in anything that came from the network.
  */
-import { OUTBOX_STATES, type HostedMailboxView, type InboxItem, type MailboxView, type OutboxItem, type PeerView, type StatusResult, type TrustEntryView } from '../api/methods.js';
+import {
+  OUTBOX_STATES,
+  type HostedListView,
+  type HostedMailboxView,
+  type InboxItem,
+  type ListMemberView,
+  type ListStatusView,
+  type MailboxView,
+  type OutboxItem,
+  type PeerView,
+  type StatusResult,
+  type TrustEntryView,
+} from '../api/methods.js';
 
 /** Replaces terminal control characters (escape sequences from a remote sender) with '�'; keeps \n and \t when asked. */
 export function clean(s: string, keepNewlines = false): string {
@@ -73,7 +85,11 @@ export const GAP_NOTE = '(earlier message(s) never arrived)';
  */
 export function inboxEntry(m: InboxItem, now = Date.now()): string {
   const gap = (m.gap ?? []).length > 0 ? `  ${GAP_NOTE}` : '';
-  const lines = [`${when(m.receivedAt, now)}  from ${who(m.fromName, m.fromFingerprint)}${gap}`];
+  // A list post: who wrote it (verified by its signature), and the list it came through.
+  const sender = m.author
+    ? `${who(m.author.name, m.author.fingerprint)} via ${m.via ? (m.via.name !== null ? clean(m.via.name) : m.via.fingerprint) : who(m.fromName, m.fromFingerprint)}`
+    : who(m.fromName, m.fromFingerprint);
+  const lines = [`${when(m.receivedAt, now)}  from ${sender}${gap}`];
   lines.push(`  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
   lines.push(`  id: ${clean(m.id)}`);
   if (m.kind === 'file') {
@@ -211,4 +227,53 @@ export function progressLine(p: { status: string; reporterName: string | null; r
   const detail = p.detail !== undefined && p.detail !== '' ? clean(p.detail) : undefined;
   const note = detail ?? STEP_NOTES[p.status];
   return `  +${dt}s  ${who.padEnd(32)} ${p.status}${note !== undefined ? `: ${note}` : ''}`;
+}
+
+/** `wotrelay list hosted`: one row per list under <home>/lists/. */
+export function hostedListsTable(lists: HostedListView[]): string {
+  return table(
+    ['NAME', 'POLICY', 'STATE', 'FINGERPRINT', 'LISTEN', 'ENTITY ID'],
+    lists.map((l) => [l.name, l.policy, l.running ? 'running' : l.error ? `failed: ${l.error}` : 'stopped', l.fingerprint, l.listen.join(' '), l.entity]),
+  );
+}
+
+/** A member's state, with "muted" while it lasts. */
+function memberState(m: ListMemberView, now: number): string {
+  return m.state === 'member' && m.mutedUntil > now ? `muted until ${clock(m.mutedUntil)}` : m.state;
+}
+
+/** `wotrelay list members`: everyone the list knows, with state and role. */
+export function listMembersTable(members: ListMemberView[], now = Date.now()): string {
+  return table(
+    ['NAME', 'FINGERPRINT', 'STATE', 'ROLE', 'SINCE', 'NOTE', 'ENTITY ID'],
+    members.map((m) => [m.petname, m.fingerprint, memberState(m, now), m.role, relative(m.joinedAt, now), m.note, m.entity]),
+  );
+}
+
+/** `wotrelay list pending`: subscribe requests waiting for the owner. */
+export function listPendingTable(members: ListMemberView[], now = Date.now()): string {
+  return table(
+    ['NAME', 'FINGERPRINT', 'ASKED', 'NOTE', 'ENTITY ID'],
+    members.map((m) => [m.petname, m.fingerprint, relative(m.joinedAt, now), m.note, m.entity]),
+  );
+}
+
+/** `wotrelay list status`: what the list is, its counts, and how far each recent post got. */
+export function listStatusText(s: ListStatusView, now = Date.now()): string {
+  const rows: Array<[string, string]> = [
+    ['list', `${clean(s.name)} (${s.policy})`],
+    ['entity id', s.entity],
+    ['fingerprint', s.fingerprint],
+    ['owner', `${s.ownerFingerprint} (${s.owner})`],
+    ['members', `${s.members}, ${s.pending} pending, ${s.banned} banned, ${s.muted} muted`],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  let out = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+  if (s.posts.length === 0) return out + 'recent posts\n  none yet\n';
+  out += 'recent posts (copies to members)\n';
+  const t = table(
+    ['POST', 'AUTHOR', 'AGE', 'DELIVERED', 'QUEUED', 'WAITING', 'FAILED'],
+    s.posts.map((p) => [shortId(p.postId), p.authorName !== null ? `${p.authorName} (${p.authorFingerprint})` : p.authorFingerprint, age(p.at, now), String(p.delivered), String(p.queued), String(p.waiting), String(p.failed)]),
+  );
+  return out + t.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
 }

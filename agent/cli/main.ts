@@ -8,8 +8,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RpcClient } from '../api/client.js';
-import { OUTBOX_STATES, type MethodName, type OutboxState, type Params, type Result, type SendResult, type InboxItem, type ProgressItem } from '../api/methods.js';
-import { resolveHome, socketPath, configPath } from '../daemon/paths.js';
+import {
+  LIST_NAME_RE,
+  LIST_NAME_RULE,
+  OUTBOX_STATES,
+  type ListChangeResult,
+  type ListMemberView,
+  type ListPolicy,
+  type ListRequestResult,
+  type MethodName,
+  type OutboxState,
+  type Params,
+  type Result,
+  type SendResult,
+  type InboxItem,
+  type ProgressItem,
+} from '../api/methods.js';
+import { resolveHome, socketPath, configPath, hostedListHome } from '../daemon/paths.js';
 import { Limits } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { ArgError, editDistance, parseArgs, type OptSpec, type OptValue } from './args.js';
@@ -612,6 +627,244 @@ async function cmdStop(c: Ctx): Promise<Outcome> {
   return 0;
 }
 
+// ----------------------------------------------------------------------------- mailing lists
+
+/** A list hosted under this home: its name (checked) and its agent home. */
+interface HostedListRef {
+  name: string;
+  home: string;
+}
+
+/**
+ * `<list>` of the owner's commands: the name of a list under <home>/lists/. A string that
+ * cannot be a list name is an argument error (exit 2); a name with no list is ERR_NOT_FOUND.
+ */
+function hostedListArg(c: Ctx, raw: string): HostedListRef {
+  const name = raw.trim();
+  if (!LIST_NAME_RE.test(name)) {
+    if (looksLikeId(name)) {
+      throw new ArgError(
+        `"${fmt.clean(raw)}" is an entity id, not the name of a list hosted under your home`,
+        `give the name of one of your lists (wotrelay list hosted${c.homeArg} shows them); to subscribe to someone else's list: wotrelay list join ${fmt.shellQuote(name)}`,
+      );
+    }
+    throw new ArgError(`"${fmt.clean(raw)}" is not a list name: ${LIST_NAME_RULE}`, `wotrelay list hosted${c.homeArg} shows your lists`);
+  }
+  const home = hostedListHome(c.home, name);
+  if (!fs.existsSync(configPath(home))) {
+    throw new WotError(
+      'ERR_NOT_FOUND',
+      `no list named "${name}" is hosted under ${c.home}`,
+      `wotrelay list hosted${c.homeArg} shows your lists; create one with: wotrelay list create ${name}${c.homeArg}`,
+    );
+  }
+  return { name, home };
+}
+
+/** Calls a method on a hosted list's own agent (its API socket in <home>/lists/<name>/). */
+async function callList<M extends MethodName>(c: Ctx, list: HostedListRef, method: M, params: Params<M>, timeoutMs?: number): Promise<Result<M>> {
+  let client: RpcClient;
+  try {
+    client = await RpcClient.connect(socketPath(list.home), 3000, { home: list.home });
+  } catch (e) {
+    if (!isWotError(e) || e.code !== 'ERR_NOT_RUNNING') throw e;
+    throw new WotError(
+      'ERR_NOT_RUNNING',
+      `the list "${list.name}" is not running`,
+      `it runs inside your daemon: start it with: wotrelay daemon${c.homeArg} (if the daemon runs, wotrelay list hosted${c.homeArg} says why the list does not)`,
+    );
+  }
+  try {
+    return await client.call(method, params, timeoutMs);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * An entity for a list command: an id (checked), or a petname looked up in your own trust
+ * list first (the list's agent has its own, mostly empty), else passed on to the list.
+ */
+async function whoForList(c: Ctx, r: { who: string; fingerprint: string | null }): Promise<{ who: string; fingerprint: string | null }> {
+  if (r.fingerprint !== null) return r;
+  return (await ownPetnames(c)).get(r.who) ?? r;
+}
+
+/** Your own petnames (petname → id and fingerprint); empty when your daemon does not answer. */
+async function ownPetnames(c: Ctx): Promise<Map<string, { who: string; fingerprint: string }>> {
+  const m = new Map<string, { who: string; fingerprint: string }>();
+  try {
+    for (const t of await call(c, 'trust.list', {})) if (t.petname !== null && t.state === 'active') m.set(t.petname, { who: t.entity, fingerprint: t.fingerprint });
+  } catch {
+    /* the list may run in a dedicated process while yours is down */
+  }
+  return m;
+}
+
+/** Fills in your own petnames for members the list knows by fingerprint only. */
+async function withOwnNames(c: Ctx, members: ListMemberView[]): Promise<ListMemberView[]> {
+  const byEntity = new Map<string, string>();
+  for (const [name, v] of await ownPetnames(c)) byEntity.set(v.who, name);
+  return members.map((m) => ({ ...m, petname: byEntity.get(m.entity) ?? m.petname }));
+}
+
+function changeLabel(r: ListChangeResult): string {
+  return fmt.who(r.petname, r.fingerprint);
+}
+
+async function cmdListCreate(c: Ctx): Promise<Outcome> {
+  const name = c.positionals[0]!.trim();
+  if (!LIST_NAME_RE.test(name)) throw new ArgError(`"${fmt.clean(c.positionals[0]!)}" is not a valid list name: ${LIST_NAME_RULE}`, 'e.g. wotrelay list create friends');
+  const policy = str(c.opts.policy) as ListPolicy | undefined;
+  const r = await call(c, 'list.create', { name, ...(policy !== undefined ? { policy } : {}) }, 60_000);
+  if (c.json) {
+    printJson(r);
+    return 0;
+  }
+  out(
+    [
+      `created the list ${r.name} (${r.policy}); it runs inside your daemon`,
+      '',
+      `  list id      ${r.entity}`,
+      `  fingerprint  ${r.fingerprint}`,
+      `  home         ${r.home}`,
+      '',
+      `invite code (${r.inviteUses} uses, valid until ${fmt.when(r.inviteExpiresAt)}):`,
+      '',
+      r.invite,
+      '',
+      'members join with:',
+      `  wotrelay accept ${fmt.shellQuote(r.invite)}`,
+      '',
+      `post to it with: wotrelay send ${r.name} "hello"${c.homeArg}`,
+      `see who joined:  wotrelay list members ${r.name}${c.homeArg}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+async function cmdListInvite(c: Ctx): Promise<Outcome> {
+  const list = hostedListArg(c, c.positionals[0]!);
+  const uses = num(c.opts.uses) ?? 1;
+  const expiresInMs = num(c.opts.expires) ?? DEFAULT_INVITE_MS;
+  const r = await callList(c, list, 'invite.create', { uses, expiresInMs });
+  if (c.json) {
+    printJson(r);
+    return 0;
+  }
+  out(
+    [
+      r.code,
+      '',
+      `an invite to the list ${list.name}, valid for ${r.uses} use${r.uses === 1 ? '' : 's'} until ${fmt.when(r.expiresAt)}.`,
+      'Whoever redeems it becomes a member; members join with:',
+      `  wotrelay accept ${fmt.shellQuote(r.code)}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+async function listChangeCommand(c: Ctx, method: 'list.add' | 'list.remove' | 'list.approve', say: (who: string, list: string) => string): Promise<Outcome> {
+  const checked = await checkWho(c.positionals[1]!, 'the member');
+  const list = hostedListArg(c, c.positionals[0]!);
+  const { who } = await whoForList(c, checked);
+  const r = await callList(c, list, method, { who });
+  if (c.json) printJson(r);
+  else out(say(changeLabel(r), list.name) + '\n');
+  return 0;
+}
+
+const cmdListAdd = (c: Ctx) => listChangeCommand(c, 'list.add', (w, l) => `${w} is now a member of ${l}; the list trusts it and tells it so`);
+const cmdListRemove = (c: Ctx) => listChangeCommand(c, 'list.remove', (w, l) => `${w} is no longer on ${l}`);
+const cmdListApprove = (c: Ctx) => listChangeCommand(c, 'list.approve', (w, l) => `${w} is now a member of ${l}`);
+
+async function cmdListBan(c: Ctx): Promise<Outcome> {
+  const reason = str(c.opts.reason);
+  if (reason !== undefined && Buffer.byteLength(reason) > 200) throw new ArgError('--reason is longer than 200 bytes', 'shorten it');
+  const checked = await checkWho(c.positionals[1]!, 'who to ban');
+  const list = hostedListArg(c, c.positionals[0]!);
+  const { who } = await whoForList(c, checked);
+  const r = await callList(c, list, 'list.ban', { who, ...(reason !== undefined ? { reason } : {}) });
+  if (c.json) printJson(r);
+  else out(`${changeLabel(r)} is banned from ${list.name}: it cannot rejoin or post\n`);
+  return 0;
+}
+
+async function cmdListMembers(c: Ctx): Promise<Outcome> {
+  const list = hostedListArg(c, c.positionals[0]!);
+  const members = await callList(c, list, 'list.members', {});
+  if (c.json) printJson(members);
+  else if (members.length === 0) out(`nobody is on ${list.name} yet\nhint: invite people with: wotrelay list invite ${list.name}${c.homeArg}\n`);
+  else out(fmt.listMembersTable(await withOwnNames(c, members)));
+  return 0;
+}
+
+async function cmdListPending(c: Ctx): Promise<Outcome> {
+  const list = hostedListArg(c, c.positionals[0]!);
+  const pending = await callList(c, list, 'list.members', { state: 'pending' });
+  if (c.json) printJson(pending);
+  else if (pending.length === 0) out(`no subscribe requests wait for your approval on ${list.name}\n`);
+  else out(fmt.listPendingTable(await withOwnNames(c, pending)) + `accept one with: wotrelay list approve ${list.name} <entity-id>${c.homeArg}\n`);
+  return 0;
+}
+
+async function cmdListStatus(c: Ctx): Promise<Outcome> {
+  const list = hostedListArg(c, c.positionals[0]!);
+  const s = await callList(c, list, 'list.status', {});
+  if (c.json) printJson(s);
+  else out(fmt.listStatusText(s));
+  return 0;
+}
+
+async function cmdListHosted(c: Ctx): Promise<Outcome> {
+  const lists = await call(c, 'list.hosted', {});
+  if (c.json) printJson(lists);
+  else if (lists.length === 0) out(`you host no lists\nhint: create one with: wotrelay list create <name>${c.homeArg}\n`);
+  else out(fmt.hostedListsTable(lists));
+  return 0;
+}
+
+function requestLabel(r: ListRequestResult): string {
+  return fmt.who(r.name, r.fingerprint);
+}
+
+async function cmdListJoin(c: Ctx): Promise<Outcome> {
+  const { who } = await checkWho(c.positionals[0]!, 'the list');
+  const addr = str(c.opts.addr);
+  const r = await call(c, 'list.join', { list: who, ...(addr !== undefined ? { addr } : {}) });
+  if (c.json) printJson(r);
+  else {
+    out(
+      [
+        `subscribe request sent to ${requestLabel(r)}; your agent trusts the list`,
+        `the list answers in your inbox (wotrelay inbox${c.homeArg}); on a moderated list the owner approves first`,
+        ...(r.name === null ? [`give it a name with: wotrelay trust add ${r.list} --name NAME${c.homeArg}`] : []),
+        '',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function cmdListLeave(c: Ctx): Promise<Outcome> {
+  const { who } = await checkWho(c.positionals[0]!, 'the list');
+  const r = await call(c, 'list.leave', { list: who });
+  if (c.json) printJson(r);
+  else out(`unsubscribe request sent to ${requestLabel(r)}\nyour agent still trusts it; stop that with: wotrelay trust revoke ${fmt.shellQuote(r.name ?? r.list)}${c.homeArg}\n`);
+  return 0;
+}
+
+async function cmdListFetch(c: Ctx): Promise<Outcome> {
+  const { who } = await checkWho(c.positionals[0]!, 'the list');
+  const count = num(c.opts.last);
+  const r = await call(c, 'list.fetch', { list: who, ...(count !== undefined ? { count } : {}) });
+  if (c.json) printJson(r);
+  else out(`asked ${requestLabel(r)} for its ${r.count ?? count ?? 50} most recent posts; they arrive in your inbox (wotrelay inbox${c.homeArg})\n`);
+  return 0;
+}
+
 const RUNNERS: Record<string, (c: Ctx) => Promise<Outcome>> = {
   init: cmdInit,
   daemon: cmdDaemon,
@@ -635,6 +888,19 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<Outcome>> = {
   save: cmdSave,
   complain: cmdComplain,
   discover: cmdDiscover,
+  'list create': cmdListCreate,
+  'list invite': cmdListInvite,
+  'list add': cmdListAdd,
+  'list remove': cmdListRemove,
+  'list members': cmdListMembers,
+  'list pending': cmdListPending,
+  'list approve': cmdListApprove,
+  'list ban': cmdListBan,
+  'list status': cmdListStatus,
+  'list hosted': cmdListHosted,
+  'list join': cmdListJoin,
+  'list leave': cmdListLeave,
+  'list fetch': cmdListFetch,
   stop: cmdStop,
 };
 
@@ -748,7 +1014,8 @@ export async function main(argv: readonly string[]): Promise<Outcome> {
         out(groupHelp(word));
         return 0;
       }
-      throw new ArgError(`${word} needs a subcommand: ${subs.join(', ')}`, `e.g. wotrelay ${word} list (or wotrelay ${word} --help)`);
+      const example = subs.includes('list') ? 'list' : subs.includes('hosted') ? 'hosted' : subs[0]!;
+      throw new ArgError(`${word} needs a subcommand: ${subs.join(', ')}`, `e.g. wotrelay ${word} ${example} (or wotrelay ${word} --help)`);
     }
     const sub = argv[second]!;
     if (!subs.includes(sub)) {

@@ -155,6 +155,8 @@ export interface CoreConfig {
   addrTtlMs: number;
   /** Where-is questions per target at most this often. */
   whereIsEveryMs: number;
+  /** Targets the route cache holds (a list agent needs one per multi-hop subscriber). */
+  routeCacheTargets: number;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
@@ -172,7 +174,7 @@ export const CORE_DEFAULTS: CoreConfig = {
   fwdRetentionMs: 24 * 3600_000,
   fwdMaxEntries: 100_000,
   stallMs: 5_000,
-  custodyRetryMs: 10 * 60_000,
+  custodyRetryMs: 30_000,
   relayQueuePerHop: 5_000,
   relayQueueMax: 50_000,
   relayQueueMaxBytes: 512 * 1024 * 1024,
@@ -187,6 +189,7 @@ export const CORE_DEFAULTS: CoreConfig = {
   complaints: COMPLAINT_DEFAULTS,
   addrTtlMs: 24 * 3600_000,
   whereIsEveryMs: 30_000,
+  routeCacheTargets: 10_000,
 };
 
 /** One step of a message's journey as the sender sees it. */
@@ -237,6 +240,29 @@ export interface Reachability {
   /** Entity keys of the public neighbours that relay for us (via-relay only). */
   relays: Uint8Array[];
   why: string;
+}
+
+/** A verified message addressed to a list agent (agent/lists hands it to the list logic). */
+export interface ListInput {
+  content: Content;
+  /** The author's signed content bytes ({c, cert, s}), kept to re-send with the signature. */
+  signed: Uint8Array;
+  /** sha256 of the content bytes: the post's identity in causal order. */
+  hash: Uint8Array;
+}
+
+/**
+ * What a mailing-list entity (agent/lists) adds to its agent's core: the core verifies and
+ * dedups as for any message, then hands the list what is addressed to it.
+ */
+export interface ListHooks {
+  /** A post or a subscribe/unsubscribe/fetch request addressed to the list. */
+  onContent(m: ListInput, now: number): Action[];
+  /** A subscriber's verified complaint about copy `copyId` we sent it. */
+  onComplaint(copyId: Uint8Array, complainant: Uint8Array, reason: string, now: number): Action[];
+  /** One of the list's invites was redeemed by `entity` (committed in the same transaction). */
+  onInviteRedeemed(entity: Uint8Array, now: number): void;
+  tick(now: number): Action[];
 }
 
 /** At most this many relays are named in our announcement. */
@@ -371,6 +397,8 @@ export class AgentCore {
   /** Where-is questions in flight (qid → target) and when we last asked about a target. */
   private readonly whereIsPending: BoundedMap<string>;
   private readonly whereIsAsked: BoundedMap<true>;
+  /** The mailing-list logic when this agent is a list entity (agent/lists). */
+  private list: ListHooks | null = null;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -387,7 +415,7 @@ export class AgentCore {
     this.wanted = new BoundedMap(10_000);
     this.mailCursor = new BoundedMap(10_000);
     this.seen = new BoundedMap(100_000);
-    this.routes = new RouteCache(this.cfg.routeTtlMs);
+    this.routes = new RouteCache(this.cfg.routeTtlMs, this.cfg.routeCacheTargets);
     this.queryBuckets = new KeyedBuckets(this.cfg.queryPerNeighbour);
     this.queryGlobal = new TokenBucket(this.cfg.queryGlobal, t);
     this.complaintBuckets = new KeyedBuckets(this.cfg.complaintPerNeighbour);
@@ -395,6 +423,11 @@ export class AgentCore {
     this.tracks = new BoundedMap(10_000);
     this.whereIsPending = new BoundedMap(10_000);
     this.whereIsAsked = new BoundedMap(10_000);
+  }
+
+  /** Makes this agent a mailing-list entity's agent (called by agent/lists). */
+  attachList(list: ListHooks): void {
+    this.list = list;
   }
 
   private get store(): CoreStore {
@@ -438,6 +471,7 @@ export class AgentCore {
         return { ok: false, code: 'ERR_INVITE_USED', msg: 'the invite was already used' };
     }
     this.trustUpsert(peer.entity, 'invite', now, trust);
+    this.list?.onInviteRedeemed(peer.entity, now);
     this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
     this.pendingWelcome.set(toHex(peer.agent), now);
     return { ok: true };
@@ -649,27 +683,63 @@ export class AgentCore {
     const idHex = toHex(env.id);
     const mono = this.mono();
     if (!this.fwdlog.get(idHex, mono)) this.fwdlog.set(idHex, newFwd(fromEntityHex, env.to, now, env.hops.length), mono + this.cfg.fwdRetentionMs);
+    // The sender's certificate (verified above) lets us seal a reply; its path, a way back.
+    this.store.certs.put(certRow(senderCert, signed.cert, now));
+    this.learnReversePath(path, now);
     if (content.kind === 'receipt') return { actions: this.applyReceipt(content), outcome: 'control', sender: content.from };
-    if (content.kind === 'want') return { actions: this.applyWant(content, now), outcome: 'control', sender: content.from };
+    const listKind = content.kind === 'subscribe' || content.kind === 'unsubscribe' || content.kind === 'fetch';
+    if (content.kind === 'want' && !this.list) return { actions: this.applyWant(content, now), outcome: 'control', sender: content.from };
+    if (this.list && (listKind || content.kind === 'want' || content.kind === 'text' || content.kind === 'file')) {
+      return { actions: this.list.onContent({ content, signed: inner, hash: sha256(signed.c) }, now), outcome: 'control', sender: content.from };
+    }
+    if (listKind) return { actions: [{ type: 'metric', name: 'dropped.not-a-list' }], outcome: 'control', sender: content.from };
     if (this.store.inbox.has(env.id) || this.store.held.has(env.id)) {
       return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: content.from };
     }
-    const hash = sha256(signed.c);
-    const parents = content.parents ?? [];
-    const row: Omit<InboxRow, 'seq' | 'read'> = {
-      id: env.id,
-      from: content.from,
-      fromAgent: senderCert.agent,
-      receivedAt: now,
-      sentAt: content.ts,
-      kind: content.kind,
-      body: content.body,
-      name: content.name ?? null,
-      path: JSON.stringify(pathView(path)),
-      hash,
-      parents,
-      gap: [],
-    };
+    let row: Omit<InboxRow, 'seq' | 'read'>;
+    if (content.kind === 'post') {
+      const post = this.openPost(content, now);
+      if (!post) return { actions: [{ type: 'metric', name: 'dropped.post' }], outcome: 'control', sender: content.from };
+      row = {
+        id: env.id,
+        from: content.from,
+        fromAgent: post.agent,
+        receivedAt: now,
+        sentAt: post.content.ts,
+        kind: post.content.kind === 'file' ? 'file' : 'text',
+        body: post.content.body,
+        name: post.content.name ?? null,
+        path: JSON.stringify(pathView(path)),
+        hash: post.hash,
+        parents: post.content.parents ?? [],
+        gap: [],
+        author: post.content.from,
+      };
+    } else {
+      row = {
+        id: env.id,
+        from: content.from,
+        fromAgent: senderCert.agent,
+        receivedAt: now,
+        sentAt: content.ts,
+        kind: content.kind === 'file' ? 'file' : 'text',
+        body: content.body,
+        name: content.name ?? null,
+        path: JSON.stringify(pathView(path)),
+        hash: sha256(signed.c),
+        parents: content.parents ?? [],
+        gap: [],
+        author: null,
+      };
+    }
+    const hash = row.hash!;
+    const parents = row.parents;
+    // A notice (a list writing to one member) is shown but stands outside the conversation's
+    // order; its parents name our messages it refused, which then are no parents of our next.
+    if (content.kind === 'notice') {
+      if (parents.length > 0) this.store.convo.drop(content.from, parents);
+      return { actions: this.toInbox({ ...row, parents: [] }, false), outcome: 'new', sender: content.from };
+    }
     const missing = parents.filter((p) => !this.parentKnown(p));
     const actions: Action[] = [];
     if (missing.length > 0 && this.store.held.count() < this.cfg.heldMax) {
@@ -682,15 +752,45 @@ export class AgentCore {
     return { actions, outcome: 'new', sender: content.from };
   }
 
+  /**
+   * A list post: the author's signed content inside a message from the list. Accepted only
+   * from a list we trust; the author's certificate and signature are verified here, by the
+   * subscriber, and the author's content must be addressed to that list.
+   */
+  private openPost(outer: Content, now: number): { content: Content; agent: Uint8Array; hash: Uint8Array } | undefined {
+    if (this.store.trust.get(outer.from)?.state !== 'active') return undefined;
+    const signed = decodeSignedContent(outer.body);
+    const cert = verifyCert(signed.cert, now);
+    if (!verify(cert.agent, Domain.MESSAGE, signed.c, signed.s)) throw new WotError('ERR_BAD_SIGNATURE', 'the post\'s author signature does not verify');
+    const content = decodeContent(signed.c);
+    if (!equalBytes(content.from, cert.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'the post\'s author does not match its certificate');
+    if (!equalBytes(content.to, outer.from)) throw new WotError('ERR_BAD_FIELD', 'the post was not written to this list');
+    if (content.kind !== 'text' && content.kind !== 'file') throw new WotError('ERR_BAD_FIELD', `a list post carries text or a file, not ${content.kind}`);
+    return { content, agent: cert.agent, hash: sha256(signed.c) };
+  }
+
+  /**
+   * A verified path from `sender` to us, reversed, is a route back to it (each hop on it is
+   * linked both ways): replies and list copies need no discovery.
+   */
+  private learnReversePath(path: VerifiedHop[], now: number): void {
+    if (path.length < 2) return;
+    const route = path.slice(1).reverse().map((h) => h.entity);
+    route.push(path[0]!.entity);
+    if (route.some((e) => equalBytes(e, this.self.entityPub))) return;
+    if (!this.isConnected(route[0]!)) return;
+    this.routes.add(path[0]!.entity, route, now);
+  }
+
   /** A causal parent is known when we received it (inbox) or sent it (outbox). */
   private parentKnown(hash: Uint8Array): boolean {
     return this.store.inbox.hasHash(hash) || this.store.outbox.hasHash(hash);
   }
 
-  /** Shows a message to the app and moves the conversation's heads past it. */
-  private toInbox(row: Omit<InboxRow, 'seq' | 'read'>): Action[] {
+  /** Shows a message to the app and (unless thread is false) moves the conversation's heads past it. */
+  private toInbox(row: Omit<InboxRow, 'seq' | 'read'>, thread = true): Action[] {
     if (!this.store.inbox.insert(row)) return [{ type: 'metric', name: 'inbox.duplicate' }];
-    if (row.hash) this.store.convo.advance(row.from, row.hash, row.parents, this.deps.now());
+    if (row.hash && thread) this.store.convo.advance(row.from, row.hash, row.parents, this.deps.now());
     const stored = this.store.inbox.get(row.id);
     const actions: Action[] = [{ type: 'metric', name: row.gap.length > 0 ? 'inbox.delivered-with-gap' : 'inbox.delivered' }];
     if (stored) actions.push({ type: 'delivered-to-app', item: stored });
@@ -1304,6 +1404,8 @@ export class AgentCore {
       const walked = Math.min(255, c.w + 1);
       this.complaints.record(fwd.prevEntity, complainant, n.entityHex, mono, fwd.pos);
       actions.push(...this.passBack(fwd, { ...c, w: walked }));
+    } else if (this.list) {
+      actions.push(...this.list.onComplaint(c.id, cert.entity, c.reason, now));
     } else {
       actions.push({ type: 'log', level: 'warn', event: 'complaint-about-own-message', fields: { id: idHex } });
     }
@@ -1624,10 +1726,20 @@ export class AgentCore {
     return (
       this.discoveries.size > 0 ||
       this.inflight.size > 0 ||
+      this.list !== null ||
       this.store.relayq.totals().n > 0 ||
       this.store.held.count() > 0 ||
       this.complaints.nextDue() < Infinity
     );
+  }
+
+  /**
+   * A route known by other means (configured, or the simulator's topology): entity keys from
+   * our neighbour to `target`. It is cached like a discovered route.
+   */
+  learnRoute(target: Uint8Array, route: Uint8Array[]): void {
+    if (route.length === 0 || !equalBytes(route[route.length - 1]!, target)) throw new WotError('ERR_BAD_REQUEST', 'a route ends at its target');
+    this.routes.add(target, route, this.deps.now());
   }
 
   /** Cached routes to a target (for tests and the CLI). */
@@ -1675,8 +1787,8 @@ export class AgentCore {
   }
 
   /** Signs content for `to` and wraps it as a queued outbox row (not yet inserted). */
-  private newOutboxRow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, name: string | undefined, parents: Uint8Array[], now: number): OutboxRow {
-    const id = this.deps.randomBytes(MESSAGE_ID_BYTES);
+  private newOutboxRow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, name: string | undefined, parents: Uint8Array[], now: number, fixedId?: Uint8Array): OutboxRow {
+    const id = fixedId ?? this.deps.randomBytes(MESSAGE_ID_BYTES);
     const content: Content = { v: 1, id, from: this.self.entityPub, to, ts: now, kind, body, ...(name ? { name } : {}), ...(parents.length > 0 ? { parents } : {}) };
     const c = encodeContent(content);
     const signed = encodeSignedContent({ c, cert: this.self.certBytes, s: sign(this.self.agent, Domain.MESSAGE, c) });
@@ -1703,6 +1815,45 @@ export class AgentCore {
     const row = this.newOutboxRow(to, kind, body, undefined, [], now);
     this.store.outbox.insert(row);
     return this.transmit(row, now);
+  }
+
+  /**
+   * Queues a message of any kind from us to `to` without touching trust or the conversation
+   * (agent/lists: post copies with a deterministic id, notices, requests). A message whose
+   * id is already in the outbox is sent again instead. Returns queued: false when the
+   * recipient's outbox bound is reached (nothing written).
+   */
+  queueMessage(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] } = {}): { queued: boolean; actions: Action[] } {
+    const now = this.deps.now();
+    if (opts.id) {
+      const existing = this.store.outbox.get(opts.id);
+      if (existing) {
+        this.inflight.delete(toHex(existing.id));
+        return { queued: true, actions: this.transmit(existing, now) };
+      }
+    }
+    if (this.store.outbox.countPendingFor(to) >= this.cfg.outboxPerRecipient) return { queued: false, actions: [{ type: 'metric', name: 'outbox.full' }] };
+    const row = this.newOutboxRow(to, kind, body, undefined, opts.parents ?? [], now, opts.id);
+    this.store.outbox.insert(row);
+    return { queued: true, actions: this.transmit(row, now) };
+  }
+
+  /** Member side of a list: trust it (and dial `addr`), then send a signed subscribe request. */
+  listJoin(list: Uint8Array, addr: string | undefined): Action[] {
+    const actions: Action[] = [];
+    if (this.store.trust.get(list)?.state !== 'active' || addr !== undefined) actions.push(...this.trustAdd(list, undefined, addr).actions);
+    return [...actions, ...this.queueMessage(list, 'subscribe', new Uint8Array(0)).actions];
+  }
+
+  /** Member side: a signed unsubscribe request. */
+  listLeave(list: Uint8Array): Action[] {
+    return this.queueMessage(list, 'unsubscribe', new Uint8Array(0)).actions;
+  }
+
+  /** Member side: ask the list for its `count` most recent posts (its archive). */
+  listFetch(list: Uint8Array, count: number): Action[] {
+    const n = Math.max(1, Math.min(65535, Math.floor(count)));
+    return this.queueMessage(list, 'fetch', new Uint8Array([n >> 8, n & 0xff])).actions;
   }
 
   /** The app read a message: mark it, and send the sender a read receipt. */
@@ -1843,6 +1994,7 @@ export class AgentCore {
     this.store.mailbox.expire(now);
     actions.push(...this.revokeForComplaints(mono));
     actions.push(...this.releaseOverdue(now));
+    if (this.list) actions.push(...this.list.tick(now));
     // Outbox.
     this.store.outbox.expire(now);
     const dialled = new Set<string>();

@@ -121,7 +121,7 @@ export class RouteCache {
     routes.push(route);
     routes.sort((a, b) => a.length - b.length);
     if (routes.length > this.perTarget) routes.length = this.perTarget;
-    if (!v && this.cache.keys().length >= this.maxTargets) {
+    if (!v && this.cache.getStats().keys >= this.maxTargets) {
       const first = this.cache.keys()[0];
       if (first !== undefined) this.cache.del(first);
     }

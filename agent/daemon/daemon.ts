@@ -7,10 +7,24 @@
 import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
+import path from 'node:path';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { RpcServer, type Handlers, type RpcContext } from '../api/server.js';
+import { validateParams } from '../api/validate.js';
 import {
+  LIST_NAME_RE,
+  LIST_NAME_RULE,
+  LIST_POLICIES,
   OUTBOX_STATES,
+  type HostedListView,
+  type ListChangeResult,
+  type ListMemberState,
+  type ListMemberView,
+  type ListPolicy,
+  type ListRequestResult,
+  type MethodName,
+  type Params,
+  type Result,
   type HostedMailboxView,
   type InboxItem,
   type MailboxView,
@@ -27,21 +41,31 @@ import {
 import { AgentCore, type Action, type CoreConfig, type LinkId, type ProgressEvent } from '../core/index.js';
 import { toHex, utf8 } from '../crypto/index.js';
 import {
+  createIdentity,
+  decodeCertUnverified,
   decodeEntityId,
   decodeInvite,
   encodeAgentId,
   encodeEntityId,
   fingerprint,
   loadIdentity,
+  AGENT_CERT_FILE,
   type Identity,
 } from '../identity/index.js';
 import { Link, type CloseInfo, type PeerIdentity } from '../link/index.js';
+import { ListHost, type ListTunables } from '../lists/index.js';
 import { LanDiscovery } from '../reach/lan.js';
 import { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
-import { createLogger, type Logger, type LogLevel } from './log.js';
-import { configPath, dbPath, socketPath } from './paths.js';
+import { createLogger, type LogFields, type Logger, type LogLevel } from './log.js';
+import { configPath, dbPath, hostedListHome, listsDir, socketPath } from './paths.js';
+
+/**
+ * A list agent keeps the routes its subscribers' requests came by (reversed) for a day, and
+ * one per subscriber, so its fan-out needs no discovery per subscriber (config `core` wins).
+ */
+const LIST_CORE_DEFAULTS: Partial<CoreConfig> = { routeTtlMs: 24 * 3600_000, routeCacheTargets: 100_000, outboxMax: 1_000_000 };
 
 export interface DaemonOptions {
   home: string;
@@ -50,6 +74,24 @@ export interface DaemonOptions {
   logFormat?: 'logfmt' | 'json';
   /** Override for tests: where log lines go. */
   logWrite?: (line: string) => void;
+  /** Fields added to every log line (a hosted list logs with list=<name>). */
+  logFields?: LogFields;
+  /**
+   * Called after the `shutdown` RPC has stopped this daemon. Default: exit the process; a
+   * list hosted in its owner's daemon only marks itself stopped.
+   */
+  onShutdown?: () => void;
+  /** Runs inside another agent's daemon process (a hosted list): it hosts no lists itself. */
+  hosted?: boolean;
+}
+
+/** The `list` key of a list agent's config.json: this agent is a mailing-list entity. */
+export interface ListConfig {
+  /** 1–32 characters of a-z, 0-9 and '-'. */
+  name: string;
+  policy: ListPolicy;
+  /** The owner's entity id (wot1…). */
+  owner: string;
 }
 
 export interface DaemonConfig {
@@ -77,6 +119,10 @@ export interface DaemonConfig {
   lan: boolean;
   /** Ask the home router for a port mapping by UPnP (never on a loopback listen address). */
   upnp: boolean;
+  /** Present when this agent is a mailing-list entity (see agent/lists). */
+  list?: ListConfig;
+  /** Tunables of the list logic (fan-out pace, archive size, …); only with `list`. */
+  listTunables?: Partial<ListTunables>;
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
@@ -99,6 +145,12 @@ export const DAEMON_DEFAULTS: DaemonConfig = {
 export interface DaemonHandle {
   stop(): Promise<void>;
   listenAddrs: string[];
+  /** This agent's entity key. */
+  entity: Uint8Array;
+  /** True once stop() has begun. */
+  readonly stopped: boolean;
+  /** Calls an API method in-process (params checked as over the socket); notifications are dropped. */
+  invoke<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>>;
 }
 
 export const VERSION = '0.1.0';
@@ -113,7 +165,7 @@ export function parseHostPort(s: string): { host: string; port: number } {
   return { host: m[1]!, port };
 }
 
-function formatHostPort(host: string, port: number): string {
+export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
@@ -127,7 +179,65 @@ function loadConfig(home: string): DaemonConfig {
       throw new WotError('ERR_BAD_REQUEST', `config file ${p} is not valid JSON: ${(e as Error).message}`, 'fix or delete the file');
     }
   }
-  return { ...DAEMON_DEFAULTS, ...raw };
+  const cfg: DaemonConfig = { ...DAEMON_DEFAULTS, ...raw };
+  if (raw.list !== undefined) cfg.list = checkListConfig(raw.list, p);
+  return cfg;
+}
+
+/**
+ * Checks the `list` key of a config file: name 1–32 characters [a-z0-9-], policy one of
+ * announce/discuss/moderated, owner a valid entity id. Throws ERR_BAD_REQUEST naming the file.
+ */
+export function checkListConfig(v: unknown, file: string): ListConfig {
+  const bad = (what: string) => new WotError('ERR_BAD_REQUEST', `config file ${file}: ${what}`, `fix the "list" key of ${file}, e.g. "list": {"name": "friends", "policy": "discuss", "owner": "wot1…"}`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('"list" must be an object with name, policy and owner');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'name' && k !== 'policy' && k !== 'owner') throw bad(`unknown key "list.${k}" (allowed: name, policy, owner)`);
+  if (typeof o.name !== 'string' || !LIST_NAME_RE.test(o.name)) throw bad(`"list.name" ${typeof o.name === 'string' ? `"${o.name}" ` : ''}is not valid: ${LIST_NAME_RULE}`);
+  if (typeof o.policy !== 'string' || !(LIST_POLICIES as readonly string[]).includes(o.policy)) {
+    throw bad(`"list.policy" must be one of ${LIST_POLICIES.join(', ')}`);
+  }
+  if (typeof o.owner !== 'string') throw bad('"list.owner" must be the owner\'s entity id (wot1…)');
+  try {
+    decodeEntityId(o.owner);
+  } catch (e) {
+    throw bad(`"list.owner" is not a valid entity id: ${(e as Error).message}`);
+  }
+  return { name: o.name, policy: o.policy as ListPolicy, owner: o.owner };
+}
+
+/** The `list` key of the config file in `home`, or null when it has none (or cannot be read). */
+function readListKey(home: string): ListConfig | null {
+  try {
+    const raw = JSON.parse(fs.readFileSync(configPath(home), 'utf8')) as { list?: unknown };
+    return raw.list === undefined ? null : checkListConfig(raw.list, configPath(home));
+  } catch {
+    return null;
+  }
+}
+
+/** Writes a JSON config file atomically with mode 0600. */
+function writeConfigFile(file: string, cfg: Record<string, unknown>): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+/** A listen address with a wildcard host made dialable from this machine (for a hosted list). */
+function localDialAddr(listen: string): string {
+  const { host, port } = parseHostPort(listen);
+  if (host === '0.0.0.0') return formatHostPort('127.0.0.1', port);
+  if (host === '::') return formatHostPort('::1', port);
+  return formatHostPort(host, port);
+}
+
+/** A hosted list as the owner's daemon keeps it. */
+interface HostedList {
+  name: string;
+  home: string;
+  handle: DaemonHandle | null;
+  /** Why it did not start (null when it runs or was stopped on purpose). */
+  error: string | null;
 }
 
 class Metrics {
@@ -148,11 +258,13 @@ interface PendingAccept {
 
 export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const home = opts.home;
-  const log: Logger = createLogger({
+  const baseLog: Logger = createLogger({
     level: opts.logLevel ?? 'info',
     format: opts.logFormat ?? 'logfmt',
     ...(opts.logWrite ? { write: opts.logWrite } : {}),
   });
+  const extraFields = opts.logFields;
+  const log: Logger = extraFields ? { log: (level, event, fields = {}) => baseLog.log(level, event, { ...extraFields, ...fields }) } : baseLog;
   const cfg = loadConfig(home);
   if (opts.listen) cfg.listen = opts.listen;
   const identity: Identity = loadIdentity(home, Date.now());
@@ -226,7 +338,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     randomBytes: (n) => new Uint8Array(nodeRandomBytes(n)),
     addrs: advertised,
     mono: () => performance.now(),
-  }, cfg.core);
+  }, cfg.list ? { ...LIST_CORE_DEFAULTS, ...cfg.core } : cfg.core);
+
+  /** The mailing-list logic when this agent is a list entity (it attaches itself to the core). */
+  let listHost: ListHost | null = null;
+  if (cfg.list) {
+    try {
+      listHost = new ListHost(core, store, { name: cfg.list.name, policy: cfg.list.policy, owner: decodeEntityId(cfg.list.owner) }, cfg.listTunables ?? {});
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+  }
+  /** Lists hosted in this process, by name (the owner's daemon only). */
+  const hostedLists = new Map<string, HostedList>();
 
   /** Runs a core step in one transaction, then performs its actions. */
   const step = (fn: () => Action[]): void => {
@@ -558,6 +683,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       hash: r.hash ? toHex(r.hash) : null,
       parents: r.parents.map(toHex),
       gap: r.gap.map(toHex),
+      ...(r.author
+        ? {
+            author: { entity: encodeEntityId(r.author), name: nameOf(r.author), fingerprint: fingerprint(r.author) },
+            via: { entity: encodeEntityId(r.from), name: nameOf(r.from), fingerprint: fingerprint(r.from) },
+          }
+        : {}),
     };
   };
 
@@ -635,6 +766,126 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       },
       held: q.held,
       limits: { perHop: q.limits.perHop, total: q.limits.total, bytes: q.limits.bytes },
+    };
+  };
+
+  // ---------------------------------------------------------------- mailing lists
+
+  const listRequest = (list: Uint8Array, request: ListRequestResult['request'], count?: number): ListRequestResult => ({
+    list: encodeEntityId(list),
+    fingerprint: fingerprint(list),
+    name: nameOf(list),
+    request,
+    ...(count !== undefined ? { count } : {}),
+  });
+
+  /** The list logic, or ERR_BAD_REQUEST when this agent is not a list. */
+  const needList = (): { host: ListHost; cfg: ListConfig } => {
+    if (!listHost || !cfg.list) {
+      throw new WotError(
+        'ERR_BAD_REQUEST',
+        'this agent is not a mailing list',
+        'list commands take the name of a list hosted under your home: wotrelay list hosted shows them',
+      );
+    }
+    return { host: listHost, cfg: cfg.list };
+  };
+
+  const memberView = (m: { entity: Uint8Array; state: ListMemberState; role: 'owner' | 'member'; joinedAt: number; updatedAt: number; mutedUntil: number; note: string | null }): ListMemberView => ({
+    entity: encodeEntityId(m.entity),
+    fingerprint: fingerprint(m.entity),
+    petname: nameOf(m.entity),
+    state: m.state,
+    role: m.role,
+    joinedAt: m.joinedAt,
+    updatedAt: m.updatedAt,
+    mutedUntil: m.mutedUntil,
+    note: m.note,
+  });
+
+  /** Runs a change of the list logic in one transaction, performs its actions, and says where the entity stands. */
+  const listChange = (who: string, event: string, fn: (host: ListHost, entity: Uint8Array) => Action[]): ListChangeResult => {
+    const { host } = needList();
+    const entity = resolveWho(who);
+    perform(store.tx(() => fn(host, entity)));
+    const m = store.list.member(entity);
+    log.log('info', event, { peer: fingerprint(entity) });
+    return { entity: encodeEntityId(entity), fingerprint: fingerprint(entity), petname: nameOf(entity), state: m ? m.state : 'removed' };
+  };
+
+  /** Starts (or restarts) the hosted list `name` in this process; a failure is recorded, not thrown. */
+  const startHosted = async (name: string): Promise<HostedList> => {
+    const listHome = hostedListHome(home, name);
+    let entry = hostedLists.get(name);
+    if (!entry) hostedLists.set(name, (entry = { name, home: listHome, handle: null, error: null }));
+    if (entry.handle && !entry.handle.stopped) return entry;
+    const me = entry;
+    try {
+      const h = await runDaemon({
+        home: listHome,
+        hosted: true,
+        logLevel: opts.logLevel ?? 'info',
+        logFormat: opts.logFormat ?? 'logfmt',
+        ...(opts.logWrite ? { logWrite: opts.logWrite } : {}),
+        logFields: { ...(extraFields ?? {}), list: name },
+        onShutdown: () => {
+          if (me.handle === h) me.handle = null;
+          log.log('info', 'list-stopped', { list: name });
+        },
+      });
+      if (stopping) {
+        await h.stop();
+        return me;
+      }
+      me.handle = h;
+      me.error = null;
+      // The list listens on a new port each start: keep our way to it current.
+      const addr = localDialAddr(h.listenAddrs[0]!);
+      const t = store.trust.get(h.entity);
+      if (t && t.state === 'active' && t.addr !== addr) {
+        store.tx(() => store.trust.setAddr(h.entity, addr, Date.now()));
+        if (!core.isConnected(h.entity)) dial(h.entity, addr);
+      }
+    } catch (e) {
+      me.handle = null;
+      me.error = (e as Error).message;
+      log.log('warn', 'list-start-failed', { list: name, error: me.error });
+    }
+    return me;
+  };
+
+  /** The names of the lists under <home>/lists/ (directories with a config.json that has a `list` key). */
+  const listDirNames = (): string[] => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(listsDir(home));
+    } catch {
+      return [];
+    }
+    return names.filter((n) => LIST_NAME_RE.test(n) && readListKey(hostedListHome(home, n)) !== null).sort();
+  };
+
+  const hostedListView = (name: string): HostedListView | null => {
+    const entry = hostedLists.get(name);
+    const listHome = hostedListHome(home, name);
+    const lc = readListKey(listHome);
+    let entity: Uint8Array | null = entry?.handle?.entity ?? null;
+    if (!entity) {
+      try {
+        entity = decodeCertUnverified(new Uint8Array(fs.readFileSync(path.join(listHome, AGENT_CERT_FILE)))).entity;
+      } catch {
+        return null;
+      }
+    }
+    const running = !!entry?.handle && !entry.handle.stopped;
+    return {
+      name,
+      entity: encodeEntityId(entity),
+      fingerprint: fingerprint(entity),
+      policy: lc?.policy ?? 'discuss',
+      running,
+      listen: running ? [...entry!.handle!.listenAddrs] : [],
+      ...(entry?.error ? { error: entry.error } : {}),
     };
   };
 
@@ -899,8 +1150,143 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       return { subscribed: true as const };
     },
     shutdown: () => {
-      setImmediate(() => void handle.stop().then(() => process.exit(0)));
+      const after = opts.onShutdown ?? (() => process.exit(0));
+      setImmediate(() => void handle.stop().then(after));
       return { ok: true as const };
+    },
+    'list.create': async (p) => {
+      if (cfg.list || opts.hosted) {
+        throw new WotError('ERR_BAD_REQUEST', 'a mailing list cannot host lists', 'create lists from your own agent: wotrelay list create NAME --home <your home>');
+      }
+      const name = p.name;
+      if (!LIST_NAME_RE.test(name)) throw new WotError('ERR_BAD_REQUEST', `"${name.slice(0, 40)}" is not a list name: ${LIST_NAME_RULE}`, 'e.g. wotrelay list create friends');
+      const policy: ListPolicy = p.policy ?? 'discuss';
+      const listHome = hostedListHome(home, name);
+      const taken = () =>
+        new WotError('ERR_BAD_REQUEST', `a list named "${name}" already exists (${listHome})`, 'pick another name; wotrelay list hosted shows your lists');
+      if (hostedLists.has(name) || fs.existsSync(listHome)) throw taken();
+      const other = store.trust.byPetname(name);
+      if (other) {
+        throw new WotError(
+          'ERR_BAD_REQUEST',
+          `"${name}" is already the petname of ${fingerprint(other.entity)} in your trust list; the list would be trusted under its name`,
+          'pick another list name',
+        );
+      }
+      fs.mkdirSync(listsDir(home), { recursive: true, mode: 0o700 });
+      try {
+        fs.mkdirSync(listHome, { mode: 0o700 }); // fails when another create took the name meanwhile
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw taken();
+        throw e;
+      }
+      try {
+        const listIdentity = createIdentity(listHome, Date.now());
+        const listCfg = {
+          listen: formatHostPort(parseHostPort(cfg.listen).host, 0),
+          addrs: [],
+          directories: cfg.directories,
+          list: { name, policy, owner: encodeEntityId(identity.entityPub) },
+        };
+        writeConfigFile(configPath(listHome), listCfg);
+        const entry = await startHosted(name);
+        const h = entry.handle;
+        if (!h) throw new WotError('ERR_INTERNAL', `the list "${name}" did not start: ${entry.error ?? 'stopped'}`, 'see the daemon log');
+        const addr = localDialAddr(h.listenAddrs[0]!);
+        const { actions } = store.tx(() => core.trustAdd(listIdentity.entityPub, name, addr));
+        perform(actions);
+        const inv = await h.invoke('invite.create', { uses: 1000, expiresInMs: 30 * 24 * 3600_000 });
+        log.log('info', 'list-created', { list: name, policy, entity: encodeEntityId(listIdentity.entityPub), fingerprint: fingerprint(listIdentity.entityPub) });
+        return {
+          name,
+          entity: encodeEntityId(listIdentity.entityPub),
+          fingerprint: fingerprint(listIdentity.entityPub),
+          policy,
+          home: listHome,
+          invite: inv.code,
+          inviteExpiresAt: inv.expiresAt,
+          inviteUses: inv.uses,
+        };
+      } catch (e) {
+        // Leave nothing half-made behind: the name stays free for another try.
+        const entry = hostedLists.get(name);
+        hostedLists.delete(name);
+        await entry?.handle?.stop().catch(() => {});
+        fs.rmSync(listHome, { recursive: true, force: true });
+        throw e;
+      }
+    },
+    'list.hosted': () => {
+      const names = new Set([...hostedLists.keys(), ...listDirNames()]);
+      return [...names].sort().map(hostedListView).filter((v): v is HostedListView => v !== null);
+    },
+    'list.join': (p) => {
+      const list = resolveWho(p.list);
+      if (p.addr !== undefined) parseHostPort(p.addr);
+      perform(store.tx(() => core.listJoin(list, p.addr)));
+      log.log('info', 'list-subscribe-sent', { list: fingerprint(list) });
+      lan?.recheck();
+      return listRequest(list, 'subscribe');
+    },
+    'list.leave': (p) => {
+      const list = resolveWho(p.list);
+      perform(store.tx(() => core.listLeave(list)));
+      log.log('info', 'list-unsubscribe-sent', { list: fingerprint(list) });
+      return listRequest(list, 'unsubscribe');
+    },
+    'list.fetch': (p) => {
+      const list = resolveWho(p.list);
+      const count = Math.min(p.count ?? 50, 1000);
+      perform(store.tx(() => core.listFetch(list, count)));
+      return listRequest(list, 'fetch', count);
+    },
+    'list.info': () => {
+      const { cfg: lc } = needList();
+      const owner = decodeEntityId(lc.owner);
+      return {
+        name: lc.name,
+        policy: lc.policy,
+        entity: encodeEntityId(identity.entityPub),
+        fingerprint: fingerprint(identity.entityPub),
+        owner: encodeEntityId(owner),
+        ownerFingerprint: fingerprint(owner),
+      };
+    },
+    'list.members': (p) => {
+      const { host } = needList();
+      return host.members(p.state).map(memberView);
+    },
+    'list.add': (p) => listChange(p.who, 'list-member-added', (h, e) => h.add(e)),
+    'list.remove': (p) => listChange(p.who, 'list-member-removed', (h, e) => h.remove(e)),
+    'list.approve': (p) => listChange(p.who, 'list-member-approved', (h, e) => h.approve(e)),
+    'list.ban': (p) => listChange(p.who, 'list-member-banned', (h, e) => h.ban(e, p.reason ?? null)),
+    'list.status': () => {
+      const { host } = needList();
+      const st = host.status();
+      const ownerHex = toHex(st.owner);
+      return {
+        name: st.name,
+        policy: st.policy,
+        entity: encodeEntityId(identity.entityPub),
+        fingerprint: fingerprint(identity.entityPub),
+        owner: encodeEntityId(st.owner),
+        ownerFingerprint: fingerprint(st.owner),
+        members: st.members,
+        pending: st.pending,
+        banned: st.banned,
+        muted: st.muted,
+        posts: st.posts.map((x) => ({
+          postId: toHex(x.postId),
+          author: encodeEntityId(x.author),
+          authorName: nameOf(x.author) ?? (toHex(x.author) === ownerHex ? 'owner' : null),
+          authorFingerprint: fingerprint(x.author),
+          at: x.at,
+          waiting: x.waiting,
+          queued: x.queued,
+          delivered: x.delivered,
+          failed: x.failed,
+        })),
+      };
     },
   };
 
@@ -981,10 +1367,33 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   };
   if (cfg.upnp && !/^(127\.|\[?::1\]?)/.test(bound.address)) startUpnp();
 
-  log.log('info', 'ready', { api: socketPath(home), peers: store.trust.list().length });
+  // Lists hosted in this process (<home>/lists/<name>/): each is an agent of its own, on its own port.
+  if (!opts.hosted && !cfg.list) {
+    for (const name of listDirNames()) await startHosted(name);
+  }
+
+  log.log('info', 'ready', {
+    api: socketPath(home),
+    peers: store.trust.list().length,
+    ...(cfg.list ? { list: cfg.list.name, policy: cfg.list.policy } : {}),
+    ...(hostedLists.size > 0 ? { lists: hostedLists.size } : {}),
+  });
+
+  /** The context of in-process calls: notifications go nowhere. */
+  const localCtx: RpcContext = { id: 0, notify: () => {}, onClose: () => {} };
+  async function invoke<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
+    const checked = validateParams(method, params);
+    const fn = handlers[method] as (p: Params<M>, ctx: RpcContext) => Promise<Result<M>> | Result<M>;
+    return await fn(checked, localCtx);
+  }
 
   const handle: DaemonHandle = {
     listenAddrs,
+    entity: identity.entityPub,
+    get stopped() {
+      return stopping;
+    },
+    invoke,
     stop: async () => {
       if (stopping) return;
       stopping = true;
@@ -992,6 +1401,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       clearInterval(reconnectTimer);
       clearInterval(announceTimer);
       clearInterval(addrTimer);
+      await Promise.all([...hostedLists.values()].map((h) => h.handle?.stop()));
       await lan?.stop();
       if (upnpRetry) clearTimeout(upnpRetry);
       await upnp?.stop();

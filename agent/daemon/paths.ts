@@ -56,3 +56,13 @@ export function configPath(home: string): string {
 export function pidPath(home: string): string {
   return path.join(home, 'daemon.pid');
 }
+
+/** Where the lists hosted by the agent in `home` live: <home>/lists/. */
+export function listsDir(home: string): string {
+  return path.join(home, 'lists');
+}
+
+/** The agent home of the list `name` hosted by the agent in `home`: <home>/lists/<name>. */
+export function hostedListHome(home: string, name: string): string {
+  return path.join(home, 'lists', name);
+}

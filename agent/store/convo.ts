@@ -43,4 +43,9 @@ export class ConvoRepo {
   advance(peer: Uint8Array, hash: Uint8Array, parents: Uint8Array[], now: number): void {
     this.advanceTx(peer, hash, parents, now);
   }
+
+  /** Removes `hashes` from peer's heads (a message the peer refused is no parent of the next). */
+  drop(peer: Uint8Array, hashes: Uint8Array[]): void {
+    for (const h of hashes) this.sDelete.run(peer, h);
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The embedded database: opens the SQLite file, applies pragmas and schema migrations, and
  * owns the repositories (trust, certs, invites, inbox, outbox, kv, addrbook, relayq, mailbox,
- * myMailboxes, held, convo). Synchronous API.
+ * myMailboxes, held, convo, list). Synchronous API.
  *
  * Why SQLite (better-sqlite3): real transactions (the daemon runs each core event inside one),
  * WAL journaling (durable against a process crash / kill -9 with synchronous=NORMAL), a
@@ -11,7 +11,7 @@
  * can be downloaded (package.json `allowScripts` approves its install script), so it does not
  * depend on a system libsqlite3.
  *
- * Schema (version 3). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
+ * Schema (version 4). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
  * milliseconds since the Unix epoch; booleans are INTEGER 0/1. "Hash lists" are the
  * concatenation of 32-byte sha256 hashes, NULL when empty (hashes.ts).
  *
@@ -137,6 +137,39 @@
  *
  *   my_mailboxes(entity BLOB PRIMARY KEY, added_at INTEGER)            -- our own mailboxes (v3)
  *
+ *   Mailing-list entity state (v4; only a list agent writes them, every store has them):
+ *   list_members                                                       -- the list's members
+ *     entity      BLOB PRIMARY KEY
+ *     state       TEXT NOT NULL           'member' | 'pending' | 'banned'
+ *     role        TEXT NOT NULL           'owner' | 'member'
+ *     joined_at, updated_at   INTEGER NOT NULL
+ *     muted_until INTEGER NOT NULL DEFAULT 0   0 = not muted; muted while muted_until > now
+ *     note        TEXT NULL               e.g. the reason of a ban or of a subscribe request
+ *     INDEX list_members_state (state, entity)           subscribers paging
+ *     INDEX list_members_joined (state, joined_at, entity)
+ *   list_member_counts(state TEXT PRIMARY KEY, n)                      -- one row per state, always present
+ *     Kept by triggers list_member_count_insert/_delete/_update (AFTER UPDATE OF state).
+ *   list_posts                                                         -- the post archive
+ *     seq         INTEGER PRIMARY KEY AUTOINCREMENT   archive order, never reused
+ *     post_id     BLOB NOT NULL UNIQUE    the author's message id
+ *     hash        BLOB NOT NULL           sha256 of the author's content bytes
+ *     author      BLOB NOT NULL
+ *     signed      BLOB NOT NULL           the author's signed content bytes
+ *     received_at INTEGER NOT NULL
+ *     INDEX list_posts_author (author), INDEX list_posts_hash (hash)   (rowid = seq implied)
+ *   list_fanout                                                        -- one copy of a post per subscriber
+ *     post_id, subscriber BLOB NOT NULL   PRIMARY KEY (post_id, subscriber)
+ *     copy_id     BLOB NOT NULL UNIQUE    message id of the copy
+ *     state       TEXT NOT NULL           'waiting' | 'queued'
+ *     created_at  INTEGER NOT NULL
+ *     INDEX list_fanout_next (state, created_at)   (+ rowid implied: ORDER BY created_at, rowid)
+ *     INDEX list_fanout_post (post_id)             (+ rowid implied: a post's rows in insertion order)
+ *   list_fanout_counts(post_id BLOB PRIMARY KEY, waiting, queued)     -- per post; no row when both are 0
+ *     Kept by triggers list_fanout_count_insert/_delete/_update (AFTER UPDATE OF post_id, state).
+ *   list_complaints                                                    -- complaints about authors
+ *     author, complainant, post_id BLOB NOT NULL, at INTEGER NOT NULL
+ *     PRIMARY KEY (author, complainant, post_id), INDEX list_complaints_author (author, at)
+ *
  * Migrations: MIGRATIONS[i] takes the schema from version i to i+1, each in its own
  * transaction. A database whose schema_version is newer than MIGRATIONS.length is refused.
  */
@@ -155,6 +188,7 @@ import { MailboxRepo } from './mailbox.js';
 import { MyMailboxesRepo } from './mymailboxes.js';
 import { HeldRepo } from './held.js';
 import { ConvoRepo } from './convo.js';
+import { ListRepo } from './list.js';
 
 /** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
@@ -439,6 +473,130 @@ export const MIGRATIONS: readonly string[] = [
     added_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 4: mailing-list entity state (members, post archive, fan-out, complaints) with
+  // per-state member counts and per-post fan-out counts kept by triggers; inbox and held
+  // rows gain the post's author (messages that came through a list); the outbox kind CHECK
+  // gains the list kinds (rebuilt: SQLite cannot alter a CHECK; rowids kept).
+  `
+  ALTER TABLE inbox ADD COLUMN author BLOB CHECK (author IS NULL OR length(author) = 32);
+  ALTER TABLE held ADD COLUMN author BLOB CHECK (author IS NULL OR length(author) = 32);
+
+  CREATE TABLE outbox_new (
+    id              BLOB PRIMARY KEY,
+    to_entity       BLOB NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued','sent','relayed','delivered','read','failed','expired')),
+    kind            TEXT NOT NULL DEFAULT 'text' CHECK (kind IN ('text','file','receipt','want','post','subscribe','unsubscribe','fetch','notice')),
+    hash            BLOB,
+    envelope        BLOB NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    error           TEXT
+  ) STRICT;
+  INSERT INTO outbox_new (rowid, id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error)
+    SELECT rowid, id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error
+    FROM outbox ORDER BY rowid;
+  DROP TABLE outbox;
+  ALTER TABLE outbox_new RENAME TO outbox;
+  CREATE INDEX outbox_created ON outbox (created_at);
+  CREATE INDEX outbox_due ON outbox (next_attempt_at, created_at) WHERE state IN ('queued','sent','relayed');
+  CREATE INDEX outbox_pending_to ON outbox (to_entity, created_at) WHERE state IN ('queued','sent','relayed');
+  CREATE INDEX outbox_pending_expires ON outbox (expires_at) WHERE state IN ('queued','sent','relayed');
+  CREATE INDEX outbox_done ON outbox (updated_at) WHERE state IN ('delivered','read','failed','expired');
+  CREATE INDEX outbox_hash ON outbox (hash) WHERE hash IS NOT NULL;
+
+  CREATE TABLE list_members (
+    entity      BLOB PRIMARY KEY,
+    state       TEXT NOT NULL CHECK (state IN ('member','pending','banned')),
+    role        TEXT NOT NULL CHECK (role IN ('owner','member')),
+    joined_at   INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    muted_until INTEGER NOT NULL DEFAULT 0,
+    note        TEXT
+  ) STRICT;
+  CREATE INDEX list_members_state ON list_members (state, entity);
+  CREATE INDEX list_members_joined ON list_members (state, joined_at, entity);
+
+  CREATE TABLE list_member_counts (
+    state TEXT PRIMARY KEY CHECK (state IN ('member','pending','banned')),
+    n     INTEGER NOT NULL CHECK (n >= 0)
+  ) STRICT;
+  INSERT INTO list_member_counts (state, n) VALUES ('member', 0), ('pending', 0), ('banned', 0);
+
+  CREATE TRIGGER list_member_count_insert AFTER INSERT ON list_members BEGIN
+    UPDATE list_member_counts SET n = n + 1 WHERE state = NEW.state;
+  END;
+  CREATE TRIGGER list_member_count_delete AFTER DELETE ON list_members BEGIN
+    UPDATE list_member_counts SET n = n - 1 WHERE state = OLD.state;
+  END;
+  CREATE TRIGGER list_member_count_update AFTER UPDATE OF state ON list_members
+    WHEN OLD.state IS NOT NEW.state
+  BEGIN
+    UPDATE list_member_counts SET n = n - 1 WHERE state = OLD.state;
+    UPDATE list_member_counts SET n = n + 1 WHERE state = NEW.state;
+  END;
+
+  CREATE TABLE list_posts (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    post_id     BLOB NOT NULL UNIQUE,
+    hash        BLOB NOT NULL,
+    author      BLOB NOT NULL,
+    signed      BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX list_posts_author ON list_posts (author);
+  CREATE INDEX list_posts_hash ON list_posts (hash);
+
+  CREATE TABLE list_fanout (
+    post_id    BLOB NOT NULL,
+    subscriber BLOB NOT NULL,
+    copy_id    BLOB NOT NULL UNIQUE,
+    state      TEXT NOT NULL CHECK (state IN ('waiting','queued')),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (post_id, subscriber)
+  ) STRICT;
+  -- Every index ends with the rowid: these serve ORDER BY created_at, rowid and ORDER BY rowid.
+  CREATE INDEX list_fanout_next ON list_fanout (state, created_at);
+  CREATE INDEX list_fanout_post ON list_fanout (post_id);
+
+  CREATE TABLE list_fanout_counts (
+    post_id BLOB PRIMARY KEY,
+    waiting INTEGER NOT NULL CHECK (waiting >= 0),
+    queued  INTEGER NOT NULL CHECK (queued >= 0)
+  ) STRICT;
+
+  CREATE TRIGGER list_fanout_count_insert AFTER INSERT ON list_fanout BEGIN
+    INSERT INTO list_fanout_counts (post_id, waiting, queued)
+      VALUES (NEW.post_id, NEW.state = 'waiting', NEW.state = 'queued')
+      ON CONFLICT (post_id) DO UPDATE SET waiting = waiting + excluded.waiting, queued = queued + excluded.queued;
+  END;
+  CREATE TRIGGER list_fanout_count_delete AFTER DELETE ON list_fanout BEGIN
+    UPDATE list_fanout_counts SET waiting = waiting - (OLD.state = 'waiting'), queued = queued - (OLD.state = 'queued')
+      WHERE post_id = OLD.post_id;
+    DELETE FROM list_fanout_counts WHERE post_id = OLD.post_id AND waiting = 0 AND queued = 0;
+  END;
+  CREATE TRIGGER list_fanout_count_update AFTER UPDATE OF post_id, state ON list_fanout
+    WHEN OLD.post_id IS NOT NEW.post_id OR OLD.state IS NOT NEW.state
+  BEGIN
+    UPDATE list_fanout_counts SET waiting = waiting - (OLD.state = 'waiting'), queued = queued - (OLD.state = 'queued')
+      WHERE post_id = OLD.post_id;
+    DELETE FROM list_fanout_counts WHERE post_id = OLD.post_id AND waiting = 0 AND queued = 0;
+    INSERT INTO list_fanout_counts (post_id, waiting, queued)
+      VALUES (NEW.post_id, NEW.state = 'waiting', NEW.state = 'queued')
+      ON CONFLICT (post_id) DO UPDATE SET waiting = waiting + excluded.waiting, queued = queued + excluded.queued;
+  END;
+
+  CREATE TABLE list_complaints (
+    author      BLOB NOT NULL,
+    complainant BLOB NOT NULL,
+    post_id     BLOB NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (author, complainant, post_id)
+  ) STRICT;
+  CREATE INDEX list_complaints_author ON list_complaints (author, at);
+  `,
 ];
 
 /** The schema version this code writes and understands. */
@@ -504,6 +662,7 @@ export class Store {
   readonly myMailboxes: MyMailboxesRepo;
   readonly held: HeldRepo;
   readonly convo: ConvoRepo;
+  readonly list: ListRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
@@ -522,6 +681,7 @@ export class Store {
     this.myMailboxes = new MyMailboxesRepo(db);
     this.held = new HeldRepo(db);
     this.convo = new ConvoRepo(db);
+    this.list = new ListRepo(db);
     this.runTx = db.transaction((fn: () => unknown) => fn());
   }
 

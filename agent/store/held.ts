@@ -28,9 +28,10 @@ interface HeldDbRow {
   path: string;
   parents: Buffer | null;
   held_at: number;
+  author: Buffer | null;
 }
 
-const COLS = 'id, hash, from_entity, from_agent, received_at, sent_at, kind, body, name, path, parents, held_at';
+const COLS = 'id, hash, from_entity, from_agent, received_at, sent_at, kind, body, name, path, parents, held_at, author';
 
 function fromDb(r: HeldDbRow): HeldRow {
   return {
@@ -45,6 +46,7 @@ function fromDb(r: HeldDbRow): HeldRow {
     path: r.path,
     hash: r.hash,
     parents: unpackHashes(r.parents),
+    author: r.author,
     heldAt: r.held_at,
   };
 }
@@ -61,7 +63,7 @@ export class HeldRepo {
   constructor(db: Database.Database) {
     this.sPut = db.prepare(
       `INSERT INTO held (${COLS})
-       VALUES (@id, @hash, @from_entity, @from_agent, @received_at, @sent_at, @kind, @body, @name, @path, @parents, @held_at)
+       VALUES (@id, @hash, @from_entity, @from_agent, @received_at, @sent_at, @kind, @body, @name, @path, @parents, @held_at, @author)
        ON CONFLICT (id) DO NOTHING`,
     );
     this.sGet = db.prepare(`SELECT ${COLS} FROM held WHERE id = ?`);
@@ -92,6 +94,7 @@ export class HeldRepo {
         path: row.path,
         parents,
         held_at: row.heldAt,
+        author: row.author,
       }).changes === 1
     );
   }

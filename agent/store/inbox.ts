@@ -24,6 +24,8 @@ export interface InboxRow {
   parents: Uint8Array[];
   /** Parents given up on (never arrived) when the message was delivered; [] for none. */
   gap: Uint8Array[];
+  /** The post's author (verified) when the message came through a mailing list (`from` is the list); else null. */
+  author: Uint8Array | null;
   /** Local insertion order. */
   seq: number;
   read: boolean;
@@ -53,9 +55,10 @@ interface InboxDbRow {
   hash: Buffer | null;
   parents: Buffer | null;
   gap: Buffer | null;
+  author: Buffer | null;
 }
 
-const COLS = 'seq, id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, read, hash, parents, gap';
+const COLS = 'seq, id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, read, hash, parents, gap, author';
 
 function fromDb(r: InboxDbRow): InboxRow {
   return {
@@ -71,6 +74,7 @@ function fromDb(r: InboxDbRow): InboxRow {
     hash: r.hash,
     parents: unpackHashes(r.parents),
     gap: unpackHashes(r.gap),
+    author: r.author,
     seq: r.seq,
     read: r.read !== 0,
   };
@@ -90,8 +94,8 @@ export class InboxRepo {
 
   constructor(db: Database.Database) {
     this.sInsert = db.prepare(
-      `INSERT INTO inbox (id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, hash, parents, gap)
-       SELECT @id, @from_entity, @from_agent, @received_at, @sent_at, @kind, @body, @name, @path, @hash, @parents, @gap
+      `INSERT INTO inbox (id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, hash, parents, gap, author)
+       SELECT @id, @from_entity, @from_agent, @received_at, @sent_at, @kind, @body, @name, @path, @hash, @parents, @gap, @author
        WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE id = @id)
        ON CONFLICT (id) DO NOTHING`,
     );
@@ -125,6 +129,7 @@ export class InboxRepo {
         hash: row.hash,
         parents,
         gap,
+        author: row.author,
       }).changes === 1
     );
   }

@@ -14,4 +14,14 @@ export { MailboxRepo, type MailRow, type MailAccount, type MailPutResult } from 
 export { MyMailboxesRepo } from './mymailboxes.js';
 export { HeldRepo, type HeldRow } from './held.js';
 export { ConvoRepo, MAX_HEADS } from './convo.js';
+export {
+  ListRepo,
+  type ListMember,
+  type ListMemberState,
+  type ListRole,
+  type ListPost,
+  type FanoutRow,
+  type FanoutState,
+  type FanoutCount,
+} from './list.js';
 export { HASH_BYTES } from './hashes.js';

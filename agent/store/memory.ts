@@ -2,7 +2,7 @@
  * MemoryStore: a Map-based `CoreStore` for the in-process simulator (test/sim), where
  * thousands of cores share one process. Each repository mirrors its SQLite twin in
  * trust.ts, certs.ts, invites.ts, inbox.ts, outbox.ts, addrbook.ts, relayq.ts, mailbox.ts,
- * mymailboxes.ts, held.ts and convo.ts: same return values, dedup rules,
+ * mymailboxes.ts, held.ts, convo.ts and list.ts: same return values, dedup rules,
  * orderings (rowid = first-insertion order) and errors. test/unit/memory-store.test.ts runs
  * the same checks against both so they cannot drift apart.
  *
@@ -12,8 +12,9 @@
  * - Rows are returned as fresh objects (like SQLite), but their byte fields share memory
  *   with what was stored; callers must not mutate returned or stored byte arrays.
  * - Byte fields come back as the Uint8Arrays that were stored, not as Buffers.
- * - CHECK constraints on enum columns are left to the type system; the primary-key and
- *   `uses_left >= 0` constraints throw errors shaped like SqliteError (same `code`).
+ * - CHECK constraints on enum columns are left to the type system; the primary-key,
+ *   `uses_left >= 0` and list_fanout.copy_id UNIQUE constraints throw errors shaped like
+ *   SqliteError (same `code` and message).
  *   A parents/gap hash that is not 32 bytes is the same RangeError in both (hashes.ts).
  *
  * Memory: maps are created lazily on first write, so an idle node costs a few objects.
@@ -29,9 +30,10 @@ import type { MailAccount, MailboxRepo, MailPutResult, MailRow } from './mailbox
 import type { MyMailboxesRepo } from './mymailboxes.js';
 import type { HeldRepo, HeldRow } from './held.js';
 import { MAX_HEADS, type ConvoRepo } from './convo.js';
+import type { FanoutCount, FanoutRow, ListMember, ListMemberState, ListPost, ListRepo } from './list.js';
 import { checkHashes } from './hashes.js';
 import type { CoreStore, PublicOf } from './types.js';
-import { sqlLimit } from './limits.js';
+import { keepCount, sqlLimit } from './limits.js';
 import { WotError } from '../wire/errors.js';
 
 /** Map key for a byte string: one latin1 char per byte (compact, exact, length-preserving). */
@@ -43,7 +45,7 @@ const cmpBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
 const hexPrefix = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex').slice(0, 16);
 
 /** An error shaped like better-sqlite3's SqliteError for a violated constraint. */
-function constraintError(code: 'SQLITE_CONSTRAINT_PRIMARYKEY' | 'SQLITE_CONSTRAINT_CHECK', message: string): Error {
+function constraintError(code: 'SQLITE_CONSTRAINT_PRIMARYKEY' | 'SQLITE_CONSTRAINT_UNIQUE' | 'SQLITE_CONSTRAINT_CHECK', message: string): Error {
   const e = new Error(message) as Error & { code: string };
   e.name = 'SqliteError';
   e.code = code;
@@ -302,6 +304,7 @@ function copyInbox(r: InboxRec): InboxRow {
     hash: r.hash,
     parents: [...r.parents],
     gap: [...r.gap],
+    author: r.author,
     seq: r.seq,
     read: r.read,
   };
@@ -336,6 +339,7 @@ export class MemoryInboxRepo implements PublicOf<InboxRepo> {
       hash: row.hash,
       parents: [...row.parents],
       gap: [...row.gap],
+      author: row.author,
       seq: ++this.lastSeq,
       read: false,
       fromKey: k(row.from),
@@ -660,6 +664,7 @@ function copyHeld(r: HeldRow): HeldRow {
     path: r.path,
     hash: r.hash,
     parents: [...r.parents],
+    author: r.author,
     heldAt: r.heldAt,
   };
 }
@@ -741,6 +746,14 @@ export class MemoryConvoRepo implements PublicOf<ConvoRepo> {
 
   heads(peer: Uint8Array): Uint8Array[] {
     return this.peers?.get(k(peer))?.map((h) => h.hash) ?? [];
+  }
+
+  drop(peer: Uint8Array, hashes: Uint8Array[]): void {
+    const pk = k(peer);
+    const heads = this.peers?.get(pk);
+    if (!heads) return;
+    const gone = new Set(hashes.map(k));
+    this.peers!.set(pk, heads.filter((h) => !gone.has(h.key)));
   }
 
   advance(peer: Uint8Array, hash: Uint8Array, parents: Uint8Array[], now: number): void {
@@ -1079,6 +1092,389 @@ export class MemoryMyMailboxesRepo implements PublicOf<MyMailboxesRepo> {
   }
 }
 
+// ---------------------------------------------------------------- mailing list
+
+interface FanRec extends FanoutRow {
+  rowid: number;
+  postKey: string;
+  copyKey: string;
+}
+
+/** One post's fan-out rows by subscriber key (Map order = insertion = rowid order) and their counts (list_fanout_counts). */
+interface PostFanout {
+  rows: Map<string, FanRec>;
+  waiting: number;
+  queued: number;
+}
+
+interface ComplaintRec {
+  complainantKey: string;
+  at: number;
+}
+
+const copyMember = (m: ListMember): ListMember => ({
+  entity: m.entity,
+  state: m.state,
+  role: m.role,
+  joinedAt: m.joinedAt,
+  updatedAt: m.updatedAt,
+  mutedUntil: m.mutedUntil,
+  note: m.note,
+});
+const copyPost = (p: ListPost): ListPost => ({ seq: p.seq, postId: p.postId, hash: p.hash, author: p.author, signed: p.signed, receivedAt: p.receivedAt });
+const copyFanout = (r: FanoutRow): FanoutRow => ({ postId: r.postId, subscriber: r.subscriber, copyId: r.copyId, state: r.state, createdAt: r.createdAt });
+/** ORDER BY joined_at, entity. */
+const byJoined = (a: ListMember, b: ListMember): number => a.joinedAt - b.joinedAt || cmpBytes(a.entity, b.entity);
+/** ORDER BY created_at, rowid. */
+const byCreatedRowid = (a: FanRec, b: FanRec): number => a.createdAt - b.createdAt || a.rowid - b.rowid;
+/** An unambiguous key for a pair of byte strings (the first one's length, then both). */
+const pairKey = (a: string, b: string): string => `${a.length}:${a}${b}`;
+
+/**
+ * First index in the ascending `keys` whose key sorts after `after`. Keys are k() strings:
+ * one char code 0..255 per byte, so string order is the bytes' memcmp-then-shorter order.
+ */
+function upperBound(keys: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! > after) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+export class MemoryListRepo implements PublicOf<ListRepo> {
+  private memberRows: Map<string, ListMember> | undefined;
+  /** state → its member rows (list_members_state index; sizes are list_member_counts). */
+  private byState: Map<ListMemberState, Map<string, ListMember>> | undefined;
+  /** Keys of the rows in state 'member', ascending (subscribers paging without a scan). */
+  private subKeys: string[] | undefined;
+
+  /** Ascending seq; trimPosts only ever removes from the front. */
+  private posts: ListPost[] | undefined;
+  private postsById: Map<string, ListPost> | undefined;
+  /** hash key → posts with that hash, ascending seq (list_posts_hash index). */
+  private postsByHash: Map<string, ListPost[]> | undefined;
+  /** AUTOINCREMENT: a seq is never reused; a duplicate does not consume one. */
+  private lastSeq = 0;
+
+  private fanByPost: Map<string, PostFanout> | undefined;
+  private fanByCopy: Map<string, FanRec> | undefined;
+  /** Rows in state 'waiting'. Map order is (createdAt, rowid) unless waitingUnsorted (then sorted on next read). */
+  private waiting: Map<string, FanRec> | undefined;
+  private waitingUnsorted = false;
+  /** >= the createdAt of every waiting row: an insert below it breaks the Map order. */
+  private waitingTail = -Infinity;
+  /** SQLite gives a new row max(rowid)+1: larger than every live row, which is all ordering needs. */
+  private nextRowid = 1;
+
+  /** author key → pairKey(complainant, postId) → complaint. */
+  private complaints: Map<string, Map<string, ComplaintRec>> | undefined;
+
+  // ------------------------------------------------------------ members
+
+  member(entity: Uint8Array): ListMember | undefined {
+    const m = this.memberRows?.get(k(entity));
+    return m ? copyMember(m) : undefined;
+  }
+
+  upsertMember(m: ListMember): void {
+    const key = k(m.entity);
+    const rows = (this.memberRows ??= new Map());
+    const old = rows.get(key);
+    if (old) this.unindexMember(key, old);
+    const rec = copyMember(m);
+    rows.set(key, rec);
+    this.indexMember(key, rec);
+  }
+
+  setState(entity: Uint8Array, state: ListMemberState, now: number, note?: string | null): boolean {
+    const key = k(entity);
+    const m = this.memberRows?.get(key);
+    if (!m) return false;
+    if (m.state !== state) {
+      this.unindexMember(key, m);
+      m.state = state;
+      this.indexMember(key, m);
+    }
+    m.updatedAt = now;
+    m.note = note ?? null;
+    return true;
+  }
+
+  setMuted(entity: Uint8Array, until: number, now: number): boolean {
+    const m = this.memberRows?.get(k(entity));
+    if (!m) return false;
+    m.mutedUntil = until;
+    m.updatedAt = now;
+    return true;
+  }
+
+  removeMember(entity: Uint8Array): boolean {
+    const key = k(entity);
+    const m = this.memberRows?.get(key);
+    if (!m) return false;
+    this.unindexMember(key, m);
+    this.memberRows!.delete(key);
+    return true;
+  }
+
+  members(state?: ListMemberState, limit?: number): ListMember[] {
+    const src = state === undefined ? this.memberRows : this.byState?.get(state);
+    if (!src) return [];
+    return applyLimit([...src.values()].sort(byJoined), limit).map(copyMember);
+  }
+
+  countMembers(state: ListMemberState): number {
+    return this.byState?.get(state)?.size ?? 0;
+  }
+
+  subscribers(after: Uint8Array | null, limit: number): Uint8Array[] {
+    const keys = this.subKeys;
+    if (!keys) return [];
+    const n = sqlLimit(limit);
+    const start = after === null ? 0 : upperBound(keys, k(after));
+    const end = n < 0 ? keys.length : Math.min(keys.length, start + n);
+    const out: Uint8Array[] = [];
+    for (let i = start; i < end; i++) out.push(this.memberRows!.get(keys[i]!)!.entity);
+    return out;
+  }
+
+  private indexMember(key: string, m: ListMember): void {
+    const byState = (this.byState ??= new Map());
+    const mine = byState.get(m.state);
+    if (mine) mine.set(key, m);
+    else byState.set(m.state, new Map([[key, m]]));
+    if (m.state === 'member') {
+      const keys = (this.subKeys ??= []);
+      keys.splice(upperBound(keys, key), 0, key);
+    }
+  }
+
+  private unindexMember(key: string, m: ListMember): void {
+    const mine = this.byState!.get(m.state)!;
+    mine.delete(key);
+    if (mine.size === 0) this.byState!.delete(m.state);
+    if (m.state === 'member') {
+      const keys = this.subKeys!;
+      // upperBound lands just after the key itself (keys are unique).
+      keys.splice(upperBound(keys, key) - 1, 1);
+    }
+  }
+
+  // ------------------------------------------------------------ post archive
+
+  putPost(p: Omit<ListPost, 'seq'>): ListPost | undefined {
+    const key = k(p.postId);
+    const byId = (this.postsById ??= new Map());
+    if (byId.has(key)) return undefined;
+    const rec: ListPost = { seq: ++this.lastSeq, postId: p.postId, hash: p.hash, author: p.author, signed: p.signed, receivedAt: p.receivedAt };
+    byId.set(key, rec);
+    (this.posts ??= []).push(rec);
+    const byHash = (this.postsByHash ??= new Map());
+    const hk = k(p.hash);
+    const same = byHash.get(hk);
+    if (same) same.push(rec);
+    else byHash.set(hk, [rec]);
+    return copyPost(rec);
+  }
+
+  post(postId: Uint8Array): ListPost | undefined {
+    const p = this.postsById?.get(k(postId));
+    return p ? copyPost(p) : undefined;
+  }
+
+  postByHash(hash: Uint8Array): ListPost | undefined {
+    const p = this.postsByHash?.get(k(hash))?.[0];
+    return p ? copyPost(p) : undefined;
+  }
+
+  recentPosts(limit: number): ListPost[] {
+    const posts = this.posts;
+    if (!posts) return [];
+    const n = sqlLimit(limit);
+    return posts.slice(n < 0 ? 0 : Math.max(0, posts.length - n)).map(copyPost);
+  }
+
+  trimPosts(keep: number): number {
+    const n = keepCount('list trimPosts', keep);
+    const posts = this.posts;
+    if (n < 0 || !posts || posts.length <= n) return 0;
+    const gone = posts.splice(0, posts.length - n);
+    for (const p of gone) {
+      const key = k(p.postId);
+      this.postsById!.delete(key);
+      const hk = k(p.hash);
+      const same = this.postsByHash!.get(hk)!;
+      same.splice(same.indexOf(p), 1);
+      if (same.length === 0) this.postsByHash!.delete(hk);
+      this.dropFanout(key);
+    }
+    return gone.length;
+  }
+
+  // ------------------------------------------------------------ fan-out
+
+  addFanout(rows: FanoutRow[]): number {
+    // Plan first: a copy-id conflict then leaves nothing inserted, as the SQLite transaction.
+    const plan: Array<{ r: FanoutRow; postKey: string; subKey: string; copyKey: string }> = [];
+    const pairs = new Set<string>();
+    const copies = new Set<string>();
+    for (const r of rows) {
+      const postKey = k(r.postId);
+      const subKey = k(r.subscriber);
+      const pair = pairKey(postKey, subKey);
+      if (pairs.has(pair) || this.fanByPost?.get(postKey)?.rows.has(subKey)) continue;
+      const copyKey = k(r.copyId);
+      if (copies.has(copyKey) || this.fanByCopy?.has(copyKey)) {
+        throw constraintError('SQLITE_CONSTRAINT_UNIQUE', 'UNIQUE constraint failed: list_fanout.copy_id');
+      }
+      pairs.add(pair);
+      copies.add(copyKey);
+      plan.push({ r, postKey, subKey, copyKey });
+    }
+    const byPost = (this.fanByPost ??= new Map());
+    const byCopy = (this.fanByCopy ??= new Map());
+    for (const { r, postKey, subKey, copyKey } of plan) {
+      const rec: FanRec = { ...copyFanout(r), rowid: this.nextRowid++, postKey, copyKey };
+      let group = byPost.get(postKey);
+      if (!group) {
+        group = { rows: new Map(), waiting: 0, queued: 0 };
+        byPost.set(postKey, group);
+      }
+      group.rows.set(subKey, rec);
+      byCopy.set(copyKey, rec);
+      if (rec.state === 'waiting') {
+        group.waiting += 1;
+        const waiting = (this.waiting ??= new Map());
+        if (waiting.size === 0) {
+          this.waitingUnsorted = false;
+          this.waitingTail = rec.createdAt;
+        } else if (rec.createdAt < this.waitingTail) {
+          this.waitingUnsorted = true;
+        } else {
+          this.waitingTail = rec.createdAt;
+        }
+        waiting.set(copyKey, rec);
+      } else {
+        group.queued += 1;
+      }
+    }
+    return plan.length;
+  }
+
+  nextWaiting(limit: number): FanoutRow[] {
+    let waiting = this.waiting;
+    if (!waiting || waiting.size === 0) return [];
+    if (this.waitingUnsorted) {
+      const sorted = [...waiting.values()].sort(byCreatedRowid);
+      waiting = this.waiting = new Map(sorted.map((r) => [r.copyKey, r]));
+      this.waitingUnsorted = false;
+    }
+    const n = sqlLimit(limit);
+    const out: FanoutRow[] = [];
+    for (const r of waiting.values()) {
+      if (n >= 0 && out.length >= n) break;
+      out.push(copyFanout(r));
+    }
+    return out;
+  }
+
+  markQueued(copyIds: Uint8Array[]): number {
+    let n = 0;
+    for (const id of copyIds) {
+      const r = this.fanByCopy?.get(k(id));
+      if (!r || r.state !== 'waiting') continue;
+      r.state = 'queued';
+      this.waiting!.delete(r.copyKey);
+      const group = this.fanByPost!.get(r.postKey)!;
+      group.waiting -= 1;
+      group.queued += 1;
+      n++;
+    }
+    return n;
+  }
+
+  fanoutFor(postId: Uint8Array, limit?: number): FanoutRow[] {
+    const group = this.fanByPost?.get(k(postId));
+    if (!group) return [];
+    const n = sqlLimit(limit);
+    const out: FanoutRow[] = [];
+    for (const r of group.rows.values()) {
+      if (n >= 0 && out.length >= n) break;
+      out.push(copyFanout(r));
+    }
+    return out;
+  }
+
+  fanoutByCopy(copyId: Uint8Array): FanoutRow | undefined {
+    const r = this.fanByCopy?.get(k(copyId));
+    return r ? copyFanout(r) : undefined;
+  }
+
+  countFanout(postId: Uint8Array): FanoutCount {
+    const group = this.fanByPost?.get(k(postId));
+    return group ? { waiting: group.waiting, queued: group.queued } : { waiting: 0, queued: 0 };
+  }
+
+  countWaiting(): number {
+    return this.waiting?.size ?? 0;
+  }
+
+  /** Deletes every fan-out row of the post (trimPosts). */
+  private dropFanout(postKey: string): void {
+    const group = this.fanByPost?.get(postKey);
+    if (!group) return;
+    for (const r of group.rows.values()) {
+      this.fanByCopy!.delete(r.copyKey);
+      if (r.state === 'waiting') this.waiting!.delete(r.copyKey);
+    }
+    this.fanByPost!.delete(postKey);
+  }
+
+  // ------------------------------------------------------------ complaints
+
+  addComplaint(author: Uint8Array, complainant: Uint8Array, postId: Uint8Array, at: number): boolean {
+    const complaints = (this.complaints ??= new Map());
+    const ak = k(author);
+    const ck = k(complainant);
+    const tk = pairKey(ck, k(postId));
+    let mine = complaints.get(ak);
+    if (mine?.has(tk)) return false;
+    if (!mine) {
+      mine = new Map();
+      complaints.set(ak, mine);
+    }
+    mine.set(tk, { complainantKey: ck, at });
+    return true;
+  }
+
+  complainants(author: Uint8Array, since: number): number {
+    const mine = this.complaints?.get(k(author));
+    if (!mine) return 0;
+    const who = new Set<string>();
+    for (const c of mine.values()) if (c.at >= since) who.add(c.complainantKey);
+    return who.size;
+  }
+
+  purgeComplaints(before: number): number {
+    if (!this.complaints) return 0;
+    let n = 0;
+    for (const [ak, mine] of this.complaints) {
+      for (const [tk, c] of mine) {
+        if (c.at < before) {
+          mine.delete(tk);
+          n++;
+        }
+      }
+      if (mine.size === 0) this.complaints.delete(ak);
+    }
+    return n;
+  }
+}
+
 // ---------------------------------------------------------------- store
 
 export class MemoryStore implements CoreStore {
@@ -1093,6 +1489,7 @@ export class MemoryStore implements CoreStore {
   readonly myMailboxes = new MemoryMyMailboxesRepo();
   readonly held = new MemoryHeldRepo();
   readonly convo = new MemoryConvoRepo();
+  readonly list = new MemoryListRepo();
 
   /**
    * Runs fn. NOT atomic: writes made before fn throws stay (no rollback). The simulator

@@ -15,8 +15,8 @@ export type OutboxState = 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' |
 /** Every state, in display order. */
 export const OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sent', 'relayed', 'delivered', 'read', 'failed', 'expired'];
 
-/** What the signed content is: a message for the app, or a control message (receipt, want). */
-export type OutboxKind = 'text' | 'file' | 'receipt' | 'want';
+/** What an outbox row carries: app messages, control messages (receipts, wants), or mailing-list traffic. */
+export type OutboxKind = 'text' | 'file' | 'receipt' | 'want' | 'post' | 'subscribe' | 'unsubscribe' | 'fetch' | 'notice';
 
 export interface OutboxRow {
   id: Uint8Array;

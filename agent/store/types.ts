@@ -14,6 +14,7 @@ import type { MailboxRepo } from './mailbox.js';
 import type { MyMailboxesRepo } from './mymailboxes.js';
 import type { HeldRepo } from './held.js';
 import type { ConvoRepo } from './convo.js';
+import type { ListRepo } from './list.js';
 
 /** The public methods of a class, without its constructor or private state. */
 export type PublicOf<T> = { [K in keyof T]: T[K] };
@@ -32,4 +33,6 @@ export interface CoreStore {
   readonly myMailboxes: PublicOf<MyMailboxesRepo>;
   readonly held: PublicOf<HeldRepo>;
   readonly convo: PublicOf<ConvoRepo>;
+  /** Mailing-list entity state (only list agents write it). */
+  readonly list: PublicOf<ListRepo>;
 }

@@ -237,7 +237,7 @@ const K_HANDSHAKE = keySet('v', 'cert', 'invite', 'addrs');
 const K_INVITE = keySet('key', 'proof');
 const K_CONTENT = keySet('v', 'id', 'from', 'to', 'ts', 'kind', 'body', 'name', 'parents');
 const K_SIGNED = keySet('c', 'cert', 's');
-const CONTENT_KINDS: ReadonlySet<string> = new Set(['text', 'file', 'receipt', 'want']);
+const CONTENT_KINDS: ReadonlySet<string> = new Set(['text', 'file', 'receipt', 'want', 'post', 'subscribe', 'unsubscribe', 'fetch', 'notice']);
 
 const BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_MESSAGE });
 const CONTENT_BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_BODY });
@@ -476,7 +476,7 @@ export function validateContent(v: unknown): Content {
   bytesField(v, 'to', KEY_BYTES);
   uintField(v, 'ts');
   const kind = v['kind'];
-  if (typeof kind !== 'string' || !CONTENT_KINDS.has(kind)) throw badField('kind', `expected "text", "file", "receipt" or "want", got ${describe(kind)}`);
+  if (typeof kind !== 'string' || !CONTENT_KINDS.has(kind)) throw badField('kind', `expected one of ${[...CONTENT_KINDS].join(', ')}, got ${describe(kind)}`);
   bytesField(v, 'body', CONTENT_BODY_LEN);
   optionalStrField(v, 'name', MAX_CONTENT_NAME);
   if (v['parents'] !== undefined) bytesArray(arrayField(v, 'parents', MAX_PARENTS), 'parents', KEY_BYTES);

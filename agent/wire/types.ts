@@ -257,8 +257,13 @@ export interface SignedContent {
  * then 16-byte message ids) tells the sender its messages arrived when no reverse path exists
  * (fetched from a mailbox) or were read. 'want' (body: 32-byte content hashes) asks the sender
  * to send again the causal parents the recipient is missing. Neither is shown to the app.
+ * Mailing lists (agent/lists, PROTOCOL.md 3.12): 'post' (list → subscriber; body: the
+ * author's signed content bytes, verified by the subscriber), 'subscribe' and 'unsubscribe'
+ * (member → list), 'fetch' (member → list; body: u16 count of recent archived posts wanted),
+ * 'notice' (list → one member: UTF-8 text such as "welcome" or why a post was refused; shown
+ * to the app as text but outside the conversation's causal order).
  */
-export type ContentKind = 'text' | 'file' | 'receipt' | 'want';
+export type ContentKind = 'text' | 'file' | 'receipt' | 'want' | 'post' | 'subscribe' | 'unsubscribe' | 'fetch' | 'notice';
 
 export interface Content {
   v: 1;

@@ -5,10 +5,11 @@
  *   npm run sim -- discovery [--nodes 10000] [--discoveries 200] [--flood 10]
  *   npm run sim -- flood
  *   npm run sim -- spam [--nodes 10000] [--seconds 60]
+ *   npm run sim -- list [--nodes 10000] [--posts 3]
  *
  * Prints one JSON object per scenario. Deterministic for a given --seed.
  */
-import { discoveryScenario, queryFloodScenario, spamScenario } from './scenarios.js';
+import { discoveryScenario, listScenario, queryFloodScenario, spamScenario } from './scenarios.js';
 
 const argv = process.argv.slice(2);
 const which = argv[0] && !argv[0].startsWith('--') ? argv.shift()! : 'all';
@@ -24,7 +25,7 @@ const flag = (name: string, dflt: number): number => {
 };
 const si = argv.indexOf('--seed');
 const seed = si >= 0 && argv[si + 1] ? argv[si + 1]! : 'report';
-const known = ['all', 'discovery', 'flood', 'spam'];
+const known = ['all', 'discovery', 'flood', 'spam', 'list'];
 if (!known.includes(which)) {
   process.stderr.write(`unknown scenario "${which}"; try one of: ${known.join(', ')}\n`);
   process.exit(2);
@@ -36,4 +37,7 @@ if (which === 'all' || which === 'discovery') {
 if (which === 'all' || which === 'flood') out('flood', queryFloodScenario({ nodes: 200, seed, seconds: 10 }));
 if (which === 'all' || which === 'spam') {
   out('spam', spamScenario({ honest: flag('nodes', 10_000), degree: 8, sybils: 100, trustedBy: 3, seed, durationMs: flag('seconds', 60) * 1000, intervalMs: 200, honestIntervalMs: 500 }));
+}
+if (which === 'all' || which === 'list') {
+  out('list', listScenario({ nodes: flag('nodes', 10_000), degree: 8, seed, posts: flag('posts', 3) }));
 }

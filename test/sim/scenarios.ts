@@ -10,12 +10,15 @@
  *    that spam random honest agents, who complain; how much spam gets through before
  *    every honest neighbour has cut the spammer off, and whether any honest agent or
  *    honest delivery suffers.
+ *  - list: a mailing list with every other node subscribed; each post must reach each
+ *    subscriber exactly once; messages and time per post.
  * Everything runs on the virtual clock with seeded randomness: same seed, same figures.
  */
 import { toHex } from '../../agent/crypto/index.js';
 import type { CoreConfig } from '../../agent/core/index.js';
 import { MsgType } from '../../agent/wire/constants.js';
 import type { WireMessage } from '../../agent/wire/types.js';
+import { ListHost } from '../../agent/lists/index.js';
 import { smallWorld, type Graph } from './graphs.js';
 import { SimNetwork } from './network.js';
 import { Rng } from './rng.js';
@@ -286,4 +289,129 @@ export function spamScenario(opts: {
   r.wallMs = Date.now() - t0;
   r.errors = net.errors.length;
   return r;
+}
+
+export interface ListResult {
+  nodes: number;
+  edges: number;
+  subscribers: number;
+  joined: number;
+  posts: number;
+  /** Per post: subscribers that got it exactly once / more than once / not at all. */
+  receivedOnce: number[];
+  duplicates: number;
+  missing: number;
+  /** Messages on all links per post (copies, hop reports, acks, custody), mean. */
+  messagesPerPost: number;
+  /** Virtual time from the post to the last subscriber's delivery, mean (s). */
+  virtualSecondsPerPost: number;
+  /** Wall time per post (ms), mean. */
+  wallMsPerPost: number;
+  joinWallMs: number;
+  buildMs: number;
+  errors: number;
+}
+
+/**
+ * A mailing list at scale: node 0 hosts an announcement list owned by node 1; every other
+ * node subscribes (its route to the list is the BFS tree path, as a discovery would leave
+ * it; the list learns the reverse paths from the subscribe requests), then the owner posts.
+ * Counts, for each post, how many subscribers got it exactly once, and the cost per post.
+ */
+export function listScenario(opts: { nodes: number; degree: number; seed: string; posts: number }): ListResult {
+  const t0 = Date.now();
+  const graph = smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
+  const net = new SimNetwork({
+    seed: opts.seed,
+    graph,
+    record: false,
+    encode: false,
+    busyGraceMs: 2_000,
+    coreConfig: { routeCacheTargets: opts.nodes + 100, routeTtlMs: 24 * 3600_000, outboxPerRecipient: 1000, outboxMax: opts.nodes * (opts.posts + 2) },
+  });
+  const L = 0;
+  const owner = 1;
+  const listEntity = net.node(L).entity.publicKey;
+  new ListHost(net.node(L).core, net.node(L).store, { name: 'sim', policy: 'announce', owner: net.node(owner).entity.publicKey }, { fanoutPerTick: opts.nodes }, net.now());
+  // BFS tree from the list: each node's route to it is its tree path.
+  const adj: number[][] = Array.from({ length: opts.nodes }, () => []);
+  for (const [a, b] of graph.edges) {
+    adj[a]!.push(b);
+    adj[b]!.push(a);
+  }
+  const parent = new Int32Array(opts.nodes).fill(-1);
+  parent[L] = L;
+  const queue = [L];
+  for (let q = 0; q < queue.length; q++) {
+    const v = queue[q]!;
+    for (const w of adj[v]!) {
+      if (parent[w] !== -1) continue;
+      parent[w] = v;
+      queue.push(w);
+    }
+  }
+  const buildMs = Date.now() - t0;
+  const tj = Date.now();
+  for (let i = 0; i < opts.nodes; i++) {
+    if (i === L) continue;
+    const route: Uint8Array[] = [];
+    for (let v = parent[i]!; ; v = parent[v]!) {
+      route.push(net.node(v).entity.publicKey);
+      if (v === L) break;
+    }
+    net.node(i).core.learnRoute(listEntity, route);
+    net.step(i, (core) => core.listJoin(listEntity, undefined));
+  }
+  net.runUntilIdle(3600_000);
+  const joinWallMs = Date.now() - tj;
+  const joined = net.node(L).store.list.countMembers('member');
+  const receivedOnce: number[] = [];
+  let duplicates = 0;
+  let missing = 0;
+  let messages = 0;
+  let virtual = 0;
+  let wall = 0;
+  for (let p = 0; p < opts.posts; p++) {
+    const tw = Date.now();
+    const sentBefore = net.counters.sent;
+    const tv = net.now();
+    let last = tv;
+    const counts = new Map<number, number>();
+    const off = net.onAction((node, a) => {
+      if (a.type !== 'delivered-to-app' || !a.item.author) return;
+      counts.set(node, (counts.get(node) ?? 0) + 1);
+      last = net.now();
+    });
+    net.send(owner, L, `announcement ${p}`);
+    net.runUntilIdle(3600_000);
+    off();
+    let once = 0;
+    for (let i = 0; i < opts.nodes; i++) {
+      if (i === L || i === owner) continue;
+      const c = counts.get(i) ?? 0;
+      if (c === 1) once++;
+      else if (c > 1) duplicates++;
+      else missing++;
+    }
+    receivedOnce.push(once);
+    messages += net.counters.sent - sentBefore;
+    virtual += (last - tv) / 1000;
+    wall += Date.now() - tw;
+  }
+  return {
+    nodes: opts.nodes,
+    edges: graph.edges.length,
+    subscribers: opts.nodes - 2,
+    joined: joined - 1,
+    posts: opts.posts,
+    receivedOnce,
+    duplicates,
+    missing,
+    messagesPerPost: messages / opts.posts,
+    virtualSecondsPerPost: virtual / opts.posts,
+    wallMsPerPost: wall / opts.posts,
+    joinWallMs,
+    buildMs,
+    errors: net.errors.length,
+  };
 }

@@ -9,14 +9,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS } from '../../agent/cli/help.js';
+import { COMMANDS, usageLine } from '../../agent/cli/help.js';
 import { RpcServer, type Handlers } from '../../agent/api/server.js';
-import type { InboxItem, MailboxView, OutboxItem, ProgressItem, StatusResult, TrustEntryView } from '../../agent/api/methods.js';
+import type {
+  HostedListView,
+  InboxItem,
+  ListMemberView,
+  ListStatusView,
+  MailboxView,
+  OutboxItem,
+  ProgressItem,
+  StatusResult,
+  TrustEntryView,
+} from '../../agent/api/methods.js';
 import { SCHEMAS } from '../../agent/api/validate.js';
 import { socketPath } from '../../agent/daemon/paths.js';
 import { WotError } from '../../agent/wire/errors.js';
 import { decodeEntityId, encodeEntityId, fingerprint } from '../../agent/identity/index.js';
-import { runCli, type CliResult } from '../helpers/testnet.js';
+import { CLI, runCli, type CliResult } from '../helpers/testnet.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DIRECTORY = path.resolve(here, '../../directory-server/main.js');
@@ -544,6 +554,300 @@ test('status prints the relay queue with its limits, held messages, outbox per s
     assert.equal(JSON.parse(j.stdout), st);
   } finally {
     await server.close();
+  }
+});
+
+// ----------------------------------------------------------------------------- mailing lists
+
+const LIST_SUBS = ['create', 'invite', 'add', 'remove', 'members', 'pending', 'approve', 'ban', 'status', 'hosted', 'join', 'leave', 'fetch'];
+
+test('list help: the group lists every subcommand; every subcommand has --help with its usage, summary and notes; the overview lists them', async () => {
+  const g = await cli(['list', '--help']);
+  assert.is(g.code, 0, g.stderr);
+  assert.match(g.stdout, `usage: wotrelay list <${LIST_SUBS.join('|')}> …`);
+  const specs = COMMANDS.filter((c) => c.name.startsWith('list '));
+  assert.equal(specs.map((c) => c.name.slice(5)), LIST_SUBS);
+  const overview = await cli(['--help']);
+  for (const spec of specs) {
+    assert.match(g.stdout, spec.summary, `group help has ${spec.name}`);
+    assert.match(overview.stdout, spec.name, `overview has ${spec.name}`);
+    const h = await cli([...spec.name.split(' '), '--help']);
+    assert.is(h.code, 0, `${spec.name} --help: ${h.stderr}`);
+    assert.match(h.stdout, `usage: ${usageLine(spec)}\n`, spec.name);
+    assert.match(h.stdout, spec.summary.charAt(0).toUpperCase() + spec.summary.slice(1));
+    assert.match(h.stdout, 'global options: --home DIR, --json, --help', `${spec.name} has --json`);
+    for (const n of spec.notes ?? []) assert.match(h.stdout, n);
+  }
+  const usage = (name: string) => usageLine(COMMANDS.find((c) => c.name === name)!);
+  assert.is(usage('list create'), 'wotrelay list create <name> [--policy POLICY]');
+  assert.is(usage('list invite'), 'wotrelay list invite <list> [--uses N] [--expires DURATION]');
+  assert.is(usage('list add'), 'wotrelay list add <list> <entity-id|petname>');
+  assert.is(usage('list ban'), 'wotrelay list ban <list> <entity-id|petname> [--reason TEXT]');
+  assert.is(usage('list join'), 'wotrelay list join <list-id|petname> [--addr HOST:PORT]');
+  assert.is(usage('list fetch'), 'wotrelay list fetch <list-id|petname> [--last N]');
+  const create = await cli(['help', 'list', 'create']);
+  for (const p of ['announce', 'discuss', 'moderated']) assert.match(create.stdout, new RegExp(`^  ${p} +\\S`, 'm'), `explains ${p}`);
+  assert.match(create.stdout, 'wotrelay accept <code>');
+  const hosted = await cli(['list', 'hosted', '-h']);
+  assert.match(hosted.stdout, 'wotrelay daemon --home <home>/lists/<name>');
+});
+
+test('list argument errors exit 2, say what is wrong and name the fix (before any daemon is asked)', async () => {
+  const id = encodeEntityId(new Uint8Array(32).fill(6));
+  const bad = id.slice(0, -3) + 'qqq';
+  const cases: Array<[string[], string, string]> = [
+    [['list'], `list needs a subcommand: ${LIST_SUBS.join(', ')}`, 'try: e.g. wotrelay list hosted'],
+    [['list', 'frob'], 'unknown subcommand "list frob"', 'wotrelay list create, wotrelay list invite'],
+    [['list', 'membrs'], 'unknown subcommand "list membrs"', 'did you mean: wotrelay list members?'],
+    [['list', 'create'], 'list create: missing argument <name>', 'try: wotrelay list create <name> [--policy POLICY]'],
+    [['list', 'create', 'Bad Name'], '"Bad Name" is not a valid list name: a list name is 1 to 32 characters of a-z, 0-9 and "-"', 'try: e.g. wotrelay list create friends'],
+    [['list', 'create', 'x'.repeat(33)], `"${'x'.repeat(33)}" is not a valid list name`, 'try: '],
+    [['list', 'create', 'ok', '--policy', 'open'], '--policy must be one of announce, discuss, moderated, not "open"', 'try: e.g. --policy announce'],
+    [['list', 'create', 'a', 'b'], 'list create: unexpected argument "b"', 'try: wotrelay list create'],
+    [['list', 'invite'], 'list invite: missing argument <list>', 'try: wotrelay list invite <list>'],
+    [['list', 'invite', 'friends', '--uses', '0'], '--uses must be at least 1', 'try: e.g. --uses 1'],
+    [['list', 'invite', 'friends', '--expires', '10'], '--expires: duration "10" has no unit', 'try: '],
+    [['list', 'invite', id], `"${id}" is an entity id, not the name of a list hosted under your home`, `to subscribe to someone else's list: wotrelay list join ${id}`],
+    [['list', 'members', 'My_List'], '"My_List" is not a list name: a list name is 1 to 32 characters', 'try: wotrelay list hosted'],
+    [['list', 'add'], 'list add: missing argument <list>', 'try: wotrelay list add <list> <entity-id|petname>'],
+    [['list', 'add', 'friends'], 'list add: missing argument <entity-id|petname>', 'try: wotrelay list add <list> <entity-id|petname>'],
+    [['list', 'add', 'friends', bad], `the member "${bad}" is not a valid entity id`, 'try: '],
+    [['list', 'remove', 'friends', 'bob', '--reason', 'x'], 'unknown option --reason', 'try: wotrelay list remove'],
+    [['list', 'approve', 'friends', bad], `the member "${bad}" is not a valid entity id`, 'try: '],
+    [['list', 'ban', 'friends', 'bob', '--reason', 'x'.repeat(201)], '--reason is longer than 200 bytes', 'try: shorten it'],
+    [['list', 'ban', 'friends', bad], `who to ban "${bad}" is not a valid entity id`, 'try: '],
+    [['list', 'pending', 'a', 'b'], 'list pending: unexpected argument "b"', 'try: wotrelay list pending <list>'],
+    [['list', 'status'], 'list status: missing argument <list>', 'try: wotrelay list status <list>'],
+    [['list', 'hosted', 'x'], 'list hosted: unexpected argument "x"', 'try: wotrelay list hosted'],
+    [['list', 'join'], 'list join: missing argument <list-id|petname>', 'try: wotrelay list join <list-id|petname> [--addr HOST:PORT]'],
+    [['list', 'join', 'news', '--addr', 'nohost'], '--addr: "nohost" has no port', 'try: --addr add a port'],
+    [['list', 'join', bad], `the list "${bad}" is not a valid entity id`, 'try: '],
+    [['list', 'leave'], 'list leave: missing argument <list-id|petname>', 'try: wotrelay list leave <list-id|petname>'],
+    [['list', 'fetch', 'news', '--last', '0'], '--last must be at least 1', 'try: e.g. --last 1'],
+    [['list', 'fetch', 'news', '--last', '1001'], '--last must be at most 1000', 'try: e.g. --last 1000'],
+    [['list', 'fetch', 'news', '--last', 'many'], '--last needs a whole number, not "many"', 'try: '],
+  ];
+  for (const [args, expected, fix] of cases) {
+    const r = await cli(args);
+    assert.is(r.code, 2, `wotrelay ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, `wotrelay: ${expected}`, `wotrelay ${args.join(' ')}`);
+    assert.match(r.stderr, fix, `wotrelay ${args.join(' ')} names the fix`);
+  }
+});
+
+/** A home with the directory of a hosted list (config.json with a `list` key), as `list create` leaves it. */
+function homeWithList(name: string): { home: string; listHome: string } {
+  const home = tmpHome();
+  const listHome = path.join(home, 'lists', name);
+  fs.mkdirSync(listHome, { recursive: true });
+  fs.writeFileSync(path.join(listHome, 'config.json'), JSON.stringify({ listen: '127.0.0.1:0', list: { name, policy: 'discuss', owner: BOB } }));
+  return { home, listHome };
+}
+
+test('list <name> with no such list: exit 1 naming wotrelay list hosted; a hosted list that is not running: exit 3', async () => {
+  const home = tmpHome();
+  const r = await cli(['list', 'members', 'friends', '--home', home]);
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.stderr, `wotrelay: no list named "friends" is hosted under ${home}\nhint: wotrelay list hosted --home ${home} shows your lists; create one with: wotrelay list create friends --home ${home}\n`);
+  const { home: h2 } = homeWithList('friends');
+  const s = await cli(['list', 'status', 'friends', '--home', h2]);
+  assert.is(s.code, 3, s.stderr);
+  assert.match(s.stderr, 'wotrelay: the list "friends" is not running');
+  assert.match(s.stderr, `hint: it runs inside your daemon: start it with: wotrelay daemon --home ${h2}`);
+  const o = await cli(['list', 'hosted', '--home', h2]);
+  assert.is(o.code, 3, 'list hosted asks your own daemon');
+});
+
+test('owner commands talk to the list\'s own agent; petnames come from your trust list first; tables, status and --json', async () => {
+  const { home, listHome } = homeWithList('friends');
+  const now = Date.now();
+  const bobFp = fingerprint(decodeEntityId(BOB));
+  const carolFp = fingerprint(decodeEntityId(CAROL));
+  const DAVE = encodeEntityId(new Uint8Array(32).fill(8));
+  const daveFp = fingerprint(decodeEntityId(DAVE));
+  const ownerSeen: Array<[string, unknown]> = [];
+  const listSeen: Array<[string, unknown]> = [];
+  const hostedRows: HostedListView[] = [
+    { name: 'friends', entity: DAVE, fingerprint: daveFp, policy: 'discuss', running: true, listen: ['127.0.0.1:40001'] },
+    { name: 'news', entity: CAROL, fingerprint: carolFp, policy: 'announce', running: false, listen: [], error: 'cannot listen on 127.0.0.1:0: EACCES' },
+  ];
+  const owner = await fakeDaemon(home, {
+    'trust.list': () => [
+      { entity: BOB, fingerprint: bobFp, petname: 'bob', how: 'invite', state: 'active', addr: null, addedAt: now, connected: true },
+      { entity: DAVE, fingerprint: daveFp, petname: 'friends', how: 'manual', state: 'active', addr: null, addedAt: now, connected: true },
+    ],
+    'list.hosted': () => hostedRows,
+    'list.create': (p) => (ownerSeen.push(['create', p]), {
+      name: p.name, entity: DAVE, fingerprint: daveFp, policy: p.policy ?? 'discuss', home: path.join(home, 'lists', p.name),
+      invite: 'wotrelay:invite?v=1&e=x&c=y', inviteExpiresAt: now + 30 * 86_400_000, inviteUses: 1000,
+    }),
+  });
+  const members: ListMemberView[] = [
+    { entity: BOB, fingerprint: bobFp, petname: null, state: 'member', role: 'member', joinedAt: now - 3_600_000, updatedAt: now, mutedUntil: 0, note: null },
+    { entity: CAROL, fingerprint: carolFp, petname: null, state: 'banned', role: 'member', joinedAt: now - 7_200_000, updatedAt: now, mutedUntil: 0, note: 'spam' },
+    { entity: DAVE, fingerprint: daveFp, petname: 'owner', state: 'member', role: 'owner', joinedAt: now - 86_400_000, updatedAt: now, mutedUntil: 0, note: null },
+  ];
+  const status: ListStatusView = {
+    name: 'friends', policy: 'moderated', entity: DAVE, fingerprint: daveFp, owner: BOB, ownerFingerprint: bobFp,
+    members: 12, pending: 2, banned: 1, muted: 0,
+    posts: [{ postId: 'ab'.repeat(16), author: BOB, authorName: 'owner', authorFingerprint: bobFp, at: now - 60_000, waiting: 3, queued: 4, delivered: 5, failed: 1 }],
+  };
+  const list = await fakeDaemon(listHome, {
+    'list.add': (p) => (listSeen.push(['add', p]), { entity: BOB, fingerprint: bobFp, petname: null, state: 'member' as const }),
+    'list.remove': (p) => (listSeen.push(['remove', p]), { entity: BOB, fingerprint: bobFp, petname: null, state: 'removed' as const }),
+    'list.ban': (p) => (listSeen.push(['ban', p]), { entity: CAROL, fingerprint: carolFp, petname: null, state: 'banned' as const }),
+    'list.approve': () => {
+      throw new WotError('ERR_NOT_FOUND', `${CAROL} has no pending request`, 'wotrelay list pending <list> shows them');
+    },
+    'list.members': (p) => (listSeen.push(['members', p]), p.state === 'pending' ? [{ ...members[0]!, state: 'pending' as const, note: 'hi, it is Bob' }] : members),
+    'list.status': () => status,
+    'invite.create': (p) => (listSeen.push(['invite', p]), { code: 'wotrelay:invite?v=1&list', expiresAt: now + 7 * 86_400_000, uses: p.uses ?? 1 }),
+  });
+  try {
+    const add = await cli(['list', 'add', 'friends', 'bob', '--home', home]);
+    assert.is(add.code, 0, add.stderr);
+    assert.equal(listSeen.at(-1), ['add', { who: BOB }], 'your petname bob became its id');
+    assert.match(add.stdout, `${bobFp} is now a member of friends`);
+    const unknownName = await cli(['list', 'remove', 'friends', 'zed', '--home', home]);
+    assert.is(unknownName.code, 0, unknownName.stderr);
+    assert.equal(listSeen.at(-1), ['remove', { who: 'zed' }], 'a petname you do not use goes to the list as is');
+    assert.match(unknownName.stdout, `${bobFp} is no longer on friends`);
+    const ban = await cli(['list', 'ban', 'friends', CAROL, '--reason', 'spam', '--home', home]);
+    assert.is(ban.code, 0, ban.stderr);
+    assert.equal(listSeen.at(-1), ['ban', { who: CAROL, reason: 'spam' }]);
+    assert.match(ban.stdout, `${carolFp} is banned from friends: it cannot rejoin or post`);
+    const appr = await cli(['list', 'approve', 'friends', CAROL, '--home', home]);
+    assert.is(appr.code, 1);
+    assert.is(appr.stderr, `wotrelay: ${CAROL} has no pending request\nhint: wotrelay list pending <list> shows them\n`);
+
+    const m = await cli(['list', 'members', 'friends', '--home', home]);
+    assert.is(m.code, 0, m.stderr);
+    assert.equal(listSeen.at(-1), ['members', {}]);
+    const lines = m.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^NAME\s+FINGERPRINT\s+STATE\s+ROLE\s+SINCE\s+NOTE\s+ENTITY ID$/);
+    assert.match(lines[1]!, new RegExp(`^bob\\s+${bobFp}\\s+member\\s+member\\s+1h ago\\s+-\\s+${BOB}$`), 'your petname fills in');
+    assert.match(lines[2]!, new RegExp(`^-\\s+${carolFp}\\s+banned\\s+member\\s+2h ago\\s+spam\\s+${CAROL}$`));
+    assert.match(lines[3]!, new RegExp(`^friends\\s+${daveFp}\\s+member\\s+owner\\s`));
+    const mj = await cli(['list', 'members', 'friends', '--json', '--home', home]);
+    assert.equal(JSON.parse(mj.stdout), members, '--json is the list agent\'s answer, unchanged');
+
+    const pend = await cli(['list', 'pending', 'friends', '--home', home]);
+    assert.is(pend.code, 0, pend.stderr);
+    assert.equal(listSeen.at(-1), ['members', { state: 'pending' }]);
+    assert.match(pend.stdout, /^NAME\s+FINGERPRINT\s+ASKED\s+NOTE\s+ENTITY ID\n/);
+    assert.match(pend.stdout, /bob\s+\S+\s+1h ago\s+hi, it is Bob/);
+    assert.match(pend.stdout, 'accept one with: wotrelay list approve friends <entity-id>');
+
+    const st = await cli(['list', 'status', 'friends', '--home', home]);
+    assert.is(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^list\s+friends \(moderated\)$/m);
+    assert.match(st.stdout, /^members\s+12, 2 pending, 1 banned, 0 muted$/m);
+    assert.match(st.stdout, /POST\s+AUTHOR\s+AGE\s+DELIVERED\s+QUEUED\s+WAITING\s+FAILED/);
+    assert.match(st.stdout, new RegExp(`abababab\\s+owner \\(${bobFp}\\)\\s+1m\\s+5\\s+4\\s+3\\s+1`));
+    assert.equal(JSON.parse((await cli(['list', 'status', 'friends', '--json', '--home', home])).stdout), status);
+
+    const inv = await cli(['list', 'invite', 'friends', '--uses', '5', '--expires', '7d', '--home', home]);
+    assert.is(inv.code, 0, inv.stderr);
+    assert.equal(listSeen.at(-1), ['invite', { uses: 5, expiresInMs: 7 * 86_400_000 }]);
+    assert.match(inv.stdout, /^wotrelay:invite\?v=1&list\n/);
+    assert.match(inv.stdout, `wotrelay accept 'wotrelay:invite?v=1&list'`);
+
+    const ho = await cli(['list', 'hosted', '--home', home]);
+    assert.is(ho.code, 0, ho.stderr);
+    assert.match(ho.stdout, /^NAME\s+POLICY\s+STATE\s+FINGERPRINT\s+LISTEN\s+ENTITY ID\n/);
+    assert.match(ho.stdout, new RegExp(`friends\\s+discuss\\s+running\\s+${daveFp}\\s+127\\.0\\.0\\.1:40001\\s+${DAVE}`));
+    assert.match(ho.stdout, /news\s+announce\s+failed: cannot listen on 127\.0\.0\.1:0: EACCES/);
+    assert.equal(JSON.parse((await cli(['list', 'hosted', '--json', '--home', home])).stdout), hostedRows);
+
+    const cr = await cli(['list', 'create', 'club', '--policy', 'announce', '--home', home]);
+    assert.is(cr.code, 0, cr.stderr);
+    assert.equal(ownerSeen.at(-1), ['create', { name: 'club', policy: 'announce' }]);
+    assert.match(cr.stdout, 'created the list club (announce)');
+    assert.match(cr.stdout, `list id      ${DAVE}`);
+    assert.match(cr.stdout, `fingerprint  ${daveFp}`);
+    assert.match(cr.stdout, '\nwotrelay:invite?v=1&e=x&c=y\n');
+    assert.match(cr.stdout, `members join with:\n  wotrelay accept 'wotrelay:invite?v=1&e=x&c=y'`);
+    const cd = await cli(['list', 'create', 'club2', '--json', '--home', home]);
+    assert.equal(ownerSeen.at(-1), ['create', { name: 'club2' }], 'the daemon picks the default policy');
+    assert.is((JSON.parse(cd.stdout) as { invite: string }).invite, 'wotrelay:invite?v=1&e=x&c=y');
+  } finally {
+    await list.close();
+    await owner.close();
+  }
+});
+
+test('member side: list join/leave/fetch reach your daemon with the right params; inbox and watch show a post as "<author> via <list>"', async () => {
+  const home = tmpHome();
+  const seen: Array<[string, unknown]> = [];
+  const newsFp = fingerprint(decodeEntityId(CAROL));
+  const answer = (request: 'subscribe' | 'unsubscribe' | 'fetch', count?: number) => ({ list: CAROL, fingerprint: newsFp, name: 'news', request, ...(count ? { count } : {}) });
+  const post: InboxItem = {
+    id: 'f'.repeat(32), from: CAROL, fromName: 'news', fromFingerprint: newsFp, receivedAt: Date.now(), sentAt: 0, kind: 'text', text: 'hello list', size: 10,
+    path: [{ entity: CAROL, name: 'news', fingerprint: newsFp }], seq: 1, hash: null, parents: [], gap: [],
+    author: { entity: BOB, name: 'bob', fingerprint: 'BBBB-BBBB-BBBB-BBBB' },
+    via: { entity: CAROL, name: 'news', fingerprint: newsFp },
+  };
+  const server = await fakeDaemon(home, {
+    'list.join': (p) => (seen.push(['join', p]), answer('subscribe')),
+    'list.leave': (p) => (seen.push(['leave', p]), answer('unsubscribe')),
+    'list.fetch': (p) => (seen.push(['fetch', p]), answer('fetch', p.count ?? 50)),
+    inbox: () => [post, { ...post, id: 'e'.repeat(32), author: { entity: BOB, name: null, fingerprint: 'BBBB-BBBB-BBBB-BBBB' }, via: { entity: CAROL, name: null, fingerprint: newsFp } }],
+  });
+  try {
+    const j = await cli(['list', 'join', CAROL, '--addr', '192.0.2.40:7117', '--home', home]);
+    assert.is(j.code, 0, j.stderr);
+    assert.equal(seen.at(-1), ['join', { list: CAROL, addr: '192.0.2.40:7117' }]);
+    assert.match(j.stdout, `subscribe request sent to news (${newsFp})`);
+    assert.match(j.stdout, 'on a moderated list the owner approves first');
+    await cli(['list', 'join', 'news', '--home', home]);
+    assert.equal(seen.at(-1), ['join', { list: 'news' }]);
+    const l = await cli(['list', 'leave', 'news', '--home', home]);
+    assert.is(l.code, 0, l.stderr);
+    assert.equal(seen.at(-1), ['leave', { list: 'news' }]);
+    assert.match(l.stdout, `unsubscribe request sent to news (${newsFp})`);
+    const f = await cli(['list', 'fetch', 'news', '--last', '20', '--home', home]);
+    assert.is(f.code, 0, f.stderr);
+    assert.equal(seen.at(-1), ['fetch', { list: 'news', count: 20 }]);
+    assert.match(f.stdout, 'for its 20 most recent posts');
+    const f2 = await cli(['list', 'fetch', 'news', '--json', '--home', home]);
+    assert.equal(seen.at(-1), ['fetch', { list: 'news' }]);
+    assert.equal(JSON.parse(f2.stdout), answer('fetch', 50));
+    const i = await cli(['inbox', '--home', home]);
+    assert.is(i.code, 0, i.stderr);
+    const [first, second] = i.stdout.split('\n\n') as [string, string];
+    assert.match(first.split('\n')[0]!, /  from bob \(BBBB-BBBB-BBBB-BBBB\) via news$/);
+    assert.match(second.split('\n')[0]!, new RegExp(`  from BBBB-BBBB-BBBB-BBBB via ${newsFp}$`));
+    const ij = await cli(['inbox', '--json', '--home', home]);
+    assert.equal((JSON.parse(ij.stdout) as InboxItem[])[0]!.author, post.author);
+  } finally {
+    await server.close();
+  }
+  // watch prints each new message the same way as it arrives.
+  const home2 = tmpHome();
+  const w = await fakeDaemon(home2, {
+    watch: (_p, ctx) => {
+      setImmediate(() => ctx.notify('message', post));
+      return { subscribed: true as const };
+    },
+  });
+  try {
+    const child = spawn(process.execPath, [CLI, 'watch', '--home', home2], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WOTRELAY_HOME: fallbackHome } });
+    let stdout = '';
+    const seenLine = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 10_000);
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('hello list')) {
+          clearTimeout(t);
+          resolve(true);
+        }
+      });
+    });
+    child.kill('SIGTERM');
+    assert.ok(seenLine, stdout);
+    assert.match(stdout, /  from bob \(BBBB-BBBB-BBBB-BBBB\) via news\n/);
+  } finally {
+    await w.close();
   }
 });
 

@@ -3,7 +3,7 @@
  * runs on both implementations (table-driven), and a differential property test applies
  * the same random operation sequences to both and requires identical results, so the two
  * cannot drift apart: return values, dedup, orderings, cert seq rules, invite redemption,
- * petname uniqueness errors and constraint errors.
+ * petname uniqueness errors and constraint errors (including the mailing-list repository).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,7 +14,11 @@ import {
   Store,
   type CoreStore,
   type HeldRow,
+  type FanoutRow,
   type InboxRow,
+  type ListMember,
+  type ListMemberState,
+  type ListPost,
   type MailRow,
   type OutboxRow,
   type OutboxKind,
@@ -59,7 +63,7 @@ function trustEntry(n: number, over: Partial<TrustEntry> = {}): TrustEntry {
 }
 
 function inboxRow(n: number, over: Partial<Omit<InboxRow, 'seq' | 'read'>> = {}): Omit<InboxRow, 'seq' | 'read'> {
-  return { id: key(n, 16), from: key(100), fromAgent: key(101), receivedAt: 5000 + n, sentAt: 4000 + n, kind: 'text', body: Uint8Array.of(n), name: null, path: '[]', hash: null, parents: [], gap: [], ...over };
+  return { id: key(n, 16), from: key(100), fromAgent: key(101), receivedAt: 5000 + n, sentAt: 4000 + n, kind: 'text', body: Uint8Array.of(n), name: null, path: '[]', hash: null, parents: [], gap: [], author: null, ...over };
 }
 
 function outboxRow(n: number, over: Partial<OutboxRow> = {}): OutboxRow {
@@ -67,7 +71,7 @@ function outboxRow(n: number, over: Partial<OutboxRow> = {}): OutboxRow {
 }
 
 function heldRow(n: number, over: Partial<HeldRow> = {}): HeldRow {
-  return { id: key(n, 16), from: key(100), fromAgent: key(101), receivedAt: 5000 + n, sentAt: 4000 + n, kind: 'text', body: Uint8Array.of(n), name: null, path: '[]', hash: key(80 + n), parents: [key(90)], heldAt: 100 + n, ...over };
+  return { id: key(n, 16), from: key(100), fromAgent: key(101), receivedAt: 5000 + n, sentAt: 4000 + n, kind: 'text', body: Uint8Array.of(n), name: null, path: '[]', hash: key(80 + n), parents: [key(90)], author: null, heldAt: 100 + n, ...over };
 }
 
 /** Envelope of n + 1 bytes, so counts show which rows they include. */
@@ -80,6 +84,27 @@ function mailRow(owner: number, id: number, over: Partial<Omit<MailRow, 'seq'>> 
   return { owner: key(owner), id: key(id, 16), envelope: new Uint8Array(id + 1).fill(id), storedAt: 100 + id, expiresAt: 10_000, ...over };
 }
 
+function listMember(n: number, over: Partial<ListMember> = {}): ListMember {
+  return { entity: key(n), state: 'member', role: 'member', joinedAt: 100, updatedAt: 100, mutedUntil: 0, note: null, ...over };
+}
+
+/** Post id key(n, 16), hash key(60 + n), author key(100). */
+function listPost(n: number, over: Partial<Omit<ListPost, 'seq'>> = {}): Omit<ListPost, 'seq'> {
+  return { postId: key(n, 16), hash: key(60 + n), author: key(100), signed: Uint8Array.of(n, 1), receivedAt: 1000 + n, ...over };
+}
+
+/** Post key(post, 16), subscriber key(sub), copy id key(copy, 16). */
+function fan(post: number, sub: number, copy: number, over: Partial<FanoutRow> = {}): FanoutRow {
+  return { postId: key(post, 16), subscriber: key(sub), copyId: key(copy, 16), state: 'waiting', createdAt: 100, ...over };
+}
+
+/** A 32-byte entity whose first byte, (n * 97) mod 256, does not follow n (byte order ≠ insertion order); byte 1 is n. */
+const ent = (n: number): Uint8Array => {
+  const b = key(n);
+  b[0] = (n * 97) & 0xff;
+  return b;
+};
+
 function caught(fn: () => unknown): { code: unknown; message: string; hint?: string | undefined } {
   try {
     fn();
@@ -91,6 +116,8 @@ function caught(fn: () => unknown): { code: unknown; message: string; hint?: str
 }
 
 const ids = (rows: Array<{ id: Uint8Array }>): number[] => rows.map((r) => r.id[0]!);
+const copies = (rows: FanoutRow[]): number[] => rows.map((r) => r.copyId[0]!);
+const seqs = (rows: ListPost[]): number[] => rows.map((r) => r.seq);
 
 for (const impl of IMPLS) {
   const t = (name: string, fn: (s: CoreStore) => void): void => {
@@ -620,6 +647,226 @@ for (const impl of IMPLS) {
     assert.equal(s.myMailboxes.list().map((e) => e[0]), [3, 1]);
   });
 
+  t('list members: upsertMember inserts or fully replaces; member returns copies; setState/setMuted/removeMember false when absent; setState sets the note or clears it', (s) => {
+    assert.equal([s.list.member(key(1)), s.list.members(), s.list.countMembers('member')], [undefined, [], 0]);
+    assert.is(s.list.setState(key(1), 'banned', 5), false);
+    assert.is(s.list.setMuted(key(1), 50, 5), false);
+    assert.is(s.list.removeMember(key(1)), false);
+    assert.is(s.list.member(key(1)), undefined, 'a failed update creates nothing');
+    s.list.upsertMember(listMember(1, { role: 'owner', note: 'founder' }));
+    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { role: 'owner', note: 'founder' })));
+    s.list.upsertMember(listMember(1, { state: 'pending', joinedAt: 7, updatedAt: 8, mutedUntil: 9 }));
+    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { state: 'pending', joinedAt: 7, updatedAt: 8, mutedUntil: 9 })), 'every field replaced');
+    assert.equal([s.list.countMembers('member'), s.list.countMembers('pending'), s.list.countMembers('banned')], [0, 1, 0]);
+    const copy = s.list.member(key(1))!;
+    copy.state = 'banned';
+    copy.note = 'x';
+    assert.equal([s.list.member(key(1))!.state, s.list.member(key(1))!.note], ['pending', null], 'returned rows are copies');
+    assert.is(s.list.setState(key(1), 'banned', 20, 'spam'), true);
+    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { state: 'banned', joinedAt: 7, updatedAt: 20, mutedUntil: 9, note: 'spam' })));
+    assert.is(s.list.setState(key(1), 'banned', 21), true);
+    assert.equal([s.list.member(key(1))!.note, s.list.member(key(1))!.updatedAt], [null, 21], 'no note given: cleared');
+    assert.is(s.list.setState(key(1), 'member', 22, 'welcome'), true);
+    assert.is(s.list.member(key(1))!.note, 'welcome');
+    assert.is(s.list.setState(key(1), 'member', 23, null), true);
+    assert.is(s.list.member(key(1))!.note, null);
+    assert.is(s.list.setMuted(key(1), 500, 24), true);
+    const r = s.list.member(key(1))!;
+    assert.equal([r.mutedUntil, r.updatedAt, r.state, r.joinedAt, r.role], [500, 24, 'member', 7, 'member']);
+    assert.is(s.list.setMuted(key(1), 0, 25), true);
+    assert.is(s.list.member(key(1))!.mutedUntil, 0);
+    assert.equal([s.list.countMembers('member'), s.list.countMembers('pending'), s.list.countMembers('banned')], [1, 0, 0]);
+    assert.is(s.list.removeMember(key(1)), true);
+    assert.is(s.list.removeMember(key(1)), false);
+    assert.equal([s.list.member(key(1)), s.list.countMembers('member'), s.list.members()], [undefined, 0, []]);
+  });
+
+  t('list members: members() by joinedAt then entity bytes, filtered by state, limited; countMembers follows inserts, state changes, upserts and removals', (s) => {
+    const es = (ms: ListMember[]): number[] => ms.map((m) => m.entity[0]!);
+    const counts = (): number[] => (['member', 'pending', 'banned'] as ListMemberState[]).map((st) => s.list.countMembers(st));
+    s.list.upsertMember(listMember(3, { joinedAt: 20 }));
+    s.list.upsertMember(listMember(5, { joinedAt: 10, state: 'pending' }));
+    s.list.upsertMember(listMember(2, { joinedAt: 20, state: 'banned' }));
+    s.list.upsertMember(listMember(4, { joinedAt: 10 }));
+    s.list.upsertMember(listMember(1, { joinedAt: 30 }));
+    assert.equal(es(s.list.members()), [4, 5, 2, 3, 1]);
+    assert.equal(es(s.list.members(undefined, 2)), [4, 5]);
+    assert.equal(es(s.list.members('member')), [4, 3, 1]);
+    assert.equal(es(s.list.members('member', 2)), [4, 3]);
+    assert.equal(s.list.members('member', 0), []);
+    assert.equal(es(s.list.members('pending')), [5]);
+    assert.equal(es(s.list.members('banned')), [2]);
+    assert.equal(counts(), [3, 1, 1]);
+    assert.ok(s.list.setState(key(5), 'member', 40));
+    assert.equal(counts(), [4, 0, 1]);
+    assert.equal(s.list.members('pending'), []);
+    s.list.upsertMember(listMember(3, { joinedAt: 5, state: 'banned' }));
+    assert.equal(counts(), [3, 0, 2]);
+    assert.equal(es(s.list.members()), [3, 4, 5, 2, 1], 'an upsert moving joinedAt reorders');
+    assert.equal(es(s.list.members('banned')), [3, 2]);
+    s.list.upsertMember(listMember(3, { joinedAt: 5, state: 'banned', note: 'again' }));
+    assert.ok(s.list.setState(key(3), 'banned', 50, 'still'));
+    assert.equal(counts(), [3, 0, 2], 'same state: counts unchanged');
+    assert.ok(s.list.removeMember(key(2)));
+    assert.equal(counts(), [3, 0, 1]);
+    assert.equal(es(s.list.members()), [3, 4, 5, 1]);
+  });
+
+  t('list subscribers: entities in state member, ascending bytes (unsigned, shorter first), strictly after `after`, limited; paging visits each once', (s) => {
+    const subs = (after: Uint8Array | null, limit: number): number[] => s.list.subscribers(after, limit).map((e) => e[1]!);
+    assert.equal(s.list.subscribers(null, 10), []);
+    // First bytes: 0→0, 1→97, 2→194, 3→35, 4→132, 5→229, 6→70, 7→167.
+    for (const n of [0, 1, 2, 3, 4, 5, 6, 7]) {
+      s.list.upsertMember(listMember(0, { entity: ent(n), joinedAt: 100 - n, state: n === 2 ? 'pending' : n === 6 ? 'banned' : 'member' }));
+    }
+    assert.equal(subs(null, 10), [0, 3, 1, 4, 7, 5]);
+    assert.equal(subs(null, 2), [0, 3]);
+    assert.equal(subs(ent(3), 2), [1, 4]);
+    assert.equal(subs(ent(2), 10), [5], 'after a non-subscriber');
+    assert.equal(subs(ent(5), 10), []);
+    assert.equal(subs(null, 0), []);
+    assert.equal(subs(Uint8Array.of(97), 10), [1, 4, 7, 5], 'a longer entity with the same prefix sorts after');
+    assert.equal(subs(new Uint8Array(0), 1), [0]);
+    assert.equal(norm(s.list.subscribers(null, 1)), norm([ent(0)]));
+    const seen: number[] = [];
+    for (let after: Uint8Array | null = null; ;) {
+      const page = s.list.subscribers(after, 4);
+      seen.push(...page.map((e) => e[1]!));
+      if (page.length < 4) break;
+      after = page[page.length - 1]!;
+    }
+    assert.equal(seen, [0, 3, 1, 4, 7, 5]);
+    assert.ok(s.list.setState(ent(3), 'banned', 200));
+    assert.ok(s.list.setState(ent(2), 'member', 200));
+    assert.ok(s.list.removeMember(ent(0)));
+    assert.equal(subs(null, 10), [1, 4, 7, 2, 5]);
+    s.list.upsertMember(listMember(0, { entity: ent(6) }));
+    s.list.upsertMember(listMember(0, { entity: ent(7), state: 'pending' }));
+    assert.equal(subs(null, 10), [6, 1, 4, 2, 5]);
+    assert.equal(subs(ent(6), 10), [1, 4, 2, 5]);
+  });
+
+  t('list posts: putPost assigns seq (a duplicate postId gives undefined, writes nothing, uses no seq); post; postByHash (the oldest on a tie); recentPosts newest `limit` in ascending seq', (s) => {
+    assert.equal([s.list.post(key(1, 16)), s.list.postByHash(key(61)), s.list.recentPosts(10)], [undefined, undefined, []]);
+    assert.equal(norm(s.list.putPost(listPost(1))), norm({ seq: 1, ...listPost(1) }));
+    assert.is(s.list.putPost(listPost(1, { signed: Uint8Array.of(9), hash: key(99) })), undefined);
+    assert.is(s.list.postByHash(key(99)), undefined, 'the duplicate wrote nothing');
+    assert.is(s.list.putPost(listPost(2, { hash: key(61) }))!.seq, 2, 'no seq used by the duplicate');
+    assert.is(s.list.putPost(listPost(3))!.seq, 3);
+    assert.equal(norm(s.list.post(key(1, 16))), norm({ seq: 1, ...listPost(1) }));
+    assert.equal(norm(s.list.post(key(2, 16))), norm({ seq: 2, ...listPost(2, { hash: key(61) }) }));
+    assert.is(s.list.post(key(9, 16)), undefined);
+    assert.is(s.list.postByHash(key(61))!.seq, 1);
+    assert.is(s.list.postByHash(key(63))!.seq, 3);
+    assert.is(s.list.postByHash(key(62)), undefined);
+    assert.equal(seqs(s.list.recentPosts(2)), [2, 3]);
+    assert.equal(seqs(s.list.recentPosts(1)), [3]);
+    assert.equal(seqs(s.list.recentPosts(10)), [1, 2, 3]);
+    assert.equal(s.list.recentPosts(0), []);
+    assert.equal(norm(s.list.recentPosts(1)), norm([{ seq: 3, ...listPost(3) }]));
+    const p = s.list.post(key(3, 16))!;
+    p.seq = 99;
+    assert.is(s.list.post(key(3, 16))!.seq, 3, 'returned rows are copies');
+  });
+
+  t('list trimPosts: keeps the newest `keep` posts, deletes the others and their fan-out rows, returns how many; seqs never reused; a bad keep is a RangeError', (s) => {
+    for (const n of [1, 2, 3, 4]) s.list.putPost(listPost(n, { hash: n === 3 ? key(61) : key(60 + n) }));
+    assert.is(s.list.addFanout([fan(1, 10, 1), fan(1, 11, 2, { state: 'queued' }), fan(2, 10, 3), fan(4, 10, 4), fan(9, 10, 5)]), 5);
+    assert.is(s.list.trimPosts(Infinity), 0);
+    assert.is(s.list.trimPosts(4), 0);
+    assert.is(s.list.trimPosts(10), 0);
+    assert.equal(caught(() => s.list.trimPosts(-1)), { code: undefined, message: 'list trimPosts: keep must be a non-negative number, got -1' });
+    assert.equal(caught(() => s.list.trimPosts(NaN)), { code: undefined, message: 'list trimPosts: keep must be a non-negative number, got NaN' });
+    assert.equal(seqs(s.list.recentPosts(10)), [1, 2, 3, 4], 'a refused trim deletes nothing');
+    assert.is(s.list.trimPosts(2.5), 2);
+    assert.equal(seqs(s.list.recentPosts(10)), [3, 4]);
+    assert.is(s.list.post(key(1, 16)), undefined);
+    assert.is(s.list.postByHash(key(61))!.seq, 3, 'the hash tie moves to the next oldest');
+    assert.equal([s.list.fanoutFor(key(1, 16)), s.list.countFanout(key(1, 16)), s.list.fanoutByCopy(key(1, 16)), s.list.fanoutByCopy(key(3, 16))], [[], { waiting: 0, queued: 0 }, undefined, undefined]);
+    assert.equal(copies(s.list.nextWaiting(10)), [4, 5]);
+    assert.equal(copies(s.list.fanoutFor(key(9, 16))), [5], 'fan-out rows of a post not in the archive stay');
+    assert.equal(s.list.countFanout(key(4, 16)), { waiting: 1, queued: 0 });
+    assert.is(s.list.trimPosts(0), 2);
+    assert.equal([s.list.recentPosts(10), s.list.postByHash(key(61)), s.list.fanoutFor(key(4, 16))], [[], undefined, []]);
+    assert.is(s.list.trimPosts(0), 0);
+    assert.is(s.list.putPost(listPost(1))!.seq, 5, 'seqs are never reused, even after deleting every post');
+    assert.is(s.list.trimPosts(0), 1);
+    assert.is(s.list.putPost(listPost(2))!.seq, 6);
+    assert.is(s.list.addFanout([fan(1, 10, 1)]), 1, 'a trimmed post\'s pair and copy id can be used again');
+  });
+
+  t('list fanout: addFanout skips existing (postId, subscriber) pairs, also within the batch; nextWaiting by createdAt then insertion; markQueued; fanoutFor/fanoutByCopy; countFanout', (s) => {
+    assert.equal(
+      [s.list.nextWaiting(10), s.list.fanoutFor(key(1, 16)), s.list.fanoutByCopy(key(1, 16)), s.list.countFanout(key(1, 16)), s.list.addFanout([]), s.list.markQueued([])],
+      [[], [], undefined, { waiting: 0, queued: 0 }, 0, 0],
+    );
+    assert.is(s.list.addFanout([fan(1, 10, 1, { createdAt: 50 }), fan(1, 11, 2, { createdAt: 40 }), fan(1, 10, 3), fan(2, 10, 4, { createdAt: 40 }), fan(2, 12, 5, { state: 'queued', createdAt: 10 })]), 4);
+    assert.is(s.list.addFanout([fan(1, 10, 6), fan(1, 12, 7, { createdAt: 40 })]), 1);
+    assert.equal(copies(s.list.nextWaiting(10)), [2, 4, 7, 1]);
+    assert.equal(copies(s.list.nextWaiting(2)), [2, 4]);
+    assert.equal(s.list.nextWaiting(0), []);
+    assert.equal(copies(s.list.fanoutFor(key(1, 16))), [1, 2, 7]);
+    assert.equal(copies(s.list.fanoutFor(key(1, 16), 2)), [1, 2]);
+    assert.equal(copies(s.list.fanoutFor(key(2, 16))), [4, 5]);
+    assert.equal(s.list.fanoutFor(key(2, 16), 0), []);
+    assert.equal(norm(s.list.fanoutByCopy(key(5, 16))), norm(fan(2, 12, 5, { state: 'queued', createdAt: 10 })));
+    assert.equal(norm(s.list.fanoutFor(key(1, 16), 1)), norm([fan(1, 10, 1, { createdAt: 50 })]), 'the first row for a pair is kept');
+    assert.equal([s.list.fanoutByCopy(key(3, 16)), s.list.fanoutByCopy(key(6, 16))], [undefined, undefined], 'skipped rows were not written');
+    assert.equal([s.list.countFanout(key(1, 16)), s.list.countFanout(key(2, 16))], [{ waiting: 3, queued: 0 }, { waiting: 1, queued: 1 }]);
+    assert.is(s.list.markQueued([key(2, 16), key(2, 16), key(5, 16), key(9, 16), key(1, 16)]), 2, 'only waiting rows move; repeats, queued and unknown ids count 0');
+    assert.equal(copies(s.list.nextWaiting(10)), [4, 7]);
+    assert.equal([s.list.countFanout(key(1, 16)), s.list.fanoutByCopy(key(2, 16))!.state], [{ waiting: 1, queued: 2 }, 'queued']);
+    assert.equal(copies(s.list.fanoutFor(key(1, 16))), [1, 2, 7], 'insertion order, whatever the state');
+    assert.is(s.list.markQueued([key(4, 16), key(7, 16)]), 2);
+    assert.equal([s.list.nextWaiting(10), s.list.countFanout(key(2, 16))], [[], { waiting: 0, queued: 2 }]);
+    // Rows added later with an older createdAt go first.
+    assert.is(s.list.addFanout([fan(3, 10, 8, { createdAt: 90 }), fan(3, 11, 9, { createdAt: 5 }), fan(3, 12, 10, { createdAt: 90 })]), 3);
+    assert.equal(copies(s.list.nextWaiting(10)), [9, 8, 10]);
+    assert.is(s.list.addFanout([fan(4, 10, 11, { createdAt: 1 }), fan(4, 11, 12, { createdAt: 95 })]), 2);
+    assert.equal(copies(s.list.nextWaiting(10)), [11, 9, 8, 10, 12]);
+    assert.is(s.list.markQueued([key(9, 16)]), 1);
+    assert.equal(copies(s.list.nextWaiting(2)), [11, 8]);
+  });
+
+  t('list fanout: a copyId used by another pair is a UNIQUE constraint error and nothing of that batch is written; a skipped pair never conflicts', (s) => {
+    assert.is(s.list.addFanout([fan(1, 10, 1)]), 1);
+    const zero = { waiting: 0, queued: 0 };
+    const e = caught(() => s.list.addFanout([fan(2, 10, 2), fan(2, 11, 1)]));
+    assert.equal(e, { code: 'SQLITE_CONSTRAINT_UNIQUE', message: 'UNIQUE constraint failed: list_fanout.copy_id' });
+    assert.equal([s.list.fanoutFor(key(2, 16)), s.list.fanoutByCopy(key(2, 16)), s.list.countFanout(key(2, 16))], [[], undefined, zero]);
+    const e2 = caught(() => s.list.addFanout([fan(2, 10, 3), fan(2, 11, 3)]));
+    assert.equal(e2, e, 'the same copy id twice in one batch');
+    assert.equal([s.list.fanoutFor(key(2, 16)), s.list.countFanout(key(2, 16)), copies(s.list.nextWaiting(10))], [[], zero, [1]]);
+    assert.is(s.list.addFanout([fan(1, 10, 1)]), 0, 'an existing pair is skipped even with its own copy id');
+    assert.is(s.list.addFanout([fan(1, 10, 2), fan(2, 10, 2)]), 1, 'a skipped row does not claim its copy id');
+    assert.equal(norm(s.list.fanoutByCopy(key(2, 16))), norm(fan(2, 10, 2)));
+    assert.equal(copies(s.list.nextWaiting(10)), [1, 2]);
+  });
+
+  t('list complaints: once per (author, complainant, postId), first `at` kept; complainants counts distinct complainants with at >= since; purgeComplaints deletes at < before', (s) => {
+    const A = key(1);
+    const B = key(2);
+    assert.is(s.list.complainants(A, 0), 0);
+    assert.is(s.list.purgeComplaints(1000), 0);
+    assert.is(s.list.addComplaint(A, key(10), key(1, 16), 100), true);
+    assert.is(s.list.addComplaint(A, key(10), key(1, 16), 200), false);
+    assert.is(s.list.addComplaint(A, key(10), key(2, 16), 150), true);
+    assert.is(s.list.addComplaint(A, key(11), key(1, 16), 120), true);
+    assert.is(s.list.addComplaint(B, key(10), key(1, 16), 300), true);
+    assert.equal(
+      [s.list.complainants(A, 0), s.list.complainants(A, 120), s.list.complainants(A, 121), s.list.complainants(A, 150), s.list.complainants(A, 151)],
+      [2, 2, 1, 1, 0],
+    );
+    assert.equal([s.list.complainants(B, 0), s.list.complainants(B, 301), s.list.complainants(key(3), 0)], [1, 0, 0]);
+    assert.is(s.list.purgeComplaints(100), 0, 'at must be strictly before');
+    assert.is(s.list.purgeComplaints(120), 1);
+    assert.equal([s.list.complainants(A, 0), s.list.complainants(A, 121)], [2, 1]);
+    assert.is(s.list.purgeComplaints(120), 0);
+    assert.is(s.list.addComplaint(A, key(10), key(1, 16), 5), true, 'a purged complaint can be made again');
+    assert.is(s.list.purgeComplaints(1000), 4);
+    assert.equal([s.list.complainants(A, 0), s.list.complainants(B, 0)], [0, 0]);
+  });
+
   t('tx returns what fn returns and runs it once', (s) => {
     let calls = 0;
     assert.is(s.tx(() => ++calls * 10), 10);
@@ -632,6 +879,7 @@ for (const impl of IMPLS) {
 const small = (max: number) => fc.integer({ min: 0, max });
 const states: OutboxState[] = ['queued', 'sent', 'relayed', 'delivered', 'read', 'failed', 'expired'];
 const kinds: OutboxKind[] = ['text', 'file', 'receipt', 'want'];
+const memberStates: ListMemberState[] = ['member', 'pending', 'banned'];
 /** Up to 3 of the 32-byte hashes key(60..60+max). */
 const hashList = (max: number) => fc.uniqueArray(small(max), { maxLength: 3 });
 
@@ -722,6 +970,44 @@ const OPS = {
     fc.record({ op: fc.constant('myMailboxes.add'), e: small(3), now: small(3) }),
     fc.record({ op: fc.constantFrom('myMailboxes.remove', 'myMailboxes.has'), e: small(3) }),
     fc.record({ op: fc.constant('myMailboxes.list') }),
+  ],
+  list: [
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constant('list.upsertMember'), e: small(5), state: fc.constantFrom(...memberStates), role: fc.constantFrom('owner', 'member'),
+        joined: small(3), updated: small(5), muted: small(3), note: fc.constantFrom(null, 'n'),
+      }),
+    },
+    fc.record({ op: fc.constantFrom('list.member', 'list.removeMember'), e: small(5) }),
+    fc.record({ op: fc.constant('list.setState'), e: small(5), state: fc.constantFrom(...memberStates), now: small(9), note: fc.constantFrom<string | null | undefined>(undefined, null, 'why') }),
+    fc.record({ op: fc.constant('list.setMuted'), e: small(5), until: small(9), now: small(9) }),
+    fc.record({ op: fc.constant('list.members'), state: fc.option(fc.constantFrom(...memberStates), { nil: undefined }), limit: fc.option(small(4), { nil: undefined }) }),
+    fc.record({ op: fc.constant('list.countMembers'), state: fc.constantFrom(...memberStates) }),
+    fc.record({ op: fc.constant('list.subscribers'), after: fc.option(small(6), { nil: null }), limit: small(4) }),
+    {
+      weight: 3,
+      arbitrary: fc.record({ op: fc.constant('list.putPost'), id: small(5), h: small(3), author: small(2), signed: small(3), received: small(5) }),
+    },
+    fc.record({ op: fc.constant('list.post'), id: small(5) }),
+    fc.record({ op: fc.constant('list.postByHash'), h: small(3) }),
+    fc.record({ op: fc.constant('list.recentPosts'), limit: small(4) }),
+    fc.record({ op: fc.constant('list.trimPosts'), keep: fc.oneof({ arbitrary: small(4), weight: 5 }, fc.constantFrom(Infinity, -1, 1.5)) }),
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constant('list.addFanout'),
+        rows: fc.array(fc.record({ post: small(5), sub: small(3), copy: small(9), state: fc.constantFrom<FanoutRow['state']>('waiting', 'queued'), created: small(4) }), { maxLength: 4 }),
+      }),
+    },
+    fc.record({ op: fc.constant('list.nextWaiting'), limit: small(5) }),
+    fc.record({ op: fc.constant('list.markQueued'), copies: fc.array(small(9), { maxLength: 3 }) }),
+    fc.record({ op: fc.constant('list.fanoutFor'), post: small(5), limit: fc.option(small(3), { nil: undefined }) }),
+    fc.record({ op: fc.constant('list.fanoutByCopy'), copy: small(9) }),
+    fc.record({ op: fc.constant('list.countFanout'), post: small(5) }),
+    fc.record({ op: fc.constant('list.addComplaint'), author: small(2), who: small(3), post: small(3), at: small(6) }),
+    fc.record({ op: fc.constant('list.complainants'), author: small(2), since: small(7) }),
+    fc.record({ op: fc.constant('list.purgeComplaints'), before: small(7) }),
   ],
 };
 
@@ -840,6 +1126,50 @@ function apply(s: CoreStore, o: Op): unknown {
     case 'myMailboxes.remove': return s.myMailboxes.remove(key(n('e')));
     case 'myMailboxes.has': return s.myMailboxes.has(key(n('e')));
     case 'myMailboxes.list': return s.myMailboxes.list();
+    case 'list.upsertMember':
+      return s.list.upsertMember(listMember(0, {
+        entity: ent(n('e')), state: o['state'] as ListMemberState, role: o['role'] as 'owner', joinedAt: n('joined'), updatedAt: n('updated'),
+        mutedUntil: n('muted'), note: o['note'] as string | null,
+      }));
+    case 'list.member': return s.list.member(ent(n('e')));
+    case 'list.removeMember': return s.list.removeMember(ent(n('e')));
+    case 'list.setState': {
+      const note = o['note'] as string | null | undefined;
+      return note === undefined
+        ? s.list.setState(ent(n('e')), o['state'] as ListMemberState, n('now'))
+        : s.list.setState(ent(n('e')), o['state'] as ListMemberState, n('now'), note);
+    }
+    case 'list.setMuted': return s.list.setMuted(ent(n('e')), n('until'), n('now'));
+    case 'list.members': {
+      const st = o['state'] as ListMemberState | undefined;
+      const limit = o['limit'] as number | undefined;
+      return limit === undefined ? s.list.members(st) : s.list.members(st, limit);
+    }
+    case 'list.countMembers': return s.list.countMembers(o['state'] as ListMemberState);
+    case 'list.subscribers': {
+      const after = o['after'] as number | null;
+      return s.list.subscribers(after === null ? null : ent(after), n('limit'));
+    }
+    case 'list.putPost':
+      return s.list.putPost(listPost(n('id'), { hash: key(60 + n('h')), author: key(100 + n('author')), signed: Uint8Array.of(n('signed')), receivedAt: n('received') }));
+    case 'list.post': return s.list.post(key(n('id'), 16));
+    case 'list.postByHash': return s.list.postByHash(key(60 + n('h')));
+    case 'list.recentPosts': return s.list.recentPosts(n('limit'));
+    case 'list.trimPosts': return s.list.trimPosts(n('keep'));
+    case 'list.addFanout':
+      return s.list.addFanout((o['rows'] as Array<{ post: number; sub: number; copy: number; state: FanoutRow['state']; created: number }>).map((r) =>
+        fan(r.post, 0, r.copy, { subscriber: ent(r.sub), state: r.state, createdAt: r.created })));
+    case 'list.nextWaiting': return s.list.nextWaiting(n('limit'));
+    case 'list.markQueued': return s.list.markQueued((o['copies'] as number[]).map((c) => key(c, 16)));
+    case 'list.fanoutFor': {
+      const limit = o['limit'] as number | undefined;
+      return limit === undefined ? s.list.fanoutFor(key(n('post'), 16)) : s.list.fanoutFor(key(n('post'), 16), limit);
+    }
+    case 'list.fanoutByCopy': return s.list.fanoutByCopy(key(n('copy'), 16));
+    case 'list.countFanout': return s.list.countFanout(key(n('post'), 16));
+    case 'list.addComplaint': return s.list.addComplaint(key(n('author')), ent(n('who')), key(n('post'), 16), n('at'));
+    case 'list.complainants': return s.list.complainants(key(n('author')), n('since'));
+    case 'list.purgeComplaints': return s.list.purgeComplaints(n('before'));
   }
   throw new Error(`unknown op ${o.op}`);
 }

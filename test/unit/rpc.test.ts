@@ -14,7 +14,9 @@ import { RpcServer, MAX_CLIENTS, type Handlers, type RpcContext } from '../../ag
 import type { StatusResult, TrustEntryView } from '../../agent/api/methods.js';
 import { ParamError, validateParams } from '../../agent/api/validate.js';
 import { WotError, isWotError } from '../../agent/wire/errors.js';
-import { socketPath, resolveHome, dbPath, configPath, pidPath } from '../../agent/daemon/paths.js';
+import { socketPath, resolveHome, dbPath, configPath, pidPath, listsDir, hostedListHome } from '../../agent/daemon/paths.js';
+import { checkListConfig } from '../../agent/daemon/daemon.js';
+import { encodeEntityId } from '../../agent/identity/index.js';
 
 const dirs: string[] = [];
 function tmpDir(): string {
@@ -108,6 +110,18 @@ async function startServer(overrides: Partial<Handlers> = {}, sockPath?: string)
       return { subscribed: true as const };
     },
     shutdown: () => ({ ok: true as const }),
+    'list.create': unused,
+    'list.hosted': unused,
+    'list.join': unused,
+    'list.leave': unused,
+    'list.fetch': unused,
+    'list.info': unused,
+    'list.members': unused,
+    'list.add': unused,
+    'list.remove': unused,
+    'list.approve': unused,
+    'list.ban': unused,
+    'list.status': unused,
     ...overrides,
   };
   h.server = new RpcServer(handlers, { log: (event, fields) => h.logs.push({ event, fields }) });
@@ -254,6 +268,79 @@ test('new methods: bad params are ERR_BAD_REQUEST over the socket, naming the me
   assert.equal(await c.call('outbox', { all: true, state: ['relayed'] }), []);
   assert.equal(seen, [{ all: true, state: ['relayed'] }]);
   assert.equal(await c.call('mailbox.list', {}), { mine: [], hosted: [] });
+  c.close();
+});
+
+test('validate: the mailing-list params (name rule, policy, member state, fetch count, ban reason)', () => {
+  const msg = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof ParamError) return e.message;
+      throw e;
+    }
+    return 'no error';
+  };
+  assert.equal(validateParams('list.create', { name: 'friends-2', policy: 'moderated' }), { name: 'friends-2', policy: 'moderated' });
+  assert.equal(validateParams('list.create', { name: 'a' }), { name: 'a' });
+  assert.equal(validateParams('list.create', { name: 'x'.repeat(32) }), { name: 'x'.repeat(32) });
+  assert.match(msg(() => validateParams('list.create', {})), 'missing required param "name" (string)');
+  assert.match(msg(() => validateParams('list.create', { name: '' })), 'param "name" must not be empty');
+  for (const bad of ['Friends', 'my list', 'x'.repeat(33), 'a_b', 'ünï', '../up']) {
+    assert.match(msg(() => validateParams('list.create', { name: bad })), 'a list name is 1 to 32 characters of a-z, 0-9 and "-"', bad);
+  }
+  assert.match(msg(() => validateParams('list.create', { name: 'ok', policy: 'open' })), 'param "policy" must be one of "announce", "discuss", "moderated"');
+  assert.match(msg(() => validateParams('list.create', { name: 'ok', owner: 'x' })), 'unknown param "owner" (allowed: name, policy)');
+  assert.match(msg(() => validateParams('list.hosted', { name: 'x' })), 'unknown param "name" (it takes no params)');
+  assert.equal(validateParams('list.join', { list: 'news', addr: '192.0.2.1:7117' }), { list: 'news', addr: '192.0.2.1:7117' });
+  assert.match(msg(() => validateParams('list.join', {})), 'missing required param "list" (string)');
+  assert.match(msg(() => validateParams('list.join', { list: 'news', addr: '' })), 'param "addr" must not be empty');
+  assert.match(msg(() => validateParams('list.leave', { list: 3 })), 'param "list" must be a string, not a number');
+  assert.equal(validateParams('list.fetch', { list: 'news', count: 1000 }), { list: 'news', count: 1000 });
+  assert.match(msg(() => validateParams('list.fetch', { list: 'news', count: 0 })), 'param "count" must be at least 1');
+  assert.match(msg(() => validateParams('list.fetch', { list: 'news', count: 1001 })), 'param "count" must be at most 1000');
+  assert.match(msg(() => validateParams('list.fetch', { list: 'news', count: 2.5 })), 'param "count" must be an integer');
+  assert.equal(validateParams('list.members', { state: 'pending' }), { state: 'pending' });
+  assert.equal(validateParams('list.members', {}), {});
+  assert.match(msg(() => validateParams('list.members', { state: 'muted' })), 'param "state" must be one of "member", "pending", "banned"');
+  for (const m of ['list.add', 'list.remove', 'list.approve'] as const) {
+    assert.match(msg(() => validateParams(m, {})), 'missing required param "who" (string)', m);
+    assert.match(msg(() => validateParams(m, { who: '' })), 'param "who" must not be empty', m);
+  }
+  assert.equal(validateParams('list.ban', { who: 'bob', reason: 'spam' }), { who: 'bob', reason: 'spam' });
+  assert.match(msg(() => validateParams('list.ban', { who: 'bob', reason: 'é'.repeat(101) })), 'param "reason" must be at most 200 bytes');
+  assert.match(msg(() => validateParams('list.status', { verbose: true })), 'unknown param "verbose"');
+  assert.match(msg(() => validateParams('list.info', [])), 'must be an object');
+});
+
+test('list methods over the socket: bad params are ERR_BAD_REQUEST naming the method; good ones reach the handler', async () => {
+  const seen: unknown[] = [];
+  const h = await startServer({
+    'list.create': (p) => {
+      seen.push(p);
+      return { name: p.name, entity: 'wot1l', fingerprint: 'LLLL-LLLL-LLLL-LLLL', policy: p.policy ?? 'discuss', home: '/h/lists/x', invite: 'code', inviteExpiresAt: 1, inviteUses: 1000 };
+    },
+    'list.members': (p) => (seen.push(p), []),
+    'list.ban': () => {
+      throw new WotError('ERR_BAD_REQUEST', 'this agent is not a mailing list', 'list commands take the name of a list hosted under your home: wotrelay list hosted shows them');
+    },
+  });
+  const c = await RpcClient.connect(h.path);
+  const e1 = await rejects(c.call('list.create', { name: 'Bad Name' }));
+  assert.is(e1.code, 'ERR_BAD_REQUEST');
+  assert.match(e1.message, 'list.create: param "name" ("Bad Name") is not a list name: a list name is 1 to 32 characters of a-z, 0-9 and "-"');
+  const e2 = await rejects(c.call('list.members', { state: 'gone' } as never));
+  assert.match(e2.message, 'list.members: param "state" must be one of');
+  const e3 = await rejects(c.call('list.fetch', { list: 'x', count: 5000 }));
+  assert.match(e3.message, 'list.fetch: param "count" must be at most 1000');
+  assert.equal(seen, [], 'the handlers never ran');
+  const r = await c.call('list.create', { name: 'friends' });
+  assert.is(r.policy, 'discuss');
+  assert.equal(await c.call('list.members', { state: 'banned' }), []);
+  assert.equal(seen, [{ name: 'friends' }, { state: 'banned' }]);
+  const e4 = await rejects(c.call('list.ban', { who: 'bob' }));
+  assert.is(e4.message, 'this agent is not a mailing list');
+  assert.match(e4.hint ?? '', 'wotrelay list hosted');
   c.close();
 });
 
@@ -437,6 +524,34 @@ test('paths: home resolution order and socket path fallback for long homes', () 
   assert.is(dbPath('/h'), '/h/wotrelay.db');
   assert.is(configPath('/h'), '/h/config.json');
   assert.is(pidPath('/h'), '/h/daemon.pid');
+  assert.is(listsDir('/h'), '/h/lists');
+  assert.is(hostedListHome('/h', 'friends'), '/h/lists/friends');
+});
+
+test('config: the "list" key is checked (name rule, policy, owner id, no unknown keys) with the file named', () => {
+  const owner = encodeEntityId(new Uint8Array(32).fill(7));
+  assert.equal(checkListConfig({ name: 'friends', policy: 'moderated', owner }, '/h/config.json'), { name: 'friends', policy: 'moderated', owner });
+  const msg = (v: unknown) => {
+    try {
+      checkListConfig(v, '/h/config.json');
+    } catch (e) {
+      if (isWotError(e)) {
+        assert.is(e.code, 'ERR_BAD_REQUEST');
+        assert.match(e.hint ?? '', 'fix the "list" key of /h/config.json');
+        return e.message;
+      }
+      throw e;
+    }
+    return 'no error';
+  };
+  assert.match(msg('friends'), 'config file /h/config.json: "list" must be an object');
+  assert.match(msg({ name: 'Friends!', policy: 'discuss', owner }), '"list.name" "Friends!" is not valid: a list name is 1 to 32 characters');
+  assert.match(msg({ name: 'x'.repeat(33), policy: 'discuss', owner }), '"list.name"');
+  assert.match(msg({ policy: 'discuss', owner }), '"list.name"');
+  assert.match(msg({ name: 'ok', policy: 'open', owner }), '"list.policy" must be one of announce, discuss, moderated');
+  assert.match(msg({ name: 'ok', policy: 'discuss' }), '"list.owner" must be the owner\'s entity id');
+  assert.match(msg({ name: 'ok', policy: 'discuss', owner: owner.slice(0, -2) + 'qq' }), '"list.owner" is not a valid entity id');
+  assert.match(msg({ name: 'ok', policy: 'discuss', owner, extra: 1 }), 'unknown key "list.extra"');
 });
 
 test.run();

@@ -1,9 +1,9 @@
 /**
- * The SQLite store: migrations (including 2 → 3 keeping rows, atomically), reopening a file
+ * The SQLite store: migrations (2 → 3 and 3 → 4 keeping rows, atomically), reopening a file
  * database, refusing a newer schema, exactly-once invite redemption, inbox dedup, outbox
- * queue ordering/expiry and its schema/indexes, the relay queue and mailbox count triggers,
- * petname uniqueness, cert seq replacement, transactions, integrity check, file mode 0600
- * and a clean disk-full error.
+ * queue ordering/expiry and its schema/indexes, the relay queue, mailbox and mailing-list
+ * count triggers, the mailing-list constraints and query plans, petname uniqueness, cert seq
+ * replacement, transactions, integrity check, file mode 0600 and a clean disk-full error.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { Store, MIGRATIONS, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow, type RelayRow, type MailRow } from '../../agent/store/index.js';
+import { Store, MIGRATIONS, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow, type RelayRow, type MailRow, type FanoutRow, type ListMember } from '../../agent/store/index.js';
 import { WotError } from '../../agent/wire/errors.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wotrelay-store-test-'));
@@ -64,6 +64,7 @@ function inboxRow(n: number, over: Partial<Omit<InboxRow, 'seq' | 'read'>> = {})
     hash: null,
     parents: [],
     gap: [],
+    author: null,
     ...over,
   };
 }
@@ -87,10 +88,11 @@ test('migrations from empty: a new database gets every table and the current sch
   const meta = s.db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string };
   assert.is(meta.value, String(SCHEMA_VERSION));
   const tables = (s.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
-  for (const t of ['meta', 'kv', 'trust', 'certs', 'invites', 'inbox', 'outbox', 'addrbook', 'held', 'convo_heads', 'relayq', 'relayq_counts', 'relayq_totals', 'mailbox_accounts', 'mailbox', 'mailbox_counts', 'mailbox_totals', 'my_mailboxes']) {
+  for (const t of ['meta', 'kv', 'trust', 'certs', 'invites', 'inbox', 'outbox', 'addrbook', 'held', 'convo_heads', 'relayq', 'relayq_counts', 'relayq_totals', 'mailbox_accounts', 'mailbox', 'mailbox_counts', 'mailbox_totals', 'my_mailboxes',
+    'list_members', 'list_member_counts', 'list_posts', 'list_fanout', 'list_fanout_counts', 'list_complaints']) {
     assert.ok(tables.includes(t), `table ${t} missing`);
   }
-  assert.is(SCHEMA_VERSION, 3);
+  assert.is(SCHEMA_VERSION, 4);
   assert.is(s.db.pragma('foreign_keys', { simple: true }), 1);
   assert.is(s.db.pragma('busy_timeout', { simple: true }), 5000);
   s.close();
@@ -304,7 +306,7 @@ function v2Db(p: string): Database.Database {
 const schemaOf = (db: Database.Database): unknown =>
   db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name`).all();
 
-test('migration 2 → 3: outbox and inbox rows survive the rebuild with defaults for the new columns, seq high-water mark and rowid order kept', () => {
+test('migration 2 → 3 (→ current): outbox and inbox rows survive the rebuild with defaults for the new columns, seq high-water mark and rowid order kept', () => {
   const p = tmpDb();
   const raw = v2Db(p);
   const ins = raw.prepare(
@@ -325,7 +327,7 @@ test('migration 2 → 3: outbox and inbox rows survive the rebuild with defaults
   raw.close();
 
   const s = Store.open(p);
-  assert.is(s.schemaVersion(), 3);
+  assert.is(s.schemaVersion(), SCHEMA_VERSION);
   assert.equal(s.outbox.get(key(1)), {
     ...outboxRow(1, { createdAt: 10, expiresAt: 1000, state: 'sent', attempts: 2, nextAttemptAt: 5, updatedAt: 11, error: 'timeout' }),
     id: Buffer.from(key(1)),
@@ -357,7 +359,7 @@ test('migration 2 → 3: outbox and inbox rows survive the rebuild with defaults
   s.close();
 
   const again = Store.open(p);
-  assert.is(again.schemaVersion(), 3);
+  assert.is(again.schemaVersion(), SCHEMA_VERSION);
   assert.is(again.outbox.get(key(3))!.state, 'relayed');
   assert.is(again.inbox.count(), 3);
   again.close();
@@ -574,6 +576,289 @@ test('reopen keeps the store-and-forward tables: relay queue, mailbox accounts, 
   assert.ok(eq(h.hash, key(62)) && h.parents.length === 1 && eq(h.parents[0]!, key(71)) && h.heldAt === 100);
   assert.equal(r.convo.heads(key(7)).map((x) => x[0]), [63, 64]);
   r.close();
+});
+
+// ---------------------------------------------------------------- schema 4: mailing lists
+
+/** A file database at schema version `v` (MIGRATIONS.slice(0, v)), as an older wotrelay left it. */
+function vNDb(p: string, v: number): Database.Database {
+  const raw = new Database(p);
+  raw.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`);
+  for (const sql of MIGRATIONS.slice(0, v)) raw.exec(sql);
+  raw.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(v));
+  return raw;
+}
+
+const id16 = (n: number): Uint8Array => key(n).subarray(0, 16);
+
+function listMember(n: number, over: Partial<ListMember> = {}): ListMember {
+  return { entity: key(n), state: 'member', role: 'member', joinedAt: 100, updatedAt: 100, mutedUntil: 0, note: null, ...over };
+}
+
+function fan(post: number, sub: number, copy: number, over: Partial<FanoutRow> = {}): FanoutRow {
+  return { postId: id16(post), subscriber: key(sub), copyId: id16(copy), state: 'waiting', createdAt: 100, ...over };
+}
+
+const listPost = (n: number, hash = 60 + n) =>
+  ({ postId: id16(n), hash: key(hash), author: key(100), signed: new Uint8Array([n, 1, 2]), receivedAt: 1000 + n });
+
+test('migration 3 → 4: a version-3 file keeps its rows and counts, gains the empty mailing-list tables, and matches a fresh schema', () => {
+  const p = tmpDb();
+  const raw = vNDb(p, 3);
+  raw.prepare(`INSERT INTO trust (entity, petname, how, added_at, state, addr, updated_at, note) VALUES (?, 'bob', 'manual', 1, 'active', 'h:1', 2, 'n')`).run(key(7));
+  raw.prepare(
+    `INSERT INTO outbox (id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error)
+     VALUES (?, ?, 10, 1000, 'relayed', 'file', ?, x'0102', 1, 5, 11, NULL)`,
+  ).run(key(1), key(200), key(55));
+  const inb = raw.prepare(
+    `INSERT INTO inbox (id, from_entity, from_agent, received_at, sent_at, kind, body, name, path, hash, parents) VALUES (?, ?, ?, 1, 1, 'text', ?, NULL, '[]', ?, ?)`,
+  );
+  inb.run(key(1), key(100), key(101), Buffer.from('one'), key(61), null);
+  inb.run(key(2), key(100), key(101), Buffer.from('two'), key(62), Buffer.from(key(61)));
+  raw.prepare(`DELETE FROM inbox WHERE id = ?`).run(key(2)); // high-water mark 2
+  raw.prepare(
+    `INSERT INTO relayq (id, to_entity, wait_for, dep, prev, envelope, received_at, expires_at, attempts, next_attempt_at)
+     VALUES (?, ?, ?, NULL, NULL, zeroblob(7), 1, 1000, 0, 0)`,
+  ).run(id16(3), key(200), key(210));
+  raw.prepare(`INSERT INTO mailbox_accounts (owner, ann_seq, created_at, updated_at) VALUES (?, 4, 1, 1)`).run(key(5));
+  raw.prepare(`INSERT INTO mailbox (owner, id, envelope, bytes, stored_at, expires_at) VALUES (?, ?, zeroblob(9), 9, 1, 1000)`).run(key(5), id16(4));
+  raw.prepare(`INSERT INTO my_mailboxes (entity, added_at) VALUES (?, 3)`).run(key(6));
+  raw.prepare(`INSERT INTO convo_heads (peer, hash, added_at) VALUES (?, ?, 1)`).run(key(8), key(63));
+  raw.close();
+
+  const s = Store.open(p);
+  assert.is(s.schemaVersion(), 4);
+  assert.equal({ ...s.trust.get(key(7))!, entity: null }, { entity: null, petname: 'bob', how: 'manual', addedAt: 1, state: 'active', addr: 'h:1', updatedAt: 2, note: 'n' });
+  const o = s.outbox.get(key(1))!;
+  assert.equal([o.state, o.kind, eq(o.hash!, key(55)), [...o.envelope]], ['relayed', 'file', true, [1, 2]]);
+  assert.equal([s.inbox.count(), s.inbox.get(key(1))!.seq, new TextDecoder().decode(s.inbox.get(key(1))!.body)], [1, 1, 'one']);
+  assert.ok(s.inbox.insert(inboxRow(9)));
+  assert.is(s.inbox.get(key(9))!.seq, 3, 'the inbox seq high-water mark survives');
+  assert.equal([s.relayq.totals(), s.relayq.countFor(key(210))], [{ n: 1, bytes: 7 }, { n: 1, bytes: 7 }]);
+  assert.equal([s.mailbox.totals(), s.mailbox.account(key(5))!.annSeq], [{ n: 1, bytes: 9, owners: 1 }, 4]);
+  assert.ok(s.myMailboxes.has(key(6)));
+  assert.equal(s.convo.heads(key(8)).map((h) => h[0]), [63]);
+  // The new tables are empty and work.
+  assert.equal([s.list.members(), s.list.recentPosts(10), s.list.nextWaiting(10), s.list.complainants(key(1), 0)], [[], [], [], 0]);
+  assert.equal(['member', 'pending', 'banned'].map((st) => s.list.countMembers(st as 'member')), [0, 0, 0]);
+  s.list.upsertMember(listMember(1));
+  assert.is(s.list.putPost(listPost(1))!.seq, 1);
+  assert.is(s.list.addFanout([fan(1, 1, 1)]), 1);
+  assert.ok(s.list.addComplaint(key(100), key(1), id16(1), 5));
+  assert.is(s.integrityCheck(), 'ok');
+  const fresh = Store.open(':memory:');
+  assert.equal(schemaOf(s.db), schemaOf(fresh.db), 'same tables, indexes and triggers as a new database');
+  fresh.close();
+  s.close();
+
+  const again = Store.open(p);
+  assert.is(again.schemaVersion(), 4);
+  assert.equal([again.list.countMembers('member'), again.list.countFanout(id16(1)), again.list.complainants(key(100), 0)], [1, { waiting: 1, queued: 0 }, 1]);
+  assert.is(again.trust.get(key(7))!.petname, 'bob');
+  again.close();
+});
+
+test('migration 3 → 4 is atomic: when it fails the database stays at version 3 with its rows and no list tables', () => {
+  const p = tmpDb();
+  const raw = vNDb(p, 3);
+  raw.prepare(`INSERT INTO my_mailboxes (entity, added_at) VALUES (?, 3)`).run(key(6));
+  raw.exec(`CREATE TABLE list_complaints (x INTEGER) STRICT`); // makes migration 4 fail at its last table
+  raw.close();
+  assert.throws(() => Store.open(p), /list_complaints already exists/);
+  const check = new Database(p);
+  assert.is((check.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, '3');
+  assert.is((check.prepare(`SELECT count(*) AS n FROM my_mailboxes`).get() as { n: number }).n, 1);
+  const tables = (check.prepare(`SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')`).all() as { name: string }[]).map((r) => r.name);
+  assert.equal(tables.filter((t) => t.startsWith('list_')), ['list_complaints']);
+  check.close();
+});
+
+test('list constraints: enum CHECKs, STRICT blob columns, post_id/copy_id UNIQUE, (post_id, subscriber) and complaint primary keys; a failed addFanout batch writes nothing', () => {
+  const s = Store.open(':memory:');
+  const code = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (e) {
+      return (e as { code?: unknown }).code;
+    }
+    return undefined;
+  };
+  assert.is(code(() => s.list.upsertMember(listMember(1, { state: 'left' as 'member' }))), 'SQLITE_CONSTRAINT_CHECK');
+  assert.is(code(() => s.list.upsertMember(listMember(1, { role: 'admin' as 'owner' }))), 'SQLITE_CONSTRAINT_CHECK');
+  s.list.upsertMember(listMember(1));
+  assert.is(code(() => s.list.setState(key(1), 'gone' as 'member', 5)), 'SQLITE_CONSTRAINT_CHECK');
+  assert.is(s.list.member(key(1))!.state, 'member');
+  assert.is(code(() => s.list.addFanout([fan(1, 1, 1, { state: 'sent' as 'queued' })])), 'SQLITE_CONSTRAINT_CHECK');
+  assert.is(code(() => s.db.prepare(`UPDATE list_member_counts SET n = -1 WHERE state = 'banned'`).run()), 'SQLITE_CONSTRAINT_CHECK');
+  assert.is(code(() => s.db.prepare(`INSERT INTO list_posts (post_id, hash, author, signed, received_at) VALUES ('text', x'01', x'02', x'03', 1)`).run()), 'SQLITE_CONSTRAINT_DATATYPE');
+  assert.is(code(() => s.db.prepare(`INSERT INTO list_members (entity, state, role, joined_at, updated_at) VALUES (x'01', 'member', 'member', 1.5, 1)`).run()), 'SQLITE_CONSTRAINT_DATATYPE');
+  assert.is(s.db.prepare(`SELECT muted_until FROM list_members WHERE entity = ?`).pluck().get(key(1)), 0);
+  s.db.prepare(`INSERT INTO list_members (entity, state, role, joined_at, updated_at) VALUES (?, 'pending', 'member', 1, 1)`).run(key(2));
+  assert.is(s.list.member(key(2))!.mutedUntil, 0, 'muted_until defaults to 0');
+  assert.ok(s.list.putPost(listPost(1)));
+  assert.is(code(() => s.db.prepare(`INSERT INTO list_posts (post_id, hash, author, signed, received_at) VALUES (?, x'01', x'02', x'03', 1)`).run(id16(1))), 'SQLITE_CONSTRAINT_UNIQUE');
+  assert.is(s.list.addFanout([fan(1, 1, 1)]), 1);
+  assert.is(code(() => s.db.prepare(`INSERT INTO list_fanout (post_id, subscriber, copy_id, state, created_at) VALUES (?, ?, x'77', 'waiting', 1)`).run(id16(1), key(1))), 'SQLITE_CONSTRAINT_PRIMARYKEY');
+  let err: unknown;
+  try {
+    s.list.addFanout([fan(1, 2, 2), fan(1, 3, 3), fan(1, 4, 1)]);
+  } catch (e) {
+    err = e;
+  }
+  assert.equal([(err as { code?: unknown }).code, (err as Error).message], ['SQLITE_CONSTRAINT_UNIQUE', 'UNIQUE constraint failed: list_fanout.copy_id']);
+  assert.equal(s.list.fanoutFor(id16(1)).map((r) => r.copyId[0]), [1], 'the rows before the failing one were rolled back');
+  assert.equal(s.list.countFanout(id16(1)), { waiting: 1, queued: 0 });
+  assert.ok(s.list.addComplaint(key(1), key(2), id16(1), 5));
+  assert.is(code(() => s.db.prepare(`INSERT INTO list_complaints (author, complainant, post_id, at) VALUES (?, ?, ?, 9)`).run(key(1), key(2), id16(1))), 'SQLITE_CONSTRAINT_PRIMARYKEY');
+  assert.equal(s.db.pragma('foreign_key_check'), []);
+  s.close();
+});
+
+test('list posts: the seq AUTOINCREMENT high-water mark survives trimming every post, a rolled back transaction and a reopen', () => {
+  const p = tmpDb();
+  const s = Store.open(p);
+  for (const n of [1, 2, 3]) s.list.putPost(listPost(n));
+  assert.is(s.list.trimPosts(0), 3);
+  assert.throws(() => s.tx(() => {
+    assert.is(s.list.putPost(listPost(4))!.seq, 4);
+    throw new Error('boom');
+  }), /boom/);
+  assert.is(s.list.post(id16(4)), undefined);
+  s.close();
+  const r = Store.open(p);
+  assert.is(r.list.putPost(listPost(5))!.seq, 4, 'a rolled back seq may be given again; a committed one never');
+  assert.is(r.list.putPost(listPost(1))!.seq, 5, 'a trimmed post id can be archived again with a new seq');
+  assert.equal(r.list.recentPosts(10).map((x) => [x.seq, x.postId[0]]), [[4, 5], [5, 1]]);
+  r.close();
+});
+
+/** list_member_counts / list_fanout_counts next to the same numbers computed from the rows. */
+function listCounts(s: Store): { kept: unknown; computed: unknown } {
+  return {
+    kept: {
+      members: s.db.prepare(`SELECT state, n FROM list_member_counts ORDER BY state`).all(),
+      fanout: s.db.prepare(`SELECT hex(post_id) AS p, waiting, queued FROM list_fanout_counts ORDER BY p`).all(),
+    },
+    computed: {
+      members: s.db.prepare(
+        `SELECT s.state, (SELECT count(*) FROM list_members m WHERE m.state = s.state) AS n
+         FROM (SELECT 'banned' AS state UNION ALL SELECT 'member' UNION ALL SELECT 'pending') s ORDER BY s.state`,
+      ).all(),
+      fanout: s.db.prepare(
+        `SELECT hex(post_id) AS p, sum(state = 'waiting') AS waiting, sum(state = 'queued') AS queued FROM list_fanout GROUP BY post_id ORDER BY p`,
+      ).all(),
+    },
+  };
+}
+
+test('list triggers: member and fan-out counts equal the rows after upserts, state changes, removals, fan-out, markQueued, trim, raw SQL and rollback', () => {
+  const s = Store.open(':memory:');
+  const same = (msg: string): void => {
+    const c = listCounts(s);
+    assert.equal(c.kept, c.computed, msg);
+  };
+  same('empty');
+  s.list.upsertMember(listMember(1));
+  s.list.upsertMember(listMember(2, { state: 'pending' }));
+  s.list.upsertMember(listMember(3, { state: 'banned' }));
+  s.list.upsertMember(listMember(2, { state: 'member', note: 'approved' }));
+  same('after upserts');
+  assert.equal([s.list.countMembers('member'), s.list.countMembers('pending'), s.list.countMembers('banned')], [2, 0, 1]);
+  s.list.setState(key(1), 'banned', 5, 'spam');
+  s.list.setState(key(1), 'banned', 6);
+  s.list.setMuted(key(2), 50, 7);
+  s.list.removeMember(key(3));
+  same('after setState, setMuted, removeMember');
+  assert.equal([s.list.countMembers('member'), s.list.countMembers('banned')], [1, 1]);
+  for (const n of [1, 2]) s.list.putPost(listPost(n));
+  s.list.addFanout([fan(1, 1, 1), fan(1, 2, 2), fan(1, 3, 3, { state: 'queued' }), fan(2, 1, 4), fan(7, 1, 5)]);
+  s.list.addFanout([fan(1, 1, 6)]);
+  same('after addFanout');
+  assert.equal(s.list.countFanout(id16(1)), { waiting: 2, queued: 1 });
+  s.list.markQueued([id16(1), id16(3), id16(4)]);
+  same('after markQueued');
+  assert.equal([s.list.countFanout(id16(1)), s.list.countFanout(id16(2))], [{ waiting: 1, queued: 2 }, { waiting: 0, queued: 1 }]);
+  assert.is(s.list.trimPosts(1), 1);
+  same('after trimPosts');
+  assert.equal([s.list.countFanout(id16(1)), (s.db.prepare(`SELECT count(*) AS n FROM list_fanout_counts WHERE post_id = ?`).get(id16(1)) as { n: number }).n], [{ waiting: 0, queued: 0 }, 0]);
+  s.db.prepare(`UPDATE list_fanout SET post_id = ?, state = 'waiting' WHERE copy_id = ?`).run(id16(9), id16(4));
+  same('after a raw post_id and state update');
+  assert.equal([s.list.countFanout(id16(9)), s.list.countFanout(id16(2)), s.list.countFanout(id16(7))], [{ waiting: 1, queued: 0 }, { waiting: 0, queued: 0 }, { waiting: 1, queued: 0 }]);
+  s.db.prepare(`UPDATE list_fanout SET state = 'queued' WHERE copy_id = ?`).run(id16(5));
+  same('after a raw state update');
+  assert.equal(s.list.countFanout(id16(7)), { waiting: 0, queued: 1 });
+  s.db.prepare(`UPDATE list_members SET state = 'pending'`).run();
+  same('after a raw member state update');
+  assert.throws(() => s.tx(() => {
+    s.list.upsertMember(listMember(4));
+    s.list.addFanout([fan(3, 1, 8)]);
+    s.list.removeMember(key(1));
+    throw new Error('boom');
+  }), /boom/);
+  same('after a rolled back transaction');
+  assert.equal([s.list.countMembers('pending'), s.list.countMembers('member'), s.list.countFanout(id16(3))], [2, 0, { waiting: 0, queued: 0 }]);
+  s.db.prepare(`DELETE FROM list_fanout`).run();
+  s.db.prepare(`DELETE FROM list_members`).run();
+  same('after raw deletes');
+  assert.equal(s.db.prepare(`SELECT count(*) AS n FROM list_fanout_counts`).get(), { n: 0 });
+  s.close();
+});
+
+test('list triggers: counts equal the rows after any sequence of operations (property)', () => {
+  const st = fc.constantFrom<'member' | 'pending' | 'banned'>('member', 'pending', 'banned');
+  const op = fc.oneof(
+    fc.record({ t: fc.constant('upsert' as const), e: fc.integer({ min: 0, max: 4 }), state: st }),
+    fc.record({ t: fc.constant('setState' as const), e: fc.integer({ min: 0, max: 4 }), state: st }),
+    fc.record({ t: fc.constant('remove' as const), e: fc.integer({ min: 0, max: 4 }) }),
+    fc.record({ t: fc.constant('post' as const), id: fc.integer({ min: 0, max: 4 }) }),
+    fc.record({ t: fc.constant('fanout' as const), post: fc.integer({ min: 0, max: 4 }), sub: fc.integer({ min: 0, max: 3 }), copy: fc.integer({ min: 0, max: 12 }), queued: fc.boolean() }),
+    fc.record({ t: fc.constant('markQueued' as const), copy: fc.integer({ min: 0, max: 12 }) }),
+    fc.record({ t: fc.constant('trim' as const), keep: fc.integer({ min: 0, max: 3 }) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 30, size: 'max' }), (ops) => {
+      const s = Store.open(':memory:');
+      try {
+        for (const o of ops) {
+          if (o.t === 'upsert') s.list.upsertMember(listMember(o.e, { state: o.state }));
+          else if (o.t === 'setState') s.list.setState(key(o.e), o.state, 1);
+          else if (o.t === 'remove') s.list.removeMember(key(o.e));
+          else if (o.t === 'post') s.list.putPost(listPost(o.id));
+          else if (o.t === 'fanout') {
+            try {
+              s.list.addFanout([fan(o.post, o.sub, o.copy, { state: o.queued ? 'queued' : 'waiting' })]);
+            } catch { /* a copy id taken by another pair */ }
+          } else if (o.t === 'markQueued') s.list.markQueued([id16(o.copy)]);
+          else s.list.trimPosts(o.keep);
+          const c = listCounts(s);
+          assert.equal(c.kept, c.computed);
+        }
+      } finally {
+        s.close();
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('list queries use their indexes: subscribers, members by state, nextWaiting and fanoutFor need no sort; postByHash, fanoutByCopy, complainants are index searches', () => {
+  const s = Store.open(':memory:');
+  const plan = (sql: string, ...args: unknown[]): string =>
+    (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+  const noSort = (p: string, idx: RegExp, what: string): void => {
+    assert.match(p, idx, what);
+    assert.not.match(p, /TEMP B-TREE/, `${what}: ${p}`);
+  };
+  noSort(plan(`SELECT entity FROM list_members WHERE state = 'member' AND entity > ? ORDER BY entity LIMIT ?`, key(1), 10), /INDEX list_members_state/, 'subscribers');
+  noSort(plan(`SELECT entity FROM list_members WHERE state = 'member' ORDER BY entity LIMIT ?`, 10), /INDEX list_members_state/, 'subscribers from the start');
+  noSort(plan(`SELECT * FROM list_members WHERE state = ? ORDER BY joined_at, entity LIMIT ?`, 'pending', 10), /INDEX list_members_joined/, 'members(state)');
+  noSort(plan(`SELECT * FROM list_fanout WHERE state = 'waiting' ORDER BY created_at, rowid LIMIT ?`, 10), /INDEX list_fanout_next/, 'nextWaiting');
+  noSort(plan(`SELECT * FROM list_fanout WHERE post_id = ? ORDER BY rowid LIMIT ?`, id16(1), 10), /INDEX list_fanout_post/, 'fanoutFor');
+  noSort(plan(`SELECT * FROM list_posts WHERE hash = ? ORDER BY seq LIMIT 1`, key(1)), /INDEX list_posts_hash/, 'postByHash');
+  assert.match(plan(`SELECT * FROM list_fanout WHERE copy_id = ?`, id16(1)), /USING INDEX sqlite_autoindex_list_fanout/);
+  assert.match(plan(`SELECT count(DISTINCT complainant) FROM list_complaints WHERE author = ? AND at >= ?`, key(1), 0), /INDEX list_complaints_author \(author=\? AND at>\?\)/);
+  assert.match(plan(`SELECT * FROM list_posts WHERE author = ?`, key(1)), /INDEX list_posts_author/);
+  s.close();
 });
 
 test('petname uniqueness: duplicate petname is ERR_BAD_REQUEST, case-sensitive, many nulls allowed', () => {
