@@ -50,8 +50,10 @@ class Lru<V> {
   }
 }
 
-const publicKeys = new Lru<KeyObject>(4096);
-const strictCache = new Lru<boolean>(4096);
+// Sized for an agent with 10,000 neighbours (and the simulator's 10,000 agents in one process):
+// a smaller cache thrashes and every verification re-imports its key.
+const publicKeys = new Lru<KeyObject>(32_768);
+const strictCache = new Lru<boolean>(32_768);
 
 export function generateSigningKey(): SigningKey {
   return signingKeyFromSeed(randomBytes(32));

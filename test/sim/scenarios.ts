@@ -314,8 +314,9 @@ export interface ListResult {
 
 /**
  * A mailing list at scale: node 0 hosts an announcement list owned by node 1; every other
- * node subscribes (its route to the list is the BFS tree path, as a discovery would leave
- * it; the list learns the reverse paths from the subscribe requests), then the owner posts.
+ * node subscribes (its route to the list is the BFS tree path and it holds the list's
+ * certificate, as a discovery would leave them; the list learns the reverse paths from the
+ * subscribe requests), then the owner posts.
  * Counts, for each post, how many subscribers got it exactly once, and the cost per post.
  */
 export function listScenario(opts: { nodes: number; degree: number; seed: string; posts: number }): ListResult {
@@ -350,6 +351,8 @@ export function listScenario(opts: { nodes: number; degree: number; seed: string
       queue.push(w);
     }
   }
+  const listNode = net.node(L);
+  const listCert = { agent: listNode.agent.publicKey, entity: listEntity, cert: listNode.certBytes, seq: listNode.cert.seq, notAfter: listNode.cert.notAfter, seenAt: net.now() };
   const buildMs = Date.now() - t0;
   const tj = Date.now();
   for (let i = 0; i < opts.nodes; i++) {
@@ -359,7 +362,10 @@ export function listScenario(opts: { nodes: number; degree: number; seed: string
       route.push(net.node(v).entity.publicKey);
       if (v === L) break;
     }
+    // What a discovery would leave behind: the route, and the list's certificate (its X25519
+    // key to seal to), which a route reply carries.
     net.node(i).core.learnRoute(listEntity, route);
+    net.node(i).store.certs.put(listCert);
     net.step(i, (core) => core.listJoin(listEntity, undefined));
   }
   net.runUntilIdle(3600_000);
