@@ -30,6 +30,7 @@ import {
   u64be,
   utf8,
   verify,
+  verifyBatched,
   concatBytes,
   type BoxKey,
   type SigningKey,
@@ -75,6 +76,7 @@ import type {
 import { BoundedMap } from './bounded.js';
 import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
+import { BatchSigner, PENDING_SIG, immediateSigner, type ItemSigner } from './batch.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
 import { KeyedBuckets, TokenBucket, type BucketConfig } from './ratelimit.js';
 import { RouteCache, signPathEntry, verifyRouteReply } from './routes.js';
@@ -232,6 +234,10 @@ interface Neighbour {
   awaitingWelcome: boolean;
   /** Addresses the peer advertised in the handshake. */
   addrs: string[];
+  /** Its announcement as last verified, and whether it names a public address (neighbourPublic). */
+  announced?: { bytes: Uint8Array; addrs: string[]; notAfter: number; public: boolean };
+  /** Whether `addrs` names a public address (computed once). */
+  handshakePublic?: boolean;
 }
 
 /** How this agent can be reached (status `reachability`). */
@@ -399,6 +405,10 @@ export class AgentCore {
   private readonly whereIsAsked: BoundedMap<true>;
   /** The mailing-list logic when this agent is a list entity (agent/lists). */
   private list: ListHooks | null = null;
+  /** Signs hop entries, reports and acks: one signature per batch of them (batch.ts). */
+  private readonly signer: BatchSigner;
+  /** Signs one item at once (mail items, encoded as soon as they are signed). */
+  private readonly signNow: ItemSigner;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -407,6 +417,8 @@ export class AgentCore {
     this.cfg = { ...CORE_DEFAULTS, ...cfg, complaints: { ...CORE_DEFAULTS.complaints, ...cfg.complaints } };
     this.self = deps.identity;
     this.selfHex = toHex(deps.identity.entityPub);
+    this.signer = new BatchSigner(deps.identity.agent);
+    this.signNow = immediateSigner(deps.identity.agent);
     this.mono = deps.mono ?? deps.now;
     const t = this.mono();
     this.fwdlog = new BoundedMap(this.cfg.fwdMaxEntries);
@@ -487,7 +499,26 @@ export class AgentCore {
 
   // ---------------------------------------------------------------- neighbour events
 
+  /**
+   * Runs `fn` (any calls into this core) as one signing batch: every hop entry, report and
+   * ack they produce is signed with one signature when it returns (batch.ts). The daemon
+   * wraps each group of events it commits in one transaction. Calls outside a batch still
+   * batch what each of them produces alone.
+   */
+  batch<T>(fn: () => T): T {
+    return this.signer.run(fn);
+  }
+
+  /** Signing batches so far and the items in them. */
+  signingStats(): { batches: number; items: number } {
+    return { ...this.signer.stats };
+  }
+
   peerUp(link: LinkId, peer: PeerIdentity, opts: { awaitingWelcome?: boolean; addrs?: string[] } = {}): Action[] {
+    return this.signer.run(() => this.linkUp(link, peer, opts));
+  }
+
+  private linkUp(link: LinkId, peer: PeerIdentity, opts: { awaitingWelcome?: boolean; addrs?: string[] }): Action[] {
     const now = this.deps.now();
     const actions: Action[] = [];
     const entityHex = toHex(peer.entity);
@@ -569,6 +600,10 @@ export class AgentCore {
   // ---------------------------------------------------------------- messages from neighbours
 
   onMessage(link: LinkId, msg: WireMessage): Action[] {
+    return this.signer.run(() => this.handleMessage(link, msg));
+  }
+
+  private handleMessage(link: LinkId, msg: WireMessage): Action[] {
     const n = this.neighbours.get(link);
     if (!n) return [];
     try {
@@ -876,7 +911,9 @@ export class AgentCore {
     const now = this.deps.now();
     const mono = this.mono();
     const idHex = toHex(env.id);
-    const copy = toHex(env.hops[env.hops.length - 1]!.s.subarray(0, 16));
+    // One copy = one hop entry: its batch signature and its place in that batch.
+    const lastHop = env.hops[env.hops.length - 1]!;
+    const copy = `${toHex(lastHop.s.subarray(0, 16))}.${lastHop.x ?? 0}.${lastHop.p?.length ?? 0}`;
     let fwd = this.fwdlog.get(idHex, mono);
     const hold: Action = { type: 'send', link: n.link, msg: { t: MsgType.HOLD, id: env.id } };
     if (this.store.relayq.has(env.id) || fwd?.seen.includes(copy)) {
@@ -1006,7 +1043,7 @@ export class AgentCore {
 
   /** Signs our hop entry and sends `env` (as we received it) to `way.next` with `way.rest` as its remaining route. */
   private handOver(env: Envelope, way: Way, fwd: FwdEntry): Action[] {
-    const out: Envelope = { ...env, route: way.rest, hops: [...env.hops, signHop(this.self.agent, this.self.certBytes, env, way.next)] };
+    const out: Envelope = { ...env, route: way.rest, hops: [...env.hops, signHop(this.signer, this.self.certBytes, env, way.next)] };
     const nextHex = toHex(way.next);
     fwd.nexts.push(nextHex);
     if (fwd.nexts.length > 16) fwd.nexts.shift();
@@ -1181,7 +1218,7 @@ export class AgentCore {
         this.store.mailbox.delete(owner, [r.seq]);
         continue;
       }
-      const e = encodeMessage({ ...env, route: [], hops: [...env.hops, signHop(this.self.agent, this.self.certBytes, env, owner)] });
+      const e = encodeMessage({ ...env, route: [], hops: [...env.hops, signHop(this.signNow, this.self.certBytes, env, owner)] });
       if (items.length > 0 && size + e.length > MAIL_PAGE_BYTES) {
         more = true;
         break;
@@ -1270,8 +1307,9 @@ export class AgentCore {
 
   private makeReport(id: Uint8Array, st: ReportStatus): Report {
     const ts = this.deps.now();
-    const s = sign(this.self.agent, Domain.REPORT, reportBytes(id, st, ts));
-    return { t: MsgType.REPORT, id, st, ts, c: this.self.certBytes, s };
+    const rep: Report = { t: MsgType.REPORT, id, st, ts, c: this.self.certBytes, s: PENDING_SIG };
+    this.signer.sign(Domain.REPORT, reportBytes(id, st, ts), rep);
+    return rep;
   }
 
   /** Our own progress report for a message, sent back toward its sender (or to the app if we are it). */
@@ -1309,8 +1347,9 @@ export class AgentCore {
   }
 
   private makeAck(id: Uint8Array, st: Ack['st']): Ack {
-    const s = sign(this.self.agent, Domain.ACK, ackBytes(id, st));
-    return { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s, c: this.self.certBytes };
+    const ack: Ack = { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s: PENDING_SIG, c: this.self.certBytes };
+    this.signer.sign(Domain.ACK, ackBytes(id, st), ack);
+    return ack;
   }
 
   private onAck(n: Neighbour, ack: Ack): Action[] {
@@ -1332,7 +1371,7 @@ export class AgentCore {
     if (!equalBytes(cert.agent, ack.by) || !equalBytes(cert.entity, row.to)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack is not from the recipient');
     }
-    if (!verify(ack.by, Domain.ACK, ackBytes(ack.id, ack.st), ack.s)) {
+    if (!verifyBatched(ack.by, Domain.ACK, ackBytes(ack.id, ack.st), ack)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack signature does not verify');
     }
     this.inflight.delete(idHex);
@@ -1355,7 +1394,7 @@ export class AgentCore {
     // We are the sender: verify before believing it.
     const now = this.deps.now();
     const cert = verifyCert(rep.c, now);
-    if (!verify(cert.agent, Domain.REPORT, reportBytes(rep.id, rep.st, rep.ts), rep.s)) {
+    if (!verifyBatched(cert.agent, Domain.REPORT, reportBytes(rep.id, rep.st, rep.ts), rep)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'report signature does not verify');
     }
     return [...actions, ...this.recordProgress({ id: rep.id, status: rep.st, reporter: cert.entity, at: rep.ts })];
@@ -1473,17 +1512,27 @@ export class AgentCore {
     return relays.map(toHex).join(' ');
   }
 
-  /** Addresses a neighbour announced: its verified announcement, else what it said in the handshake. */
-  private neighbourAddrs(n: Neighbour): string[] {
-    const row = this.store.addrbook.get(n.peer.entity, this.deps.now());
+  /**
+   * Whether a neighbour has a public address: in its verified announcement, else in what it
+   * said in the handshake.
+   */
+  private neighbourPublic(n: Neighbour): boolean {
+    const now = this.deps.now();
+    const row = this.store.addrbook.get(n.peer.entity, now);
     if (row && !row.invalid) {
+      // Reachability reads every neighbour's announcement on every link change: remember the
+      // one verified last (same bytes, certificate still valid).
+      const seen = n.announced;
+      if (seen && now <= seen.notAfter && equalBytes(seen.bytes, row.announcement)) return seen.public;
       try {
-        return verifyAnnouncement(row.announcement, this.deps.now()).addrs;
+        const ann = verifyAnnouncement(row.announcement, now);
+        n.announced = { bytes: ann.bytes, addrs: ann.addrs, notAfter: ann.cert.notAfter, public: ann.addrs.some(isPublicAddr) };
+        return n.announced.public;
       } catch {
         /* expired certificate: fall back to the handshake */
       }
     }
-    return n.addrs;
+    return (n.handshakePublic ??= n.addrs.some(isPublicAddr));
   }
 
   /**
@@ -1500,7 +1549,7 @@ export class AgentCore {
     for (const n of this.neighbours.values()) {
       if (relays.has(n.entityHex)) continue;
       if (this.store.trust.get(n.peer.entity)?.state !== 'active') continue;
-      if (this.neighbourAddrs(n).some(isPublicAddr)) relays.set(n.entityHex, n.peer.entity);
+      if (this.neighbourPublic(n)) relays.set(n.entityHex, n.peer.entity);
     }
     const list = [...relays.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, MAX_ANNOUNCED_RELAYS).map(([, e]) => e);
     if (list.length === 0) return { mode: 'unknown', relays: [], why: 'our addresses are private and no public trusted neighbour is connected yet' };
@@ -1534,6 +1583,10 @@ export class AgentCore {
    * it if it is newer than what the address book holds. Returns dials for pending mail.
    */
   learnAnnouncement(bytes: Uint8Array): Action[] {
+    return this.signer.run(() => this.learnAnnouncementNow(bytes));
+  }
+
+  private learnAnnouncementNow(bytes: Uint8Array): Action[] {
     const now = this.deps.now();
     const ann = verifyAnnouncement(bytes, now);
     if (equalBytes(ann.entity, this.self.entityPub)) return [];
@@ -1756,6 +1809,10 @@ export class AgentCore {
    * outbox refuses with ERR_QUEUE_FULL; nothing accepted is ever dropped.
    */
   send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
+    return this.signer.run(() => this.sendNow(to, kind, body, name));
+  }
+
+  private sendNow(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
     if (kind !== 'text' && kind !== 'file') throw new WotError('ERR_BAD_REQUEST', `the app sends text or files, not "${kind}"`);
     if (body.length > Limits.MAX_BODY) {
       throw new WotError('ERR_TOO_LARGE', `message body is ${body.length} bytes; the limit is ${Limits.MAX_BODY}`, 'send a smaller file');
@@ -1824,6 +1881,10 @@ export class AgentCore {
    * recipient's outbox bound is reached (nothing written).
    */
   queueMessage(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] } = {}): { queued: boolean; actions: Action[] } {
+    return this.signer.run(() => this.queueMessageNow(to, kind, body, opts));
+  }
+
+  private queueMessageNow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] }): { queued: boolean; actions: Action[] } {
     const now = this.deps.now();
     if (opts.id) {
       const existing = this.store.outbox.get(opts.id);
@@ -1954,6 +2015,10 @@ export class AgentCore {
    * simulator on its virtual clock.
    */
   tick(): Action[] {
+    return this.signer.run(() => this.tickNow());
+  }
+
+  private tickNow(): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
     const actions: Action[] = [];

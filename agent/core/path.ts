@@ -1,32 +1,44 @@
 /**
- * The signed hop chain of an envelope. Each hop appends `{a, n, s, c}`: its agent key,
- * the entity it hands the message to, and a signature (Domain.HOP) over
+ * The signed hop chain of an envelope. Each hop appends `{a, n, s, p?, x?, c}`: its agent
+ * key, the entity it hands the message to, and a batch signature (agent/crypto/merkle.ts)
+ * over the item (Domain.HOP)
  *
- *   id (16) || sha256(body) (32) || hash of the previous entry (32, zeros for the first) || n (32)
+ *   id (16) || sha256(body) (32) || H(previous entry) (32, zeros for the first) || n (32)
  *
- * where an entry's hash is sha256(a || n || s). The recipient verifies the whole chain
- * (every signature, every certificate, every hand-over naming the next signer's entity,
- * the last naming itself and signed by the neighbour it came from) before delivering.
+ * where H(entry) = sha256(a || n || s || u32be(x) || p[0] || p[1] || …). Each hop's item is
+ * one leaf of the Merkle tree its agent signed for a batch; `s` signs the root, `p` and `x`
+ * prove the leaf is in it. The recipient verifies the whole chain (every root signature,
+ * through a cache of verified roots; every certificate; every hand-over naming the next
+ * signer's entity; the last naming itself and signed by the neighbour it came from) before
+ * delivering.
  */
-import { concatBytes, equalBytes, sha256, sign, verify, type SigningKey } from '../crypto/index.js';
+import { concatBytes, equalBytes, sha256, verifyBatched } from '../crypto/index.js';
 import { verifyCert, type AgentCert } from '../identity/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import type { Envelope, HopEntry } from '../wire/types.js';
+import { PENDING_SIG, type ItemSigner } from './batch.js';
 
 const ZERO32 = new Uint8Array(32);
 
+/** H(entry): binds the signer, the hand-over, the root signature and the leaf's place under it. */
 export function entryHash(e: HopEntry): Uint8Array {
-  return sha256(e.a, e.n, e.s);
+  const x = new Uint8Array(4);
+  new DataView(x.buffer).setUint32(0, e.x ?? 0);
+  return sha256(e.a, e.n, e.s, x, ...(e.p ?? []));
 }
 
+/** The bytes a hop signs (as one item of its batch). */
 export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevHash: Uint8Array, next: Uint8Array): Uint8Array {
   return concatBytes(id, bodyHash, prevHash, next);
 }
 
-/** Builds this agent's hop entry handing `env` to entity `next`. */
+/**
+ * Builds this agent's hop entry handing `env` to entity `next`. The entry's signature is
+ * filled by `signer`: at once, or when the signer's open batch closes.
+ */
 export function signHop(
-  agent: SigningKey,
+  signer: ItemSigner,
   certBytes: Uint8Array,
   env: Pick<Envelope, 'id' | 'body' | 'hops'>,
   next: Uint8Array,
@@ -34,8 +46,9 @@ export function signHop(
 ): HopEntry {
   const last = env.hops[env.hops.length - 1];
   const prev = last ? entryHash(last) : ZERO32;
-  const s = sign(agent, Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, next));
-  return { a: agent.publicKey, n: next, s, c: certBytes };
+  const entry: HopEntry = { a: signer.publicKey, n: next, s: PENDING_SIG, c: certBytes };
+  signer.sign(Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, next), entry);
+  return entry;
 }
 
 export interface VerifiedHop {
@@ -51,6 +64,10 @@ export interface VerifiedHop {
  */
 export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Array, now: number): VerifiedHop[] {
   if (env.hops.length === 0) throw new WotError('ERR_BAD_FIELD', 'envelope has no hop entries');
+  const last = env.hops[env.hops.length - 1]!;
+  // Cheap checks first: a chain not meant for us, or not from this neighbour, costs no hashing.
+  if (!equalBytes(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
+  if (!equalBytes(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
   const bodyHash = sha256(env.body);
   const path: VerifiedHop[] = [];
   let prev: Uint8Array = ZERO32;
@@ -59,17 +76,14 @@ export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Arr
     if (!h.c) throw new WotError('ERR_BAD_CERT', `hop ${i} carries no certificate`);
     const cert = verifyCert(h.c, now);
     if (!equalBytes(cert.agent, h.a)) throw new WotError('ERR_BAD_CERT', `hop ${i} certificate names another agent`);
-    if (!verify(h.a, Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, h.n), h.s)) {
-      throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
-    }
     if (i > 0 && !equalBytes(env.hops[i - 1]!.n, cert.entity)) {
       throw new WotError('ERR_BAD_SIGNATURE', `hop ${i - 1} handed the message to another entity than hop ${i}`);
+    }
+    if (!verifyBatched(h.a, Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, h.n), h)) {
+      throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
     }
     path.push({ agent: h.a, entity: cert.entity, cert });
     prev = entryHash(h);
   }
-  const last = env.hops[env.hops.length - 1]!;
-  if (!equalBytes(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
-  if (!equalBytes(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
   return path;
 }

@@ -2,7 +2,9 @@
  * Crypto primitives for wotrelay (CONTRACT: implemented in the sibling files).
  * Hot-path primitives use node:crypto (OpenSSL); @noble/ed25519 is used for strict
  * public-key checks (canonical encoding, small order) and tweetnacl as an independent
- * implementation in tests.
+ * implementation in tests. merkle.ts signs batches: one signature over a Merkle root of many
+ * items, each with its inclusion proof (the relay's hot path; see test/bench/README.md for
+ * the measurements behind these choices).
  */
 export * from './bytes.js';
 export * from './ed25519.js';
@@ -10,3 +12,4 @@ export * from './x25519.js';
 export * from './aead.js';
 export * from './hash.js';
 export * from './seal.js';
+export * from './merkle.js';

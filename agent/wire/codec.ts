@@ -191,6 +191,8 @@ const K = {
   kind: key('kind'),
   parents: key('parents'),
   dep: key('dep'),
+  p: key('p'),
+  x: key('x'),
 } as const;
 
 function wKey(k: Uint8Array): void {
@@ -291,6 +293,19 @@ export function packValue(v: unknown): Uint8Array {
 
 // ---- typed encoders (fields in PROTOCOL.md order; input already validated) ----
 
+/** The proof half of a batch signature: `p` then `x`, each only when present. */
+function wProof(p: Uint8Array[] | undefined, x: number | undefined): void {
+  if (p !== undefined) {
+    wKey(K.p);
+    wArray(p.length);
+    for (let i = 0; i < p.length; i++) wBin(p[i]!);
+  }
+  if (x !== undefined) {
+    wKey(K.x);
+    wUint(x);
+  }
+}
+
 function wEnvelope(m: Envelope): void {
   wMap(m.dep !== undefined ? 8 : 7);
   wKey(K.t);
@@ -310,13 +325,14 @@ function wEnvelope(m: Envelope): void {
   wArray(m.hops.length);
   for (let i = 0; i < m.hops.length; i++) {
     const h = m.hops[i]!;
-    wMap(h.c !== undefined ? 4 : 3);
+    wMap(3 + (h.c !== undefined ? 1 : 0) + (h.p !== undefined ? 1 : 0) + (h.x !== undefined ? 1 : 0));
     wKey(K.a);
     wBin(h.a);
     wKey(K.n);
     wBin(h.n);
     wKey(K.s);
     wBin(h.s);
+    wProof(h.p, h.x);
     if (h.c !== undefined) {
       wKey(K.c);
       wBin(h.c);
@@ -349,7 +365,7 @@ function wOrdered(m: object, fields: readonly string[]): void {
   }
 }
 
-const F_REPORT = ['t', 'id', 'st', 'ts', 'c', 's'] as const;
+const F_REPORT = ['t', 'id', 'st', 'ts', 'c', 's', 'p', 'x'] as const;
 const F_COMPLAINT = ['t', 'id', 'reason', 'ts', 'c', 's', 'w'] as const;
 const F_QUENCH = ['t', 'about', 'ts'] as const;
 const F_QUERY = ['t', 'qid', 'target', 'ttl'] as const;
@@ -439,7 +455,7 @@ function wMessage(m: WireMessage): void {
       wEnvelope(m);
       return;
     case MsgType.ACK:
-      wMap(6);
+      wMap(6 + (m.p !== undefined ? 1 : 0) + (m.x !== undefined ? 1 : 0));
       wKey(K.t);
       wUint(m.t);
       wKey(K.id);
@@ -452,6 +468,7 @@ function wMessage(m: WireMessage): void {
       wBin(m.s);
       wKey(K.c);
       wBin(m.c);
+      wProof(m.p, m.x);
       return;
   }
 }
