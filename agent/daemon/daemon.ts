@@ -58,6 +58,8 @@ import { LanDiscovery } from '../reach/lan.js';
 import { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
+import type { WireMessage } from '../wire/types.js';
+import { InboundBatcher } from './inbound.js';
 import { createLogger, type LogFields, type Logger, type LogLevel } from './log.js';
 import { configPath, dbPath, hostedListHome, listsDir, socketPath } from './paths.js';
 
@@ -353,8 +355,40 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   /** Lists hosted in this process, by name (the owner's daemon only). */
   const hostedLists = new Map<string, HostedList>();
 
-  /** Runs a core step in one transaction, then performs its actions. */
+  /**
+   * Incoming messages, committed in groups: one transaction (and one signing batch) for all
+   * that arrived in one event-loop turn, each message in a savepoint of its own so a failing
+   * one is rolled back alone; answers go out only after the commit (inbound.ts).
+   */
+  const inbound = new InboundBatcher<[LinkId, WireMessage]>((batch) => {
+    if (stopping) return; // not acknowledged: the previous hop keeps it and tries again
+    let actions: Action[];
+    try {
+      actions = store.tx(() =>
+        core.batch(() => {
+          const out: Action[] = [];
+          for (const [id, msg] of batch) {
+            try {
+              out.push(...store.tx(() => core.onMessage(id, msg)));
+            } catch (e) {
+              metrics.inc('core.error');
+              log.log('error', 'core-error', { error: (e as Error).message });
+            }
+          }
+          return out;
+        }),
+      );
+    } catch (e) {
+      metrics.inc('core.error');
+      log.log('error', 'core-error', { error: (e as Error).message });
+      return;
+    }
+    perform(actions);
+  });
+
+  /** Runs a core step in one transaction, then performs its actions (queued messages first). */
   const step = (fn: () => Action[]): void => {
+    inbound.drain();
     let actions: Action[];
     try {
       actions = store.tx(fn);
@@ -546,7 +580,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       onOpen?.(id);
       step(() => core.peerUp(id, peer, { awaitingWelcome: pendingAccepts.has(id), addrs: link.peerAddrs }));
     });
-    link.on('message', (msg) => step(() => core.onMessage(id, msg)));
+    link.on('message', (msg) => inbound.push([id, msg]));
     link.on('close', (info: CloseInfo) => {
       links.delete(id);
       linkDirection.delete(id);
@@ -1396,6 +1430,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     invoke,
     stop: async () => {
       if (stopping) return;
+      inbound.drain(); // commit and answer what has arrived; later arrivals are not acknowledged
       stopping = true;
       clearInterval(tick);
       clearInterval(reconnectTimer);
