@@ -11,7 +11,7 @@
  * placeholder until the batch closes, then the signature; actions carrying it must not be
  * encoded before that (the core returns them only after its batch closed).
  */
-import { signBatch, type BatchSig, type SigningKey } from '../crypto/index.js';
+import { merkleLeaf, signLeaves, type BatchSig, type SigningKey } from '../crypto/index.js';
 import type { DomainTag } from '../wire/constants.js';
 
 /** Placeholder signature of an item whose batch is still open (never valid on the wire). */
@@ -22,6 +22,8 @@ export interface ItemSigner {
   readonly publicKey: Uint8Array;
   /** Fills `into.s` (and `into.p`, `into.x` when the batch has several items). */
   sign(domain: DomainTag, bytes: Uint8Array, into: BatchSig): void;
+  /** The same for an item whose leaf (merkleLeaf) the caller has computed. */
+  signLeaf(leaf: Uint8Array, into: BatchSig): void;
 }
 
 /** Signs each item alone, at once (a batch of one: root = leaf, empty proof). */
@@ -29,7 +31,10 @@ export function immediateSigner(key: SigningKey): ItemSigner {
   return {
     publicKey: key.publicKey,
     sign(domain, bytes, into) {
-      fill(into, signBatch(key, [{ domain, bytes }])[0]!);
+      fill(into, signLeaves(key, [merkleLeaf(domain, bytes)])[0]!);
+    },
+    signLeaf(leaf, into) {
+      fill(into, signLeaves(key, [leaf])[0]!);
     },
   };
 }
@@ -47,7 +52,7 @@ function fill(into: BatchSig, sig: BatchSig): void {
 
 export class BatchSigner implements ItemSigner {
   private depth = 0;
-  private items: Array<{ domain: DomainTag; bytes: Uint8Array; into: BatchSig }> = [];
+  private items: Array<{ leaf: Uint8Array; into: BatchSig }> = [];
   /** Batches signed and items in them (for metrics and benchmarks). */
   readonly stats = { batches: 0, items: 0 };
 
@@ -82,14 +87,18 @@ export class BatchSigner implements ItemSigner {
   }
 
   sign(domain: DomainTag, bytes: Uint8Array, into: BatchSig): void {
+    this.signLeaf(merkleLeaf(domain, bytes), into);
+  }
+
+  signLeaf(leaf: Uint8Array, into: BatchSig): void {
     if (this.depth === 0) {
       this.stats.batches++;
       this.stats.items++;
-      fill(into, signBatch(this.key, [{ domain, bytes }])[0]!);
+      fill(into, signLeaves(this.key, [leaf])[0]!);
       return;
     }
     into.s = PENDING_SIG;
-    this.items.push({ domain, bytes, into });
+    this.items.push({ leaf, into });
     if (this.items.length >= this.maxItems) this.flush();
   }
 
@@ -98,7 +107,7 @@ export class BatchSigner implements ItemSigner {
     const items = this.items;
     if (items.length === 0) return;
     this.items = [];
-    const sigs = signBatch(this.key, items);
+    const sigs = signLeaves(this.key, items.map((it) => it.leaf));
     for (let i = 0; i < items.length; i++) fill(items[i]!.into, sigs[i]!);
     this.stats.batches++;
     this.stats.items += items.length;

@@ -1,18 +1,19 @@
 /**
- * The signed hop chain of an envelope. Each hop appends `{a, n, s, p?, x?, c}`: its agent
- * key, the entity it hands the message to, and a batch signature (agent/crypto/merkle.ts)
- * over the item (Domain.HOP)
+ * The signed hop chain of an envelope. Each hop appends `{a, n, l, s, p?, x?, c}`: its agent
+ * key, the entity it hands the message to, the leaf `l` of its item, and a batch signature
+ * (agent/crypto/merkle.ts, PROTOCOL.md 3.13) whose item (Domain.HOP) is
  *
- *   id (16) || sha256(body) (32) || H(previous entry) (32, zeros for the first) || n (32)
+ *   id (16) || sha256(body) (32) || l of the previous entry (32, zeros for the first) || n (32) || a (32)
  *
- * where H(entry) = sha256(a || n || s || u32be(x) || p[0] || p[1] || …). Each hop's item is
- * one leaf of the Merkle tree its agent signed for a batch; `s` signs the root, `p` and `x`
- * prove the leaf is in it. The recipient verifies the whole chain (every root signature,
- * through a cache of verified roots; every certificate; every hand-over naming the next
- * signer's entity; the last naming itself and signed by the neighbour it came from) before
- * delivering.
+ * so `l` = leaf(Domain.HOP, item) chains every entry to all before it and to its signer. `s`
+ * signs the root of the Merkle tree the agent signed for its batch; `p` and `x` prove the
+ * leaf is under it. Relays take the previous `l` as given (they do not verify); the recipient
+ * recomputes every leaf from the envelope and checks it against `l`, then every certificate,
+ * every hand-over naming the next signer's entity, the last naming itself and signed by the
+ * neighbour it came from, and every batch signature (through its cache of verified roots)
+ * before delivering.
  */
-import { concatBytes, equalBytes, sha256, verifyBatched } from '../crypto/index.js';
+import { concatBytes, merkleLeafOf, sha256, verifyBatchedLeaf } from '../crypto/index.js';
 import { verifyCert, type AgentCert } from '../identity/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
@@ -21,16 +22,21 @@ import { PENDING_SIG, type ItemSigner } from './batch.js';
 
 const ZERO32 = new Uint8Array(32);
 
-/** H(entry): binds the signer, the hand-over, the root signature and the leaf's place under it. */
-export function entryHash(e: HopEntry): Uint8Array {
-  const x = new Uint8Array(4);
-  new DataView(x.buffer).setUint32(0, e.x ?? 0);
-  return sha256(e.a, e.n, e.s, x, ...(e.p ?? []));
+/** The item a hop signs (as one leaf of its batch). */
+export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): Uint8Array {
+  return concatBytes(id, bodyHash, prevLeaf, next, agent);
 }
 
-/** The bytes a hop signs (as one item of its batch). */
-export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevHash: Uint8Array, next: Uint8Array): Uint8Array {
-  return concatBytes(id, bodyHash, prevHash, next);
+/** The leaf of a hop's item: merkleLeaf(Domain.HOP, hopSigningBytes(…)), in one step. */
+export function hopLeaf(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): Uint8Array {
+  return merkleLeafOf(Domain.HOP, id, bodyHash, prevLeaf, next, agent);
+}
+
+/** Equality of public byte strings in a chain (keys, leaves): no secret involved, no need for constant time. */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -45,9 +51,8 @@ export function signHop(
   bodyHash: Uint8Array = sha256(env.body),
 ): HopEntry {
   const last = env.hops[env.hops.length - 1];
-  const prev = last ? entryHash(last) : ZERO32;
-  const entry: HopEntry = { a: signer.publicKey, n: next, s: PENDING_SIG, c: certBytes };
-  signer.sign(Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, next), entry);
+  const entry: HopEntry = { a: signer.publicKey, n: next, l: hopLeaf(env.id, bodyHash, last ? last.l : ZERO32, next, signer.publicKey), s: PENDING_SIG, c: certBytes };
+  signer.signLeaf(entry.l, entry);
   return entry;
 }
 
@@ -66,8 +71,8 @@ export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Arr
   if (env.hops.length === 0) throw new WotError('ERR_BAD_FIELD', 'envelope has no hop entries');
   const last = env.hops[env.hops.length - 1]!;
   // Cheap checks first: a chain not meant for us, or not from this neighbour, costs no hashing.
-  if (!equalBytes(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
-  if (!equalBytes(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
+  if (!same(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
+  if (!same(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
   const bodyHash = sha256(env.body);
   const path: VerifiedHop[] = [];
   let prev: Uint8Array = ZERO32;
@@ -75,15 +80,15 @@ export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Arr
     const h = env.hops[i]!;
     if (!h.c) throw new WotError('ERR_BAD_CERT', `hop ${i} carries no certificate`);
     const cert = verifyCert(h.c, now);
-    if (!equalBytes(cert.agent, h.a)) throw new WotError('ERR_BAD_CERT', `hop ${i} certificate names another agent`);
-    if (i > 0 && !equalBytes(env.hops[i - 1]!.n, cert.entity)) {
+    if (!same(cert.agent, h.a)) throw new WotError('ERR_BAD_CERT', `hop ${i} certificate names another agent`);
+    if (i > 0 && !same(env.hops[i - 1]!.n, cert.entity)) {
       throw new WotError('ERR_BAD_SIGNATURE', `hop ${i - 1} handed the message to another entity than hop ${i}`);
     }
-    if (!verifyBatched(h.a, Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, h.n), h)) {
-      throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
-    }
+    const leaf = hopLeaf(env.id, bodyHash, prev, h.n, h.a);
+    if (!same(leaf, h.l)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} entry does not match the message and the hops before it`);
+    if (!verifyBatchedLeaf(h.a, leaf, h)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
     path.push({ agent: h.a, entity: cert.entity, cert });
-    prev = entryHash(h);
+    prev = leaf;
   }
   return path;
 }

@@ -2,12 +2,37 @@
  * Hashing, key derivation and randomness for wotrelay: SHA-256, HKDF-SHA256 (RFC 5869)
  * and a CSPRNG, all via node:crypto.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 import { asU8 } from './bytes.js';
 
+/**
+ * node:crypto's one-shot hash (Node ≥ 20.12): one native call instead of create, update per
+ * part and digest; hashing is on the hot path of relays and recipients (hop chains, batch
+ * proofs). Undefined on older Node 20 releases, which then use createHash.
+ */
+const oneShot: ((algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer) | undefined = (nodeCrypto as { hash?: (a: string, d: Uint8Array, e: 'buffer') => Buffer }).hash;
+
+/** SHA-256 of `data` (one part). */
+export function sha256One(data: Uint8Array): Uint8Array {
+  return asU8(oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest());
+}
+
 /** SHA-256 of the concatenation of `parts`. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return sha256One(parts[0]!);
+  let len = 0;
+  for (const p of parts) len += p.length;
+  if (oneShot && len <= 16 * 1024) {
+    const buf = new Uint8Array(len);
+    let off = 0;
+    for (const p of parts) {
+      buf.set(p, off);
+      off += p.length;
+    }
+    return asU8(oneShot('sha256', buf, 'buffer'));
+  }
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return asU8(h.digest());

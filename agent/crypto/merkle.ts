@@ -19,10 +19,10 @@
  * cache, per process): the first item of a batch costs one signature check, the others a
  * hash or two.
  */
-import { hash as nodeHash } from 'node:crypto';
 import { Domain, Limits, type DomainTag } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import { sign, verify, type SigningKey } from './ed25519.js';
+import { sha256One } from './hash.js';
 
 /** How an item proves it is in a signed batch: root signature, sibling path, directions. */
 export interface BatchSig {
@@ -50,17 +50,25 @@ function prefixOf(domain: DomainTag): Uint8Array {
   return p;
 }
 
-function digest(b: Uint8Array): Uint8Array {
-  const h = nodeHash('sha256', b, 'buffer');
-  return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
-}
+const digest = sha256One;
 
 /** The leaf of an item: sha256(0x00 || utf8(domain) || 0x00 || bytes). */
 export function merkleLeaf(domain: DomainTag, bytes: Uint8Array): Uint8Array {
+  return merkleLeafOf(domain, bytes);
+}
+
+/** The leaf of an item given in parts (their concatenation), without building the item first. */
+export function merkleLeafOf(domain: DomainTag, ...parts: Uint8Array[]): Uint8Array {
   const pre = prefixOf(domain);
-  const buf = new Uint8Array(pre.length + bytes.length);
+  let len = pre.length;
+  for (const p of parts) len += p.length;
+  const buf = new Uint8Array(len);
   buf.set(pre, 0);
-  buf.set(bytes, pre.length);
+  let off = pre.length;
+  for (const p of parts) {
+    buf.set(p, off);
+    off += p.length;
+  }
   return digest(buf);
 }
 
@@ -110,46 +118,83 @@ export function merkleRoot(leaf: Uint8Array, p: readonly Uint8Array[] = [], x = 
 
 /** Signs one batch: a BatchSig per item, in order. */
 export function signBatch(key: SigningKey, items: ReadonlyArray<{ domain: DomainTag; bytes: Uint8Array }>): BatchSig[] {
-  const { root, proofs } = merkleTree(items.map((it) => merkleLeaf(it.domain, it.bytes)));
+  return signLeaves(key, items.map((it) => merkleLeaf(it.domain, it.bytes)));
+}
+
+/** Signs one batch given its leaves (merkleLeaf of each item): a BatchSig per leaf, in order. */
+export function signLeaves(key: SigningKey, leaves: readonly Uint8Array[]): BatchSig[] {
+  const { root, proofs } = merkleTree(leaves);
   const s = sign(key, Domain.BATCH, root);
   return proofs.map((pr) => (pr.p.length === 0 ? { s } : { s, p: pr.p, x: pr.x }));
 }
 
 /**
- * Nodes (leaves, inner nodes, roots) known to lie under a root signed by a public key, by
- * latin1(public key || node), each with the rest of its path up to that root (siblings from
- * `from` on in `rest`, directions `x`). A climb stops early only where the rest of its proof
- * is exactly that known path, so a proof is always checked in full: a wrong sibling or
- * direction climbs to a root nobody signed. Insertion order = age; the oldest go first.
+ * Inner nodes and roots known to lie under a root signed by a public key, each with the rest
+ * of its path up to that root (siblings from `from` on in `rest`, directions `x`) and the
+ * root's verified signature. A climb stops early only where the rest of its proof and its
+ * signature are exactly those, so an item is always checked in full: a wrong sibling,
+ * direction or signature climbs to a root that must then verify.
+ *
+ * Keyed by the node's first 48 bits (a number: no string to build per lookup); an entry
+ * counts only when its whole node and public key match, so a key collision is just a miss.
+ * Two generations bound it (at most KNOWN_MAX entries): when the young one is full it becomes
+ * the old one and the old one is dropped, O(1) per entry (deleting the oldest entry of a Map
+ * one by one is not).
  */
 interface KnownPath {
+  node: Uint8Array;
+  pub: Uint8Array;
   rest: Uint8Array[];
   from: number;
   x: number;
+  /** The root signature that was verified. */
+  s: Uint8Array;
 }
-const known = new Map<string, KnownPath>();
 const KNOWN_MAX = 131_072;
+let young = new Map<number, KnownPath>();
+let old = new Map<number, KnownPath>();
 
-const keyBuf = new Uint8Array(64);
-function knownKey(pub: Uint8Array, node: Uint8Array): string {
-  keyBuf.set(pub, 0);
-  keyBuf.set(node, 32);
-  return Buffer.from(keyBuf.buffer, 0, 64).toString('latin1');
+const keyOf = (node: Uint8Array): number => (node[0]! * 0x1000000 + node[1]! * 0x10000 + node[2]! * 0x100 + node[3]!) * 0x10000 + node[4]! * 0x100 + node[5]!;
+
+/** Equality of two byte strings of public data (not constant time). */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-/** Remembers nodes[0..] of a verified climb; node j's path up starts at sibling j of `rest`. */
-function remember(pub: Uint8Array, nodes: Uint8Array[], rest: Uint8Array[], x: number): void {
+function lookup(pub: Uint8Array, node: Uint8Array): KnownPath | undefined {
+  const key = keyOf(node);
+  const k = young.get(key) ?? old.get(key);
+  return k && same(k.node, node) && same(k.pub, pub) ? k : undefined;
+}
+
+function put(v: KnownPath): void {
+  if (young.size >= KNOWN_MAX / 2) {
+    old = young;
+    young = new Map();
+  }
+  young.set(keyOf(v.node), v);
+}
+
+/**
+ * Remembers what a verified climb showed to be under the root: the nodes climbed above the
+ * leaf (node j's path up is siblings j.. of `path`), and each sibling met on the way (its
+ * path up starts with the node it was paired with). The next item of the same batch then
+ * usually meets a known node after one hash, or none when it is a sibling seen already.
+ */
+function remember(pub: Uint8Array, nodes: Uint8Array[], path: Uint8Array[], x: number, s: Uint8Array): void {
   for (let j = 0; j < nodes.length; j++) {
-    if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value!);
-    known.set(knownKey(pub, nodes[j]!), { rest, from: j, x: x >>> j });
+    if (j > 0) put({ node: nodes[j]!, pub, rest: path, from: j, x: x >>> j, s });
+    if (j < path.length) put({ node: path[j]!, pub, rest: [nodes[j]!, ...path.slice(j + 1)], from: 0, x: ((x >>> (j + 1)) << 1) | (1 - ((x >>> j) & 1)), s });
   }
 }
 
-/** True when siblings p[i..] and directions x >>> i are exactly the known path's. */
-function samePath(k: KnownPath, p: readonly Uint8Array[], i: number, x: number): boolean {
-  if (k.x !== x >>> i || k.rest.length - k.from !== p.length - i) return false;
+/** True when siblings p[i..], directions x >>> i and the root signature are exactly the known path's. */
+function samePath(k: KnownPath, p: readonly Uint8Array[], i: number, x: number, s: Uint8Array): boolean {
+  if (k.x !== x >>> i || k.rest.length - k.from !== p.length - i || !same(k.s, s)) return false;
   for (let j = 0; i + j < p.length; j++) {
-    if (Buffer.compare(k.rest[k.from + j]!, p[i + j]!) !== 0) return false;
+    if (!same(k.rest[k.from + j]!, p[i + j]!)) return false;
   }
   return true;
 }
@@ -159,6 +204,17 @@ function samePath(k: KnownPath, p: readonly Uint8Array[], i: number, x: number):
  * this proof. Never throws: malformed proofs, wrong keys and bad signatures give false.
  */
 export function verifyBatched(pub: Uint8Array, domain: DomainTag, bytes: Uint8Array, sig: BatchSig): boolean {
+  let leaf: Uint8Array;
+  try {
+    leaf = merkleLeaf(domain, bytes);
+  } catch {
+    return false;
+  }
+  return verifyBatchedLeaf(pub, leaf, sig);
+}
+
+/** verifyBatched for a leaf the caller has computed already (merkleLeaf of the item). */
+export function verifyBatchedLeaf(pub: Uint8Array, leaf: Uint8Array, sig: BatchSig): boolean {
   try {
     if (!(pub instanceof Uint8Array) || pub.length !== 32) return false;
     if (!(sig.s instanceof Uint8Array) || sig.s.length !== 64) return false;
@@ -166,23 +222,30 @@ export function verifyBatched(pub: Uint8Array, domain: DomainTag, bytes: Uint8Ar
     const x = sig.x ?? 0;
     if (!Array.isArray(p) || p.length > Limits.MAX_PROOF || !Number.isInteger(x) || x < 0 || x >= 2 ** p.length) return false;
     for (const sib of p) if (!(sib instanceof Uint8Array) || sib.length !== 32) return false;
-    let node = merkleLeaf(domain, bytes);
-    const climbed: Uint8Array[] = [];
-    for (let i = 0; ; i++) {
+    if (!(leaf instanceof Uint8Array) || leaf.length !== 32) return false;
+    let node = leaf;
+    // The leaf itself may be known: the sibling of an item verified before.
+    const atLeaf = lookup(pub, leaf);
+    if (atLeaf && samePath(atLeaf, p, 0, x, sig.s)) return true;
+    const climbed: Uint8Array[] = [node];
+    for (let i = 0; i < p.length; i++) {
+      node = (x >>> i) & 1 ? merkleNode(p[i]!, node) : merkleNode(node, p[i]!);
       // A known node whose known path up is exactly the rest of this proof: done. (The same
       // item may be in several batches, so another path is not an error: climb on.)
-      const k = known.get(knownKey(pub, node));
-      if (k && samePath(k, p, i, x)) {
-        if (climbed.length > 0) remember(pub, climbed, [...p.slice(0, i).map((b) => b.slice()), ...k.rest.slice(k.from)], x);
+      const k = lookup(pub, node);
+      if (k && samePath(k, p, i + 1, x, sig.s)) {
+        // p[i + 1..] is the known path: p is this leaf's whole path to the root.
+        remember(k.pub, climbed, p.map((b) => b.slice()), x, k.s);
         return true;
       }
       climbed.push(node);
-      if (i === p.length) break;
-      node = (x >>> i) & 1 ? merkleNode(p[i]!, node) : merkleNode(node, p[i]!);
     }
     if (!verify(pub, Domain.BATCH, node, sig.s)) return false;
     // Copies: the siblings may be views into a received buffer that is about to be reused.
-    remember(pub, climbed, p.map((b) => b.slice()), x);
+    const s = sig.s.slice();
+    const owner = pub.slice();
+    if (p.length === 0) put({ node: node.slice(), pub: owner, rest: [], from: 0, x: 0, s });
+    else remember(owner, climbed, p.map((b) => b.slice()), x, s);
     return true;
   } catch {
     return false;
@@ -191,5 +254,6 @@ export function verifyBatched(pub: Uint8Array, domain: DomainTag, bytes: Uint8Ar
 
 /** Forgets every verified root (tests measure cold verification with it). */
 export function clearBatchCache(): void {
-  known.clear();
+  young = new Map();
+  old = new Map();
 }

@@ -193,6 +193,7 @@ const K = {
   dep: key('dep'),
   p: key('p'),
   x: key('x'),
+  l: key('l'),
 } as const;
 
 function wKey(k: Uint8Array): void {
@@ -325,11 +326,13 @@ function wEnvelope(m: Envelope): void {
   wArray(m.hops.length);
   for (let i = 0; i < m.hops.length; i++) {
     const h = m.hops[i]!;
-    wMap(3 + (h.c !== undefined ? 1 : 0) + (h.p !== undefined ? 1 : 0) + (h.x !== undefined ? 1 : 0));
+    wMap(4 + (h.c !== undefined ? 1 : 0) + (h.p !== undefined ? 1 : 0) + (h.x !== undefined ? 1 : 0));
     wKey(K.a);
     wBin(h.a);
     wKey(K.n);
     wBin(h.n);
+    wKey(K.l);
+    wBin(h.l);
     wKey(K.s);
     wBin(h.s);
     wProof(h.p, h.x);

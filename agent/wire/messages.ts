@@ -220,7 +220,7 @@ const K_MB_ITEMS = keySet('t', 'items', 'more');
 const K_MAIL_ITEM = keySet('q', 'e');
 const K_MB_DELETE = keySet('t', 'seqs', 'ts', 's');
 const MAIL_ITEM_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
-const K_HOP = keySet('a', 'n', 's', 'p', 'x', 'c');
+const K_HOP = keySet('a', 'n', 'l', 's', 'p', 'x', 'c');
 const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c', 'p', 'x');
 const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's', 'p', 'x');
 const K_COMPLAINT = keySet('t', 'id', 'reason', 'ts', 'c', 's', 'w');
@@ -267,6 +267,7 @@ function validateHop(h: Obj, i: number): HopEntry {
   }
   bytesField(h, 'a', KEY_BYTES, 'hops', i);
   bytesField(h, 'n', KEY_BYTES, 'hops', i);
+  bytesField(h, 'l', 32, 'hops', i);
   bytesField(h, 's', SIG_BYTES, 'hops', i);
   batchProof(h, 'hops', i);
   optionalBytesField(h, 'c', CERT_BYTES, 'hops', i);

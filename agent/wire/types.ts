@@ -24,14 +24,17 @@ export interface Welcome { t: typeof MsgType.WELCOME; name?: string }
 
 /**
  * One entry of the signed hop chain. `s`, `p`, `x` are a batch signature (PROTOCOL.md 3.13):
- * `a` signed the root of a Merkle tree one of whose leaves is this hop's item (Domain.HOP)
- * id || sha256(body) || H(previous entry) || n; `p`/`x` prove the leaf is under that root.
+ * `a` signed the root of a Merkle tree one of whose leaves, `l`, is this hop's item
+ * (Domain.HOP) id || sha256(body) || l of the previous entry || n || a; `p`/`x` prove the
+ * leaf is under that root.
  */
 export interface HopEntry {
   /** Agent Ed25519 public key of the signer. */
   a: Uint8Array;
   /** Entity public key of the next hop this entry hands the message to. */
   n: Uint8Array;
+  /** The leaf of this hop's item (the recipient recomputes it); the next hop's item names it. */
+  l: Uint8Array;
   /** Signature by `a` over its batch's root (Domain.BATCH). */
   s: Uint8Array;
   /** Inclusion proof: sibling hashes from the leaf up (absent for a batch of one). */

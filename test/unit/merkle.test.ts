@@ -17,6 +17,7 @@ import {
   merkleNode,
   merkleRoot,
   merkleTree,
+  sha256,
   sign,
   signBatch,
   signingKeyFromSeed,
@@ -27,6 +28,7 @@ import {
   type BatchSig,
 } from '../../agent/crypto/index.js';
 import { BatchSigner, immediateSigner } from '../../agent/core/batch.js';
+import { hopLeaf, hopSigningBytes } from '../../agent/core/path.js';
 import { Domain } from '../../agent/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
 import type { Report } from '../../agent/wire/types.js';
@@ -95,6 +97,17 @@ test('test vectors of PROTOCOL.md 3.13: three items, one batch', () => {
   assert.ok(verify(key.publicKey, Domain.BATCH, root, sigs[0]!.s), 'the signature is the agent\'s over the root');
 });
 
+test('test vectors of PROTOCOL.md 3.13: hop leaves chain each entry to the ones before', () => {
+  const id = new Uint8Array(16).fill(0x11);
+  const bodyHash = sha256(utf8('hello'));
+  assert.is(toHex(bodyHash), '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824');
+  const l0 = hopLeaf(id, bodyHash, new Uint8Array(32), new Uint8Array(32).fill(0x22), key.publicKey);
+  assert.is(toHex(l0), 'b245e4937c25234842520bb2fd22e36f4259ed163611305cb726568496fb65e6');
+  assert.equal(l0, merkleLeaf(Domain.HOP, hopSigningBytes(id, bodyHash, new Uint8Array(32), new Uint8Array(32).fill(0x22), key.publicKey)));
+  const l1 = hopLeaf(id, bodyHash, l0, new Uint8Array(32).fill(0x33), key.publicKey);
+  assert.is(toHex(l1), 'bf43235ec854456bae2615c849e4ecff4bc764c9f96a123bf591c7f92260bc66');
+});
+
 test('verifyBatched accepts each item of a signed batch, and nothing else', () => {
   clearBatchCache();
   const items = Array.from({ length: 9 }, (_, i) => ({ domain: Domain.REPORT, bytes: item(i) }));
@@ -114,6 +127,10 @@ test('verifyBatched accepts each item of a signed batch, and nothing else', () =
   assert.not.ok(verifyBatched(key.publicKey, Domain.REPORT, item(3), { ...s3, x: -1 }), 'negative x');
   assert.not.ok(verifyBatched(key.publicKey, Domain.REPORT, item(3), { ...s3, p: [new Uint8Array(31), ...s3.p!.slice(1)] }), 'short sibling');
   assert.not.ok(verifyBatched(key.publicKey, Domain.REPORT, item(3), { ...s3, s: new Uint8Array(63) }), 'short signature');
+  const root = merkleRoot(merkleLeaf(Domain.REPORT, item(3)), s3.p, s3.x);
+  assert.not.ok(verifyBatched(key.publicKey, Domain.REPORT, item(3), { ...s3, s: sign(other, Domain.BATCH, root) }), 'another key\'s signature over the cached root');
+  assert.not.ok(verifyBatched(key.publicKey, Domain.REPORT, item(3), { ...s3, s: new Uint8Array(64).fill(5) }), 'a garbage signature with a cached root');
+  assert.ok(verifyBatched(key.publicKey, Domain.REPORT, item(3), s3), 'and the real one still passes');
 });
 
 test('a root signed by someone else does not verify for the named signer', () => {

@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { toHex, equalBytes, merkleLeaf, merkleRoot, sha256, sign, signBatch } from '../../agent/crypto/index.js';
-import { entryHash, hopSigningBytes } from '../../agent/core/path.js';
+import { hopSigningBytes } from '../../agent/core/path.js';
 import { encodeEntityId } from '../../agent/identity/index.js';
 import { Domain, MsgType } from '../../agent/wire/constants.js';
 import { decodeMessage } from '../../agent/wire/index.js';
@@ -213,7 +213,7 @@ test('batch signatures at the recipient: a forged proof, a root signed by someon
   const D = net.n('D');
   const fromC = [...D.links.entries()].find(([, v]) => v === 'C')![0];
   const withB = (entry: HopEntry): Envelope => ({ ...full, hops: [full.hops[0]!, entry, full.hops[2]!] });
-  const item = hopSigningBytes(full.id, sha256(full.body), entryHash(full.hops[0]!), b.n);
+  const item = hopSigningBytes(full.id, sha256(full.body), full.hops[0]!.l, b.n, b.a);
   const root = merkleRoot(merkleLeaf(Domain.HOP, item), b.p, b.x);
   const before = net.count('D', 'dropped.ERR_BAD_SIGNATURE');
   // 1. a forged proof: one sibling changed
@@ -224,16 +224,16 @@ test('batch signatures at the recipient: a forged proof, a root signed by someon
   net.perform('D', D.store.tx(() => D.core.onMessage(fromC, withB({ ...b, s: sign(net.n('C').deps.identity.agent, Domain.BATCH, root) }))));
   // 3. a real batch signature of B, over a batch that does not hold this entry
   const elsewhere = signBatch(net.n('B').deps.identity.agent, [
-    { domain: Domain.HOP, bytes: new Uint8Array(112).fill(1) },
-    { domain: Domain.HOP, bytes: new Uint8Array(112).fill(2) },
+    { domain: Domain.HOP, bytes: new Uint8Array(144).fill(1) },
+    { domain: Domain.HOP, bytes: new Uint8Array(144).fill(2) },
   ])[0]!;
   net.perform('D', D.store.tx(() => D.core.onMessage(fromC, withB({ ...b, ...elsewhere }))));
   assert.is(net.count('D', 'dropped.ERR_BAD_SIGNATURE'), before + 3, 'each one dropped and counted');
   // C's entry signed again in another batch (a retransmission) is as good as the first.
   const c = full.hops[2]!;
-  const cItem = hopSigningBytes(full.id, sha256(full.body), entryHash(b), c.n);
+  const cItem = hopSigningBytes(full.id, sha256(full.body), b.l, c.n, c.a);
   const again = signBatch(net.n('C').deps.identity.agent, [
-    { domain: Domain.HOP, bytes: new Uint8Array(112).fill(3) },
+    { domain: Domain.HOP, bytes: new Uint8Array(144).fill(3) },
     { domain: Domain.HOP, bytes: cItem },
   ])[1]!;
   const acksBefore = net.sent.filter((m) => m.t === MsgType.ACK && equalBytes(m.id, id)).length;
