@@ -54,8 +54,10 @@ import {
 } from '../identity/index.js';
 import { Link, type CloseInfo, type PeerIdentity } from '../link/index.js';
 import { ListHost, type ListTunables } from '../lists/index.js';
-import { LanDiscovery } from '../reach/lan.js';
-import { UpnpMapper } from '../reach/upnp.js';
+// LAN discovery (dnssd) and UPnP (nat-upnp) are loaded only when used: they are most of the
+// daemon's start-up time, and an agent on a loopback or public address never needs them.
+import type { LanDiscovery } from '../reach/lan.js';
+import type { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import type { WireMessage } from '../wire/types.js';
@@ -1358,6 +1360,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   // LAN discovery: only when listening beyond loopback (tests on 127.0.0.1 never multicast).
   if (cfg.lan && !/^(127\.|\[?::1\]?)/.test(bound.address)) {
     try {
+      const { LanDiscovery } = await import('../reach/lan.js');
       lan = new LanDiscovery({
         port: bound.port,
         entityPub: identity.entityPub,
@@ -1377,7 +1380,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     }
   }
   // UPnP: ask the router for a mapping without holding up start; announce when it exists.
-  const startUpnp = (): void => {
+  const startUpnp = async (): Promise<void> => {
+    const { UpnpMapper } = await import('../reach/upnp.js');
+    if (stopping) return;
     const mapper = new UpnpMapper({
       internalPort: bound.port,
       description: 'wotrelay',
@@ -1393,13 +1398,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         log.log('info', 'upnp-unavailable', { reason: r.reason });
         // No gateway (yet) or it did not answer: try again later; a refusal is final.
         if (/^(no gateway|timeout)/.test(r.reason)) {
-          upnpRetry = setTimeout(startUpnp, 10 * 60_000);
+          upnpRetry = setTimeout(() => void startUpnp(), 10 * 60_000);
           upnpRetry.unref();
         }
       }
     });
   };
-  if (cfg.upnp && !/^(127\.|\[?::1\]?)/.test(bound.address)) startUpnp();
+  if (cfg.upnp && !/^(127\.|\[?::1\]?)/.test(bound.address)) void startUpnp();
 
   // Lists hosted in this process (<home>/lists/<name>/): each is an agent of its own, on its own port.
   if (!opts.hosted && !cfg.list) {

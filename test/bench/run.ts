@@ -8,10 +8,11 @@
  */
 import { machine, table, writeResult, type Bench } from './lib.js';
 import { cryptoBench } from './crypto.js';
+import { readyBench } from './ready.js';
 import { relayBench } from './relay.js';
 import { verifyBench } from './verify.js';
 
-export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench];
+export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
