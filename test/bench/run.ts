@@ -7,12 +7,16 @@
  * run (a missed target is reported, not an error).
  */
 import { machine, table, writeResult, type Bench } from './lib.js';
+import { crashBench } from './crash.js';
 import { cryptoBench } from './crypto.js';
+import { directoryBench } from './directory.js';
+import { discoveryBench } from './discovery.js';
+import { listBench } from './list.js';
 import { readyBench } from './ready.js';
 import { relayBench } from './relay.js';
 import { verifyBench } from './verify.js';
 
-export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench];
+export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench, discoveryBench, listBench, directoryBench, crashBench];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

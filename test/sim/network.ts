@@ -191,6 +191,7 @@ export class SimNetwork {
   private readonly hooks: Array<(node: number, action: Action) => void> = [];
   private readonly pendingDials = new Set<number>();
   private readonly trace: Hash = createHash('sha256');
+  private tracePending = '';
   private readonly opts: Required<Omit<SimNetworkOptions, 'keepTicking' | 'coreConfig' | 'graph' | 'seed'>> & {
     keepTicking?: (node: SimNode) => boolean;
     coreConfig: Partial<CoreConfig>;
@@ -625,7 +626,12 @@ export class SimNetwork {
       }
     }
     this.counters.delivered++;
-    this.trace.update(`${this.clock.now()}|${from.index}|${to.index}|${m.t}|${traceId(m)}\n`);
+    // Lines are hashed in chunks (one native call per ~64 KiB, not per message): same digest.
+    this.tracePending += `${this.clock.now()}|${from.index}|${to.index}|${m.t}|${traceId(m)}\n`;
+    if (this.tracePending.length >= 65_536) {
+      this.trace.update(this.tracePending);
+      this.tracePending = '';
+    }
     this.activity(to);
     this.call(to, 'onMessage', () => to.core.onMessage(toLink, m), m.t);
   }
@@ -719,6 +725,10 @@ export class SimNetwork {
 
   /** sha256 (hex) over `time|from|to|type|id` of every delivered message so far. */
   traceHash(): string {
+    if (this.tracePending.length > 0) {
+      this.trace.update(this.tracePending);
+      this.tracePending = '';
+    }
     return this.trace.copy().digest('hex');
   }
 }
