@@ -367,6 +367,8 @@ interface SeenQuery {
 
 export class AgentCore {
   private readonly neighbours = new Map<LinkId, Neighbour>();
+  /** Connected entities with a public address: the candidates to relay for us (refreshPublic). */
+  private readonly publicNeighbours = new Map<string, Uint8Array>();
   /** entity hex → link ids (several devices or a duplicate link during a race). */
   private readonly byEntity = new Map<string, Set<LinkId>>();
   /** agent hex of peers whose invite we redeemed in the gate; they get WELCOME on open. */
@@ -526,6 +528,7 @@ export class AgentCore {
     let set = this.byEntity.get(entityHex);
     if (!set) this.byEntity.set(entityHex, (set = new Set()));
     set.add(link);
+    this.refreshPublic(entityHex);
     this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
     const trust = this.store.trust.get(peer.entity);
     const announced = opts.addrs?.[0];
@@ -558,8 +561,12 @@ export class AgentCore {
     this.neighbours.delete(link);
     const set = this.byEntity.get(n.entityHex);
     set?.delete(link);
-    if (set && set.size > 0) return [];
+    if (set && set.size > 0) {
+      this.refreshPublic(n.entityHex);
+      return [];
+    }
     this.byEntity.delete(n.entityHex);
+    this.publicNeighbours.delete(n.entityHex);
     this.routes.dropVia(n.peer.entity);
     // Envelopes we handed to it that it has not taken yet: another way, on the next tick.
     const actions: Action[] = [...this.reannounceIfRelaysChanged()];
@@ -1546,15 +1553,36 @@ export class AgentCore {
     const pub = addrs.filter(isPublicAddr);
     if (pub.length > 0) return { mode: 'direct', relays: [], why: `listening on a public address (${pub[0]})` };
     const relays = new Map<string, Uint8Array>();
-    for (const n of this.neighbours.values()) {
-      if (relays.has(n.entityHex)) continue;
-      if (this.store.trust.get(n.peer.entity)?.state !== 'active') continue;
-      if (this.neighbourPublic(n)) relays.set(n.entityHex, n.peer.entity);
+    for (const [hex, entity] of this.publicNeighbours) {
+      if (this.store.trust.get(entity)?.state === 'active') relays.set(hex, entity);
     }
     const list = [...relays.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, MAX_ANNOUNCED_RELAYS).map(([, e]) => e);
     if (list.length === 0) return { mode: 'unknown', relays: [], why: 'our addresses are private and no public trusted neighbour is connected yet' };
     const names = list.map((e) => fingerprint(e)).join(', ');
     return { mode: 'via-relay', relays: list, why: `our addresses are private; public neighbour${list.length === 1 ? '' : 's'} ${names} relay${list.length === 1 ? 's' : ''} for us over the link we keep open` };
+  }
+
+  /**
+   * Keeps `publicNeighbours` right for one entity: in it while one of its links has a
+   * public address (announced, else from the handshake). Called when a link comes up or
+   * goes down and when its announcement or address-book row changes, so reachability never
+   * walks every neighbour (an agent may hold 10,000 links).
+   */
+  private refreshPublic(entityHex: string): void {
+    const links = this.byEntity.get(entityHex);
+    let entity: Uint8Array | undefined;
+    let pub = false;
+    for (const l of links ?? []) {
+      const n = this.neighbours.get(l);
+      if (!n) continue;
+      entity = n.peer.entity;
+      if (this.neighbourPublic(n)) {
+        pub = true;
+        break;
+      }
+    }
+    if (pub && entity) this.publicNeighbours.set(entityHex, entity);
+    else this.publicNeighbours.delete(entityHex);
   }
 
   /** Re-announces to everyone when the set of neighbours relaying for us changed. */
@@ -1571,6 +1599,8 @@ export class AgentCore {
   announce(): Action[] {
     const addrs = this.deps.addrs();
     if (addrs.length === 0) return [];
+    // Announcements and certificates expire with time: look at every neighbour again now and then.
+    for (const hex of this.byEntity.keys()) this.refreshPublic(hex);
     this.buildAnnouncement(addrs);
     const a = this.ownAnnouncement!;
     const actions: Action[] = [{ type: 'announced', announcement: a }];
@@ -1592,6 +1622,7 @@ export class AgentCore {
     if (equalBytes(ann.entity, this.self.entityPub)) return [];
     const stored = this.store.addrbook.put({ entity: ann.entity, announcement: ann.bytes, seq: ann.seq, receivedAt: now, expiresAt: Math.min(ann.ts + this.cfg.addrTtlMs, ann.cert.notAfter) });
     if (!stored) return [{ type: 'metric', name: 'announce.stale' }];
+    this.refreshPublic(toHex(ann.entity));
     this.store.certs.put(certRow(ann.cert, ann.certBytes, now));
     const trust = this.store.trust.get(ann.entity);
     if (trust && ann.addrs[0] && trust.addr !== ann.addrs[0]) this.store.trust.setAddr(ann.entity, ann.addrs[0], now);
@@ -1623,6 +1654,7 @@ export class AgentCore {
       } catch {
         this.store.addrbook.markInvalid(entity);
       }
+      this.refreshPublic(toHex(entity));
     }
     return [{ type: 'metric', name: 'dial.failed' }];
   }

@@ -277,6 +277,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const startedAt = Date.now();
 
   const links = new Map<LinkId, Link>();
+  /** Open links by the peer's agent key (hex). */
+  const openByAgent = new Map<string, Set<LinkId>>();
   const linkDirection = new Map<LinkId, 'in' | 'out'>();
   let nextLinkId = 1;
   const pendingByAddress = new Map<string, number>();
@@ -566,16 +568,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         return;
       }
       // Keep one link per agent: when both sides dialled at once, the link initiated by the
-      // smaller agent key wins on both sides.
-      for (const [otherId, other] of links) {
-        if (otherId === id || !other.isOpen || !other.peer) continue;
-        if (toHex(other.peer.agent) !== toHex(peer.agent)) continue;
+      // smaller agent key wins on both sides. (Open links are indexed by agent: with 10,000
+      // links, walking them all on every open was quadratic.)
+      const agentHex = toHex(peer.agent);
+      for (const otherId of [...(openByAgent.get(agentHex) ?? [])]) {
+        const other = links.get(otherId);
+        if (otherId === id || !other || !other.isOpen || !other.peer) continue;
         const ours = Buffer.compare(Buffer.from(identity.agent.publicKey), Buffer.from(peer.agent)) < 0;
         const keepNew = (direction === 'out') === ours;
         const loser = keepNew ? other : link;
         loser.close();
         if (!keepNew) return;
       }
+      let mine = openByAgent.get(agentHex);
+      if (!mine) openByAgent.set(agentHex, (mine = new Set()));
+      mine.add(id);
       log.log('info', 'peer-up', { peer: fingerprint(peer.entity), addr: `${peer.remoteAddress}:${peer.remotePort}`, dir: direction });
       // A (re)connection is a moment our addresses may have changed (a new network).
       if (direction === 'out') checkAddrs();
@@ -586,6 +593,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     link.on('close', (info: CloseInfo) => {
       links.delete(id);
       linkDirection.delete(id);
+      if (link.peer) {
+        const hex = toHex(link.peer.agent);
+        const mine = openByAgent.get(hex);
+        mine?.delete(id);
+        if (mine?.size === 0) openByAgent.delete(hex);
+      }
       const pa = pendingAccepts.get(id);
       if (pa) {
         pendingAccepts.delete(id);

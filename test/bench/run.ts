@@ -12,11 +12,12 @@ import { cryptoBench } from './crypto.js';
 import { directoryBench } from './directory.js';
 import { discoveryBench } from './discovery.js';
 import { listBench } from './list.js';
+import { memoryBench } from './memory.js';
 import { readyBench } from './ready.js';
 import { relayBench } from './relay.js';
 import { verifyBench } from './verify.js';
 
-export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench, discoveryBench, listBench, directoryBench, crashBench];
+export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench, discoveryBench, listBench, directoryBench, memoryBench, crashBench];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
