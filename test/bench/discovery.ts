@@ -14,8 +14,8 @@ export const discoveryBench: Bench = {
   title: 'route discovery, simulator, 10,000 agents, mean degree 8',
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
-    const nodes = opts.quick ? 500 : 10_000;
-    const discoveries = opts.quick ? 5 : 100;
+    const nodes = opts.quick ? 300 : 10_000;
+    const discoveries = opts.quick ? 4 : 100;
     const floodSample = opts.quick ? 2 : 5;
     opts.log(`discovery: ${discoveries} expanding-ring discoveries and ${floodSample} full floods on ${nodes} agents`);
     const r = discoveryScenario({ nodes, degree: 8, seed: 'bench-discovery', discoveries, floodSample });

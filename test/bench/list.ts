@@ -12,7 +12,7 @@ export const listBench: Bench = {
   title: 'mailing list, simulator, 10,000 agents, every other agent subscribed',
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
-    const nodes = opts.quick ? 200 : 10_000;
+    const nodes = opts.quick ? 100 : 10_000;
     const posts = opts.quick ? 1 : 2;
     opts.log(`list: ${nodes - 2} subscribers, ${posts} posts`);
     const r = listScenario({ nodes, degree: 8, seed: 'bench-list', posts });

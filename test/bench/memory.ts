@@ -84,8 +84,8 @@ export const memoryBench: Bench = {
   title: 'memory of idle authenticated links held by one agent',
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
-    const first = opts.quick ? 20 : 1_000;
-    const total = opts.quick ? 40 : 10_000;
+    const first = opts.quick ? 10 : 1_000;
+    const total = opts.quick ? 20 : 10_000;
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-bench-mem-'));
     try {
       const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json']);
