@@ -1,7 +1,7 @@
 /**
  * The crypto backends on one core, to decide which library does what (the decision is in
- * test/bench/README.md): Ed25519 sign and verify with node:crypto (OpenSSL), @noble/ed25519
- * and tweetnacl; X25519 with node:crypto and tweetnacl; a 1 KiB AEAD (node's
+ * test/bench/README.md): Ed25519 sign and verify with node:crypto (OpenSSL), sodium-native
+ * (libsodium), @noble/ed25519 and tweetnacl; X25519 with node:crypto and tweetnacl; a 1 KiB AEAD (node's
  * ChaCha20-Poly1305, tweetnacl's XSalsa20-Poly1305 secretbox); SHA-256 of a Merkle node;
  * and what a batch signature costs per item, signing and verifying, against one Ed25519
  * signature per item. node:crypto is the baseline of every row.
@@ -10,6 +10,7 @@ import { createHash, createPrivateKey, createPublicKey, diffieHellman, generateK
 import * as ed from '@noble/ed25519';
 import nacl from 'tweetnacl';
 import { aeadSeal, clearBatchCache, counterNonce, signBatch, signingKeyFromSeed, verifyBatched } from '../../agent/crypto/index.js';
+import { sodium } from '../../agent/crypto/sodium.js';
 import { Domain } from '../../agent/wire/constants.js';
 import { compare, opsPerSecond, type Bench, type BenchOptions, type BenchReport, type Figure } from './lib.js';
 
@@ -33,11 +34,15 @@ export const cryptoBench: Bench = {
       for (const [lib, v] of others) figures.push(compare({ name: `${name}: ${lib}`, value: v, unit, baseline: { name: 'node:crypto', value: node } }));
     };
     opts.log('crypto: Ed25519');
+    const sodiumSk = Buffer.concat([Buffer.from(seed), Buffer.from(pub)]);
+    const sodiumRows = (f: () => void): Array<[string, number]> => (sodium ? [['sodium-native (libsodium)', opsPerSecond(f, ms)]] : []);
     row('Ed25519 sign', 'ops/s', opsPerSecond(() => sign(null, msg, privateKey), ms), [
+      ...sodiumRows(() => sodium!.crypto_sign_detached(new Uint8Array(64), msg, sodiumSk)),
       ['@noble/ed25519', opsPerSecond(() => ed.sign(msg, seed), ms)],
       ['tweetnacl', opsPerSecond(() => nacl.sign.detached(msg, naclKp.secretKey), ms / 3)],
     ]);
     row('Ed25519 verify', 'ops/s', opsPerSecond(() => verify(null, msg, publicKey, nodeSig), ms), [
+      ...sodiumRows(() => sodium!.crypto_sign_verify_detached(nodeSig, msg, pub)),
       ['@noble/ed25519', opsPerSecond(() => ed.verify(nodeSig, msg, pub), ms)],
       ['tweetnacl', opsPerSecond(() => nacl.sign.detached.verify(msg, nodeSig, pub), ms / 3)],
     ]);
@@ -60,8 +65,10 @@ export const cryptoBench: Bench = {
       ['tweetnacl secretbox (XSalsa20-Poly1305)', opsPerSecond(() => nacl.secretbox(kib, nonce24, key), ms)],
     ]);
     const node65 = new Uint8Array(randomBytes(65));
+    const out32 = new Uint8Array(32);
     row('SHA-256 of a 65-byte Merkle node (crypto.hash)', 'ops/s', opsPerSecond(() => hash('sha256', node65, 'buffer'), ms), [
       ['createHash().update().digest()', opsPerSecond(() => createHash('sha256').update(node65).digest(), ms)],
+      ...sodiumRows(() => sodium!.crypto_hash_sha256(out32, node65)),
     ]);
     opts.log('crypto: batch signatures');
     const k = signingKeyFromSeed(seed);
@@ -91,7 +98,7 @@ export const cryptoBench: Bench = {
       title: this.title,
       figures,
       details: { openssl: process.versions.openssl, msgBytes: msg.length },
-      notes: ['the pure-JS libraries are measured to decide; the hot path uses node:crypto (see test/bench/README.md)'],
+      notes: [`the hot path uses ${sodium ? 'libsodium (sodium-native) for Ed25519 and SHA-256' : 'node:crypto (sodium-native did not load here)'} and node:crypto for X25519, AEAD and HKDF; the pure-JS libraries stay off it (see test/bench/README.md); batch rows use the agent's own sign/verify`],
       seconds: (performance.now() - t0) / 1000,
     };
   },

@@ -102,6 +102,7 @@ async function measure(
   startPaced: (rate: number) => Promise<unknown>,
   seconds: number,
   count: (m: SinkMark) => number,
+  drained: () => Promise<boolean> = async () => true,
 ): Promise<LineResult & { marks: SinkMark[] }> {
   const ramp = Math.min(1000, seconds * 300);
   const flood = startFlood();
@@ -112,7 +113,10 @@ async function measure(
   const m1 = await sink.request<SinkMark>({ cmd: 'mark', latencies: false });
   const rate = count(m1) / ((performance.now() - t0) / 1000);
   await flood;
-  await sleep(300); // let the line drain
+  // Let the line drain: the latency at half load must not include the flood's backlog.
+  const until = performance.now() + 60_000;
+  do await sleep(300);
+  while (!(await drained()) && performance.now() < until);
   const halfRate = Math.max(100, Math.round(rate / 2));
   const paced = startPaced(halfRate);
   await sleep(ramp);
@@ -201,6 +205,10 @@ async function signedLine(seconds: number, window: number, warm: boolean, log: (
       (rate) => a.request({ cmd: 'paced', rate, seconds: total }, (m) => m['done'] === true),
       seconds,
       (m) => m.verified ?? 0,
+      async () => {
+        const c = await a.request<{ sent: number; acked: number }>({ cmd: 'counts' }, (m) => 'envelopeBytes' in m);
+        return c.acked >= c.sent;
+      },
     );
     const sender = await a.request<Record<string, unknown>>({ cmd: 'counts' }, (m) => 'envelopeBytes' in m);
     const relays: Record<string, Record<string, number>> = {};
