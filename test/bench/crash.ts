@@ -6,7 +6,7 @@
  *
  *   npm run crash [-- --messages N --seed S --rate PER_SECOND]   on-demand, 10,000 by default;
  *                                                                exit code 1 on a loss or a duplicate
- *   npm run bench -- crash                                       2,000 messages, as one benchmark
+ *   npm run bench -- crash                                       1,000 messages, as one benchmark
  */
 import { fileURLToPath } from 'node:url';
 import { crashScenario, type CrashResult } from '../helpers/crash.js';
@@ -22,7 +22,7 @@ export const crashBench: Bench = {
   title: 'store-and-forward through kill -9 of both relays (real daemons)',
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
-    const messages = opts.quick ? 100 : 2_000;
+    const messages = opts.quick ? 100 : 1_000;
     const seed = 8;
     let r: CrashResult;
     try {

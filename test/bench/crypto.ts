@@ -21,7 +21,7 @@ export const cryptoBench: Bench = {
   title: 'crypto backends on one core (node:crypto is the baseline of each row)',
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
-    const ms = opts.quick ? 30 : 600;
+    const ms = opts.quick ? 30 : 400;
     const msg = new Uint8Array(randomBytes(200));
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const seed = new Uint8Array(Buffer.from(String(privateKey.export({ format: 'jwk' }).d), 'base64url'));

@@ -15,7 +15,7 @@ export const discoveryBench: Bench = {
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
     const nodes = opts.quick ? 300 : 10_000;
-    const discoveries = opts.quick ? 4 : 100;
+    const discoveries = opts.quick ? 4 : 50;
     const floodSample = opts.quick ? 2 : 5;
     opts.log(`discovery: ${discoveries} expanding-ring discoveries and ${floodSample} full floods on ${nodes} agents`);
     const r = discoveryScenario({ nodes, degree: 8, seed: 'bench-discovery', discoveries, floodSample });

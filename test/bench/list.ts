@@ -13,7 +13,7 @@ export const listBench: Bench = {
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
     const nodes = opts.quick ? 100 : 10_000;
-    const posts = opts.quick ? 1 : 2;
+    const posts = 1;
     opts.log(`list: ${nodes - 2} subscribers, ${posts} posts`);
     const r = listScenario({ nodes, degree: 8, seed: 'bench-list', posts });
     const allOnce = r.receivedOnce.every((n) => n === r.subscribers) && r.duplicates === 0 && r.missing === 0;

@@ -74,7 +74,7 @@ export const readyBench: Bench = {
   title: 'daemon start-up to accepting connections',
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
-    const runs = opts.quick ? 1 : 7;
+    const runs = opts.quick ? 1 : 5;
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-bench-ready-'));
     try {
       const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json']);

@@ -65,11 +65,11 @@ export const verifyBench: Bench = {
     const now = Date.now();
     const hops = Array.from({ length: 5 }, () => makeAgent(now));
     const me = makeAgent(now);
-    const n = opts.quick ? 512 : 20_000;
+    const n = opts.quick ? 512 : 10_000;
     const batch = 64;
     opts.log(`verify: signing ${n} five-hop chains, batches of ${batch} and of 1`);
     const batched = chains(hops, me.entity.publicKey, n, batch, 700, now);
-    const single = chains(hops, me.entity.publicKey, opts.quick ? 128 : 4_000, 1, 700, now);
+    const single = chains(hops, me.entity.publicKey, opts.quick ? 128 : 2_000, 1, 700, now);
     const last = hops[4]!.agent.publicKey;
     // Warm-up (JIT, certificate cache), then measure.
     verifyRate(batched.slice(0, 256), me.entity.publicKey, last, now, false);

@@ -363,6 +363,8 @@ export function listScenario(opts: { nodes: number; degree: number; seed: string
       queue.push(w);
     }
   }
+  // Links come up with an announcement each way: let that settle (counted in buildMs).
+  net.runUntilIdle(3600_000);
   const listNode = net.node(L);
   const listCert = { agent: listNode.agent.publicKey, entity: listEntity, cert: listNode.certBytes, seq: listNode.cert.seq, notAfter: listNode.cert.notAfter, seenAt: net.now() };
   const buildMs = Date.now() - t0;
