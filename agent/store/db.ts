@@ -105,9 +105,7 @@
  *   convo_heads                                                        -- causal DAG heads per peer (v3)
  *     peer BLOB, hash BLOB, added_at INTEGER, PRIMARY KEY (peer, hash)   at most 8 per peer
  *
- *   relayq                                                             -- envelopes in our custody (v3);
- *     used for :memory: databases; a database file keeps its custody queue in the journal
- *     <file>-relayq instead (relayjournal.ts; rows found in this table at open move there)
+ *   relayq                                                             -- envelopes in our custody (v3)
  *     id              BLOB PRIMARY KEY    message id
  *     to_entity       BLOB NOT NULL       recipient
  *     wait_for        BLOB NOT NULL       entity whose link/route lets it move
@@ -186,8 +184,6 @@ import { InboxRepo } from './inbox.js';
 import { OutboxRepo } from './outbox.js';
 import { KvRepo } from './kv.js';
 import { RelayQueueRepo } from './relayq.js';
-import { JournaledRelayQueue } from './relayjournal.js';
-import type { PublicOf } from './types.js';
 import { MailboxRepo } from './mailbox.js';
 import { MyMailboxesRepo } from './mymailboxes.js';
 import { HeldRepo } from './held.js';
@@ -661,13 +657,7 @@ export class Store {
   readonly outbox: OutboxRepo;
   readonly kv: KvRepo;
   readonly addrbook: AddrBookRepo;
-  /**
-   * The relay custody queue: for a database file, a journaled in-memory queue
-   * (relayjournal.ts, file `<path>-relayq`) that joins every transaction; for `:memory:`, the
-   * SQLite table. Both behave the same.
-   */
-  readonly relayq: PublicOf<RelayQueueRepo>;
-  private readonly journal: JournaledRelayQueue | null;
+  readonly relayq: RelayQueueRepo;
   readonly mailbox: MailboxRepo;
   readonly myMailboxes: MyMailboxesRepo;
   readonly held: HeldRepo;
@@ -675,11 +665,10 @@ export class Store {
   readonly list: ListRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
 
-  private constructor(db: Database.Database, path: string, readonly: boolean, journal: JournaledRelayQueue | null) {
+  private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.db = db;
     this.path = path;
     this.readonly = readonly;
-    this.journal = journal;
     this.trust = new TrustRepo(db);
     this.certs = new CertRepo(db);
     this.invites = new InviteRepo(db);
@@ -687,7 +676,7 @@ export class Store {
     this.outbox = new OutboxRepo(db);
     this.kv = new KvRepo(db);
     this.addrbook = new AddrBookRepo(db);
-    this.relayq = journal ?? new RelayQueueRepo(db);
+    this.relayq = new RelayQueueRepo(db);
     this.mailbox = new MailboxRepo(db);
     this.myMailboxes = new MyMailboxesRepo(db);
     this.held = new HeldRepo(db);
@@ -728,36 +717,17 @@ export class Store {
         db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
       }
       Store.migrate(db, path, readonly);
-      const journal = memory ? null : JournaledRelayQueue.open(`${path}-relayq`, { readonly, fsync: opts.fsync ?? 'normal' });
-      if (journal && !readonly) Store.moveRelayRows(db, journal);
       if (!memory && !readonly) Store.tightenModes(path);
-      return new Store(db, path, readonly, journal);
+      return new Store(db, path, readonly);
     } catch (e) {
       db.close();
       throw translateSqliteError(e, path);
     }
   }
 
-  /**
-   * Moves custody rows a database kept in its `relayq` table (before the journal) into the
-   * journal: written there first, then deleted from the table, so a crash in between only
-   * leaves rows to move again.
-   */
-  private static moveRelayRows(db: Database.Database, journal: JournaledRelayQueue): void {
-    const table = new RelayQueueRepo(db);
-    const rows = table.list(Infinity);
-    if (rows.length === 0) return;
-    journal.begin();
-    for (const r of rows) if (!journal.has(r.id)) journal.insert(r);
-    journal.commit();
-    db.transaction(() => {
-      for (const r of rows) table.delete(r.id);
-    }).immediate();
-  }
-
-  /** chmod 0600 the db file and its WAL/SHM companions and the relay-queue journal if they exist. */
+  /** chmod 0600 the db file and its WAL/SHM companions if they exist. */
   private static tightenModes(path: string): void {
-    for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`, `${path}-relayq`]) {
+    for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
       try {
         fs.chmodSync(p, 0o600);
       } catch (e) {
@@ -814,22 +784,10 @@ export class Store {
    * when fn returns, rolls back when it throws. fn must be synchronous.
    */
   tx<T>(fn: () => T): T {
-    const j = this.journal;
-    j?.begin();
-    let ok = false;
     try {
-      const r = (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T;
-      ok = true;
-      return r;
+      return (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T;
     } catch (e) {
       throw translateSqliteError(e, this.path);
-    } finally {
-      // After SQLite committed (or rolled back) this level: keep or undo the queue's changes;
-      // the outermost commit writes them to the journal (it throws if that write fails).
-      if (j) {
-        if (ok) j.commit();
-        else j.rollback();
-      }
     }
   }
 
@@ -841,7 +799,6 @@ export class Store {
 
   /** Closes the database (idempotent). */
   close(): void {
-    this.journal?.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -986,13 +986,6 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
   }
 
   expire(now: number, limit: number): Uint8Array[] {
-    const ids = this.expiring(now, limit);
-    for (const id of ids) this.delete(id);
-    return ids;
-  }
-
-  /** The ids expire(now, limit) deletes, in its order (soonest expiry first); the caller deletes them. */
-  expiring(now: number, limit: number): Uint8Array[] {
     if (!this.rows || now < this.minExp) return [];
     const out: RelayRec[] = [];
     let min = Infinity;
@@ -1003,45 +996,13 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
     const gone = applyLimit(out.sort((a, b) => a.expiresAt - b.expiresAt || a.rowid - b.rowid), limit);
     // Expired rows beyond the limit stay: the bound must not pass them.
     this.minExp = gone.length < out.length ? Math.min(min, out[gone.length]!.expiresAt) : min;
+    for (const r of gone) this.delete(r.id);
     return gone.map((r) => r.id);
   }
 
   list(limit: number): RelayRow[] {
     if (!this.rows) return [];
     return applyLimit([...this.rows.values()].sort(byReceived), limit).map(copyRelay);
-  }
-
-  // ---- for the journaled queue (relayjournal.ts): rows with their insertion order ----
-
-  /** The row and its insertion order, or undefined. */
-  snapshot(id: Uint8Array): { row: RelayRow; rowid: number } | undefined {
-    const r = this.rows?.get(k(id));
-    return r ? { row: copyRelay(r), rowid: r.rowid } : undefined;
-  }
-
-  /** Puts a row back with the insertion order it had (undoing a delete); false if the id is taken. */
-  restore(row: RelayRow, rowid: number): boolean {
-    if (this.rows?.has(k(row.id))) return false;
-    const next = this.nextRowid;
-    this.nextRowid = rowid;
-    this.insert(row);
-    this.nextRowid = Math.max(next, rowid + 1);
-    return true;
-  }
-
-  /** Sets waitFor, nextAttemptAt, attempts and dep of a row outright (replay and undo of reschedule). */
-  patch(id: Uint8Array, f: { waitFor: Uint8Array; nextAttemptAt: number; attempts: number; dep: Uint8Array | null }): boolean {
-    const r = this.rows?.get(k(id));
-    if (!r) return false;
-    this.reschedule(id, f.waitFor, f.nextAttemptAt, { countAttempt: false, dep: f.dep });
-    r.attempts = f.attempts;
-    return true;
-  }
-
-  /** Every row, in insertion order (the journal's snapshot). */
-  all(): Array<{ row: RelayRow; rowid: number }> {
-    if (!this.rows) return [];
-    return [...this.rows.values()].sort((a, b) => a.rowid - b.rowid).map((r) => ({ row: copyRelay(r), rowid: r.rowid }));
   }
 }
 

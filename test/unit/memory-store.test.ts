@@ -5,9 +5,6 @@
  * cannot drift apart: return values, dedup, orderings, cert seq rules, invite redemption,
  * petname uniqueness errors and constraint errors (including the mailing-list repository).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -45,21 +42,6 @@ const IMPLS: Impl[] = [
     },
   },
   { name: 'memory', open: () => ({ s: new MemoryStore(), close: () => undefined }) },
-  {
-    // A database file: the relay queue is the journaled one (agent/store/relayjournal.ts).
-    name: 'sqlite-file',
-    open: () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-ms-'));
-      const s = Store.open(path.join(dir, 'w.db'));
-      return {
-        s,
-        close: () => {
-          s.close();
-          fs.rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
 ];
 
 /** Byte arrays (Buffer or Uint8Array) become 'hex:…' so both stores compare alike. */
