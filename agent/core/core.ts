@@ -1476,17 +1476,21 @@ export class AgentCore {
   private applyDelivered(id: Uint8Array, recipient: Uint8Array, st: Ack['st'], step: Uint8Array | undefined, now: number): Action[] {
     const row = this.store.outbox.get(id);
     if (!row || !equalBytes(row.to, recipient)) return [{ type: 'metric', name: 'dropped.ack-unknown' }];
+    const actions: Action[] = [];
     if (step) {
+      // The ack is verified; a step that does not open only leaves the session where it was.
+      let ok = false;
       try {
         const dec = decodeE2E(step);
-        if (!('session' in dec) || !this.sessions.applyStep(recipient, dec.session, this.self.entityPub)) throw new WotError('ERR_DECRYPT', 'bad step');
+        ok = 'session' in dec && this.sessions.applyStep(recipient, dec.session, this.self.entityPub);
       } catch {
-        return [{ type: 'metric', name: 'session.bad-step' }];
+        ok = false;
       }
+      actions.push({ type: 'metric', name: ok ? 'session.step' : 'session.bad-step' });
     }
-    if (STATE_RANK[st] <= STATE_RANK[row.state]) return [];
+    if (STATE_RANK[st] <= STATE_RANK[row.state]) return actions;
     this.store.outbox.setState(id, st, now);
-    return [{ type: 'outbox-state', id, state: st }, ...this.recordProgress({ id, status: st, reporter: recipient, at: now })];
+    return [...actions, { type: 'outbox-state', id, state: st }, ...this.recordProgress({ id, status: st, reporter: recipient, at: now })];
   }
 
   private onReport(n: Neighbour, rep: Report): Action[] {
@@ -2095,11 +2099,12 @@ export class AgentCore {
 
   /**
    * The end-to-end body of an outbox row: its signed content on the forward-secret session
-   * with the recipient (set up now if needed). A message that a hop holds but the recipient
-   * has not acked after several tries starts a fresh session (the recipient may have lost its own).
+   * with the recipient (set up now if needed). A message the recipient has not acked after
+   * several tries, on a session older than a few minutes, starts a fresh one (the recipient may
+   * have lost its state).
    */
   private sessionBody(row: OutboxRow, x25519: Uint8Array): Uint8Array {
-    const fresh = row.state === 'relayed' && row.attempts >= 4 && (this.sessions.ageOf(row.to) ?? 0) > 10 * 60_000;
+    const fresh = this.sessions.startFresh(row.to, row.attempts);
     return this.sessions.seal(row.to, x25519, row.envelope, { fresh });
   }
 

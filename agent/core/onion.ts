@@ -482,7 +482,7 @@ export class OnionCore {
       }
     }
     const hops = [...path, { entity: row.to, cert: recipientCert }];
-    const fresh = row.state === 'relayed' && row.attempts >= 4 && (host.sessions.ageOf(row.to) ?? 0) > 10 * 60_000;
+    const fresh = host.sessions.startFresh(row.to, row.attempts);
     const e2e = host.sessions.seal(row.to, recipientCert.x25519, row.envelope, { fresh });
     let built;
     try {

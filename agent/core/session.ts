@@ -46,17 +46,26 @@ export interface SessionConfig {
   sessionIdleMs: number;
   /** Skipped message keys (for messages that arrive out of order) are kept this long at most. */
   skippedKeyTtlMs: number;
+  /**
+   * A message still unacked after FRESH_AFTER_ATTEMPTS tries, on a session older than this,
+   * goes on a new session (the peer may have lost its state).
+   */
+  freshAfterMs: number;
 }
+
+/** See SessionConfig.freshAfterMs. */
+const FRESH_AFTER_ATTEMPTS = 4;
 
 export const SESSION_DEFAULTS: SessionConfig = {
   sessionsMax: 50_000,
   sessionsPerPeer: 4,
   sessionIdleMs: 30 * 24 * 3600_000,
   skippedKeyTtlMs: 7 * 24 * 3600_000,
+  freshAfterMs: 2 * 60_000,
 };
 
 /** A decoded session. */
-interface Session {
+export interface Session {
   sid: Uint8Array;
   peer: Uint8Array;
   rank: number;
@@ -85,7 +94,7 @@ function sidOf(ek: Uint8Array): Uint8Array {
 }
 
 /** Associated data: session id, the recipient entity, and the setup fields when present. */
-function sessionAd(sid: Uint8Array, to: Uint8Array, init: SessionMessage['i']): Uint8Array {
+export function sessionAd(sid: Uint8Array, to: Uint8Array, init: SessionMessage['i']): Uint8Array {
   return init ? concatBytes(AD_DOMAIN, sid, to, init.ek, init.ik, u64be(init.ts)) : concatBytes(AD_DOMAIN, sid, to);
 }
 
@@ -111,7 +120,8 @@ function encodeSession(s: Session): Uint8Array {
   });
 }
 
-function decodeSession(row: SessionRow): Session {
+/** Decodes a stored session row (also what a thief of the database would read). */
+export function decodeSession(row: SessionRow): Session {
   const o = unpackValue(row.state) as Record<string, unknown>;
   const b = (k: string) => o[k] as Uint8Array;
   const init = o['init'] as { ek: Uint8Array; ik: Uint8Array; ts: number } | undefined;
@@ -180,7 +190,7 @@ export class SessionManager {
 
   /** Keeps at most sessionsPerPeer sessions with `peer` and sessionsMax in all. */
   private bound(peer: Uint8Array): void {
-    for (const s of this.store.sessions.byPeer(peer, -1).slice(this.cfg.sessionsPerPeer)) this.store.sessions.delete(s.sid);
+    for (const s of this.store.sessions.byPeer(peer, Infinity).slice(this.cfg.sessionsPerPeer)) this.store.sessions.delete(s.sid);
     const over = this.store.sessions.count() - this.cfg.sessionsMax;
     if (over > 0) this.store.sessions.deleteOldest(over);
   }
@@ -216,10 +226,14 @@ export class SessionManager {
     return encodeSessionMessage({ v: 1, sid: s.sid, dh: header.dh, pn: header.pn, n: header.n, ...(i ? { i } : {}), ct });
   }
 
-  /** When the session we would send on to `peer` was set up (for deciding to start afresh). */
-  ageOf(peer: Uint8Array): number | undefined {
+  /**
+   * True when a message to `peer` tried `attempts` times without an ack should go on a new
+   * session: the one we use is older than freshAfterMs, and the peer may have lost it.
+   */
+  startFresh(peer: Uint8Array, attempts: number): boolean {
+    if (attempts < FRESH_AFTER_ATTEMPTS) return false;
     const s = this.current(peer, null);
-    return s ? this.deps.now() - s.createdAt : undefined;
+    return s !== undefined && this.deps.now() - s.createdAt > this.cfg.freshAfterMs;
   }
 
   /**
@@ -294,6 +308,6 @@ export class SessionManager {
 
   /** Session ids with `peer` (tests, status). */
   idsWith(peer: Uint8Array): string[] {
-    return this.store.sessions.byPeer(peer, -1).map((r) => toHex(r.sid));
+    return this.store.sessions.byPeer(peer, Infinity).map((r) => toHex(r.sid));
   }
 }

@@ -34,7 +34,7 @@ import { WotError } from '../wire/errors.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { asU8, concatBytes, equalBytes, readU64be, u64be } from './bytes.js';
 import { hkdfSha256, hmacSha256, randomBytes } from './hash.js';
-import { boxKeyFromSecret, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
+import { boxKeyFromSecret, generateEphemeralBoxKey, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
 
 /** Bytes of one hop's data inside the routing block. */
 export const ONION_SLOT_BYTES = 128;
@@ -209,10 +209,10 @@ export function buildOnion(input: BuildInput): BuiltOnion {
   const ephs: BoxKey[] = [];
   const keys: LayerKeys[] = [];
   for (let i = 0; i < L; i++) {
-    const secret = input.ephemeralSecrets?.[i] ?? randomBytes(32);
-    const eph = boxKeyFromSecret(secret, false);
+    const injected = input.ephemeralSecrets?.[i];
+    const eph = injected ? boxKeyFromSecret(injected, false) : generateEphemeralBoxKey();
     ephs.push(eph);
-    const ss = x25519Ephemeral(eph.secretKey, hops[i]!.x25519);
+    const ss = x25519Ephemeral(eph, hops[i]!.x25519);
     keys.push(layerKeys(ss, eph.publicKey, hops[i]!.x25519));
   }
   // Payload as each hop receives it: the recipient's view first, then outward.

@@ -84,7 +84,7 @@ function messageCipher(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
 }
 
 function dh(kp: BoxKey, pub: Uint8Array): Uint8Array {
-  return x25519Ephemeral(kp.secretKey, pub);
+  return x25519Ephemeral(kp, pub);
 }
 
 /**
