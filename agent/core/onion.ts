@@ -127,7 +127,12 @@ interface RelayFwd {
   evidence: Uint8Array;
   complainants: Set<string>;
   reported: Set<BackStatus>;
+  /** Blobs passed back for it so far (bounded: a next hop cannot make us its amplifier). */
+  backs: number;
 }
+
+/** Reports and acks passed back per onion at most (8 relays × 3 statuses + the ack fit). */
+const MAX_BACKS_PER_ONION = 64;
 
 /** The recipient's entry, keyed by the message id (for complaints). */
 interface FinalFwd {
@@ -231,7 +236,7 @@ export class OnionCore {
     const mono = host.mono();
     this.relayFwd.set(
       toHex(outId),
-      { inId: m.id, prev: fromHex, next: nextHex, keys, cc: peeled.layer.cc, evidence: m.s, complainants: new Set(), reported: new Set() },
+      { inId: m.id, prev: fromHex, next: nextHex, keys, cc: peeled.layer.cc, evidence: m.s, complainants: new Set(), reported: new Set(), backs: 0 },
       mono + host.cfg.fwdRetentionMs,
     );
     const row = host.store.relayq.get(outId)!;
@@ -347,6 +352,7 @@ export class OnionCore {
     const f = this.relayFwd.get(idHex, mono);
     if (f) {
       if (f.next !== fromHex) return [{ type: 'metric', name: 'dropped.report-unrelated' }];
+      if (++f.backs > MAX_BACKS_PER_ONION) return [{ type: 'metric', name: 'dropped.onion-back-limit' }];
       const link = host.linkToHex(f.prev);
       if (link === undefined) return [{ type: 'metric', name: 'walkback.no-link' }];
       const w = wrapBack(f.keys, m.b, m.p);
