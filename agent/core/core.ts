@@ -452,13 +452,9 @@ export class AgentCore {
 
   /** The onion module, lent what it needs of this core. */
   private makeOnion(): OnionCore {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const core = this;
     return new OnionCore({
       self: this.self,
-      get store() {
-        return core.store;
-      },
+      store: this.deps.store,
       sessions: this.sessions,
       complaints: this.complaints,
       cfg: this.cfg,

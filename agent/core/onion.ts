@@ -269,9 +269,19 @@ export class OnionCore {
     now: number,
   ): Action[] {
     const host = this.host;
-    const body = host.openBody(layer.body, now);
-    body.commit(true);
-    const r = host.takeContent(body, '[]', now);
+    let body: OpenedContent;
+    let r: { actions: Action[] };
+    try {
+      body = host.openBody(layer.body, now);
+      body.commit(true);
+      r = host.takeContent(body, '[]', now);
+    } catch (e) {
+      if (!(e instanceof WotError)) throw e;
+      // The layer was the sender's own, so these bytes will never do better: custody ends
+      // here (HOLD), nothing is delivered or acked, and a copy of them is a replay.
+      this.remember(keys.tag, layer.exp);
+      return [hold, { type: 'metric', name: `dropped.${e.code}` }];
+    }
     this.remember(keys.tag, layer.exp);
     const idHex = toHex(body.content.id);
     const mono = host.mono();
