@@ -188,7 +188,7 @@ export class OnionCore {
 
   // ---------------------------------------------------------------- arriving onions
 
-  /** An onion from neighbour `from` (link `link`, agent certificate `fromCert`). */
+  /** An onion handed to us by neighbour `from` (its entity, agent key and certificate) on link `link`. */
   onOnion(link: LinkId, from: { entity: Uint8Array; agent: Uint8Array; certBytes: Uint8Array }, m: Onion): Action[] {
     const host = this.host;
     const now = this.now;
