@@ -105,8 +105,10 @@ export interface InboxItem {
   text?: string;
   name?: string;
   size: number;
-  /** The verified path, sender first: entity ids with petnames where known. */
+  /** The verified path, sender first: entity ids with petnames where known. Empty for an onion message (nobody knows its path). */
   path: Array<{ entity: string; name: string | null; fingerprint: string }>;
+  /** True when it came as an onion (onion mode): its path is unknown by design. */
+  onion?: boolean;
   seq: number;
   /** Hash of the signed content (hex), what later messages name as their parent; null for old messages. */
   hash: string | null;
@@ -147,11 +149,12 @@ export interface SendResult {
 export interface ProgressItem {
   id: string;
   /**
-   * A hop's signed report (forwarded, queued, rerouted, delivered, stored), or: sent (handed
-   * to the first hop), relayed (a hop took custody), refused (a hop refused custody; see
-   * detail), read (the recipient's read receipt).
+   * A hop's signed report (forwarded, queued, rerouted, delivered, stored; in onion mode also
+   * stalled: the hop's next hop did not take it in time), or: sent (handed to the first hop),
+   * relayed (a hop took custody), refused (a hop refused custody; see detail), read (the
+   * recipient's read receipt).
    */
-  status: 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored' | 'sent' | 'relayed' | 'refused' | 'read';
+  status: 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored' | 'stalled' | 'sent' | 'relayed' | 'refused' | 'read';
   reporter: string;
   reporterName: string | null;
   reporterFingerprint: string;
@@ -308,7 +311,8 @@ export interface Methods {
   'trust.list': { params: Record<string, never>; result: TrustEntryView[] };
   'invite.create': { params: { uses?: number; expiresInMs?: number }; result: { code: string; expiresAt: number; uses: number } };
   'invite.accept': { params: { code: string; name?: string }; result: TrustEntryView };
-  send: { params: { to: string; text?: string; file?: { name: string; data: string /* base64 */ } }; result: SendResult };
+  /** `onion`: wrap it in one layer per hop (onion mode) over `hops` relays (1..8, default 2). */
+  send: { params: { to: string; text?: string; file?: { name: string; data: string /* base64 */ }; onion?: boolean; hops?: number }; result: SendResult };
   /** Waits until the message reaches `until` or timeoutMs passes; returns the latest state. */
   'send.wait': { params: { id: string; until: 'sent' | 'relayed' | 'delivered'; timeoutMs: number }; result: SendResult };
   inbox: { params: { afterSeq?: number; limit?: number; from?: string }; result: InboxItem[] };

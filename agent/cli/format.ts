@@ -90,7 +90,7 @@ export function inboxEntry(m: InboxItem, now = Date.now()): string {
     ? `${who(m.author.name, m.author.fingerprint)} via ${m.via ? (m.via.name !== null ? clean(m.via.name) : m.via.fingerprint) : who(m.fromName, m.fromFingerprint)}`
     : who(m.fromName, m.fromFingerprint);
   const lines = [`${when(m.receivedAt, now)}  from ${sender}${gap}`];
-  lines.push(`  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
+  lines.push(m.onion || m.path.length === 0 ? '  path: onion (no hop knows it, nor do you)' : `  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
   lines.push(`  id: ${clean(m.id)}`);
   if (m.kind === 'file') {
     lines.push(`  [file ${clean(m.name ?? 'unnamed')}, ${m.size} bytes]`);
@@ -218,6 +218,7 @@ const STEP_NOTES: Readonly<Record<string, string>> = {
   stored: 'stored it in a mailbox',
   refused: 'refused to hold it',
   read: 'the recipient read it',
+  stalled: 'its next hop did not take it in time',
 };
 
 /** One line of a message's timeline: "+0.012s  bob (ABCD-…)  forwarded", with the detail of a refusal. */

@@ -98,6 +98,16 @@ export class ComplaintTracker {
   }
 
   /**
+   * Remembers that complaints about `against`'s messages came from downstream neighbour `via`
+   * without counting one (an onion complaint we could not check): a QUENCH about `against`
+   * is still passed on to `via`.
+   */
+  noteVia(against: string, via: string): void {
+    const r = this.rec(against);
+    if (r.via.size < MAX_VIA) r.via.add(via);
+  }
+
+  /**
    * A QUENCH from neighbour `from`: it cut off a source upstream. Cancels a pending
    * revocation (if it still has forgiveness left) and clears its count. Returns the
    * downstream neighbours to pass the QUENCH on to, or null if it was not honoured.

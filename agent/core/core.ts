@@ -12,7 +12,9 @@
  *    walk back along it;
  *  - route discovery: rate-limited flooding of route queries with expanding rings,
  *    signed route replies, a route cache;
- *  - complaints: counting, automatic revocation and QUENCH (complaints.ts).
+ *  - complaints: counting, automatic revocation and QUENCH (complaints.ts);
+ *  - onion mode (onion.ts) and forward-secret end-to-end sessions (session.ts), which it
+ *    hosts: their messages, custody rows and timers pass through here.
  *
  * It takes events (a neighbour came up or went down, a message from a neighbour, a timer
  * tick, an API call) and returns actions (send a message to a link, dial, close a link,
@@ -49,7 +51,7 @@ import type { GateInput, GateResult, PeerIdentity } from '../link/link.js';
 import type { CoreStore, TrustEntry, OutboxRow, OutboxState, OutboxKind, InboxRow, RelayRow } from '../store/index.js';
 import { Domain, Limits, MsgType, MESSAGE_ID_BYTES, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
-import { decodeContent, decodeMessage, decodeSignedContent, encodeContent, encodeMessage, encodeSignedContent } from '../wire/index.js';
+import { decodeContent, decodeE2E, decodeMessage, decodeSignedContent, encodeContent, encodeMessage, encodeSignedContent, peekType } from '../wire/index.js';
 import type {
   Ack,
   Announce,
@@ -78,6 +80,8 @@ import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './co
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
 import { KeyedBuckets, TokenBucket, type BucketConfig } from './ratelimit.js';
 import { RouteCache, signPathEntry, verifyRouteReply } from './routes.js';
+import { ONION_DEFAULTS, OnionCore, type OpenedContent } from './onion.js';
+import { SESSION_DEFAULTS, SessionManager } from './session.js';
 
 export type LinkId = number;
 
@@ -157,6 +161,13 @@ export interface CoreConfig {
   whereIsEveryMs: number;
   /** Targets the route cache holds (a list agent needs one per multi-hop subscriber). */
   routeCacheTargets: number;
+  /** Onion mode: relays used when `send --onion` names no count, and replay tags kept at most. */
+  onionHops: number;
+  onionTagsMax: number;
+  /** Forward-secret sessions kept at most, per peer, and how long an unused one lives. */
+  sessionsMax: number;
+  sessionsPerPeer: number;
+  sessionIdleMs: number;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
@@ -190,6 +201,10 @@ export const CORE_DEFAULTS: CoreConfig = {
   addrTtlMs: 24 * 3600_000,
   whereIsEveryMs: 30_000,
   routeCacheTargets: 10_000,
+  ...ONION_DEFAULTS,
+  sessionsMax: SESSION_DEFAULTS.sessionsMax,
+  sessionsPerPeer: SESSION_DEFAULTS.sessionsPerPeer,
+  sessionIdleMs: SESSION_DEFAULTS.sessionIdleMs,
 };
 
 /** One step of a message's journey as the sender sees it. */
@@ -197,9 +212,10 @@ export interface ProgressEvent {
   id: Uint8Array;
   /**
    * A hop's signed report, or: 'sent' (handed to the first hop), 'relayed' (the first hop took
-   * custody), 'refused' (the first hop refused custody, see detail), 'read' (read receipt).
+   * custody), 'refused' (the first hop refused custody, see detail), 'read' (read receipt),
+   * 'stalled' (onion mode: a hop's next hop did not take it in time).
    */
-  status: ReportStatus | 'sent' | 'relayed' | 'refused' | 'read';
+  status: ReportStatus | 'sent' | 'relayed' | 'refused' | 'read' | 'stalled';
   /** Entity reporting (the sender itself for 'sent'). */
   reporter: Uint8Array;
   at: number;
@@ -399,6 +415,10 @@ export class AgentCore {
   private readonly whereIsAsked: BoundedMap<true>;
   /** The mailing-list logic when this agent is a list entity (agent/lists). */
   private list: ListHooks | null = null;
+  /** Forward-secret end-to-end sessions with our peers. */
+  readonly sessions: SessionManager;
+  /** Onion mode: sending, relaying and receiving onions. */
+  private readonly onion: OnionCore;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -423,6 +443,47 @@ export class AgentCore {
     this.tracks = new BoundedMap(10_000);
     this.whereIsPending = new BoundedMap(10_000);
     this.whereIsAsked = new BoundedMap(10_000);
+    this.sessions = new SessionManager(
+      { store: deps.store, box: deps.identity.box, now: deps.now },
+      { sessionsMax: this.cfg.sessionsMax, sessionsPerPeer: this.cfg.sessionsPerPeer, sessionIdleMs: this.cfg.sessionIdleMs, skippedKeyTtlMs: this.cfg.messageTtlMs },
+    );
+    this.onion = this.makeOnion();
+  }
+
+  /** The onion module, lent what it needs of this core. */
+  private makeOnion(): OnionCore {
+    return new OnionCore({
+      self: this.self,
+      store: this.deps.store,
+      sessions: this.sessions,
+      complaints: this.complaints,
+      cfg: this.cfg,
+      now: () => this.deps.now(),
+      mono: () => this.mono(),
+      randomBytes: (n) => this.deps.randomBytes(n),
+      linkToHex: (h) => this.linkToHex(h),
+      neighbours: () => [...this.byEntity.keys()].map(hexToBytes),
+      allRoutes: () => this.routes.all(this.deps.now()),
+      validCert: (e) => {
+        const row = this.store.certs.latestForEntity(e);
+        return row ? validCert(row.cert, this.deps.now()) : undefined;
+      },
+      isTrusted: (e) => this.store.trust.get(e)?.state === 'active',
+      discover: (t) => this.discover(t),
+      probe: (t, ttl, except) => this.probe(t, ttl, except),
+      relayQueueFull: (w, b) => this.relayQueueFull(w, b),
+      setInflight: (idHex, nextHex) => {
+        const mono = this.mono();
+        this.inflight.set(idHex, { next: nextHex, until: mono + this.cfg.stallMs }, mono + 4 * this.cfg.stallMs);
+      },
+      inflightOf: (idHex) => this.inflight.get(idHex, this.mono()),
+      backoff: (a) => this.backoff(a),
+      recordProgress: (ev) => this.recordProgress(ev),
+      openBody: (e2e, now) => this.openBody(e2e, now),
+      takeContent: (b, p, now) => this.takeContent(b, p, now),
+      complaintToken: (h) => this.complaintBuckets.take(h, this.mono()),
+      delivered: (id, recipient, step, now) => this.applyDelivered(id, recipient, 'delivered', step, now),
+    });
   }
 
   /** Makes this agent a mailing-list entity's agent (called by agent/lists). */
@@ -541,7 +602,10 @@ export class AgentCore {
       const id = hexToBytes(idHex);
       const row = this.store.relayq.get(id);
       if (row) this.store.relayq.reschedule(id, row.waitFor, now, { countAttempt: false });
-      else if (this.store.outbox.get(id)) this.store.outbox.reschedule(id, now, now);
+      else {
+        const rowId = this.onion.outboxIdFor(id) ?? id;
+        if (this.store.outbox.get(rowId)) this.store.outbox.reschedule(rowId, now, now);
+      }
     }
     return actions;
   }
@@ -605,6 +669,12 @@ export class AgentCore {
           return this.onMbItems(n, msg);
         case MsgType.MB_DELETE:
           return this.onMbDelete(n, msg);
+        case MsgType.ONION:
+          return this.onion.onOnion(n.link, { entity: n.peer.entity, agent: n.peer.agent, certBytes: n.peer.certBytes }, msg);
+        case MsgType.ONION_BACK:
+          return this.onion.onBack(n.entityHex, msg);
+        case MsgType.ONION_COMPLAINT:
+          return this.onion.onComplaint(n.entityHex, msg);
         case MsgType.PING:
         case MsgType.PONG:
         case MsgType.CLOSE:
@@ -647,8 +717,9 @@ export class AgentCore {
   /** A message for us from a neighbour: accepted exactly once, then acked back along the path. */
   private deliver(n: Neighbour, env: Envelope, now: number): Action[] {
     const r = this.acceptForUs(env, n.peer.agent, n.entityHex, now);
-    // Ack every copy (the first ack may have been lost); sent after the insert commits.
-    return [...r.actions, { type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered') }];
+    // Ack every copy (the first ack may have been lost); sent after the insert commits. It
+    // carries a ratchet step, so the sender's next messages use fresh keys.
+    return [...r.actions, { type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered', this.sessions.step(r.sender)) }];
   }
 
   /**
@@ -665,35 +736,79 @@ export class AgentCore {
   ): { actions: Action[]; outcome: 'new' | 'duplicate' | 'control'; sender: Uint8Array } {
     const path = verifyChain(env, this.self.entityPub, fromAgent, now);
     const sender = path[0]!;
+    const idHex = toHex(env.id);
+    const mono = this.mono();
+    // A copy we accepted already (a relay sent it again: our ack was lost). Its session key is
+    // used up, so it would not open again; it needs only the ack.
+    if (this.store.inbox.has(env.id) || this.store.held.has(env.id) || this.fwdlog.get(idHex, mono)?.prevEntity === fromEntityHex) {
+      return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: sender.entity };
+    }
     const inner = openSealed(this.self.box, env.body, sealAd(env.id, env.to));
     if (!inner) throw new WotError('ERR_DECRYPT', 'sealed body does not open');
-    const signed = decodeSignedContent(inner);
+    const body = this.openBody(inner, now);
+    if (!equalBytes(body.content.id, env.id)) throw new WotError('ERR_BAD_FIELD', 'content does not match its envelope');
+    if (!equalBytes(body.senderCert.entity, sender.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'sender does not match the first hop');
+    body.commit(false);
+    // Remember who handed it over, so a complaint knows where to go.
+    if (!this.fwdlog.get(idHex, mono)) this.fwdlog.set(idHex, newFwd(fromEntityHex, env.to, now, env.hops.length), mono + this.cfg.fwdRetentionMs);
+    // The sender's path, reversed, is a way back.
+    this.learnReversePath(path, now);
+    return this.takeContent(body, JSON.stringify(pathView(path)), now);
+  }
+
+  /**
+   * Opens an end-to-end body for us: a session message (decrypted with the sender's session,
+   * PROTOCOL.md 3.14) or plain signed content. Checks the sender's certificate and signature
+   * and that the content is addressed to us before anything is used; the session is stored
+   * only when the caller commits.
+   */
+  private openBody(e2e: Uint8Array, now: number): OpenedContent {
+    const dec = decodeE2E(e2e);
+    let signedBytes = e2e;
+    let commitSession: (sender: Uint8Array, viaOnion: boolean) => void = () => {};
+    if ('session' in dec) {
+      const opened = this.sessions.open(dec.session, this.self.entityPub);
+      signedBytes = opened.plaintext;
+      commitSession = opened.commit;
+    }
+    const signed = decodeSignedContent(signedBytes);
     const senderCert = verifyCert(signed.cert, now);
     if (!verify(senderCert.agent, Domain.MESSAGE, signed.c, signed.s)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'sender signature does not verify');
     }
     const content = decodeContent(signed.c);
-    if (!equalBytes(content.id, env.id) || !equalBytes(content.to, this.self.entityPub)) {
-      throw new WotError('ERR_BAD_FIELD', 'content does not match its envelope');
-    }
-    if (!equalBytes(content.from, senderCert.entity) || !equalBytes(senderCert.entity, sender.entity)) {
-      throw new WotError('ERR_BAD_SIGNATURE', 'sender does not match the first hop');
-    }
-    // Remember who handed it over, so a complaint knows where to go.
-    const idHex = toHex(env.id);
-    const mono = this.mono();
-    if (!this.fwdlog.get(idHex, mono)) this.fwdlog.set(idHex, newFwd(fromEntityHex, env.to, now, env.hops.length), mono + this.cfg.fwdRetentionMs);
-    // The sender's certificate (verified above) lets us seal a reply; its path, a way back.
-    this.store.certs.put(certRow(senderCert, signed.cert, now));
-    this.learnReversePath(path, now);
+    if (!equalBytes(content.to, this.self.entityPub)) throw new WotError('ERR_BAD_FIELD', 'content is not addressed to us');
+    if (!equalBytes(content.from, senderCert.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'the content names another sender than its certificate');
+    return {
+      content,
+      signedBytes,
+      hash: sha256(signed.c),
+      senderCert,
+      commit: (viaOnion) => {
+        commitSession(senderCert.entity, viaOnion);
+        // The sender's certificate (verified above) lets us seal a reply.
+        this.store.certs.put(certRow(senderCert, signed.cert, now));
+      },
+    };
+  }
+
+  /**
+   * A verified message for us, whatever way it came (`pathJson`: its verified path, or [] for an
+   * onion): stored exactly once, in the inbox (the app sees it) when its causal parents are
+   * there, else held until they arrive. Receipts and wants update the outbox instead.
+   */
+  private takeContent(body: OpenedContent, pathJson: string, now: number): { actions: Action[]; outcome: 'new' | 'duplicate' | 'control'; sender: Uint8Array } {
+    const { content, senderCert } = body;
+    const inner = body.signedBytes;
+    const id = content.id;
     if (content.kind === 'receipt') return { actions: this.applyReceipt(content), outcome: 'control', sender: content.from };
     const listKind = content.kind === 'subscribe' || content.kind === 'unsubscribe' || content.kind === 'fetch';
     if (content.kind === 'want' && !this.list) return { actions: this.applyWant(content, now), outcome: 'control', sender: content.from };
     if (this.list && (listKind || content.kind === 'want' || content.kind === 'text' || content.kind === 'file')) {
-      return { actions: this.list.onContent({ content, signed: inner, hash: sha256(signed.c) }, now), outcome: 'control', sender: content.from };
+      return { actions: this.list.onContent({ content, signed: inner, hash: body.hash }, now), outcome: 'control', sender: content.from };
     }
     if (listKind) return { actions: [{ type: 'metric', name: 'dropped.not-a-list' }], outcome: 'control', sender: content.from };
-    if (this.store.inbox.has(env.id) || this.store.held.has(env.id)) {
+    if (this.store.inbox.has(id) || this.store.held.has(id)) {
       return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: content.from };
     }
     let row: Omit<InboxRow, 'seq' | 'read'>;
@@ -701,7 +816,7 @@ export class AgentCore {
       const post = this.openPost(content, now);
       if (!post) return { actions: [{ type: 'metric', name: 'dropped.post' }], outcome: 'control', sender: content.from };
       row = {
-        id: env.id,
+        id,
         from: content.from,
         fromAgent: post.agent,
         receivedAt: now,
@@ -709,7 +824,7 @@ export class AgentCore {
         kind: post.content.kind === 'file' ? 'file' : 'text',
         body: post.content.body,
         name: post.content.name ?? null,
-        path: JSON.stringify(pathView(path)),
+        path: pathJson,
         hash: post.hash,
         parents: post.content.parents ?? [],
         gap: [],
@@ -717,7 +832,7 @@ export class AgentCore {
       };
     } else {
       row = {
-        id: env.id,
+        id,
         from: content.from,
         fromAgent: senderCert.agent,
         receivedAt: now,
@@ -725,8 +840,8 @@ export class AgentCore {
         kind: content.kind === 'file' ? 'file' : 'text',
         body: content.body,
         name: content.name ?? null,
-        path: JSON.stringify(pathView(path)),
-        hash: sha256(signed.c),
+        path: pathJson,
+        hash: body.hash,
         parents: content.parents ?? [],
         gap: [],
         author: null,
@@ -1024,10 +1139,16 @@ export class AgentCore {
     const mono = this.mono();
     for (const [idHex, row] of rows) {
       if (this.inflight.has(idHex, mono)) continue;
-      const env = this.decodeQueued(row);
-      if (env) actions.push(...this.moveOn(env, this.fwdFor(row), row.attempts, row.dep));
+      actions.push(...this.moveQueued(row, false));
     }
     return actions;
+  }
+
+  /** Moves a custody-queue row on: an onion to its fixed next hop, an envelope by moveOn. */
+  private moveQueued(row: RelayRow, stalled: boolean): Action[] {
+    if (peekType(row.envelope) === MsgType.ONION) return this.onion.moveOn(row, stalled);
+    const env = this.decodeQueued(row);
+    return env ? this.moveOn(env, this.fwdFor(row), row.attempts, row.dep) : [];
   }
 
   private decodeQueued(row: { id: Uint8Array; envelope: Uint8Array }): Envelope | undefined {
@@ -1049,20 +1170,22 @@ export class AgentCore {
     if (!f || f.next !== n.entityHex) return [{ type: 'metric', name: 'dropped.hold-unexpected' }];
     this.inflight.delete(idHex);
     if (this.store.relayq.delete(h.id)) return [{ type: 'metric', name: 'custody.passed' }];
-    const row = this.store.outbox.get(h.id);
+    // Our own message (an onion's first link has an id of its own).
+    const id = this.onion.outboxIdFor(h.id) ?? h.id;
+    const row = this.store.outbox.get(id);
     if (!row || !PENDING_STATES.has(row.state)) return [];
     const now = this.deps.now();
     if (row.kind === 'receipt' || row.kind === 'want') {
       // Control messages need custody only, never an end-to-end ack.
-      this.store.outbox.setState(h.id, 'delivered', now);
+      this.store.outbox.setState(id, 'delivered', now);
       return [];
     }
-    this.store.outbox.reschedule(h.id, now + this.custodyRetry(row.attempts), now);
+    this.store.outbox.reschedule(id, now + this.custodyRetry(row.attempts), now);
     if (row.state === 'relayed') return [];
-    this.store.outbox.setState(h.id, 'relayed', now);
+    this.store.outbox.setState(id, 'relayed', now);
     return [
-      { type: 'outbox-state', id: h.id, state: 'relayed' },
-      ...this.recordProgress({ id: h.id, status: 'relayed', reporter: n.peer.entity, at: now }),
+      { type: 'outbox-state', id, state: 'relayed' },
+      ...this.recordProgress({ id, status: 'relayed', reporter: n.peer.entity, at: now }),
     ];
   }
 
@@ -1075,19 +1198,21 @@ export class AgentCore {
     const now = this.deps.now();
     const why = `${fingerprint(n.peer.entity)} refused it (${r.code}${r.msg ? `: ${r.msg}` : ''})`;
     const queued = this.store.relayq.get(r.id);
+    if (queued && peekType(queued.envelope) === MsgType.ONION) return this.onion.onRefused(queued);
     if (queued) {
       const fwd = this.fwdFor(queued);
       fwd.failed.add(n.entityHex);
       const env = this.decodeQueued(queued);
       return [{ type: 'metric', name: 'relay.refused-by-next' }, ...(env ? this.moveOn(env, fwd, queued.attempts + 1, queued.dep) : [])];
     }
-    const row = this.store.outbox.get(r.id);
+    const id = this.onion.outboxIdFor(r.id) ?? r.id;
+    const row = this.store.outbox.get(id);
     if (!row || !PENDING_STATES.has(row.state)) return [];
-    this.fwdlog.get(idHex, mono)?.failed.add(n.entityHex);
-    this.store.outbox.setError(r.id, why, now);
+    this.fwdlog.get(toHex(id), mono)?.failed.add(n.entityHex);
+    this.store.outbox.setError(id, why, now);
     return [
       { type: 'metric', name: 'outbox.refused' },
-      ...this.recordProgress({ id: r.id, status: 'refused', reporter: n.peer.entity, at: now, detail: why }),
+      ...this.recordProgress({ id, status: 'refused', reporter: n.peer.entity, at: now, detail: why }),
     ];
   }
 
@@ -1308,9 +1433,10 @@ export class AgentCore {
     return [{ type: 'send', link, msg }];
   }
 
-  private makeAck(id: Uint8Array, st: Ack['st']): Ack {
+  private makeAck(id: Uint8Array, st: Ack['st'], step?: Uint8Array): Ack {
     const s = sign(this.self.agent, Domain.ACK, ackBytes(id, st));
-    return { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s, c: this.self.certBytes };
+    const r = step && step.length <= Limits.MAX_RATCHET_STEP ? step : undefined;
+    return { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s, c: this.self.certBytes, ...(r ? { r } : {}) };
   }
 
   private onAck(n: Neighbour, ack: Ack): Action[] {
@@ -1336,12 +1462,31 @@ export class AgentCore {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack signature does not verify');
     }
     this.inflight.delete(idHex);
-    if (STATE_RANK[ack.st] <= STATE_RANK[row.state]) return [];
-    this.store.outbox.setState(ack.id, ack.st, now);
-    return [
-      { type: 'outbox-state', id: ack.id, state: ack.st },
-      ...this.recordProgress({ id: ack.id, status: ack.st, reporter: cert.entity, at: now }),
-    ];
+    return this.applyDelivered(ack.id, cert.entity, ack.st, ack.r, now);
+  }
+
+  /**
+   * The recipient acknowledged our message `id` (verified by the caller): the outbox moves
+   * forward, and a ratchet step it carried moves our session on.
+   */
+  private applyDelivered(id: Uint8Array, recipient: Uint8Array, st: Ack['st'], step: Uint8Array | undefined, now: number): Action[] {
+    const row = this.store.outbox.get(id);
+    if (!row || !equalBytes(row.to, recipient)) return [{ type: 'metric', name: 'dropped.ack-unknown' }];
+    const actions: Action[] = [];
+    if (step) {
+      // The ack is verified; a step that does not open only leaves the session where it was.
+      let ok = false;
+      try {
+        const dec = decodeE2E(step);
+        ok = 'session' in dec && this.sessions.applyStep(recipient, dec.session, this.self.entityPub);
+      } catch {
+        ok = false;
+      }
+      actions.push({ type: 'metric', name: ok ? 'session.step' : 'session.bad-step' });
+    }
+    if (STATE_RANK[st] <= STATE_RANK[row.state]) return actions;
+    this.store.outbox.setState(id, st, now);
+    return [...actions, { type: 'outbox-state', id, state: st }, ...this.recordProgress({ id, status: st, reporter: recipient, at: now })];
   }
 
   private onReport(n: Neighbour, rep: Report): Action[] {
@@ -1368,6 +1513,8 @@ export class AgentCore {
     if (utf8(reason).length > Limits.MAX_REASON) throw new WotError('ERR_BAD_REQUEST', `the reason is longer than ${Limits.MAX_REASON} bytes`);
     const row = this.store.inbox.get(id);
     if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${toHex(id)} in your inbox`, 'wotrelay inbox lists message ids');
+    const viaOnion = this.onion.complain(id, reason);
+    if (viaOnion) return viaOnion;
     const mono = this.mono();
     const fwd = this.fwdlog.get(toHex(id), mono);
     if (!fwd || fwd.prevEntity === null) {
@@ -1645,6 +1792,25 @@ export class AgentCore {
     return this.startRing(target, 0);
   }
 
+  /**
+   * One route query for `target` with `ttl`, to every neighbour but those in `except` (hex):
+   * onion mode asks its neighbours for ways to a relay, for cover hops. Replies are cached
+   * like any discovered route.
+   */
+  private probe(target: Uint8Array, ttl: number, except: ReadonlySet<string>): Action[] {
+    const mono = this.mono();
+    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'discovery.ratelimited' }];
+    const qid = this.deps.randomBytes(MESSAGE_ID_BYTES);
+    this.seen.set(toHex(qid), { back: 'self', replies: 0, target }, mono + this.cfg.queryMemoryMs);
+    const q: RouteQuery = { t: MsgType.ROUTE_QUERY, qid, target, ttl: Math.max(1, Math.min(ttl, Limits.MAX_QUERY_TTL)) };
+    const actions: Action[] = [];
+    for (const nb of this.neighbours.values()) {
+      if (except.has(nb.entityHex) || nb.entityHex === toHex(target)) continue;
+      actions.push({ type: 'send', link: nb.link, msg: q });
+    }
+    return actions;
+  }
+
   private startRing(target: Uint8Array, ring: number): Action[] {
     const key = toHex(target);
     const mono = this.mono();
@@ -1710,6 +1876,8 @@ export class AgentCore {
     const v = verifyRouteReply(r, this.self.entityPub, now);
     if (!this.isConnected(v.route[0]!)) return [{ type: 'metric', name: 'reply.first-hop-gone' }];
     if (v.targetCert) this.store.certs.put(certRow(v.targetCert.cert, v.targetCert.bytes, now));
+    // Every hop's verified certificate: its X25519 key lets us wrap an onion layer for it.
+    for (const e of r.path) this.store.certs.put(certRow(verifyCert(e.c, now), e.c, now));
     this.routes.add(r.target, v.route, now);
     const key = toHex(r.target);
     const d = this.discoveries.get(key);
@@ -1755,7 +1923,10 @@ export class AgentCore {
    * (otherwise dials, asks where it is, discovers). Sending trusts the recipient. A full
    * outbox refuses with ERR_QUEUE_FULL; nothing accepted is ever dropped.
    */
-  send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
+  send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string, opts: { onion?: number } = {}): { id: Uint8Array; actions: Action[] } {
+    if (opts.onion !== undefined && !(Number.isInteger(opts.onion) && opts.onion >= 1 && opts.onion <= Limits.MAX_ONION_RELAYS)) {
+      throw new WotError('ERR_BAD_REQUEST', `an onion path has 1..${Limits.MAX_ONION_RELAYS} relays, not ${String(opts.onion)}`, 'use --hops N with N from 1 to 8');
+    }
     if (kind !== 'text' && kind !== 'file') throw new WotError('ERR_BAD_REQUEST', `the app sends text or files, not "${kind}"`);
     if (body.length > Limits.MAX_BODY) {
       throw new WotError('ERR_TOO_LARGE', `message body is ${body.length} bytes; the limit is ${Limits.MAX_BODY}`, 'send a smaller file');
@@ -1780,7 +1951,7 @@ export class AgentCore {
     }
     if (!trust) this.trustUpsert(to, 'sent', now);
     const parents = this.store.convo.heads(to);
-    const row = this.newOutboxRow(to, kind, body, name, parents, now);
+    const row = { ...this.newOutboxRow(to, kind, body, name, parents, now), onion: opts.onion ?? null };
     this.store.outbox.insert(row);
     this.store.convo.advance(to, row.hash!, parents, now);
     return { id: row.id, actions: this.transmit(row, now) };
@@ -1812,7 +1983,9 @@ export class AgentCore {
   private queueControl(to: Uint8Array, kind: 'receipt' | 'want', body: Uint8Array): Action[] {
     if (this.store.outbox.countPendingFor(to) >= this.cfg.outboxPerRecipient) return [{ type: 'metric', name: 'outbox.control-skipped' }];
     const now = this.deps.now();
-    const row = this.newOutboxRow(to, kind, body, undefined, [], now);
+    // A peer that writes to us as onions gets our answers as onions too.
+    const onion = this.sessions.prefersOnion(to) ? this.cfg.onionHops : null;
+    const row = { ...this.newOutboxRow(to, kind, body, undefined, [], now), onion };
     this.store.outbox.insert(row);
     return this.transmit(row, now);
   }
@@ -1871,6 +2044,7 @@ export class AgentCore {
    * Each try schedules the next (backoff with jitter); HOLD or an ack reschedules it.
    */
   private transmit(row: OutboxRow, now: number): Action[] {
+    if (row.onion !== null && row.onion !== undefined) return this.onion.transmit(row, (detail) => this.markSent(row, now, detail));
     const idHex = toHex(row.id);
     const mono = this.mono();
     const f = this.inflight.get(idHex, mono);
@@ -1912,16 +2086,32 @@ export class AgentCore {
       to: row.to,
       exp: row.expiresAt,
       route: [],
-      body: seal(x25519, row.envelope, sealAd(row.id, row.to)),
+      body: seal(x25519, this.sessionBody(row, x25519), sealAd(row.id, row.to)),
       hops: [],
       ...(dep ? { dep } : {}),
     };
-    const actions = this.handOver(env, way, fwd);
+    return [...this.handOver(env, way, fwd), ...this.markSent(row, now)];
+  }
+
+  /**
+   * The end-to-end body of an outbox row: its signed content on the forward-secret session
+   * with the recipient (set up now if needed). A message the recipient has not acked after
+   * several tries, on a session older than a few minutes, starts a fresh one (the recipient may
+   * have lost its state).
+   */
+  private sessionBody(row: OutboxRow, x25519: Uint8Array): Uint8Array {
+    const fresh = this.sessions.startFresh(row.to, row.attempts);
+    return this.sessions.seal(row.to, x25519, row.envelope, { fresh });
+  }
+
+  /** A row was handed to its first hop: 'sent', and the app's messages show the step. */
+  private markSent(row: OutboxRow, now: number, detail?: string): Action[] {
+    const actions: Action[] = [];
     if (row.state === 'queued') {
       this.store.outbox.setState(row.id, 'sent', now);
       actions.push({ type: 'outbox-state', id: row.id, state: 'sent' });
     }
-    if (row.kind === 'text' || row.kind === 'file') actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now }));
+    if (row.kind === 'text' || row.kind === 'file') actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now, ...(detail ? { detail } : {}) }));
     return actions;
   }
 
@@ -1981,14 +2171,12 @@ export class AgentCore {
       const idHex = toHex(row.id);
       const f = this.inflight.get(idHex, mono);
       if (f && f.until > mono) continue;
-      const fwd = this.fwdFor(row);
       if (f) {
         this.inflight.delete(idHex);
-        fwd.failed.add(f.next);
+        if (peekType(row.envelope) !== MsgType.ONION) this.fwdFor(row).failed.add(f.next);
         actions.push({ type: 'metric', name: 'relay.stalled' });
       }
-      const env = this.decodeQueued(row);
-      if (env) actions.push(...this.moveOn(env, fwd, row.attempts, row.dep));
+      actions.push(...this.moveQueued(row, f !== undefined));
     }
     for (const _id of this.store.relayq.expire(now, 1000)) actions.push({ type: 'metric', name: 'relay.expired' });
     this.store.mailbox.expire(now);
@@ -2009,6 +2197,8 @@ export class AgentCore {
       }
     }
     this.store.outbox.purgeDone(now - this.cfg.outboxRetentionMs, 1000);
+    this.onion.tick(now);
+    this.sessions.tick(now);
     this.fwdlog.sweep(mono);
     this.seen.sweep(mono);
     this.inflight.sweep(mono);

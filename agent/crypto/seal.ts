@@ -6,7 +6,7 @@
 import { concatBytes } from './bytes.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { hkdfSha256 } from './hash.js';
-import { generateBoxKey, x25519, type BoxKey } from './x25519.js';
+import { generateEphemeralBoxKey, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
 
 const SEAL_INFO = 'wotrelay/v1/seal';
 const ZERO_NONCE = new Uint8Array(12);
@@ -18,8 +18,9 @@ function sealKey(shared: Uint8Array, ephPub: Uint8Array, recipientPub: Uint8Arra
 
 /** Seals `plaintext` to `recipientPub`; a fresh ephemeral key per call makes the zero nonce safe. */
 export function seal(recipientPub: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-  const eph = generateBoxKey();
-  const k = sealKey(x25519(eph.secretKey, recipientPub), eph.publicKey, recipientPub);
+  // The ephemeral secret is used once and never cached, so it is gone with this call.
+  const eph = generateEphemeralBoxKey();
+  const k = sealKey(x25519Ephemeral(eph, recipientPub), eph.publicKey, recipientPub);
   return concatBytes(eph.publicKey, aeadSeal(k, ZERO_NONCE, plaintext, ad));
 }
 

@@ -1,8 +1,15 @@
 /**
- * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in DER KeyObjects.
+ * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in KeyObjects.
  * Rejects an all-zero shared secret (low-order peer point).
+ *
+ * Importing a key costs far more than using it, and a PKCS#8 (DER) import costs about eight
+ * times a JWK import. So: our own long-lived box key is imported once and cached; fresh
+ * ephemerals are generated as KeyObjects and keep theirs beside the BoxKey object (a
+ * WeakMap: it goes when the BoxKey goes, never into a shared cache); a key pair read back from
+ * storage (a ratchet key) is imported from JWK with its known public half. Ephemeral and
+ * ratchet secrets never enter the cache, so they can be forgotten.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 import { asU8, concatBytes } from './bytes.js';
 import { randomBytes } from './hash.js';
@@ -12,53 +19,91 @@ export interface BoxKey {
   readonly publicKey: Uint8Array;
 }
 
-// DER prefixes for raw X25519 keys (RFC 8410).
+// DER prefix for a raw X25519 private key (RFC 8410), used when the public half is unknown.
 const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
 
-// Importing a key costs far more than using it: keep the KeyObjects of recent secret keys
-// (our own box key opens every message) and import public keys from JWK (the fast path).
+const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+
+function importPrivate(sk: Uint8Array, pub?: Uint8Array): KeyObject {
+  if (pub) return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(sk), x: b64u(pub) }, format: 'jwk' });
+  return createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
+}
+
+/** Long-lived secret keys (our own box key opens every message): imported once. */
 const privCache = new Map<string, KeyObject>();
-function privateKeyObject(sk: Uint8Array): KeyObject {
+function cachedPrivate(sk: Uint8Array): KeyObject {
   const k = Buffer.from(sk).toString('base64');
   let ko = privCache.get(k);
   if (!ko) {
-    ko = createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
+    ko = importPrivate(sk);
     if (privCache.size >= 1024) privCache.delete(privCache.keys().next().value!);
     privCache.set(k, ko);
   }
   return ko;
 }
 
+/** The KeyObject of a BoxKey made here from a KeyObject (ephemerals), for as long as the BoxKey lives. */
+const ownObjects = new WeakMap<BoxKey, KeyObject>();
+
 function publicKeyObject(pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(pub) }, format: 'jwk' });
 }
 
 export function generateBoxKey(): BoxKey {
   return boxKeyFromSecret(randomBytes(32));
 }
 
-export function boxKeyFromSecret(sk: Uint8Array): BoxKey {
+/** A fresh key pair whose secret is never cached (ratchet and onion ephemerals). */
+export function generateEphemeralBoxKey(): BoxKey {
+  const { privateKey } = generateKeyPairSync('x25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const box: BoxKey = Object.freeze({ secretKey: asU8(Buffer.from(jwk.d!, 'base64url')), publicKey: asU8(Buffer.from(jwk.x!, 'base64url')) });
+  ownObjects.set(box, privateKey);
+  return box;
+}
+
+/** The key pair of secret `sk`; `cache: false` keeps the secret out of the KeyObject cache. */
+export function boxKeyFromSecret(sk: Uint8Array, cache = true): BoxKey {
   if (!(sk instanceof Uint8Array) || sk.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
   }
   const secretKey = Uint8Array.from(sk);
-  const spki = createPublicKey(privateKeyObject(secretKey)).export({ format: 'der', type: 'spki' });
+  const ko = cache ? cachedPrivate(secretKey) : importPrivate(secretKey);
+  const spki = createPublicKey(ko).export({ format: 'der', type: 'spki' });
   const publicKey = Uint8Array.from(asU8(spki).subarray(spki.length - 32));
-  return Object.freeze({ secretKey, publicKey });
+  const box: BoxKey = Object.freeze({ secretKey, publicKey });
+  if (!cache) ownObjects.set(box, ko);
+  return box;
 }
 
-/** Raw X25519 shared secret; throws ERR_BAD_FIELD on wrong lengths or a low-order peer point. */
+/**
+ * X25519 with a key pair whose secret must not be cached (an ephemeral or ratchet key): its
+ * own KeyObject when it was made here, else imported (fast, from JWK) for this call only.
+ */
+export function x25519Ephemeral(own: BoxKey, publicKey: Uint8Array): Uint8Array {
+  const ko = ownObjects.get(own) ?? importPrivate(checkSecret(own.secretKey), own.publicKey);
+  return derive(ko, publicKey);
+}
+
+/** Raw X25519 shared secret with a long-lived (cached) secret key; throws ERR_BAD_FIELD on wrong lengths or a low-order peer point. */
 export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  return derive(cachedPrivate(checkSecret(secretKey)), publicKey);
+}
+
+function checkSecret(secretKey: Uint8Array): Uint8Array {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
   }
+  return secretKey;
+}
+
+function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', `X25519 public key must be 32 bytes, got ${publicKey?.length}`);
   }
   let shared: Uint8Array;
   try {
-    const pub = publicKeyObject(publicKey);
-    shared = asU8(diffieHellman({ privateKey: privateKeyObject(secretKey), publicKey: pub }));
+    shared = asU8(diffieHellman({ privateKey, publicKey: publicKeyObject(publicKey) }));
   } catch {
     // OpenSSL refuses to derive an all-zero secret itself.
     throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');

@@ -38,7 +38,7 @@ import {
   type StatusResult,
   type TrustEntryView,
 } from '../api/methods.js';
-import { AgentCore, type Action, type CoreConfig, type LinkId, type ProgressEvent } from '../core/index.js';
+import { AgentCore, CORE_DEFAULTS, type Action, type CoreConfig, type LinkId, type ProgressEvent } from '../core/index.js';
 import { toHex, utf8 } from '../crypto/index.js';
 import {
   createIdentity,
@@ -59,6 +59,8 @@ import { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { createLogger, type LogFields, type Logger, type LogLevel } from './log.js';
+import { openFrameTap } from './tap.js';
+import { encodeMessage } from '../wire/codec.js';
 import { configPath, dbPath, hostedListHome, listsDir, socketPath } from './paths.js';
 
 /**
@@ -154,6 +156,9 @@ export interface DaemonHandle {
 }
 
 export const VERSION = '0.1.0';
+
+/** How often the WAL is truncated, so overwritten session keys leave it (Store.checkpoint). */
+const ERASE_EVERY_MS = 30_000;
 
 export function parseHostPort(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
@@ -271,6 +276,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const store = Store.open(dbPath(home));
   const metrics = new Metrics();
   const startedAt = Date.now();
+  /** Test-only frame tap (WOTRELAY_FRAME_TAP); null in normal runs. */
+  const tap = opts.hosted ? null : openFrameTap();
 
   const links = new Map<LinkId, Link>();
   const linkDirection = new Map<LinkId, 'in' | 'out'>();
@@ -371,6 +378,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       switch (a.type) {
         case 'send': {
           const l = links.get(a.link);
+          if (tap && l?.peer) {
+            const bytes = encodeMessage(a.msg);
+            if (l.sendEncoded(bytes)) tap.write('out', l.peer.entity, bytes);
+            else metrics.inc('send.refused');
+            break;
+          }
           if (!l || !l.send(a.msg)) metrics.inc('send.refused');
           break;
         }
@@ -546,7 +559,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       onOpen?.(id);
       step(() => core.peerUp(id, peer, { awaitingWelcome: pendingAccepts.has(id), addrs: link.peerAddrs }));
     });
-    link.on('message', (msg) => step(() => core.onMessage(id, msg)));
+    link.on('message', (msg, raw) => {
+      if (tap && link.peer) tap.write('in', link.peer.entity, raw);
+      step(() => core.onMessage(id, msg));
+    });
     link.on('close', (info: CloseInfo) => {
       links.delete(id);
       linkDirection.delete(id);
@@ -679,6 +695,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       ...(r.name ? { name: r.name } : {}),
       size: r.body.length,
       path,
+      onion: path.length === 0,
       seq: r.seq,
       hash: r.hash ? toHex(r.hash) : null,
       parents: r.parents.map(toHex),
@@ -1015,7 +1032,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       } else {
         throw new WotError('ERR_BAD_REQUEST', 'give exactly one of text or file');
       }
-      const { id, actions } = store.tx(() => core.send(to, kind, body, name));
+      const { id, actions } = store.tx(() => core.send(to, kind, body, name, p.onion ? { onion: p.hops ?? cfg.core.onionHops ?? CORE_DEFAULTS.onionHops } : {}));
       perform(actions);
       return sendResult(store.outbox.get(id)!);
     },
@@ -1303,6 +1320,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   const tick = setInterval(() => step(() => core.tick()), 1000);
   tick.unref();
+  // Session keys are overwritten at every ratchet step (secure_delete zeroes what is freed);
+  // truncating the WAL regularly removes the old page images from it too.
+  const eraseTimer = setInterval(() => {
+    try {
+      store.checkpoint();
+    } catch (e) {
+      log.log('warn', 'checkpoint-failed', { error: (e as Error).message });
+    }
+  }, ERASE_EVERY_MS);
+  eraseTimer.unref();
   // Reconnect to trusted neighbours with known addresses.
   const reconnect = () => {
     for (const t of store.trust.list()) {
@@ -1398,6 +1425,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       if (stopping) return;
       stopping = true;
       clearInterval(tick);
+      clearInterval(eraseTimer);
       clearInterval(reconnectTimer);
       clearInterval(announceTimer);
       clearInterval(addrTimer);
@@ -1408,7 +1436,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       for (const l of links.values()) l.close();
       await new Promise<void>((r) => server.close(() => r()));
       await rpc.close();
+      try {
+        store.checkpoint();
+      } catch {
+        /* closing anyway */
+      }
       store.close();
+      tap?.close();
       log.log('info', 'stopped', {});
     },
   };

@@ -33,6 +33,8 @@ export interface OutboxRow {
   nextAttemptAt: number;
   updatedAt: number;
   error: string | null;
+  /** Onion mode: relays wanted (0..8); null or absent for clear mode. */
+  onion?: number | null;
 }
 
 export interface OutboxListOptions {
@@ -55,9 +57,10 @@ interface OutboxDbRow {
   next_attempt_at: number;
   updated_at: number;
   error: string | null;
+  onion: number | null;
 }
 
-const COLS = 'id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error';
+const COLS = 'id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error, onion';
 /** Must match the WHERE of the partial indexes outbox_due/_pending_to/_pending_expires. */
 const PENDING = `state IN ('queued','sent','relayed')`;
 /** Not yet held by any hop (a subset of PENDING; the PENDING term lets the partial index serve). */
@@ -79,6 +82,7 @@ function fromDb(r: OutboxDbRow): OutboxRow {
     nextAttemptAt: r.next_attempt_at,
     updatedAt: r.updated_at,
     error: r.error,
+    onion: r.onion,
   };
 }
 
@@ -102,7 +106,7 @@ export class OutboxRepo {
   constructor(db: Database.Database) {
     this.sInsert = db.prepare(
       `INSERT INTO outbox (${COLS})
-       VALUES (@id, @to_entity, @created_at, @expires_at, @state, @kind, @hash, @envelope, @attempts, @next_attempt_at, @updated_at, @error)`,
+       VALUES (@id, @to_entity, @created_at, @expires_at, @state, @kind, @hash, @envelope, @attempts, @next_attempt_at, @updated_at, @error, @onion)`,
     );
     this.sGet = db.prepare(`SELECT ${COLS} FROM outbox WHERE id = ?`);
     this.sByHash = db.prepare(`SELECT ${COLS} FROM outbox WHERE hash = ? ORDER BY rowid LIMIT 1`);
@@ -147,6 +151,7 @@ export class OutboxRepo {
       next_attempt_at: row.nextAttemptAt,
       updated_at: row.updatedAt,
       error: row.error,
+      onion: row.onion ?? null,
     });
   }
 

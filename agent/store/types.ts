@@ -15,6 +15,8 @@ import type { MyMailboxesRepo } from './mymailboxes.js';
 import type { HeldRepo } from './held.js';
 import type { ConvoRepo } from './convo.js';
 import type { ListRepo } from './list.js';
+import type { SessionRepo } from './sessions.js';
+import type { OnionTagRepo } from './oniontags.js';
 
 /** The public methods of a class, without its constructor or private state. */
 export type PublicOf<T> = { [K in keyof T]: T[K] };
@@ -35,4 +37,8 @@ export interface CoreStore {
   readonly convo: PublicOf<ConvoRepo>;
   /** Mailing-list entity state (only list agents write it). */
   readonly list: PublicOf<ListRepo>;
+  /** Forward-secret sessions (core/session.ts). */
+  readonly sessions: PublicOf<SessionRepo>;
+  /** Replay cache of peeled onion layers. */
+  readonly onionTags: PublicOf<OnionTagRepo>;
 }
