@@ -904,7 +904,16 @@ export class AgentCore {
       fwd = newFwd(n.entityHex, env.to, now, env.hops.length);
       this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
     }
-    if (fwd.seen.length < 8) fwd.seen.push(copy);
+    if (fwd.seen.length < 8) {
+      fwd.seen.push(copy);
+      // If this transaction does not commit (a full disk), the copy was never ours: forget it,
+      // so the previous hop's retry is taken into custody instead of answered HOLD.
+      const seen = fwd.seen;
+      this.store.onRollback(() => {
+        const i = seen.indexOf(copy);
+        if (i >= 0) seen.splice(i, 1);
+      });
+    }
     return [hold, { type: 'metric', name: 'relay.accepted' }, ...this.moveOn(env, fwd, 0, null)];
   }
 

@@ -189,6 +189,7 @@ import { MyMailboxesRepo } from './mymailboxes.js';
 import { HeldRepo } from './held.js';
 import { ConvoRepo } from './convo.js';
 import { ListRepo } from './list.js';
+import { RollbackHooks } from './rollback.js';
 
 /** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
@@ -664,6 +665,7 @@ export class Store {
   readonly convo: ConvoRepo;
   readonly list: ListRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly rollbackHooks = new RollbackHooks();
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.db = db;
@@ -785,10 +787,15 @@ export class Store {
    */
   tx<T>(fn: () => T): T {
     try {
-      return (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T;
+      return this.rollbackHooks.run(() => (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T);
     } catch (e) {
       throw translateSqliteError(e, this.path);
     }
+  }
+
+  /** Runs `undo` if the enclosing tx() rolls back (its commit included). */
+  onRollback(undo: () => void): void {
+    this.rollbackHooks.add(undo);
   }
 
   /** `PRAGMA integrity_check`: 'ok', or the problems found, one per line. */

@@ -33,6 +33,7 @@ import { MAX_HEADS, type ConvoRepo } from './convo.js';
 import type { FanoutCount, FanoutRow, ListMember, ListMemberState, ListPost, ListRepo } from './list.js';
 import { checkHashes } from './hashes.js';
 import type { CoreStore, PublicOf } from './types.js';
+import { RollbackHooks } from './rollback.js';
 import { keepCount, sqlLimit } from './limits.js';
 import { WotError } from '../wire/errors.js';
 
@@ -1496,6 +1497,13 @@ export class MemoryStore implements CoreStore {
    * treats a throwing core as a bug and never relies on rollback.
    */
   tx<T>(fn: () => T): T {
-    return fn();
+    return this.rollbackHooks.run(fn);
+  }
+
+  private readonly rollbackHooks = new RollbackHooks();
+
+  /** Like Store: `undo` runs if the enclosing tx's fn throws (the rows themselves stay, see above). */
+  onRollback(undo: () => void): void {
+    this.rollbackHooks.add(undo);
   }
 }
