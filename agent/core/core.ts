@@ -73,6 +73,7 @@ import type {
   WireMessage,
 } from '../wire/types.js';
 import { BoundedMap } from './bounded.js';
+import { EVIDENCE_MAX, EvidenceLog } from './evidence.js';
 import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
@@ -265,6 +266,14 @@ export interface ListHooks {
   tick(now: number): Action[];
 }
 
+/** A drop of the wall clock against the monotonic one by more than this between ticks is a step back. */
+const CLOCK_STEP_MS = 2_000;
+
+/** Redeemed invites whose WELCOME waits for the link to open (it opens at once; this is a backstop). */
+const MAX_PENDING_WELCOME = 1_000;
+/** Route discoveries running at once. */
+const MAX_DISCOVERIES = 1_000;
+
 /** At most this many relays are named in our announcement. */
 const MAX_ANNOUNCED_RELAYS = 3;
 
@@ -399,6 +408,10 @@ export class AgentCore {
   private readonly whereIsAsked: BoundedMap<true>;
   /** The mailing-list logic when this agent is a list entity (agent/lists). */
   private list: ListHooks | null = null;
+  /** Envelopes for us dropped for a broken chain or signature, kept as evidence (evidence.ts). */
+  readonly evidence = new EvidenceLog();
+  /** Wall clock minus monotonic clock at the last tick: a drop means the wall clock stepped back. */
+  private wallOffset: number;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -409,6 +422,7 @@ export class AgentCore {
     this.selfHex = toHex(deps.identity.entityPub);
     this.mono = deps.mono ?? deps.now;
     const t = this.mono();
+    this.wallOffset = deps.now() - t;
     this.fwdlog = new BoundedMap(this.cfg.fwdMaxEntries);
     this.inflight = new BoundedMap(this.cfg.relayQueueMax + this.cfg.outboxMax);
     this.unreachable = new BoundedMap(10_000);
@@ -473,6 +487,7 @@ export class AgentCore {
     this.trustUpsert(peer.entity, 'invite', now, trust);
     this.list?.onInviteRedeemed(peer.entity, now);
     this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
+    if (this.pendingWelcome.size >= MAX_PENDING_WELCOME) this.pendingWelcome.delete(this.pendingWelcome.keys().next().value!);
     this.pendingWelcome.set(toHex(peer.agent), now);
     return { ok: true };
   }
@@ -631,14 +646,20 @@ export class AgentCore {
     const now = this.deps.now();
     if (env.exp < now) return [{ type: 'metric', name: 'dropped.expired' }];
     const last = env.hops[env.hops.length - 1]!;
-    // The neighbour must have signed the last entry and named us: a message cannot claim
-    // to arrive through a hop that did not hand it over.
-    if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
-      throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
-    }
-    if (equalBytes(env.to, this.self.entityPub)) {
-      if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
-      return this.deliver(n, env, now);
+    const forUs = equalBytes(env.to, this.self.entityPub);
+    try {
+      // The neighbour must have signed the last entry and named us: a message cannot claim
+      // to arrive through a hop that did not hand it over.
+      if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
+        throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
+      }
+      if (forUs) {
+        if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
+        return this.deliver(n, env, now);
+      }
+    } catch (e) {
+      if (forUs && isWotError(e)) this.evidence.add(env, n.peer.entity, e.code, e.message, now);
+      throw e;
     }
     if (env.dep && equalBytes(env.dep, this.self.entityPub)) return this.depositHere(n, env, now);
     return this.relay(n, env);
@@ -1650,7 +1671,7 @@ export class AgentCore {
   discover(target: Uint8Array): Action[] {
     const key = toHex(target);
     if (this.discoveries.has(key)) return [];
-    if (this.discoveries.size >= 1000) return [{ type: 'metric', name: 'discovery.too-many' }];
+    if (this.discoveries.size >= MAX_DISCOVERIES) return [{ type: 'metric', name: 'discovery.too-many' }];
     return this.startRing(target, 0);
   }
 
@@ -1675,7 +1696,10 @@ export class AgentCore {
     if (!this.queryBuckets.take(n.entityHex, mono)) return [{ type: 'metric', name: 'query.ratelimited.neighbour' }];
     const qidHex = toHex(q.qid);
     if (this.seen.has(qidHex, mono)) return [{ type: 'metric', name: 'query.duplicate' }];
-    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
+    // A neighbour using up its own bucket (below half) may not dig into the half of the global
+    // budget kept back for the others: 20 flooding neighbours cannot starve an honest one.
+    const heavy = this.queryBuckets.fill(n.entityHex, mono) < 0.5;
+    if (!this.queryGlobal.take(mono, heavy ? this.cfg.queryGlobal.burst / 2 : 0)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
     this.seen.set(qidHex, { back: n.link, replies: 0, target: q.target }, mono + this.cfg.queryMemoryMs);
     const targetHex = toHex(q.target);
     if (targetHex === this.selfHex) {
@@ -1965,7 +1989,7 @@ export class AgentCore {
   tick(): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
-    const actions: Action[] = [];
+    const actions: Action[] = this.followClockStep(now, mono);
     // Discoveries: next ring, or give up (then mail for the target may go to its mailboxes).
     for (const [key, d] of this.discoveries) {
       if (d.deadline > mono) continue;
@@ -2023,6 +2047,52 @@ export class AgentCore {
     this.inflight.sweep(mono);
     this.store.addrbook.purgeExpired(now);
     return actions;
+  }
+
+  /**
+   * Schedules in the store (outbox and relay-queue retries, the causal wait) are wall-clock
+   * times. When the wall clock steps back (a correction, a bad NTP server), they move back by
+   * the same amount, so a retry due in 2 s is not put off by the size of the step; the
+   * monotonic clock, which rate limits and timeouts use, tells a step from elapsed time. A
+   * step forward needs nothing: whatever it makes due is simply tried now.
+   */
+  private followClockStep(now: number, mono: number): Action[] {
+    const offset = now - mono;
+    const prev = this.wallOffset;
+    this.wallOffset = offset;
+    if (prev - offset < CLOCK_STEP_MS) return [];
+    const back = prev - offset;
+    const moved = this.store.outbox.shiftSchedule(-back) + this.store.relayq.shiftSchedule(-back) + this.store.held.shiftHeldAt(-back);
+    return [
+      { type: 'metric', name: 'clock.stepped-back' },
+      { type: 'log', level: 'warn', event: 'clock-stepped-back', fields: { ms: Math.round(back), rescheduled: moved } },
+    ];
+  }
+
+  /**
+   * Every table this core keeps in memory: how many entries it holds and its bound (the
+   * bounds are documented in PROTOCOL.md section 4; the store's tables have theirs in 3.7).
+   */
+  bounds(): Record<string, { size: number; max: number }> {
+    const m = (b: BoundedMap<unknown>) => ({ size: b.size, max: b.maxEntries });
+    return {
+      'forwarding log': m(this.fwdlog),
+      'query ids': m(this.seen),
+      'in flight': m(this.inflight),
+      'unreachable targets': m(this.unreachable),
+      'wanted parents': m(this.wanted),
+      'mailbox cursors': m(this.mailCursor),
+      'progress tracks': m(this.tracks),
+      'where-is pending': m(this.whereIsPending),
+      'where-is asked': m(this.whereIsAsked),
+      'route cache targets': { size: this.routes.size, max: this.routes.maxSize },
+      'discoveries': { size: this.discoveries.size, max: MAX_DISCOVERIES },
+      'query buckets': { size: this.queryBuckets.size, max: this.queryBuckets.maxSize },
+      'complaint buckets': { size: this.complaintBuckets.size, max: this.complaintBuckets.maxSize },
+      'complaint records': { size: this.complaints.size, max: ComplaintTracker.MAX_NEIGHBOURS },
+      'pending welcomes': { size: this.pendingWelcome.size, max: MAX_PENDING_WELCOME },
+      'evidence': { size: this.evidence.list().length, max: EVIDENCE_MAX },
+    };
   }
 
   createInvite(uses: number, expiresInMs: number): { code: string; expiresAt: number } {

@@ -59,6 +59,7 @@ export class HeldRepo {
   private readonly sListFrom: Database.Statement<[Uint8Array, number], HeldDbRow>;
   private readonly sOlderThan: Database.Statement<[number, number], HeldDbRow>;
   private readonly sCount: Database.Statement<[], { n: number }>;
+  private readonly sShift: Database.Statement<[number]>;
 
   constructor(db: Database.Database) {
     this.sPut = db.prepare(
@@ -72,6 +73,7 @@ export class HeldRepo {
     this.sListFrom = db.prepare(`SELECT ${COLS} FROM held WHERE from_entity = ? ORDER BY held_at, rowid LIMIT ?`);
     this.sOlderThan = db.prepare(`SELECT ${COLS} FROM held WHERE held_at <= ? ORDER BY held_at, rowid LIMIT ?`);
     this.sCount = db.prepare(`SELECT count(*) AS n FROM held`);
+    this.sShift = db.prepare(`UPDATE held SET held_at = held_at + ?`);
   }
 
   /**
@@ -125,5 +127,10 @@ export class HeldRepo {
 
   count(): number {
     return this.sCount.get()!.n;
+  }
+
+  /** Moves every row's heldAt by `deltaMs` (after a wall-clock step), so the causal wait keeps its real length. */
+  shiftHeldAt(deltaMs: number): number {
+    return this.sShift.run(deltaMs).changes;
   }
 }

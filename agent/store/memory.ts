@@ -510,6 +510,12 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     return true;
   }
 
+  shiftSchedule(deltaMs: number): number {
+    if (!this.pending) return 0;
+    for (const r of this.pending.values()) r.nextAttemptAt += deltaMs;
+    return this.pending.size;
+  }
+
   due(now: number, limit: number): OutboxRow[] {
     if (!this.pending || this.pending.size === 0) return [];
     const out: OutboxRec[] = [];
@@ -718,6 +724,12 @@ export class MemoryHeldRepo implements PublicOf<HeldRepo> {
     return applyLimit([...mine.values()].sort(byHeldAt), limit).map(copyHeld);
   }
 
+  shiftHeldAt(deltaMs: number): number {
+    if (!this.rows) return 0;
+    for (const r of this.rows.values()) r.heldAt += deltaMs;
+    return this.rows.size;
+  }
+
   olderThan(t: number, limit: number): HeldRow[] {
     if (!this.rows) return [];
     const out: HeldRec[] = [];
@@ -895,6 +907,12 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
     if (opts.countAttempt !== false) r.attempts += 1;
     if (opts.dep !== undefined) r.dep = opts.dep;
     return true;
+  }
+
+  shiftSchedule(deltaMs: number): number {
+    if (!this.rows) return 0;
+    for (const r of this.rows.values()) r.nextAttemptAt += deltaMs;
+    return this.rows.size;
   }
 
   due(now: number, limit: number): RelayRow[] {
