@@ -54,6 +54,8 @@ export interface StatusResult {
   connections?: {
     links: number;
     pendingHandshakes: number;
+    /** Bytes received on those connections and held (at most one handshake frame each: 65,537 bytes). */
+    pendingBytes: number;
     pendingAddresses: number;
     maxPendingHandshakes: number;
     maxConnectionsPerAddress: number;

@@ -980,6 +980,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       connections: {
         links: [...links.values()].filter((l) => l.isOpen).length,
         pendingHandshakes,
+        pendingBytes: [...pendingLinks].reduce((n, l) => n + l.bufferedInput, 0),
         pendingAddresses: pendingByAddress.size,
         maxPendingHandshakes: cfg.maxPendingHandshakes,
         maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,

@@ -194,6 +194,11 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.socket.remotePort ?? 0;
   }
 
+  /** Received bytes not yet taken as a frame (during the handshake: at most one 64 KiB frame). */
+  get bufferedInput(): number {
+    return this.input.length;
+  }
+
   /** Bytes queued but not yet handed to the socket plus the socket's own buffer. */
   get bufferedBytes(): number {
     return this.outBytes + this.socket.writableLength;
