@@ -624,7 +624,7 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   if (code === undefined || !code.startsWith('SQLITE_')) return e;
   const msg = (e as Error).message;
   if (code === 'SQLITE_FULL') {
-    return new WotError('ERR_INTERNAL', `database ${path}: disk is full (${msg})`, 'free some disk space and retry');
+    return new WotError('ERR_DISK_FULL', `database ${path}: disk is full (${msg}); nothing was changed`, 'free some disk space and retry');
   }
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
     return new WotError(
