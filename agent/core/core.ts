@@ -408,6 +408,8 @@ export class AgentCore {
   private readonly whereIsAsked: BoundedMap<true>;
   /** The mailing-list logic when this agent is a list entity (agent/lists). */
   private list: ListHooks | null = null;
+  /** Entities our relay queue waits for that we dialled in the last second. */
+  private readonly redialed = new BoundedMap<true>(10_000);
   /** Envelopes for us dropped for a broken chain or signature, kept as evidence (evidence.ts). */
   readonly evidence = new EvidenceLog();
   /** Wall clock minus monotonic clock at the last tick: a drop means the wall clock stepped back. */
@@ -1028,10 +1030,22 @@ export class AgentCore {
     }
     const waitFor = depTo ?? env.route[0] ?? env.to;
     this.store.relayq.reschedule(env.id, waitFor, now + this.backoff(attempts), { countAttempt: true, ...(depTo ? { dep: depTo } : {}) });
-    const actions: Action[] = [...this.discover(target)];
+    const actions: Action[] = [...this.discover(target), ...this.redial(waitFor, mono)];
     if (mailboxes.length > 0) actions.push(...this.discover(mailboxes[attempts % mailboxes.length]!));
     if (attempts === 0) actions.push(...this.report(fwd, env.id, 'queued'));
     return actions;
+  }
+
+  /**
+   * Dials an entity our relay queue waits for at the addresses we know, at most once a second:
+   * when two neighbours restart at once, each one's first dial finds the other down, and
+   * without this the queue would wait for the daemon's periodic reconnect.
+   */
+  private redial(entity: Uint8Array, mono: number): Action[] {
+    const key = toHex(entity);
+    if (this.isConnected(entity) || this.redialed.has(key, mono)) return [];
+    this.redialed.set(key, true, mono + 1000);
+    return this.knownAddrs(entity).slice(0, 3).map((addr) => ({ type: 'dial' as const, entity, addr }));
   }
 
   /** Signs our hop entry and sends `env` (as we received it) to `way.next` with `way.rest` as its remaining route. */
@@ -2085,6 +2099,7 @@ export class AgentCore {
       'progress tracks': m(this.tracks),
       'where-is pending': m(this.whereIsPending),
       'where-is asked': m(this.whereIsAsked),
+      'redialed next hops': m(this.redialed),
       'route cache targets': { size: this.routes.size, max: this.routes.maxSize },
       'discoveries': { size: this.discoveries.size, max: MAX_DISCOVERIES },
       'query buckets': { size: this.queryBuckets.size, max: this.queryBuckets.maxSize },
