@@ -43,6 +43,7 @@ import {
   inviteKeyFromSecret,
   verifyCert,
   verifyInviteProof,
+  CERT_CLOCK_SKEW_MS,
   type AgentCert,
 } from '../identity/index.js';
 import type { GateInput, GateResult, PeerIdentity } from '../link/link.js';
@@ -158,6 +159,10 @@ export interface CoreConfig {
   whereIsEveryMs: number;
   /** Targets the route cache holds (a list agent needs one per multi-hop subscriber). */
   routeCacheTargets: number;
+  /** Certificates kept (the least recently seen beyond it go, never a trusted entity's); expired ones go at once. */
+  certsMax: number;
+  /** Address-book entries kept (the least recently received beyond it go). */
+  addrBookMax: number;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
@@ -191,6 +196,8 @@ export const CORE_DEFAULTS: CoreConfig = {
   addrTtlMs: 24 * 3600_000,
   whereIsEveryMs: 30_000,
   routeCacheTargets: 10_000,
+  certsMax: 100_000,
+  addrBookMax: 100_000,
 };
 
 /** One step of a message's journey as the sender sees it. */
@@ -266,6 +273,8 @@ export interface ListHooks {
   tick(now: number): Action[];
 }
 
+/** How often the certificate and address-book tables are pruned to their bounds. */
+const PRUNE_EVERY_MS = 60_000;
 /** A drop of the wall clock against the monotonic one by more than this between ticks is a step back. */
 const CLOCK_STEP_MS = 2_000;
 
@@ -412,6 +421,8 @@ export class AgentCore {
   private readonly redialed = new BoundedMap<true>(10_000);
   /** Envelopes for us dropped for a broken chain or signature, kept as evidence (evidence.ts). */
   readonly evidence = new EvidenceLog();
+  /** When the certificate and address-book tables are next pruned (monotonic). */
+  private nextPrune = 0;
   /** Wall clock minus monotonic clock at the last tick: a drop means the wall clock stepped back. */
   private wallOffset: number;
 
@@ -2060,6 +2071,11 @@ export class AgentCore {
     this.seen.sweep(mono);
     this.inflight.sweep(mono);
     this.store.addrbook.purgeExpired(now);
+    if (mono >= this.nextPrune) {
+      this.nextPrune = mono + PRUNE_EVERY_MS;
+      this.store.certs.prune(now - CERT_CLOCK_SKEW_MS, this.cfg.certsMax, (e) => this.store.trust.get(e)?.state === 'active');
+      this.store.addrbook.prune(this.cfg.addrBookMax);
+    }
     return actions;
   }
 

@@ -197,6 +197,34 @@ export class MemoryCertRepo implements PublicOf<CertRepo> {
     return r ? copyCert(r) : undefined;
   }
 
+  prune(now: number, max: number, keep: (entity: Uint8Array) => boolean): number {
+    if (!this.rows) return 0;
+    let n = 0;
+    const drop = (ak: string, r: CertRec) => {
+      this.rows!.delete(ak);
+      const ek = k(r.entity);
+      const list = this.byEntity!.get(ek)!;
+      list.splice(list.indexOf(ak), 1);
+      if (list.length === 0) this.byEntity!.delete(ek);
+      n++;
+    };
+    for (const [ak, r] of [...this.rows]) if (r.notAfter < now) drop(ak, r);
+    let excess = this.rows.size - max;
+    if (excess <= 0) return n;
+    const bySeen = [...this.rows].sort(([, a], [, b]) => a.seenAt - b.seenAt || a.rowid - b.rowid);
+    for (const [ak, r] of bySeen) {
+      if (excess <= 0) break;
+      if (keep(r.entity)) continue;
+      drop(ak, r);
+      excess--;
+    }
+    return n;
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
+  }
+
   latestForEntity(entity: Uint8Array): CertRow | undefined {
     const agents = this.byEntity?.get(k(entity));
     if (!agents) return undefined;
@@ -648,6 +676,15 @@ export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
 
   count(): number {
     return this.rows?.size ?? 0;
+  }
+
+  prune(max: number): number {
+    const excess = this.count() - max;
+    if (excess <= 0) return 0;
+    // Insertion order is rowid order; ties in receivedAt keep it (a stable sort).
+    const old = [...this.rows!].sort(([, a], [, b]) => a.receivedAt - b.receivedAt).slice(0, excess);
+    for (const [key] of old) this.rows!.delete(key);
+    return old.length;
   }
 }
 

@@ -13,6 +13,7 @@ import { BoundedMap, ComplaintTracker, COMPLAINT_DEFAULTS, EVIDENCE_MAX, Evidenc
 import { decodeMessage } from '../../agent/wire/index.js';
 import { CERT_VERSION, createAnnouncement, issueCert, verifyAnnouncement, verifyCert } from '../../agent/identity/index.js';
 import { Metrics } from '../../agent/daemon/daemon.js';
+import { MemoryStore, Store } from '../../agent/store/index.js';
 import { Domain, MsgType } from '../../agent/wire/constants.js';
 import { isWotError } from '../../agent/wire/errors.js';
 import type { Complaint, Envelope, WireMessage } from '../../agent/wire/types.js';
@@ -438,6 +439,25 @@ test('case 21: every in-memory table of the core stays within its bound when dri
   assert.equal(b['query ids'], { size: 100_000, max: 100_000 });
   assert.equal(b['discoveries'], { size: 1_000, max: 1_000 });
   for (const [name, { size, max }] of Object.entries(b)) assert.ok(size <= max, `${name}: ${size} <= ${max}`);
+  // The store's certificate and address-book tables: pruned to their bounds on the tick, a
+  // trusted entity's certificate kept, expired ones dropped (SQLite and the simulator's MemoryStore alike).
+  for (const store of [Store.open(':memory:'), new MemoryStore()]) {
+    const trusted = generateSigningKey().publicKey;
+    const row = (i: number, entity = generateSigningKey().publicKey, notAfter = net.clock + 86400_000) => ({ agent: sha256(utf8(`a${i}`)), entity, cert: new Uint8Array(185), seq: 1, notAfter, seenAt: i });
+    store.certs.put(row(0, trusted));
+    for (let i = 1; i <= 50; i++) store.certs.put(row(i));
+    store.certs.put(row(51, undefined, net.clock - 86400_000)); // expired
+    store.certs.prune(net.clock, 20, (e) => equalBytes(e, trusted));
+    assert.is(store.certs.count(), 20, 'certificates held to their bound');
+    assert.ok(store.certs.get(sha256(utf8('a0'))), 'the trusted entity\'s certificate is kept though it is the oldest');
+    assert.ok(store.certs.get(sha256(utf8('a50'))), 'the newest are kept');
+    assert.not.ok(store.certs.get(sha256(utf8('a51'))), 'the expired one is gone');
+    for (let i = 0; i < 30; i++) store.addrbook.put({ entity: sha256(utf8(`e${i}`)), announcement: new Uint8Array(8), seq: 1, receivedAt: i, expiresAt: net.clock + 86400_000 });
+    store.addrbook.prune(10);
+    assert.is(store.addrbook.count(), 10);
+    assert.ok(store.addrbook.get(sha256(utf8('e29')), net.clock), 'the most recent kept');
+    assert.not.ok(store.addrbook.get(sha256(utf8('e0')), net.clock), 'the oldest dropped');
+  }
   // The building blocks themselves, driven past their bounds.
   const bm = new BoundedMap<number>(100);
   for (let i = 0; i < 1_000; i++) bm.set(`k${i}`, i, 1e12);
