@@ -168,6 +168,22 @@ test('case 7: forged hop signature, a signature over another payload or route, a
   assert.equal(log.list()[0]!.id, new Uint8Array(16).fill(10));
 });
 
+// ---------------------------------------------------------------- case 9 (at an agent)
+
+test('case 9: at an agent, an announcement rolled back (valid signature, older or equal seq, other addresses) is refused; the address book keeps the newest', () => {
+  const net = line(['A', 'B']);
+  const A = net.n('A');
+  const B = net.n('B').deps.identity;
+  const ann = (seq: number, addr: string) => createAnnouncement(B.agent, B.certBytes, { addrs: [addr], relays: [], mailboxes: [], seq, ts: net.clock });
+  const learn = (bytes: Uint8Array) => A.store.tx(() => A.core.learnAnnouncement(bytes)).filter((a) => a.type === 'metric').map((a) => (a.type === 'metric' ? a.name : ''));
+  assert.ok(learn(ann(1_000_000, '192.0.2.5:7117')).includes('announce.learned'));
+  const stored = A.store.addrbook.get(B.entityPub, net.clock)!;
+  for (const [seq, addr] of [[999_999, '198.51.100.66:7117'], [1_000_000, '198.51.100.66:7117'], [0, '198.51.100.66:7117']] as const) {
+    assert.equal(learn(ann(seq, addr)), ['announce.stale'], `seq ${seq} refused`);
+    assert.equal(A.store.addrbook.get(B.entityPub, net.clock)!.announcement, stored.announcement, 'the stored record is unchanged');
+  }
+});
+
 // ---------------------------------------------------------------- case 11
 
 test('case 11: complaint forgery (wrong signer, bad signature, a message never relayed, a replayed complaint, a complaint from the wrong side) changes no trust', () => {
