@@ -395,6 +395,8 @@ export class AgentCore {
   private readonly unreachable: BoundedMap<true>;
   /** Parent hashes we asked a sender for lately (not asked again until this expires). */
   private readonly wanted: BoundedMap<true>;
+  /** Parent hashes to ask their senders for on the next tick (sendWants). */
+  private readonly toWant = new BoundedMap<{ from: Uint8Array; hash: Uint8Array }>(10_000);
   /** Mailbox hosting: the last seq pushed to each connected owner. */
   private readonly mailCursor: BoundedMap<number>;
   private readonly seen: BoundedMap<SeenQuery>;
@@ -779,9 +781,10 @@ export class AgentCore {
     if (missing.length > 0 && this.store.held.count() < this.cfg.heldMax) {
       const { gap: _gap, ...held } = row;
       this.store.held.put({ ...held, hash, heldAt: now });
-      actions.push({ type: 'metric', name: 'causal.held' }, ...this.askForParents(content.from, missing, now));
+      this.askForParents(content.from, missing);
+      actions.push({ type: 'metric', name: 'causal.held' });
     } else {
-      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from));
+      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from, [hash]));
     }
     return { actions, outcome: 'new', sender: content.from };
   }
@@ -831,44 +834,107 @@ export class AgentCore {
     return actions;
   }
 
-  /** Delivers held messages from `from` whose parents have all arrived, until none is left ready. */
-  private releaseHeld(from: Uint8Array): Action[] {
+  /**
+   * Delivers the messages from `from` held for the parents in `arrived` (content hashes just
+   * shown to the app) once all their parents are there, and in turn those held for them. The
+   * held rows' parents are read once and each parent is looked up at most once, so a backlog
+   * of n messages out of order costs O(n) lookups, not O(n²) (which stalled the event loop for
+   * minutes after a few thousand messages arrived out of order).
+   */
+  private releaseHeld(from: Uint8Array, arrived: Uint8Array[]): Action[] {
+    if (arrived.length === 0) return [];
+    // Ids, hashes and parents only (no bodies): at most heldMax × ~0.6 KiB.
+    const waiting = this.store.held.waitingFrom(from, this.cfg.heldMax);
+    if (waiting.length === 0) return [];
+    const byParent = new Map<string, typeof waiting>();
+    for (const w of waiting) {
+      for (const p of w.parents) {
+        const k = toHex(p);
+        const list = byParent.get(k);
+        if (list) list.push(w);
+        else byParent.set(k, [w]);
+      }
+    }
+    const known = new Map<string, boolean>();
+    const isKnown = (p: Uint8Array): boolean => {
+      const k = toHex(p);
+      let v = known.get(k);
+      if (v === undefined) known.set(k, (v = this.parentKnown(p)));
+      return v;
+    };
+    const work = arrived.map(toHex);
+    for (const k of work) known.set(k, true);
+    const released = new Set<string>();
     const actions: Action[] = [];
-    for (let progress = true; progress; ) {
-      progress = false;
-      for (const h of this.store.held.listFrom(from, 1000)) {
-        if (!h.parents.every((p) => this.parentKnown(p))) continue;
-        this.store.held.delete(h.id);
+    while (work.length > 0) {
+      for (const w of byParent.get(work.pop()!) ?? []) {
+        const idHex = toHex(w.id);
+        if (released.has(idHex) || !w.parents.every(isKnown)) continue;
+        const h = this.store.held.get(w.id);
+        if (!h) continue;
+        released.add(idHex);
+        this.store.held.delete(w.id);
         const { heldAt: _at, ...row } = h;
         actions.push(...this.toInbox({ ...row, gap: [] }));
-        progress = true;
+        const hk = toHex(w.hash);
+        known.set(hk, true);
+        work.push(hk);
       }
     }
     return actions;
   }
 
-  /** Asks the sender again for parents we lack (each hash at most once per causalWaitMs / 4). */
-  private askForParents(from: Uint8Array, missing: Uint8Array[], now: number): Action[] {
+  /**
+   * Notes parents we lack; the next tick asks their senders for those still missing, in one
+   * want per sender (up to 64 hashes each) and each hash at most once per causalWaitMs / 4.
+   * Asking at once for each held message sent one want per message: a backlog arriving out of
+   * order (relays restarting) became a storm of wants and of re-sends answering them.
+   */
+  private askForParents(from: Uint8Array, missing: Uint8Array[]): void {
     const mono = this.mono();
-    const ask = missing.filter((h) => !this.wanted.has(toHex(h), mono)).slice(0, MAX_WANT_HASHES);
-    if (ask.length === 0) return [];
-    for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
-    void now;
-    return [{ type: 'metric', name: 'causal.want' }, ...this.queueControl(from, 'want', encodeWant(ask))];
+    for (const h of missing) {
+      const k = toHex(h);
+      if (!this.wanted.has(k, mono) && !this.toWant.has(k, mono)) this.toWant.set(k, { from, hash: h }, mono + this.cfg.causalWaitMs);
+    }
+  }
+
+  /** Sends the wants noted since the last tick (askForParents), batched per sender. */
+  private sendWants(): Action[] {
+    if (this.toWant.size === 0) return [];
+    const mono = this.mono();
+    const bySender = new Map<string, { from: Uint8Array; hashes: Uint8Array[] }>();
+    for (const [k, w] of [...this.toWant.values(mono)]) {
+      this.toWant.delete(k);
+      if (this.wanted.has(k, mono) || this.parentKnown(w.hash)) continue;
+      const g = bySender.get(toHex(w.from));
+      if (g) g.hashes.push(w.hash);
+      else bySender.set(toHex(w.from), { from: w.from, hashes: [w.hash] });
+    }
+    const actions: Action[] = [];
+    for (const g of bySender.values()) {
+      for (let i = 0; i < g.hashes.length; i += MAX_WANT_HASHES) {
+        const ask = g.hashes.slice(i, i + MAX_WANT_HASHES);
+        for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
+        actions.push({ type: 'metric', name: 'causal.want' }, ...this.queueControl(g.from, 'want', encodeWant(ask)));
+      }
+    }
+    return actions;
   }
 
   /** Held messages past causalWaitMs go to the app with a gap marker naming the missing parents. */
   private releaseOverdue(now: number): Action[] {
     const actions: Action[] = [];
-    const froms = new Map<string, Uint8Array>();
+    const froms = new Map<string, { from: Uint8Array; hashes: Uint8Array[] }>();
     for (const h of this.store.held.olderThan(now - this.cfg.causalWaitMs, 100)) {
       this.store.held.delete(h.id);
       const { heldAt: _at, ...row } = h;
       const gap = h.parents.filter((p) => !this.parentKnown(p));
       actions.push({ type: 'metric', name: 'causal.gap' }, ...this.toInbox({ ...row, gap }));
-      froms.set(toHex(h.from), h.from);
+      const f = froms.get(toHex(h.from));
+      if (f) f.hashes.push(h.hash);
+      else froms.set(toHex(h.from), { from: h.from, hashes: [h.hash] });
     }
-    for (const f of froms.values()) actions.push(...this.releaseHeld(f));
+    for (const f of froms.values()) actions.push(...this.releaseHeld(f.from, f.hashes));
     return actions;
   }
 
@@ -2051,7 +2117,7 @@ export class AgentCore {
     for (const _id of this.store.relayq.expire(now, 1000)) actions.push({ type: 'metric', name: 'relay.expired' });
     this.store.mailbox.expire(now);
     actions.push(...this.revokeForComplaints(mono));
-    actions.push(...this.releaseOverdue(now));
+    actions.push(...this.releaseOverdue(now), ...this.sendWants());
     if (this.list) actions.push(...this.list.tick(now));
     // Outbox.
     this.store.outbox.expire(now);
@@ -2111,6 +2177,7 @@ export class AgentCore {
       'in flight': m(this.inflight),
       'unreachable targets': m(this.unreachable),
       'wanted parents': m(this.wanted),
+      'parents to ask for': m(this.toWant),
       'mailbox cursors': m(this.mailCursor),
       'progress tracks': m(this.tracks),
       'where-is pending': m(this.whereIsPending),

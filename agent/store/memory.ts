@@ -761,6 +761,12 @@ export class MemoryHeldRepo implements PublicOf<HeldRepo> {
     return applyLimit([...mine.values()].sort(byHeldAt), limit).map(copyHeld);
   }
 
+  waitingFrom(from: Uint8Array, limit: number): Array<{ id: Uint8Array; hash: Uint8Array; parents: Uint8Array[] }> {
+    const mine = this.byFrom?.get(k(from));
+    if (!mine) return [];
+    return applyLimit([...mine.values()].sort(byHeldAt), limit).map((r) => ({ id: r.id, hash: r.hash, parents: [...r.parents] }));
+  }
+
   shiftHeldAt(deltaMs: number): number {
     if (!this.rows) return 0;
     for (const r of this.rows.values()) r.heldAt += deltaMs;
