@@ -273,6 +273,8 @@ export interface ListHooks {
   tick(now: number): Action[];
 }
 
+/** A hop still answering gets at most this many custody deadlines (stallMs each) for one envelope. */
+const STALL_PATIENCE = 12;
 /** How often the certificate and address-book tables are pruned to their bounds. */
 const PRUNE_EVERY_MS = 60_000;
 /** A drop of the wall clock against the monotonic one by more than this between ticks is a step back. */
@@ -346,6 +348,8 @@ function newFwd(prevEntity: string | null, to: Uint8Array, at: number, pos: numb
 interface InFlight {
   next: string;
   until: number;
+  /** When it was handed over (monotonic). */
+  since: number;
 }
 
 /** A way one hop on: the link, the entity at its end, and the route after it. */
@@ -395,6 +399,8 @@ export class AgentCore {
   private readonly unreachable: BoundedMap<true>;
   /** Parent hashes we asked a sender for lately (not asked again until this expires). */
   private readonly wanted: BoundedMap<true>;
+  /** When each neighbour last sent us a message (monotonic): a busy hop is not a stalled one. */
+  private readonly heardFrom = new BoundedMap<number>(10_000);
   /** Parent hashes to ask their senders for on the next tick (sendWants). */
   private readonly toWant = new BoundedMap<{ from: Uint8Array; hash: Uint8Array }>(10_000);
   /** Mailbox hosting: the last seq pushed to each connected owner. */
@@ -601,6 +607,8 @@ export class AgentCore {
   onMessage(link: LinkId, msg: WireMessage): Action[] {
     const n = this.neighbours.get(link);
     if (!n) return [];
+    const heard = this.mono();
+    this.heardFrom.set(n.entityHex, heard, heard + 60_000);
     try {
       switch (msg.t) {
         case MsgType.ENVELOPE:
@@ -1132,7 +1140,7 @@ export class AgentCore {
     fwd.nexts.push(nextHex);
     if (fwd.nexts.length > 16) fwd.nexts.shift();
     const mono = this.mono();
-    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs }, mono + 4 * this.cfg.stallMs);
+    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs, since: mono }, mono + (STALL_PATIENCE + 2) * this.cfg.stallMs);
     return [{ type: 'send', link: way.link, msg: out }];
   }
 
@@ -1163,6 +1171,22 @@ export class AgentCore {
   }
 
   // ---------------------------------------------------------------- custody answers: HOLD, REFUSE
+
+  /**
+   * An envelope handed to `f.next` without HOLD by `f.until` counts as stalled — unless that
+   * neighbour is still answering (HOLDs and acks for other envelopes arrived within the last
+   * stallMs): a hop working through a backlog gets another stallMs, up to STALL_PATIENCE
+   * times, instead of a duplicate that would only make it busier. (Without this, a relay
+   * flushing a queue of thousands after a restart took every envelope the next hop had not
+   * reached yet for stalled and sent it again, and again: a congestion collapse.) Extends
+   * `f.until` and returns true when the wait goes on.
+   */
+  private stillBusy(f: InFlight, mono: number): boolean {
+    const heard = this.heardFrom.get(f.next, mono);
+    if (heard === undefined || mono - heard >= this.cfg.stallMs || mono - f.since >= STALL_PATIENCE * this.cfg.stallMs) return false;
+    f.until = mono + this.cfg.stallMs;
+    return true;
+  }
 
   private onHold(n: Neighbour, h: Hold): Action[] {
     const idHex = toHex(h.id);
@@ -1998,7 +2022,7 @@ export class AgentCore {
     const idHex = toHex(row.id);
     const mono = this.mono();
     const f = this.inflight.get(idHex, mono);
-    if (f && f.until > mono) {
+    if (f && (f.until > mono || this.stillBusy(f, mono))) {
       this.store.outbox.reschedule(row.id, now + (f.until - mono), now);
       return [];
     }
@@ -2105,6 +2129,10 @@ export class AgentCore {
       const idHex = toHex(row.id);
       const f = this.inflight.get(idHex, mono);
       if (f && f.until > mono) continue;
+      if (f && this.stillBusy(f, mono)) {
+        this.store.relayq.reschedule(row.id, row.waitFor, now + (f.until - mono), { countAttempt: false });
+        continue;
+      }
       const fwd = this.fwdFor(row);
       if (f) {
         this.inflight.delete(idHex);
@@ -2178,6 +2206,7 @@ export class AgentCore {
       'unreachable targets': m(this.unreachable),
       'wanted parents': m(this.wanted),
       'parents to ask for': m(this.toWant),
+      'neighbours heard from': m(this.heardFrom),
       'mailbox cursors': m(this.mailCursor),
       'progress tracks': m(this.tracks),
       'where-is pending': m(this.whereIsPending),

@@ -113,7 +113,8 @@ export async function crashScenario(opts: {
   for (;;) {
     inboxIds = [];
     for (let after = 0; ; ) {
-      const page = await d.call('inbox', { afterSeq: after, limit: 1000 }).catch((e: unknown) => {
+      // A recipient working through a backlog of thousands may take a while to answer.
+      const page = await d.call('inbox', { afterSeq: after, limit: 1000 }, 120_000).catch((e: unknown) => {
         // Say what each daemon was doing last, then fail.
         for (const x of [A, B, C, D]) log(`--- ${x.name} (pid ${x.proc.pid}), last log lines:\n${x.log.slice(-25).join('\n')}`);
         throw e;

@@ -492,6 +492,39 @@ test('case 16: 400 messages arriving newest first make the recipient ask for the
   assert.ok(net.count('A', 'causal.resent') <= 2, `re-sends: ${net.count('A', 'causal.resent')}`);
 });
 
+test('case 16: a next hop working through a backlog (answering, but slowly) is given time, not flooded with duplicates of what it has not reached yet', () => {
+  const net = line(['A', 'B', 'C'], { stallMs: 2_000, retryBaseMs: 500 });
+  net.send('A', 'C', 'warm-up');
+  net.advance(3_000);
+  net.unlink('B', 'C');
+  const n = 200;
+  for (let i = 0; i < n; i++) net.send('A', 'C', `m${i}`);
+  net.advance(2_000); // B holds them all, waiting for C
+  const copiesBefore = net.sent.filter((m) => m.t === MsgType.ENVELOPE && m.hops.length === 2).length;
+  net.relink('B', 'C');
+  // C takes 25 messages a second: the 200 need 8 s, four times B's stall deadline.
+  for (let t = 0; t < 30_000; t += 100) {
+    net.clock += 100;
+    if (t % 1000 === 0) for (const [name, N] of net.nodes) net.perform(name, N.store.tx(() => N.core.tick()));
+    let forC = 0;
+    const later: typeof net.queue = [];
+    while (net.queue.length > 0) {
+      const m = net.queue.shift()!;
+      if (m.to === 'C' && forC++ >= 2) {
+        later.push(m);
+        continue;
+      }
+      const N = net.n(m.to);
+      net.perform(m.to, N.store.tx(() => N.core.onMessage(m.link, decodeMessage(m.bytes))));
+    }
+    net.queue.push(...later);
+  }
+  assert.is(net.n('C').store.inbox.count(), n + 1, 'all delivered');
+  const copies = net.sent.filter((m) => m.t === MsgType.ENVELOPE && m.hops.length === 2).length - copiesBefore;
+  assert.ok(copies <= n + 10, `B handed C ${copies} copies of ${n} envelopes`);
+  assert.is(net.count('B', 'relay.stalled'), 0, 'none taken for stalled while C kept answering');
+});
+
 // ---------------------------------------------------------------- case 21
 
 test('case 21: every in-memory table of the core stays within its bound when driven past it', () => {
