@@ -1115,7 +1115,9 @@ export class AgentCore {
     }
     const waitFor = depTo ?? env.route[0] ?? env.to;
     this.store.relayq.reschedule(env.id, waitFor, now + this.backoff(attempts), { countAttempt: true, ...(depTo ? { dep: depTo } : {}) });
-    const actions: Action[] = [...this.discover(target), ...this.redial(waitFor, mono)];
+    // A target we are linked to needs no discovery (its answer would only flush the whole
+    // queue at it again): it is simply tried again after the backoff.
+    const actions: Action[] = [...(this.isConnected(target) ? [] : this.discover(target)), ...this.redial(waitFor, mono)];
     if (mailboxes.length > 0) actions.push(...this.discover(mailboxes[attempts % mailboxes.length]!));
     if (attempts === 0) actions.push(...this.report(fwd, env.id, 'queued'));
     return actions;
