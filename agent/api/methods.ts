@@ -50,6 +50,40 @@ export interface StatusResult {
   outboxByState: Record<OutboxState, number>;
   /** How many mailboxes we named (mine) and how many accounts we host for others (hosted). */
   mailboxes: { mine: number; hosted: number };
+  /** Open links, connections still in their handshake (and from how many addresses), and the caps. Absent from older daemons. */
+  connections?: {
+    links: number;
+    pendingHandshakes: number;
+    /** Bytes received on those connections and held (at most one handshake frame each: 65,537 bytes). */
+    pendingBytes: number;
+    pendingAddresses: number;
+    maxPendingHandshakes: number;
+    maxConnectionsPerAddress: number;
+    maxLinks: number;
+  };
+  /** The daemon process's memory in bytes: resident set, V8 heap in use, array buffers. */
+  memory?: { rss: number; heapUsed: number; arrayBuffers: number };
+  /** Every in-memory table of the daemon and its core: entries held and the bound. Absent from older daemons. */
+  tables?: Record<string, { size: number; max: number }>;
+  /** Envelopes for us dropped for a broken hop chain or signature: how many, and the newest kept as evidence. */
+  evidence?: { total: number; recent: EvidenceView[] };
+}
+
+/**
+ * A dropped envelope kept as evidence: who handed it over, why it was refused, and its signed
+ * hop chain (hex) with the body's sha256, so each hop signature can be checked again.
+ */
+export interface EvidenceView {
+  at: number;
+  from: string;
+  fromFingerprint: string;
+  code: string;
+  reason: string;
+  id: string;
+  to: string;
+  route: string[];
+  bodySha256: string;
+  hops: Array<{ agent: string; next: string; sig: string; cert?: string }>;
 }
 
 /** The custody queue of a relay: envelopes held until their next hop takes them. */

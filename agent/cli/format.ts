@@ -125,6 +125,16 @@ export function statusText(s: StatusResult, now = Date.now()): string {
     rows.push(['held', `${plural(q.held, 'message')} held for causal order (waiting for earlier ones)`]);
   }
   if (s.mailboxes) rows.push(['mailboxes', `${s.mailboxes.mine} yours, ${s.mailboxes.hosted} hosted for others`]);
+  if (s.connections) {
+    const c = s.connections;
+    rows.push(['connections', `${plural(c.links, 'link')}, ${plural(c.pendingHandshakes, 'handshake')} in progress (caps: ${c.maxPendingHandshakes} in progress, ${c.maxConnectionsPerAddress} per address, ${c.maxLinks} links)`]);
+  }
+  if (s.memory) rows.push(['memory', `${bytes(s.memory.rss)} resident, ${bytes(s.memory.heapUsed)} heap`]);
+  if (s.evidence && s.evidence.total > 0) {
+    const e = s.evidence.recent[s.evidence.recent.length - 1];
+    const last = e ? ` (latest from ${e.fromFingerprint}: ${e.code}, ${clean(e.reason)})` : '';
+    rows.push(['evidence', `${plural(s.evidence.total, 'envelope')} for you dropped for a broken hop chain or signature${last}; status --json shows the signed chains`]);
+  }
   if (s.reachability) {
     const r = s.reachability;
     const via = r.relays.length ? ` ${r.relays.map((x) => clean(x)).join(', ')}` : '';

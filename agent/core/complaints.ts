@@ -146,6 +146,13 @@ export class ComplaintTracker {
     return t;
   }
 
+  /** Neighbours with a record, and the bound on them. */
+  get size(): number {
+    return this.records.size;
+  }
+
+  static readonly MAX_NEIGHBOURS = MAX_NEIGHBOURS;
+
   count(against: string, now: number): number {
     const r = this.records.get(against);
     return r ? r.blames.filter((b) => now - b.at < this.cfg.windowMs).length : 0;

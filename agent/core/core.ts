@@ -45,6 +45,7 @@ import {
   inviteKeyFromSecret,
   verifyCert,
   verifyInviteProof,
+  CERT_CLOCK_SKEW_MS,
   type AgentCert,
 } from '../identity/index.js';
 import type { GateInput, GateResult, PeerIdentity } from '../link/link.js';
@@ -75,6 +76,7 @@ import type {
   WireMessage,
 } from '../wire/types.js';
 import { BoundedMap } from './bounded.js';
+import { EVIDENCE_MAX, EvidenceLog } from './evidence.js';
 import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
@@ -168,6 +170,10 @@ export interface CoreConfig {
   sessionsMax: number;
   sessionsPerPeer: number;
   sessionIdleMs: number;
+  /** Certificates kept (the least recently seen beyond it go, never a trusted entity's); expired ones go at once. */
+  certsMax: number;
+  /** Address-book entries kept (the least recently received beyond it go). */
+  addrBookMax: number;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
@@ -205,6 +211,8 @@ export const CORE_DEFAULTS: CoreConfig = {
   sessionsMax: SESSION_DEFAULTS.sessionsMax,
   sessionsPerPeer: SESSION_DEFAULTS.sessionsPerPeer,
   sessionIdleMs: SESSION_DEFAULTS.sessionIdleMs,
+  certsMax: 100_000,
+  addrBookMax: 100_000,
 };
 
 /** One step of a message's journey as the sender sees it. */
@@ -281,6 +289,18 @@ export interface ListHooks {
   tick(now: number): Action[];
 }
 
+/** A hop still answering gets at most this many custody deadlines (stallMs each) for one envelope. */
+const STALL_PATIENCE = 12;
+/** How often the certificate and address-book tables are pruned to their bounds. */
+const PRUNE_EVERY_MS = 60_000;
+/** A drop of the wall clock against the monotonic one by more than this between ticks is a step back. */
+const CLOCK_STEP_MS = 2_000;
+
+/** Redeemed invites whose WELCOME waits for the link to open (it opens at once; this is a backstop). */
+const MAX_PENDING_WELCOME = 1_000;
+/** Route discoveries running at once. */
+const MAX_DISCOVERIES = 1_000;
+
 /** At most this many relays are named in our announcement. */
 const MAX_ANNOUNCED_RELAYS = 3;
 
@@ -344,6 +364,8 @@ function newFwd(prevEntity: string | null, to: Uint8Array, at: number, pos: numb
 interface InFlight {
   next: string;
   until: number;
+  /** When it was handed over (monotonic). */
+  since: number;
 }
 
 /** A way one hop on: the link, the entity at its end, and the route after it. */
@@ -393,6 +415,10 @@ export class AgentCore {
   private readonly unreachable: BoundedMap<true>;
   /** Parent hashes we asked a sender for lately (not asked again until this expires). */
   private readonly wanted: BoundedMap<true>;
+  /** When each neighbour last sent us a message (monotonic): a busy hop is not a stalled one. */
+  private readonly heardFrom = new BoundedMap<number>(10_000);
+  /** Parent hashes to ask their senders for on the next tick (sendWants). */
+  private readonly toWant = new BoundedMap<{ from: Uint8Array; hash: Uint8Array }>(10_000);
   /** Mailbox hosting: the last seq pushed to each connected owner. */
   private readonly mailCursor: BoundedMap<number>;
   private readonly seen: BoundedMap<SeenQuery>;
@@ -419,6 +445,14 @@ export class AgentCore {
   readonly sessions: SessionManager;
   /** Onion mode: sending, relaying and receiving onions. */
   private readonly onion: OnionCore;
+  /** Entities our relay queue waits for that we dialled in the last second. */
+  private readonly redialed = new BoundedMap<true>(10_000);
+  /** Envelopes for us dropped for a broken chain or signature, kept as evidence (evidence.ts). */
+  readonly evidence = new EvidenceLog();
+  /** When the certificate and address-book tables are next pruned (monotonic). */
+  private nextPrune = 0;
+  /** Wall clock minus monotonic clock at the last tick: a drop means the wall clock stepped back. */
+  private wallOffset: number;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -429,6 +463,7 @@ export class AgentCore {
     this.selfHex = toHex(deps.identity.entityPub);
     this.mono = deps.mono ?? deps.now;
     const t = this.mono();
+    this.wallOffset = deps.now() - t;
     this.fwdlog = new BoundedMap(this.cfg.fwdMaxEntries);
     this.inflight = new BoundedMap(this.cfg.relayQueueMax + this.cfg.outboxMax);
     this.unreachable = new BoundedMap(10_000);
@@ -474,7 +509,7 @@ export class AgentCore {
       relayQueueFull: (w, b) => this.relayQueueFull(w, b),
       setInflight: (idHex, nextHex) => {
         const mono = this.mono();
-        this.inflight.set(idHex, { next: nextHex, until: mono + this.cfg.stallMs }, mono + 4 * this.cfg.stallMs);
+        this.inflight.set(idHex, { next: nextHex, until: mono + this.cfg.stallMs, since: mono }, mono + (STALL_PATIENCE + 2) * this.cfg.stallMs);
       },
       inflightOf: (idHex) => this.inflight.get(idHex, this.mono()),
       backoff: (a) => this.backoff(a),
@@ -534,6 +569,7 @@ export class AgentCore {
     this.trustUpsert(peer.entity, 'invite', now, trust);
     this.list?.onInviteRedeemed(peer.entity, now);
     this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
+    if (this.pendingWelcome.size >= MAX_PENDING_WELCOME) this.pendingWelcome.delete(this.pendingWelcome.keys().next().value!);
     this.pendingWelcome.set(toHex(peer.agent), now);
     return { ok: true };
   }
@@ -635,6 +671,8 @@ export class AgentCore {
   onMessage(link: LinkId, msg: WireMessage): Action[] {
     const n = this.neighbours.get(link);
     if (!n) return [];
+    const heard = this.mono();
+    this.heardFrom.set(n.entityHex, heard, heard + 60_000);
     try {
       switch (msg.t) {
         case MsgType.ENVELOPE:
@@ -701,14 +739,20 @@ export class AgentCore {
     const now = this.deps.now();
     if (env.exp < now) return [{ type: 'metric', name: 'dropped.expired' }];
     const last = env.hops[env.hops.length - 1]!;
-    // The neighbour must have signed the last entry and named us: a message cannot claim
-    // to arrive through a hop that did not hand it over.
-    if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
-      throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
-    }
-    if (equalBytes(env.to, this.self.entityPub)) {
-      if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
-      return this.deliver(n, env, now);
+    const forUs = equalBytes(env.to, this.self.entityPub);
+    try {
+      // The neighbour must have signed the last entry and named us: a message cannot claim
+      // to arrive through a hop that did not hand it over.
+      if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
+        throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
+      }
+      if (forUs) {
+        if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
+        return this.deliver(n, env, now);
+      }
+    } catch (e) {
+      if (forUs && isWotError(e)) this.evidence.add(env, n.peer.entity, e.code, e.message, now);
+      throw e;
     }
     if (env.dep && equalBytes(env.dep, this.self.entityPub)) return this.depositHere(n, env, now);
     return this.relay(n, env);
@@ -860,9 +904,10 @@ export class AgentCore {
     if (missing.length > 0 && this.store.held.count() < this.cfg.heldMax) {
       const { gap: _gap, ...held } = row;
       this.store.held.put({ ...held, hash, heldAt: now });
-      actions.push({ type: 'metric', name: 'causal.held' }, ...this.askForParents(content.from, missing, now));
+      this.askForParents(content.from, missing);
+      actions.push({ type: 'metric', name: 'causal.held' });
     } else {
-      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from));
+      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from, [hash]));
     }
     return { actions, outcome: 'new', sender: content.from };
   }
@@ -912,44 +957,107 @@ export class AgentCore {
     return actions;
   }
 
-  /** Delivers held messages from `from` whose parents have all arrived, until none is left ready. */
-  private releaseHeld(from: Uint8Array): Action[] {
+  /**
+   * Delivers the messages from `from` held for the parents in `arrived` (content hashes just
+   * shown to the app) once all their parents are there, and in turn those held for them. The
+   * held rows' parents are read once and each parent is looked up at most once, so a backlog
+   * of n messages out of order costs O(n) lookups, not O(n²) (which stalled the event loop for
+   * minutes after a few thousand messages arrived out of order).
+   */
+  private releaseHeld(from: Uint8Array, arrived: Uint8Array[]): Action[] {
+    if (arrived.length === 0) return [];
+    // Ids, hashes and parents only (no bodies): at most heldMax × ~0.6 KiB.
+    const waiting = this.store.held.waitingFrom(from, this.cfg.heldMax);
+    if (waiting.length === 0) return [];
+    const byParent = new Map<string, typeof waiting>();
+    for (const w of waiting) {
+      for (const p of w.parents) {
+        const k = toHex(p);
+        const list = byParent.get(k);
+        if (list) list.push(w);
+        else byParent.set(k, [w]);
+      }
+    }
+    const known = new Map<string, boolean>();
+    const isKnown = (p: Uint8Array): boolean => {
+      const k = toHex(p);
+      let v = known.get(k);
+      if (v === undefined) known.set(k, (v = this.parentKnown(p)));
+      return v;
+    };
+    const work = arrived.map(toHex);
+    for (const k of work) known.set(k, true);
+    const released = new Set<string>();
     const actions: Action[] = [];
-    for (let progress = true; progress; ) {
-      progress = false;
-      for (const h of this.store.held.listFrom(from, 1000)) {
-        if (!h.parents.every((p) => this.parentKnown(p))) continue;
-        this.store.held.delete(h.id);
+    while (work.length > 0) {
+      for (const w of byParent.get(work.pop()!) ?? []) {
+        const idHex = toHex(w.id);
+        if (released.has(idHex) || !w.parents.every(isKnown)) continue;
+        const h = this.store.held.get(w.id);
+        if (!h) continue;
+        released.add(idHex);
+        this.store.held.delete(w.id);
         const { heldAt: _at, ...row } = h;
         actions.push(...this.toInbox({ ...row, gap: [] }));
-        progress = true;
+        const hk = toHex(w.hash);
+        known.set(hk, true);
+        work.push(hk);
       }
     }
     return actions;
   }
 
-  /** Asks the sender again for parents we lack (each hash at most once per causalWaitMs / 4). */
-  private askForParents(from: Uint8Array, missing: Uint8Array[], now: number): Action[] {
+  /**
+   * Notes parents we lack; the next tick asks their senders for those still missing, in one
+   * want per sender (up to 64 hashes each) and each hash at most once per causalWaitMs / 4.
+   * Asking at once for each held message sent one want per message: a backlog arriving out of
+   * order (relays restarting) became a storm of wants and of re-sends answering them.
+   */
+  private askForParents(from: Uint8Array, missing: Uint8Array[]): void {
     const mono = this.mono();
-    const ask = missing.filter((h) => !this.wanted.has(toHex(h), mono)).slice(0, MAX_WANT_HASHES);
-    if (ask.length === 0) return [];
-    for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
-    void now;
-    return [{ type: 'metric', name: 'causal.want' }, ...this.queueControl(from, 'want', encodeWant(ask))];
+    for (const h of missing) {
+      const k = toHex(h);
+      if (!this.wanted.has(k, mono) && !this.toWant.has(k, mono)) this.toWant.set(k, { from, hash: h }, mono + this.cfg.causalWaitMs);
+    }
+  }
+
+  /** Sends the wants noted since the last tick (askForParents), batched per sender. */
+  private sendWants(): Action[] {
+    if (this.toWant.size === 0) return [];
+    const mono = this.mono();
+    const bySender = new Map<string, { from: Uint8Array; hashes: Uint8Array[] }>();
+    for (const [k, w] of [...this.toWant.values(mono)]) {
+      this.toWant.delete(k);
+      if (this.wanted.has(k, mono) || this.parentKnown(w.hash)) continue;
+      const g = bySender.get(toHex(w.from));
+      if (g) g.hashes.push(w.hash);
+      else bySender.set(toHex(w.from), { from: w.from, hashes: [w.hash] });
+    }
+    const actions: Action[] = [];
+    for (const g of bySender.values()) {
+      for (let i = 0; i < g.hashes.length; i += MAX_WANT_HASHES) {
+        const ask = g.hashes.slice(i, i + MAX_WANT_HASHES);
+        for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
+        actions.push({ type: 'metric', name: 'causal.want' }, ...this.queueControl(g.from, 'want', encodeWant(ask)));
+      }
+    }
+    return actions;
   }
 
   /** Held messages past causalWaitMs go to the app with a gap marker naming the missing parents. */
   private releaseOverdue(now: number): Action[] {
     const actions: Action[] = [];
-    const froms = new Map<string, Uint8Array>();
+    const froms = new Map<string, { from: Uint8Array; hashes: Uint8Array[] }>();
     for (const h of this.store.held.olderThan(now - this.cfg.causalWaitMs, 100)) {
       this.store.held.delete(h.id);
       const { heldAt: _at, ...row } = h;
       const gap = h.parents.filter((p) => !this.parentKnown(p));
       actions.push({ type: 'metric', name: 'causal.gap' }, ...this.toInbox({ ...row, gap }));
-      froms.set(toHex(h.from), h.from);
+      const f = froms.get(toHex(h.from));
+      if (f) f.hashes.push(h.hash);
+      else froms.set(toHex(h.from), { from: h.from, hashes: [h.hash] });
     }
-    for (const f of froms.values()) actions.push(...this.releaseHeld(f));
+    for (const f of froms.values()) actions.push(...this.releaseHeld(f.from, f.hashes));
     return actions;
   }
 
@@ -1019,7 +1127,16 @@ export class AgentCore {
       fwd = newFwd(n.entityHex, env.to, now, env.hops.length);
       this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
     }
-    if (fwd.seen.length < 8) fwd.seen.push(copy);
+    if (fwd.seen.length < 8) {
+      fwd.seen.push(copy);
+      // If this transaction does not commit (a full disk), the copy was never ours: forget it,
+      // so the previous hop's retry is taken into custody instead of answered HOLD.
+      const seen = fwd.seen;
+      this.store.onRollback(() => {
+        const i = seen.indexOf(copy);
+        if (i >= 0) seen.splice(i, 1);
+      });
+    }
     return [hold, { type: 'metric', name: 'relay.accepted' }, ...this.moveOn(env, fwd, 0, null)];
   }
 
@@ -1113,10 +1230,24 @@ export class AgentCore {
     }
     const waitFor = depTo ?? env.route[0] ?? env.to;
     this.store.relayq.reschedule(env.id, waitFor, now + this.backoff(attempts), { countAttempt: true, ...(depTo ? { dep: depTo } : {}) });
-    const actions: Action[] = [...this.discover(target)];
+    // A target we are linked to needs no discovery (its answer would only flush the whole
+    // queue at it again): it is simply tried again after the backoff.
+    const actions: Action[] = [...(this.isConnected(target) ? [] : this.discover(target)), ...this.redial(waitFor, mono)];
     if (mailboxes.length > 0) actions.push(...this.discover(mailboxes[attempts % mailboxes.length]!));
     if (attempts === 0) actions.push(...this.report(fwd, env.id, 'queued'));
     return actions;
+  }
+
+  /**
+   * Dials an entity our relay queue waits for at the addresses we know, at most once a second:
+   * when two neighbours restart at once, each one's first dial finds the other down, and
+   * without this the queue would wait for the daemon's periodic reconnect.
+   */
+  private redial(entity: Uint8Array, mono: number): Action[] {
+    const key = toHex(entity);
+    if (this.isConnected(entity) || this.redialed.has(key, mono)) return [];
+    this.redialed.set(key, true, mono + 1000);
+    return this.knownAddrs(entity).slice(0, 3).map((addr) => ({ type: 'dial' as const, entity, addr }));
   }
 
   /** Signs our hop entry and sends `env` (as we received it) to `way.next` with `way.rest` as its remaining route. */
@@ -1126,7 +1257,7 @@ export class AgentCore {
     fwd.nexts.push(nextHex);
     if (fwd.nexts.length > 16) fwd.nexts.shift();
     const mono = this.mono();
-    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs }, mono + 4 * this.cfg.stallMs);
+    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs, since: mono }, mono + (STALL_PATIENCE + 2) * this.cfg.stallMs);
     return [{ type: 'send', link: way.link, msg: out }];
   }
 
@@ -1163,6 +1294,22 @@ export class AgentCore {
   }
 
   // ---------------------------------------------------------------- custody answers: HOLD, REFUSE
+
+  /**
+   * An envelope handed to `f.next` without HOLD by `f.until` counts as stalled — unless that
+   * neighbour is still answering (HOLDs and acks for other envelopes arrived within the last
+   * stallMs): a hop working through a backlog gets another stallMs, up to STALL_PATIENCE
+   * times, instead of a duplicate that would only make it busier. (Without this, a relay
+   * flushing a queue of thousands after a restart took every envelope the next hop had not
+   * reached yet for stalled and sent it again, and again: a congestion collapse.) Extends
+   * `f.until` and returns true when the wait goes on.
+   */
+  private stillBusy(f: InFlight, mono: number): boolean {
+    const heard = this.heardFrom.get(f.next, mono);
+    if (heard === undefined || mono - heard >= this.cfg.stallMs || mono - f.since >= STALL_PATIENCE * this.cfg.stallMs) return false;
+    f.until = mono + this.cfg.stallMs;
+    return true;
+  }
 
   private onHold(n: Neighbour, h: Hold): Action[] {
     const idHex = toHex(h.id);
@@ -1788,7 +1935,7 @@ export class AgentCore {
   discover(target: Uint8Array): Action[] {
     const key = toHex(target);
     if (this.discoveries.has(key)) return [];
-    if (this.discoveries.size >= 1000) return [{ type: 'metric', name: 'discovery.too-many' }];
+    if (this.discoveries.size >= MAX_DISCOVERIES) return [{ type: 'metric', name: 'discovery.too-many' }];
     return this.startRing(target, 0);
   }
 
@@ -1832,7 +1979,10 @@ export class AgentCore {
     if (!this.queryBuckets.take(n.entityHex, mono)) return [{ type: 'metric', name: 'query.ratelimited.neighbour' }];
     const qidHex = toHex(q.qid);
     if (this.seen.has(qidHex, mono)) return [{ type: 'metric', name: 'query.duplicate' }];
-    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
+    // A neighbour using up its own bucket (below half) may not dig into the half of the global
+    // budget kept back for the others: 20 flooding neighbours cannot starve an honest one.
+    const heavy = this.queryBuckets.fill(n.entityHex, mono) < 0.5;
+    if (!this.queryGlobal.take(mono, heavy ? this.cfg.queryGlobal.burst / 2 : 0)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
     this.seen.set(qidHex, { back: n.link, replies: 0, target: q.target }, mono + this.cfg.queryMemoryMs);
     const targetHex = toHex(q.target);
     if (targetHex === this.selfHex) {
@@ -2048,7 +2198,7 @@ export class AgentCore {
     const idHex = toHex(row.id);
     const mono = this.mono();
     const f = this.inflight.get(idHex, mono);
-    if (f && f.until > mono) {
+    if (f && (f.until > mono || this.stillBusy(f, mono))) {
       this.store.outbox.reschedule(row.id, now + (f.until - mono), now);
       return [];
     }
@@ -2146,7 +2296,7 @@ export class AgentCore {
   tick(): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
-    const actions: Action[] = [];
+    const actions: Action[] = this.followClockStep(now, mono);
     // Discoveries: next ring, or give up (then mail for the target may go to its mailboxes).
     for (const [key, d] of this.discoveries) {
       if (d.deadline > mono) continue;
@@ -2171,6 +2321,10 @@ export class AgentCore {
       const idHex = toHex(row.id);
       const f = this.inflight.get(idHex, mono);
       if (f && f.until > mono) continue;
+      if (f && this.stillBusy(f, mono)) {
+        this.store.relayq.reschedule(row.id, row.waitFor, now + (f.until - mono), { countAttempt: false });
+        continue;
+      }
       if (f) {
         this.inflight.delete(idHex);
         if (peekType(row.envelope) !== MsgType.ONION) this.fwdFor(row).failed.add(f.next);
@@ -2181,7 +2335,7 @@ export class AgentCore {
     for (const _id of this.store.relayq.expire(now, 1000)) actions.push({ type: 'metric', name: 'relay.expired' });
     this.store.mailbox.expire(now);
     actions.push(...this.revokeForComplaints(mono));
-    actions.push(...this.releaseOverdue(now));
+    actions.push(...this.releaseOverdue(now), ...this.sendWants());
     if (this.list) actions.push(...this.list.tick(now));
     // Outbox.
     this.store.outbox.expire(now);
@@ -2203,7 +2357,64 @@ export class AgentCore {
     this.seen.sweep(mono);
     this.inflight.sweep(mono);
     this.store.addrbook.purgeExpired(now);
+    if (mono >= this.nextPrune) {
+      this.nextPrune = mono + PRUNE_EVERY_MS;
+      this.store.certs.prune(now - CERT_CLOCK_SKEW_MS, this.cfg.certsMax, (e) => this.store.trust.get(e)?.state === 'active');
+      this.store.addrbook.prune(this.cfg.addrBookMax);
+    }
     return actions;
+  }
+
+  /**
+   * Schedules in the store (outbox and relay-queue retries, the causal wait) are wall-clock
+   * times. When the wall clock steps back (a correction, a bad NTP server), they move back by
+   * the same amount, so a retry due in 2 s is not put off by the size of the step; the
+   * monotonic clock, which rate limits and timeouts use, tells a step from elapsed time. A
+   * step forward needs nothing: whatever it makes due is simply tried now.
+   */
+  private followClockStep(now: number, mono: number): Action[] {
+    const offset = now - mono;
+    const prev = this.wallOffset;
+    this.wallOffset = offset;
+    if (prev - offset < CLOCK_STEP_MS) return [];
+    const back = prev - offset;
+    const moved = this.store.outbox.shiftSchedule(-back) + this.store.relayq.shiftSchedule(-back) + this.store.held.shiftHeldAt(-back);
+    return [
+      { type: 'metric', name: 'clock.stepped-back' },
+      { type: 'log', level: 'warn', event: 'clock-stepped-back', fields: { ms: Math.round(back), rescheduled: moved } },
+    ];
+  }
+
+  /**
+   * Every table this core keeps in memory: how many entries it holds and its bound (the
+   * bounds are documented in PROTOCOL.md section 4; the store's tables have theirs in 3.7).
+   */
+  bounds(): Record<string, { size: number; max: number }> {
+    const m = (b: BoundedMap<unknown>) => ({ size: b.size, max: b.maxEntries });
+    return {
+      'forwarding log': m(this.fwdlog),
+      'query ids': m(this.seen),
+      'in flight': m(this.inflight),
+      'unreachable targets': m(this.unreachable),
+      'wanted parents': m(this.wanted),
+      'parents to ask for': m(this.toWant),
+      'neighbours heard from': m(this.heardFrom),
+      'mailbox cursors': m(this.mailCursor),
+      'progress tracks': m(this.tracks),
+      'where-is pending': m(this.whereIsPending),
+      'where-is asked': m(this.whereIsAsked),
+      'redialed next hops': m(this.redialed),
+      'route cache targets': { size: this.routes.size, max: this.routes.maxSize },
+      'discoveries': { size: this.discoveries.size, max: MAX_DISCOVERIES },
+      'query buckets': { size: this.queryBuckets.size, max: this.queryBuckets.maxSize },
+      'complaint buckets': { size: this.complaintBuckets.size, max: this.complaintBuckets.maxSize },
+      'complaint records': { size: this.complaints.size, max: ComplaintTracker.MAX_NEIGHBOURS },
+      'pending welcomes': { size: this.pendingWelcome.size, max: MAX_PENDING_WELCOME },
+      'evidence': { size: this.evidence.list().length, max: EVIDENCE_MAX },
+      ...this.onion.bounds(),
+      'onion replay tags (store)': { size: this.store.onionTags.count(), max: this.cfg.onionTagsMax },
+      'sessions (store)': { size: this.store.sessions.count(), max: this.cfg.sessionsMax },
+    };
   }
 
   createInvite(uses: number, expiresInMs: number): { code: string; expiresAt: number } {

@@ -182,6 +182,18 @@ export class OnionCore {
     this.probed = new BoundedMap(10_000);
   }
 
+  /** The in-memory tables of onion mode, their sizes and bounds (AgentCore.bounds). */
+  bounds(): Record<string, { size: number; max: number }> {
+    const m = (b: BoundedMap<unknown>) => ({ size: b.size, max: b.maxEntries });
+    return {
+      'onion relay log': m(this.relayFwd),
+      'onion final hops': m(this.finals),
+      'onions sent': m(this.sent),
+      'onion latest per message': m(this.latest),
+      'onion cover probes': m(this.probed),
+    };
+  }
+
   private get now(): number {
     return this.host.now();
   }

@@ -142,6 +142,15 @@ export class RouteCache {
     return out;
   }
 
+  /** Targets cached now, and the bound on them. */
+  get size(): number {
+    return this.cache.getStats().keys;
+  }
+
+  get maxSize(): number {
+    return this.maxTargets;
+  }
+
   /** Forgets routes whose first hop is `via` (a neighbour that went away or stalled). */
   dropVia(via: Uint8Array): void {
     for (const k of this.cache.keys()) {

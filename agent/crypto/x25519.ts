@@ -8,6 +8,9 @@
  * WeakMap: it goes when the BoxKey goes, never into a shared cache); a key pair read back from
  * storage (a ratchet key) is imported from JWK with its known public half. Ephemeral and
  * ratchet secrets never enter the cache, so they can be forgotten.
+ *
+ * `isStrictBoxPublicKey` checks a public key on its own (canonical and not of low order)
+ * before it is stored or used.
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
@@ -114,4 +117,27 @@ function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
     throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');
   }
   return shared;
+}
+
+/** 2^255 - 19, the field prime of Curve25519. */
+const P25519 = (1n << 255n) - 19n;
+/** A fixed scalar for the low-order test: clamped, it is a multiple of 8, so it kills exactly the torsion points. */
+const PROBE_SECRET = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 7) & 0xff);
+
+/**
+ * True when `pub` is a canonical X25519 public key (32 bytes, top bit clear, u < p) that is
+ * not of low order (the shared secret with it would not be zero). Certificates carry only
+ * keys that pass, so sealing to a certified key cannot fail later.
+ */
+export function isStrictBoxPublicKey(pub: Uint8Array): boolean {
+  if (!(pub instanceof Uint8Array) || pub.length !== 32) return false;
+  let u = 0n;
+  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(pub[i]!);
+  if (u >= P25519) return false; // also covers the top bit
+  try {
+    x25519(PROBE_SECRET, pub);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -207,6 +207,7 @@ import { ConvoRepo } from './convo.js';
 import { ListRepo } from './list.js';
 import { SessionRepo } from './sessions.js';
 import { OnionTagRepo } from './oniontags.js';
+import { RollbackHooks } from './rollback.js';
 
 /** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
@@ -663,7 +664,7 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   if (code === undefined || !code.startsWith('SQLITE_')) return e;
   const msg = (e as Error).message;
   if (code === 'SQLITE_FULL') {
-    return new WotError('ERR_INTERNAL', `database ${path}: disk is full (${msg})`, 'free some disk space and retry');
+    return new WotError('ERR_DISK_FULL', `database ${path}: disk is full (${msg}); nothing was changed`, 'free some disk space and retry');
   }
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
     return new WotError(
@@ -706,6 +707,7 @@ export class Store {
   readonly sessions: SessionRepo;
   readonly onionTags: OnionTagRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly rollbackHooks = new RollbackHooks();
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.db = db;
@@ -831,7 +833,7 @@ export class Store {
    */
   tx<T>(fn: () => T): T {
     try {
-      return (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T;
+      return this.rollbackHooks.run(() => (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T);
     } catch (e) {
       throw translateSqliteError(e, this.path);
     }
@@ -846,6 +848,11 @@ export class Store {
     if (this.readonly || isMemory(this.path)) return true;
     const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
     return r[0]?.busy === 0;
+  }
+
+  /** Runs `undo` if the enclosing tx() rolls back (its commit included). */
+  onRollback(undo: () => void): void {
+    this.rollbackHooks.add(undo);
   }
 
   /** `PRAGMA integrity_check`: 'ok', or the problems found, one per line. */

@@ -35,6 +35,7 @@ import { checkHashes } from './hashes.js';
 import type { CoreStore, PublicOf } from './types.js';
 import type { SessionRepo, SessionRow } from './sessions.js';
 import type { OnionTagRepo } from './oniontags.js';
+import { RollbackHooks } from './rollback.js';
 import { keepCount, sqlLimit } from './limits.js';
 import { WotError } from '../wire/errors.js';
 
@@ -196,6 +197,34 @@ export class MemoryCertRepo implements PublicOf<CertRepo> {
   get(agent: Uint8Array): CertRow | undefined {
     const r = this.rows?.get(k(agent));
     return r ? copyCert(r) : undefined;
+  }
+
+  prune(now: number, max: number, keep: (entity: Uint8Array) => boolean): number {
+    if (!this.rows) return 0;
+    let n = 0;
+    const drop = (ak: string, r: CertRec) => {
+      this.rows!.delete(ak);
+      const ek = k(r.entity);
+      const list = this.byEntity!.get(ek)!;
+      list.splice(list.indexOf(ak), 1);
+      if (list.length === 0) this.byEntity!.delete(ek);
+      n++;
+    };
+    for (const [ak, r] of [...this.rows]) if (r.notAfter < now) drop(ak, r);
+    let excess = this.rows.size - max;
+    if (excess <= 0) return n;
+    const bySeen = [...this.rows].sort(([, a], [, b]) => a.seenAt - b.seenAt || a.rowid - b.rowid);
+    for (const [ak, r] of bySeen) {
+      if (excess <= 0) break;
+      if (keep(r.entity)) continue;
+      drop(ak, r);
+      excess--;
+    }
+    return n;
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
   }
 
   latestForEntity(entity: Uint8Array): CertRow | undefined {
@@ -512,6 +541,12 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     return true;
   }
 
+  shiftSchedule(deltaMs: number): number {
+    if (!this.pending) return 0;
+    for (const r of this.pending.values()) r.nextAttemptAt += deltaMs;
+    return this.pending.size;
+  }
+
   due(now: number, limit: number): OutboxRow[] {
     if (!this.pending || this.pending.size === 0) return [];
     const out: OutboxRec[] = [];
@@ -645,6 +680,15 @@ export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
   count(): number {
     return this.rows?.size ?? 0;
   }
+
+  prune(max: number): number {
+    const excess = this.count() - max;
+    if (excess <= 0) return 0;
+    // Insertion order is rowid order; ties in receivedAt keep it (a stable sort).
+    const old = [...this.rows!].sort(([, a], [, b]) => a.receivedAt - b.receivedAt).slice(0, excess);
+    for (const [key] of old) this.rows!.delete(key);
+    return old.length;
+  }
 }
 
 // ---------------------------------------------------------------- held messages
@@ -718,6 +762,18 @@ export class MemoryHeldRepo implements PublicOf<HeldRepo> {
     const mine = this.byFrom?.get(k(from));
     if (!mine) return [];
     return applyLimit([...mine.values()].sort(byHeldAt), limit).map(copyHeld);
+  }
+
+  waitingFrom(from: Uint8Array, limit: number): Array<{ id: Uint8Array; hash: Uint8Array; parents: Uint8Array[] }> {
+    const mine = this.byFrom?.get(k(from));
+    if (!mine) return [];
+    return applyLimit([...mine.values()].sort(byHeldAt), limit).map((r) => ({ id: r.id, hash: r.hash, parents: [...r.parents] }));
+  }
+
+  shiftHeldAt(deltaMs: number): number {
+    if (!this.rows) return 0;
+    for (const r of this.rows.values()) r.heldAt += deltaMs;
+    return this.rows.size;
   }
 
   olderThan(t: number, limit: number): HeldRow[] {
@@ -897,6 +953,12 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
     if (opts.countAttempt !== false) r.attempts += 1;
     if (opts.dep !== undefined) r.dep = opts.dep;
     return true;
+  }
+
+  shiftSchedule(deltaMs: number): number {
+    if (!this.rows) return 0;
+    for (const r of this.rows.values()) r.nextAttemptAt += deltaMs;
+    return this.rows.size;
   }
 
   due(now: number, limit: number): RelayRow[] {
@@ -1600,6 +1662,13 @@ export class MemoryStore implements CoreStore {
    * treats a throwing core as a bug and never relies on rollback.
    */
   tx<T>(fn: () => T): T {
-    return fn();
+    return this.rollbackHooks.run(fn);
+  }
+
+  private readonly rollbackHooks = new RollbackHooks();
+
+  /** Like Store: `undo` runs if the enclosing tx's fn throws (the rows themselves stay, see above). */
+  onRollback(undo: () => void): void {
+    this.rollbackHooks.add(undo);
   }
 }

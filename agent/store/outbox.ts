@@ -102,6 +102,7 @@ export class OutboxRepo {
   private readonly sCountPendingFor: Database.Statement<[Uint8Array], { n: number }>;
   private readonly sExpire: Database.Statement<[number, number]>;
   private readonly sPurgeDone: Database.Statement<[number, number]>;
+  private readonly sShift: Database.Statement<[number]>;
 
   constructor(db: Database.Database) {
     this.sInsert = db.prepare(
@@ -115,6 +116,7 @@ export class OutboxRepo {
     this.sSetError = db.prepare(`UPDATE outbox SET error = ?, updated_at = ? WHERE id = ?`);
     this.sRetry = db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ? WHERE id = ?`);
     this.sReschedule = db.prepare(`UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?`);
+    this.sShift = db.prepare(`UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE ${PENDING}`);
     this.sDue = db.prepare(
       `SELECT ${COLS} FROM outbox WHERE ${PENDING} AND next_attempt_at <= ?
        ORDER BY next_attempt_at, created_at, rowid LIMIT ?`,
@@ -189,6 +191,14 @@ export class OutboxRepo {
   /** Moves the next attempt without counting one. Returns false when no row has that id. */
   reschedule(id: Uint8Array, nextAttemptAt: number, now: number): boolean {
     return this.sReschedule.run(nextAttemptAt, now, id).changes > 0;
+  }
+
+  /**
+   * Moves the next attempt of every pending row by `deltaMs` (negative: earlier), after the
+   * wall clock stepped by that much, so retries keep their distance in real time. Returns the rows moved.
+   */
+  shiftSchedule(deltaMs: number): number {
+    return this.sShift.run(deltaMs).changes;
   }
 
   /** Pending rows (queued/sent/relayed) due at `now`: by nextAttemptAt, then createdAt, then insertion. */

@@ -24,6 +24,11 @@ export type PublicOf<T> = { [K in keyof T]: T[K] };
 export interface CoreStore {
   /** Runs fn atomically: all of its writes or none. */
   tx<T>(fn: () => T): T;
+  /**
+   * Registers `undo` to run if the enclosing transaction rolls back, for in-memory state
+   * that stands for rows written in it (see rollback.ts).
+   */
+  onRollback(undo: () => void): void;
   readonly trust: PublicOf<TrustRepo>;
   readonly certs: PublicOf<CertRepo>;
   readonly invites: PublicOf<InviteRepo>;

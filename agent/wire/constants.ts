@@ -77,6 +77,7 @@ export const ErrorCodes = [
   'ERR_NOT_MAILBOX',
   'ERR_NOT_RUNNING',
   'ERR_INTERNAL',
+  'ERR_DISK_FULL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

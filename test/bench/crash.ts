@@ -1,7 +1,8 @@
 /**
  * On-demand crash-safety run (issue: store-and-forward): `npm run crash [-- --messages N
- * --seed S --rate PER_SECOND]` runs the scenario of test/helpers/crash.ts with 10,000 messages by default and
- * prints the outcome; exit code 1 when a message was lost or delivered twice.
+ * --seed S --rate PER_SECOND --kills K]` runs the scenario of test/helpers/crash.ts with
+ * 10,000 messages and 3 kills of each relay by default (`--kills 150` for 300 kills in all)
+ * and prints the outcome; exit code 1 when a message was lost or delivered twice.
  */
 import { crashScenario } from '../helpers/crash.js';
 import { stopAll } from '../helpers/testnet.js';
@@ -20,8 +21,9 @@ function arg(name: string, dflt: number): number {
 const messages = arg('messages', 10_000);
 const seed = arg('seed', Date.now() % 1_000_000);
 const perSecond = arg('rate', 250);
+const killsPerRelay = arg('kills', 3);
 try {
-  const r = await crashScenario({ messages, seed, perSecond, log: (s) => process.stdout.write(`${s}\n`), deliverTimeoutMs: 600_000 });
+  const r = await crashScenario({ messages, seed, perSecond, killsPerRelay, log: (s) => process.stdout.write(`${s}\n`), deliverTimeoutMs: 600_000 });
   process.stdout.write(
     [
       `seed ${r.seed}: ${r.accepted}/${r.sent} accepted, ${r.delivered} delivered to D, ${r.missing.length} missing,`,

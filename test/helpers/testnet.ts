@@ -114,10 +114,20 @@ function spawnDaemon(home: string, listen: string, log: string[], env: NodeJS.Pr
   return proc;
 }
 
-export async function startAgent(name: string, opts: { home?: string; listen?: string; config?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): Promise<TestAgent> {
+export async function startAgent(
+  name: string,
+  opts: {
+    home?: string;
+    listen?: string;
+    config?: Record<string, unknown>;
+    /** Extra environment of the daemon (e.g. libfaketime), and of `init` unless initEnv is given. */
+    env?: NodeJS.ProcessEnv;
+    initEnv?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<TestAgent> {
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), `wr-${name}-`));
   if (!fs.existsSync(path.join(home, 'entity.key'))) {
-    const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json']);
+    const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json'], { env: opts.initEnv ?? opts.env ?? {} });
     if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
   }
   if (opts.config) {

@@ -1012,7 +1012,7 @@ test('disk full is reported as a WotError naming the file, and the transaction r
   s.db.pragma(`max_page_count = ${pages + 2}`);
   const e = throwsWot(
     () => s.tx(() => { s.inbox.insert(inboxRow(1, { body: new Uint8Array(1 << 20) })); }),
-    'ERR_INTERNAL',
+    'ERR_DISK_FULL',
     /disk is full/,
   );
   assert.ok(e.message.includes(p));
