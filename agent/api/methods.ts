@@ -50,6 +50,40 @@ export interface StatusResult {
   outboxByState: Record<OutboxState, number>;
   /** How many mailboxes we named (mine) and how many accounts we host for others (hosted). */
   mailboxes: { mine: number; hosted: number };
+  /** Open links, connections still in their handshake (and from how many addresses), and the caps. Absent from older daemons. */
+  connections?: {
+    links: number;
+    pendingHandshakes: number;
+    /** Bytes received on those connections and held (at most one handshake frame each: 65,537 bytes). */
+    pendingBytes: number;
+    pendingAddresses: number;
+    maxPendingHandshakes: number;
+    maxConnectionsPerAddress: number;
+    maxLinks: number;
+  };
+  /** The daemon process's memory in bytes: resident set, V8 heap in use, array buffers. */
+  memory?: { rss: number; heapUsed: number; arrayBuffers: number };
+  /** Every in-memory table of the daemon and its core: entries held and the bound. Absent from older daemons. */
+  tables?: Record<string, { size: number; max: number }>;
+  /** Envelopes for us dropped for a broken hop chain or signature: how many, and the newest kept as evidence. */
+  evidence?: { total: number; recent: EvidenceView[] };
+}
+
+/**
+ * A dropped envelope kept as evidence: who handed it over, why it was refused, and its signed
+ * hop chain (hex) with the body's sha256, so each hop signature can be checked again.
+ */
+export interface EvidenceView {
+  at: number;
+  from: string;
+  fromFingerprint: string;
+  code: string;
+  reason: string;
+  id: string;
+  to: string;
+  route: string[];
+  bodySha256: string;
+  hops: Array<{ agent: string; next: string; sig: string; cert?: string }>;
 }
 
 /** The custody queue of a relay: envelopes held until their next hop takes them. */
@@ -105,8 +139,10 @@ export interface InboxItem {
   text?: string;
   name?: string;
   size: number;
-  /** The verified path, sender first: entity ids with petnames where known. */
+  /** The verified path, sender first: entity ids with petnames where known. Empty for an onion message (nobody knows its path). */
   path: Array<{ entity: string; name: string | null; fingerprint: string }>;
+  /** True when it came as an onion (onion mode): its path is unknown by design. */
+  onion?: boolean;
   seq: number;
   /** Hash of the signed content (hex), what later messages name as their parent; null for old messages. */
   hash: string | null;
@@ -147,11 +183,12 @@ export interface SendResult {
 export interface ProgressItem {
   id: string;
   /**
-   * A hop's signed report (forwarded, queued, rerouted, delivered, stored), or: sent (handed
-   * to the first hop), relayed (a hop took custody), refused (a hop refused custody; see
-   * detail), read (the recipient's read receipt).
+   * A hop's signed report (forwarded, queued, rerouted, delivered, stored; in onion mode also
+   * stalled: the hop's next hop did not take it in time), or: sent (handed to the first hop),
+   * relayed (a hop took custody), refused (a hop refused custody; see detail), read (the
+   * recipient's read receipt).
    */
-  status: 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored' | 'sent' | 'relayed' | 'refused' | 'read';
+  status: 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored' | 'stalled' | 'sent' | 'relayed' | 'refused' | 'read';
   reporter: string;
   reporterName: string | null;
   reporterFingerprint: string;
@@ -308,7 +345,8 @@ export interface Methods {
   'trust.list': { params: Record<string, never>; result: TrustEntryView[] };
   'invite.create': { params: { uses?: number; expiresInMs?: number }; result: { code: string; expiresAt: number; uses: number } };
   'invite.accept': { params: { code: string; name?: string }; result: TrustEntryView };
-  send: { params: { to: string; text?: string; file?: { name: string; data: string /* base64 */ } }; result: SendResult };
+  /** `onion`: wrap it in one layer per hop (onion mode) over `hops` relays (1..8, default 2). */
+  send: { params: { to: string; text?: string; file?: { name: string; data: string /* base64 */ }; onion?: boolean; hops?: number }; result: SendResult };
   /** Waits until the message reaches `until` or timeoutMs passes; returns the latest state. */
   'send.wait': { params: { id: string; until: 'sent' | 'relayed' | 'delivered'; timeoutMs: number }; result: SendResult };
   inbox: { params: { afterSeq?: number; limit?: number; from?: string }; result: InboxItem[] };

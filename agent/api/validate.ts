@@ -58,6 +58,8 @@ export const SCHEMAS: { readonly [M in MethodName]: Schema<Params<M>> } = {
       optional: true,
       fields: { name: { type: 'string', nonEmpty: true }, data: { type: 'string' } },
     },
+    onion: { type: 'boolean', optional: true },
+    hops: { type: 'number', optional: true, integer: true, min: 1, max: 8 },
   },
   'send.wait': {
     id: { type: 'string', nonEmpty: true },
@@ -107,6 +109,7 @@ const CROSS_CHECKS: { readonly [M in MethodName]?: (p: Record<string, unknown>) 
     if ((p.text === undefined) === (p.file === undefined)) {
       throw new ParamError('send needs exactly one of the params "text" and "file"');
     }
+    if (p.hops !== undefined && p.onion !== true) throw new ParamError('param "hops" needs "onion": true (the relays of an onion path)');
   },
   'list.create': (p) => {
     if (typeof p.name === 'string' && !LIST_NAME_RE.test(p.name)) {

@@ -90,7 +90,7 @@ export function inboxEntry(m: InboxItem, now = Date.now()): string {
     ? `${who(m.author.name, m.author.fingerprint)} via ${m.via ? (m.via.name !== null ? clean(m.via.name) : m.via.fingerprint) : who(m.fromName, m.fromFingerprint)}`
     : who(m.fromName, m.fromFingerprint);
   const lines = [`${when(m.receivedAt, now)}  from ${sender}${gap}`];
-  lines.push(`  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
+  lines.push(m.onion || m.path.length === 0 ? '  path: onion (no hop knows it, nor do you)' : `  path: ${[...m.path.map(hopName), 'you'].join(' → ')}  (verified)`);
   lines.push(`  id: ${clean(m.id)}`);
   if (m.kind === 'file') {
     lines.push(`  [file ${clean(m.name ?? 'unnamed')}, ${m.size} bytes]`);
@@ -125,6 +125,16 @@ export function statusText(s: StatusResult, now = Date.now()): string {
     rows.push(['held', `${plural(q.held, 'message')} held for causal order (waiting for earlier ones)`]);
   }
   if (s.mailboxes) rows.push(['mailboxes', `${s.mailboxes.mine} yours, ${s.mailboxes.hosted} hosted for others`]);
+  if (s.connections) {
+    const c = s.connections;
+    rows.push(['connections', `${plural(c.links, 'link')}, ${plural(c.pendingHandshakes, 'handshake')} in progress (caps: ${c.maxPendingHandshakes} in progress, ${c.maxConnectionsPerAddress} per address, ${c.maxLinks} links)`]);
+  }
+  if (s.memory) rows.push(['memory', `${bytes(s.memory.rss)} resident, ${bytes(s.memory.heapUsed)} heap`]);
+  if (s.evidence && s.evidence.total > 0) {
+    const e = s.evidence.recent[s.evidence.recent.length - 1];
+    const last = e ? ` (latest from ${e.fromFingerprint}: ${e.code}, ${clean(e.reason)})` : '';
+    rows.push(['evidence', `${plural(s.evidence.total, 'envelope')} for you dropped for a broken hop chain or signature${last}; status --json shows the signed chains`]);
+  }
   if (s.reachability) {
     const r = s.reachability;
     const via = r.relays.length ? ` ${r.relays.map((x) => clean(x)).join(', ')}` : '';
@@ -218,6 +228,7 @@ const STEP_NOTES: Readonly<Record<string, string>> = {
   stored: 'stored it in a mailbox',
   refused: 'refused to hold it',
   read: 'the recipient read it',
+  stalled: 'its next hop did not take it in time',
 };
 
 /** One line of a message's timeline: "+0.012s  bob (ABCD-…)  forwarded", with the detail of a refusal. */

@@ -146,6 +146,8 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'wait', type: 'boolean', describe: 'wait until the message is delivered (or --timeout passes)' },
       { name: 'timeout', type: 'duration', metavar: 'DURATION', describe: 'how long --wait or --follow waits (default 10s)' },
       { name: 'follow', type: 'boolean', describe: 'show a live timeline of the hops as their signed reports arrive' },
+      { name: 'onion', type: 'boolean', describe: 'onion mode: no relay learns who talks to whom or what is said (one sealed layer per hop)' },
+      { name: 'hops', type: 'number', metavar: 'N', integer: true, min: 1, max: 8, describe: 'with --onion: relays on the path (1-8, default 2); short paths are lengthened through your neighbours when possible' },
     ],
     notes: [
       'The words after the recipient are joined with spaces; put -- before text that starts with a dash.',
@@ -153,8 +155,9 @@ export const COMMANDS: CommandSpec[] = [
       'Without --wait it prints the state the message reached at once. With --wait it waits for "delivered" and prints the state reached: ' +
         '"relayed" means a relay holds it and delivers it when the recipient is back (see: wotrelay outbox).',
       'With --follow each step is printed as it is reported: forwarded, queued, relayed (a hop took custody), stored (in a mailbox), refused (with the reason), delivered, read.',
+      'With --onion the hops report to you sealed (forwarded, queued, stalled); nobody on the way learns the recipient, you, or your position. Discovering a route still asks the network who reaches the recipient: run wotrelay discover well before, if that matters.',
     ],
-    examples: ['wotrelay send alice "hi, it is Bob" --wait', 'wotrelay send alice --file notes.txt'],
+    examples: ['wotrelay send alice "hi, it is Bob" --wait', 'wotrelay send alice --file notes.txt', 'wotrelay send alice "off the record" --onion --hops 3 --follow'],
   },
   {
     name: 'inbox',

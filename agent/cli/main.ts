@@ -363,8 +363,11 @@ async function cmdSend(c: Ctx): Promise<Outcome> {
   const follow = c.opts.follow === true;
   const timeoutMs = num(c.opts.timeout) ?? DEFAULT_SEND_TIMEOUT_MS;
   if (c.opts.timeout !== undefined && !wait && !follow) throw new ArgError('--timeout only applies with --wait or --follow', 'add --wait, or drop --timeout');
+  const onion = c.opts.onion === true;
+  const hops = num(c.opts.hops);
+  if (hops !== undefined && !onion) throw new ArgError('--hops only applies with --onion (the relays of an onion path)', 'add --onion, or drop --hops');
   const { who, fingerprint } = await checkWho(rawTo!, 'the recipient');
-  const params: Params<'send'> = { to: who };
+  const params: Params<'send'> = { to: who, ...(onion ? { onion: true } : {}), ...(hops !== undefined ? { hops } : {}) };
   if (file !== undefined) {
     if (words.length) throw new ArgError('give either a text or --file, not both', usageLine(c.spec));
     let st: fs.Stats;

@@ -2,7 +2,7 @@
  * Deferred signing for the core. While a batch is open, the items the core signs for its
  * neighbours (hop entries, progress reports, acks) are collected, and when the outermost
  * batch closes they are signed together: one Merkle root, one Ed25519 signature, a proof per
- * item (agent/crypto/merkle.ts, PROTOCOL.md 3.13). Outside a batch an item is signed at once
+ * item (agent/crypto/merkle.ts, PROTOCOL.md 3.16). Outside a batch an item is signed at once
  * (a batch of one). The daemon opens one batch per group of events it commits together, so a
  * relay signs once for whatever is queued for its neighbours at that moment; it never waits
  * for a batch to fill.

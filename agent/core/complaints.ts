@@ -98,6 +98,16 @@ export class ComplaintTracker {
   }
 
   /**
+   * Remembers that complaints about `against`'s messages came from downstream neighbour `via`
+   * without counting one (an onion complaint we could not check): a QUENCH about `against`
+   * is still passed on to `via`.
+   */
+  noteVia(against: string, via: string): void {
+    const r = this.rec(against);
+    if (r.via.size < MAX_VIA) r.via.add(via);
+  }
+
+  /**
    * A QUENCH from neighbour `from`: it cut off a source upstream. Cancels a pending
    * revocation (if it still has forgiveness left) and clears its count. Returns the
    * downstream neighbours to pass the QUENCH on to, or null if it was not honoured.
@@ -135,6 +145,13 @@ export class ComplaintTracker {
     for (const r of this.records.values()) if (r.revokeAt !== null && r.revokeAt < t) t = r.revokeAt;
     return t;
   }
+
+  /** Neighbours with a record, and the bound on them. */
+  get size(): number {
+    return this.records.size;
+  }
+
+  static readonly MAX_NEIGHBOURS = MAX_NEIGHBOURS;
 
   count(against: string, now: number): number {
     const r = this.records.get(against);

@@ -12,7 +12,9 @@
  *    walk back along it;
  *  - route discovery: rate-limited flooding of route queries with expanding rings,
  *    signed route replies, a route cache;
- *  - complaints: counting, automatic revocation and QUENCH (complaints.ts).
+ *  - complaints: counting, automatic revocation and QUENCH (complaints.ts);
+ *  - onion mode (onion.ts) and forward-secret end-to-end sessions (session.ts), which it
+ *    hosts: their messages, custody rows and timers pass through here.
  *
  * It takes events (a neighbour came up or went down, a message from a neighbour, a timer
  * tick, an API call) and returns actions (send a message to a link, dial, close a link,
@@ -44,13 +46,14 @@ import {
   inviteKeyFromSecret,
   verifyCert,
   verifyInviteProof,
+  CERT_CLOCK_SKEW_MS,
   type AgentCert,
 } from '../identity/index.js';
 import type { GateInput, GateResult, PeerIdentity } from '../link/link.js';
 import type { CoreStore, TrustEntry, OutboxRow, OutboxState, OutboxKind, InboxRow, RelayRow } from '../store/index.js';
 import { Domain, Limits, MsgType, MESSAGE_ID_BYTES, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
-import { decodeContent, decodeMessage, decodeSignedContent, encodeContent, encodeMessage, encodeSignedContent } from '../wire/index.js';
+import { decodeContent, decodeE2E, decodeMessage, decodeSignedContent, encodeContent, encodeMessage, encodeSignedContent, peekType } from '../wire/index.js';
 import type {
   Ack,
   Announce,
@@ -74,12 +77,15 @@ import type {
   WireMessage,
 } from '../wire/types.js';
 import { BoundedMap } from './bounded.js';
+import { EVIDENCE_MAX, EvidenceLog } from './evidence.js';
 import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
 import { BatchSigner, PENDING_SIG, immediateSigner, type ItemSigner } from './batch.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
 import { KeyedBuckets, TokenBucket, type BucketConfig } from './ratelimit.js';
 import { RouteCache, signPathEntry, verifyRouteReply } from './routes.js';
+import { ONION_DEFAULTS, OnionCore, type OpenedContent } from './onion.js';
+import { SESSION_DEFAULTS, SessionManager } from './session.js';
 
 export type LinkId = number;
 
@@ -159,6 +165,17 @@ export interface CoreConfig {
   whereIsEveryMs: number;
   /** Targets the route cache holds (a list agent needs one per multi-hop subscriber). */
   routeCacheTargets: number;
+  /** Onion mode: relays used when `send --onion` names no count, and replay tags kept at most. */
+  onionHops: number;
+  onionTagsMax: number;
+  /** Forward-secret sessions kept at most, per peer, and how long an unused one lives. */
+  sessionsMax: number;
+  sessionsPerPeer: number;
+  sessionIdleMs: number;
+  /** Certificates kept (the least recently seen beyond it go, never a trusted entity's); expired ones go at once. */
+  certsMax: number;
+  /** Address-book entries kept (the least recently received beyond it go). */
+  addrBookMax: number;
 }
 
 export const CORE_DEFAULTS: CoreConfig = {
@@ -192,6 +209,12 @@ export const CORE_DEFAULTS: CoreConfig = {
   addrTtlMs: 24 * 3600_000,
   whereIsEveryMs: 30_000,
   routeCacheTargets: 10_000,
+  ...ONION_DEFAULTS,
+  sessionsMax: SESSION_DEFAULTS.sessionsMax,
+  sessionsPerPeer: SESSION_DEFAULTS.sessionsPerPeer,
+  sessionIdleMs: SESSION_DEFAULTS.sessionIdleMs,
+  certsMax: 100_000,
+  addrBookMax: 100_000,
 };
 
 /** One step of a message's journey as the sender sees it. */
@@ -199,9 +222,10 @@ export interface ProgressEvent {
   id: Uint8Array;
   /**
    * A hop's signed report, or: 'sent' (handed to the first hop), 'relayed' (the first hop took
-   * custody), 'refused' (the first hop refused custody, see detail), 'read' (read receipt).
+   * custody), 'refused' (the first hop refused custody, see detail), 'read' (read receipt),
+   * 'stalled' (onion mode: a hop's next hop did not take it in time).
    */
-  status: ReportStatus | 'sent' | 'relayed' | 'refused' | 'read';
+  status: ReportStatus | 'sent' | 'relayed' | 'refused' | 'read' | 'stalled';
   /** Entity reporting (the sender itself for 'sent'). */
   reporter: Uint8Array;
   at: number;
@@ -271,6 +295,18 @@ export interface ListHooks {
   tick(now: number): Action[];
 }
 
+/** A hop still answering gets at most this many custody deadlines (stallMs each) for one envelope. */
+const STALL_PATIENCE = 12;
+/** How often the certificate and address-book tables are pruned to their bounds. */
+const PRUNE_EVERY_MS = 60_000;
+/** A drop of the wall clock against the monotonic one by more than this between ticks is a step back. */
+const CLOCK_STEP_MS = 2_000;
+
+/** Redeemed invites whose WELCOME waits for the link to open (it opens at once; this is a backstop). */
+const MAX_PENDING_WELCOME = 1_000;
+/** Route discoveries running at once. */
+const MAX_DISCOVERIES = 1_000;
+
 /** At most this many relays are named in our announcement. */
 const MAX_ANNOUNCED_RELAYS = 3;
 
@@ -334,6 +370,8 @@ function newFwd(prevEntity: string | null, to: Uint8Array, at: number, pos: numb
 interface InFlight {
   next: string;
   until: number;
+  /** When it was handed over (monotonic). */
+  since: number;
 }
 
 /** A way one hop on: the link, the entity at its end, and the route after it. */
@@ -385,6 +423,10 @@ export class AgentCore {
   private readonly unreachable: BoundedMap<true>;
   /** Parent hashes we asked a sender for lately (not asked again until this expires). */
   private readonly wanted: BoundedMap<true>;
+  /** When each neighbour last sent us a message (monotonic): a busy hop is not a stalled one. */
+  private readonly heardFrom = new BoundedMap<number>(10_000);
+  /** Parent hashes to ask their senders for on the next tick (sendWants). */
+  private readonly toWant = new BoundedMap<{ from: Uint8Array; hash: Uint8Array }>(10_000);
   /** Mailbox hosting: the last seq pushed to each connected owner. */
   private readonly mailCursor: BoundedMap<number>;
   private readonly seen: BoundedMap<SeenQuery>;
@@ -411,6 +453,18 @@ export class AgentCore {
   private readonly signer: BatchSigner;
   /** Signs one item at once (mail items, encoded as soon as they are signed). */
   private readonly signNow: ItemSigner;
+  /** Forward-secret end-to-end sessions with our peers. */
+  readonly sessions: SessionManager;
+  /** Onion mode: sending, relaying and receiving onions. */
+  private readonly onion: OnionCore;
+  /** Entities our relay queue waits for that we dialled in the last second. */
+  private readonly redialed = new BoundedMap<true>(10_000);
+  /** Envelopes for us dropped for a broken chain or signature, kept as evidence (evidence.ts). */
+  readonly evidence = new EvidenceLog();
+  /** When the certificate and address-book tables are next pruned (monotonic). */
+  private nextPrune = 0;
+  /** Wall clock minus monotonic clock at the last tick: a drop means the wall clock stepped back. */
+  private wallOffset: number;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -423,6 +477,7 @@ export class AgentCore {
     this.signNow = immediateSigner(deps.identity.agent);
     this.mono = deps.mono ?? deps.now;
     const t = this.mono();
+    this.wallOffset = deps.now() - t;
     this.fwdlog = new BoundedMap(this.cfg.fwdMaxEntries);
     this.inflight = new BoundedMap(this.cfg.relayQueueMax + this.cfg.outboxMax);
     this.unreachable = new BoundedMap(10_000);
@@ -437,6 +492,47 @@ export class AgentCore {
     this.tracks = new BoundedMap(10_000);
     this.whereIsPending = new BoundedMap(10_000);
     this.whereIsAsked = new BoundedMap(10_000);
+    this.sessions = new SessionManager(
+      { store: deps.store, box: deps.identity.box, now: deps.now },
+      { sessionsMax: this.cfg.sessionsMax, sessionsPerPeer: this.cfg.sessionsPerPeer, sessionIdleMs: this.cfg.sessionIdleMs, skippedKeyTtlMs: this.cfg.messageTtlMs },
+    );
+    this.onion = this.makeOnion();
+  }
+
+  /** The onion module, lent what it needs of this core. */
+  private makeOnion(): OnionCore {
+    return new OnionCore({
+      self: this.self,
+      store: this.deps.store,
+      sessions: this.sessions,
+      complaints: this.complaints,
+      cfg: this.cfg,
+      now: () => this.deps.now(),
+      mono: () => this.mono(),
+      randomBytes: (n) => this.deps.randomBytes(n),
+      linkToHex: (h) => this.linkToHex(h),
+      neighbours: () => [...this.byEntity.keys()].map(hexToBytes),
+      allRoutes: () => this.routes.all(this.deps.now()),
+      validCert: (e) => {
+        const row = this.store.certs.latestForEntity(e);
+        return row ? validCert(row.cert, this.deps.now()) : undefined;
+      },
+      isTrusted: (e) => this.store.trust.get(e)?.state === 'active',
+      discover: (t) => this.discover(t),
+      probe: (t, ttl, except) => this.probe(t, ttl, except),
+      relayQueueFull: (w, b) => this.relayQueueFull(w, b),
+      setInflight: (idHex, nextHex) => {
+        const mono = this.mono();
+        this.inflight.set(idHex, { next: nextHex, until: mono + this.cfg.stallMs, since: mono }, mono + (STALL_PATIENCE + 2) * this.cfg.stallMs);
+      },
+      inflightOf: (idHex) => this.inflight.get(idHex, this.mono()),
+      backoff: (a) => this.backoff(a),
+      recordProgress: (ev) => this.recordProgress(ev),
+      openBody: (e2e, now) => this.openBody(e2e, now),
+      takeContent: (b, p, now) => this.takeContent(b, p, now),
+      complaintToken: (h) => this.complaintBuckets.take(h, this.mono()),
+      delivered: (id, recipient, step, now) => this.applyDelivered(id, recipient, 'delivered', step, now),
+    });
   }
 
   /** Makes this agent a mailing-list entity's agent (called by agent/lists). */
@@ -487,6 +583,7 @@ export class AgentCore {
     this.trustUpsert(peer.entity, 'invite', now, trust);
     this.list?.onInviteRedeemed(peer.entity, now);
     this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
+    if (this.pendingWelcome.size >= MAX_PENDING_WELCOME) this.pendingWelcome.delete(this.pendingWelcome.keys().next().value!);
     this.pendingWelcome.set(toHex(peer.agent), now);
     return { ok: true };
   }
@@ -579,7 +676,10 @@ export class AgentCore {
       const id = hexToBytes(idHex);
       const row = this.store.relayq.get(id);
       if (row) this.store.relayq.reschedule(id, row.waitFor, now, { countAttempt: false });
-      else if (this.store.outbox.get(id)) this.store.outbox.reschedule(id, now, now);
+      else {
+        const rowId = this.onion.outboxIdFor(id) ?? id;
+        if (this.store.outbox.get(rowId)) this.store.outbox.reschedule(rowId, now, now);
+      }
     }
     return actions;
   }
@@ -613,6 +713,8 @@ export class AgentCore {
   private handleMessage(link: LinkId, msg: WireMessage): Action[] {
     const n = this.neighbours.get(link);
     if (!n) return [];
+    const heard = this.mono();
+    this.heardFrom.set(n.entityHex, heard, heard + 60_000);
     try {
       switch (msg.t) {
         case MsgType.ENVELOPE:
@@ -647,6 +749,12 @@ export class AgentCore {
           return this.onMbItems(n, msg);
         case MsgType.MB_DELETE:
           return this.onMbDelete(n, msg);
+        case MsgType.ONION:
+          return this.onion.onOnion(n.link, { entity: n.peer.entity, agent: n.peer.agent, certBytes: n.peer.certBytes }, msg);
+        case MsgType.ONION_BACK:
+          return this.onion.onBack(n.entityHex, msg);
+        case MsgType.ONION_COMPLAINT:
+          return this.onion.onComplaint(n.entityHex, msg);
         case MsgType.PING:
         case MsgType.PONG:
         case MsgType.CLOSE:
@@ -673,14 +781,20 @@ export class AgentCore {
     const now = this.deps.now();
     if (env.exp < now) return [{ type: 'metric', name: 'dropped.expired' }];
     const last = env.hops[env.hops.length - 1]!;
-    // The neighbour must have signed the last entry and named us: a message cannot claim
-    // to arrive through a hop that did not hand it over.
-    if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
-      throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
-    }
-    if (equalBytes(env.to, this.self.entityPub)) {
-      if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
-      return this.deliver(n, env, now);
+    const forUs = equalBytes(env.to, this.self.entityPub);
+    try {
+      // The neighbour must have signed the last entry and named us: a message cannot claim
+      // to arrive through a hop that did not hand it over.
+      if (!equalBytes(last.a, n.peer.agent) || !equalBytes(last.n, this.self.entityPub)) {
+        throw new WotError('ERR_BAD_SIGNATURE', 'last hop entry is not the neighbour handing the message to us');
+      }
+      if (forUs) {
+        if (env.route.length > 0) throw new WotError('ERR_BAD_FIELD', 'route continues past the recipient');
+        return this.deliver(n, env, now);
+      }
+    } catch (e) {
+      if (forUs && isWotError(e)) this.evidence.add(env, n.peer.entity, e.code, e.message, now);
+      throw e;
     }
     if (env.dep && equalBytes(env.dep, this.self.entityPub)) return this.depositHere(n, env, now);
     return this.relay(n, env);
@@ -689,8 +803,9 @@ export class AgentCore {
   /** A message for us from a neighbour: accepted exactly once, then acked back along the path. */
   private deliver(n: Neighbour, env: Envelope, now: number): Action[] {
     const r = this.acceptForUs(env, n.peer.agent, n.entityHex, now);
-    // Ack every copy (the first ack may have been lost); sent after the insert commits.
-    return [...r.actions, { type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered') }];
+    // Ack every copy (the first ack may have been lost); sent after the insert commits. It
+    // carries a ratchet step, so the sender's next messages use fresh keys.
+    return [...r.actions, { type: 'send', link: n.link, msg: this.makeAck(env.id, 'delivered', this.sessions.step(r.sender)) }];
   }
 
   /**
@@ -707,35 +822,79 @@ export class AgentCore {
   ): { actions: Action[]; outcome: 'new' | 'duplicate' | 'control'; sender: Uint8Array } {
     const path = verifyChain(env, this.self.entityPub, fromAgent, now);
     const sender = path[0]!;
+    const idHex = toHex(env.id);
+    const mono = this.mono();
+    // A copy we accepted already (a relay sent it again: our ack was lost). Its session key is
+    // used up, so it would not open again; it needs only the ack.
+    if (this.store.inbox.has(env.id) || this.store.held.has(env.id) || this.fwdlog.get(idHex, mono)?.prevEntity === fromEntityHex) {
+      return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: sender.entity };
+    }
     const inner = openSealed(this.self.box, env.body, sealAd(env.id, env.to));
     if (!inner) throw new WotError('ERR_DECRYPT', 'sealed body does not open');
-    const signed = decodeSignedContent(inner);
+    const body = this.openBody(inner, now);
+    if (!equalBytes(body.content.id, env.id)) throw new WotError('ERR_BAD_FIELD', 'content does not match its envelope');
+    if (!equalBytes(body.senderCert.entity, sender.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'sender does not match the first hop');
+    body.commit(false);
+    // Remember who handed it over, so a complaint knows where to go.
+    if (!this.fwdlog.get(idHex, mono)) this.fwdlog.set(idHex, newFwd(fromEntityHex, env.to, now, env.hops.length), mono + this.cfg.fwdRetentionMs);
+    // The sender's path, reversed, is a way back.
+    this.learnReversePath(path, now);
+    return this.takeContent(body, JSON.stringify(pathView(path)), now);
+  }
+
+  /**
+   * Opens an end-to-end body for us: a session message (decrypted with the sender's session,
+   * PROTOCOL.md 3.14) or plain signed content. Checks the sender's certificate and signature
+   * and that the content is addressed to us before anything is used; the session is stored
+   * only when the caller commits.
+   */
+  private openBody(e2e: Uint8Array, now: number): OpenedContent {
+    const dec = decodeE2E(e2e);
+    let signedBytes = e2e;
+    let commitSession: (sender: Uint8Array, viaOnion: boolean) => void = () => {};
+    if ('session' in dec) {
+      const opened = this.sessions.open(dec.session, this.self.entityPub);
+      signedBytes = opened.plaintext;
+      commitSession = opened.commit;
+    }
+    const signed = decodeSignedContent(signedBytes);
     const senderCert = verifyCert(signed.cert, now);
     if (!verify(senderCert.agent, Domain.MESSAGE, signed.c, signed.s)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'sender signature does not verify');
     }
     const content = decodeContent(signed.c);
-    if (!equalBytes(content.id, env.id) || !equalBytes(content.to, this.self.entityPub)) {
-      throw new WotError('ERR_BAD_FIELD', 'content does not match its envelope');
-    }
-    if (!equalBytes(content.from, senderCert.entity) || !equalBytes(senderCert.entity, sender.entity)) {
-      throw new WotError('ERR_BAD_SIGNATURE', 'sender does not match the first hop');
-    }
-    // Remember who handed it over, so a complaint knows where to go.
-    const idHex = toHex(env.id);
-    const mono = this.mono();
-    if (!this.fwdlog.get(idHex, mono)) this.fwdlog.set(idHex, newFwd(fromEntityHex, env.to, now, env.hops.length), mono + this.cfg.fwdRetentionMs);
-    // The sender's certificate (verified above) lets us seal a reply; its path, a way back.
-    this.store.certs.put(certRow(senderCert, signed.cert, now));
-    this.learnReversePath(path, now);
+    if (!equalBytes(content.to, this.self.entityPub)) throw new WotError('ERR_BAD_FIELD', 'content is not addressed to us');
+    if (!equalBytes(content.from, senderCert.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'the content names another sender than its certificate');
+    return {
+      content,
+      signedBytes,
+      hash: sha256(signed.c),
+      senderCert,
+      commit: (viaOnion) => {
+        commitSession(senderCert.entity, viaOnion);
+        // The sender's certificate (verified above) lets us seal a reply.
+        this.store.certs.put(certRow(senderCert, signed.cert, now));
+      },
+    };
+  }
+
+  /**
+   * A verified message for us, whatever way it came (`pathJson`: its verified path, or [] for an
+   * onion): stored exactly once, in the inbox (the app sees it) when its causal parents are
+   * there, else held until they arrive. Receipts and wants update the outbox instead.
+   */
+  private takeContent(body: OpenedContent, pathJson: string, now: number): { actions: Action[]; outcome: 'new' | 'duplicate' | 'control'; sender: Uint8Array } {
+    const { content, senderCert } = body;
+    const inner = body.signedBytes;
+    const id = content.id;
     if (content.kind === 'receipt') return { actions: this.applyReceipt(content), outcome: 'control', sender: content.from };
     const listKind = content.kind === 'subscribe' || content.kind === 'unsubscribe' || content.kind === 'fetch';
     if (content.kind === 'want' && !this.list) return { actions: this.applyWant(content, now), outcome: 'control', sender: content.from };
     if (this.list && (listKind || content.kind === 'want' || content.kind === 'text' || content.kind === 'file')) {
-      return { actions: this.list.onContent({ content, signed: inner, hash: sha256(signed.c) }, now), outcome: 'control', sender: content.from };
+      return { actions: this.list.onContent({ content, signed: inner, hash: body.hash }, now), outcome: 'control', sender: content.from };
     }
     if (listKind) return { actions: [{ type: 'metric', name: 'dropped.not-a-list' }], outcome: 'control', sender: content.from };
-    if (this.store.inbox.has(env.id) || this.store.held.has(env.id)) {
+    if (this.store.inbox.has(id) || this.store.held.has(id)) {
       return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: content.from };
     }
     let row: Omit<InboxRow, 'seq' | 'read'>;
@@ -743,7 +902,7 @@ export class AgentCore {
       const post = this.openPost(content, now);
       if (!post) return { actions: [{ type: 'metric', name: 'dropped.post' }], outcome: 'control', sender: content.from };
       row = {
-        id: env.id,
+        id,
         from: content.from,
         fromAgent: post.agent,
         receivedAt: now,
@@ -751,7 +910,7 @@ export class AgentCore {
         kind: post.content.kind === 'file' ? 'file' : 'text',
         body: post.content.body,
         name: post.content.name ?? null,
-        path: JSON.stringify(pathView(path)),
+        path: pathJson,
         hash: post.hash,
         parents: post.content.parents ?? [],
         gap: [],
@@ -759,7 +918,7 @@ export class AgentCore {
       };
     } else {
       row = {
-        id: env.id,
+        id,
         from: content.from,
         fromAgent: senderCert.agent,
         receivedAt: now,
@@ -767,8 +926,8 @@ export class AgentCore {
         kind: content.kind === 'file' ? 'file' : 'text',
         body: content.body,
         name: content.name ?? null,
-        path: JSON.stringify(pathView(path)),
-        hash: sha256(signed.c),
+        path: pathJson,
+        hash: body.hash,
         parents: content.parents ?? [],
         gap: [],
         author: null,
@@ -787,9 +946,10 @@ export class AgentCore {
     if (missing.length > 0 && this.store.held.count() < this.cfg.heldMax) {
       const { gap: _gap, ...held } = row;
       this.store.held.put({ ...held, hash, heldAt: now });
-      actions.push({ type: 'metric', name: 'causal.held' }, ...this.askForParents(content.from, missing, now));
+      this.askForParents(content.from, missing);
+      actions.push({ type: 'metric', name: 'causal.held' });
     } else {
-      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from));
+      actions.push(...this.toInbox({ ...row, gap: missing }), ...this.releaseHeld(content.from, [hash]));
     }
     return { actions, outcome: 'new', sender: content.from };
   }
@@ -839,44 +999,107 @@ export class AgentCore {
     return actions;
   }
 
-  /** Delivers held messages from `from` whose parents have all arrived, until none is left ready. */
-  private releaseHeld(from: Uint8Array): Action[] {
+  /**
+   * Delivers the messages from `from` held for the parents in `arrived` (content hashes just
+   * shown to the app) once all their parents are there, and in turn those held for them. The
+   * held rows' parents are read once and each parent is looked up at most once, so a backlog
+   * of n messages out of order costs O(n) lookups, not O(n²) (which stalled the event loop for
+   * minutes after a few thousand messages arrived out of order).
+   */
+  private releaseHeld(from: Uint8Array, arrived: Uint8Array[]): Action[] {
+    if (arrived.length === 0) return [];
+    // Ids, hashes and parents only (no bodies): at most heldMax × ~0.6 KiB.
+    const waiting = this.store.held.waitingFrom(from, this.cfg.heldMax);
+    if (waiting.length === 0) return [];
+    const byParent = new Map<string, typeof waiting>();
+    for (const w of waiting) {
+      for (const p of w.parents) {
+        const k = toHex(p);
+        const list = byParent.get(k);
+        if (list) list.push(w);
+        else byParent.set(k, [w]);
+      }
+    }
+    const known = new Map<string, boolean>();
+    const isKnown = (p: Uint8Array): boolean => {
+      const k = toHex(p);
+      let v = known.get(k);
+      if (v === undefined) known.set(k, (v = this.parentKnown(p)));
+      return v;
+    };
+    const work = arrived.map(toHex);
+    for (const k of work) known.set(k, true);
+    const released = new Set<string>();
     const actions: Action[] = [];
-    for (let progress = true; progress; ) {
-      progress = false;
-      for (const h of this.store.held.listFrom(from, 1000)) {
-        if (!h.parents.every((p) => this.parentKnown(p))) continue;
-        this.store.held.delete(h.id);
+    while (work.length > 0) {
+      for (const w of byParent.get(work.pop()!) ?? []) {
+        const idHex = toHex(w.id);
+        if (released.has(idHex) || !w.parents.every(isKnown)) continue;
+        const h = this.store.held.get(w.id);
+        if (!h) continue;
+        released.add(idHex);
+        this.store.held.delete(w.id);
         const { heldAt: _at, ...row } = h;
         actions.push(...this.toInbox({ ...row, gap: [] }));
-        progress = true;
+        const hk = toHex(w.hash);
+        known.set(hk, true);
+        work.push(hk);
       }
     }
     return actions;
   }
 
-  /** Asks the sender again for parents we lack (each hash at most once per causalWaitMs / 4). */
-  private askForParents(from: Uint8Array, missing: Uint8Array[], now: number): Action[] {
+  /**
+   * Notes parents we lack; the next tick asks their senders for those still missing, in one
+   * want per sender (up to 64 hashes each) and each hash at most once per causalWaitMs / 4.
+   * Asking at once for each held message sent one want per message: a backlog arriving out of
+   * order (relays restarting) became a storm of wants and of re-sends answering them.
+   */
+  private askForParents(from: Uint8Array, missing: Uint8Array[]): void {
     const mono = this.mono();
-    const ask = missing.filter((h) => !this.wanted.has(toHex(h), mono)).slice(0, MAX_WANT_HASHES);
-    if (ask.length === 0) return [];
-    for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
-    void now;
-    return [{ type: 'metric', name: 'causal.want' }, ...this.queueControl(from, 'want', encodeWant(ask))];
+    for (const h of missing) {
+      const k = toHex(h);
+      if (!this.wanted.has(k, mono) && !this.toWant.has(k, mono)) this.toWant.set(k, { from, hash: h }, mono + this.cfg.causalWaitMs);
+    }
+  }
+
+  /** Sends the wants noted since the last tick (askForParents), batched per sender. */
+  private sendWants(): Action[] {
+    if (this.toWant.size === 0) return [];
+    const mono = this.mono();
+    const bySender = new Map<string, { from: Uint8Array; hashes: Uint8Array[] }>();
+    for (const [k, w] of [...this.toWant.values(mono)]) {
+      this.toWant.delete(k);
+      if (this.wanted.has(k, mono) || this.parentKnown(w.hash)) continue;
+      const g = bySender.get(toHex(w.from));
+      if (g) g.hashes.push(w.hash);
+      else bySender.set(toHex(w.from), { from: w.from, hashes: [w.hash] });
+    }
+    const actions: Action[] = [];
+    for (const g of bySender.values()) {
+      for (let i = 0; i < g.hashes.length; i += MAX_WANT_HASHES) {
+        const ask = g.hashes.slice(i, i + MAX_WANT_HASHES);
+        for (const h of ask) this.wanted.set(toHex(h), true, mono + this.cfg.causalWaitMs / 4);
+        actions.push({ type: 'metric', name: 'causal.want' }, ...this.queueControl(g.from, 'want', encodeWant(ask)));
+      }
+    }
+    return actions;
   }
 
   /** Held messages past causalWaitMs go to the app with a gap marker naming the missing parents. */
   private releaseOverdue(now: number): Action[] {
     const actions: Action[] = [];
-    const froms = new Map<string, Uint8Array>();
+    const froms = new Map<string, { from: Uint8Array; hashes: Uint8Array[] }>();
     for (const h of this.store.held.olderThan(now - this.cfg.causalWaitMs, 100)) {
       this.store.held.delete(h.id);
       const { heldAt: _at, ...row } = h;
       const gap = h.parents.filter((p) => !this.parentKnown(p));
       actions.push({ type: 'metric', name: 'causal.gap' }, ...this.toInbox({ ...row, gap }));
-      froms.set(toHex(h.from), h.from);
+      const f = froms.get(toHex(h.from));
+      if (f) f.hashes.push(h.hash);
+      else froms.set(toHex(h.from), { from: h.from, hashes: [h.hash] });
     }
-    for (const f of froms.values()) actions.push(...this.releaseHeld(f));
+    for (const f of froms.values()) actions.push(...this.releaseHeld(f.from, f.hashes));
     return actions;
   }
 
@@ -948,7 +1171,16 @@ export class AgentCore {
       fwd = newFwd(n.entityHex, env.to, now, env.hops.length);
       this.fwdlog.set(idHex, fwd, mono + this.cfg.fwdRetentionMs);
     }
-    if (fwd.seen.length < 8) fwd.seen.push(copy);
+    if (fwd.seen.length < 8) {
+      fwd.seen.push(copy);
+      // If this transaction does not commit (a full disk), the copy was never ours: forget it,
+      // so the previous hop's retry is taken into custody instead of answered HOLD.
+      const seen = fwd.seen;
+      this.store.onRollback(() => {
+        const i = seen.indexOf(copy);
+        if (i >= 0) seen.splice(i, 1);
+      });
+    }
     return [hold, { type: 'metric', name: 'relay.accepted' }, ...this.moveOn(env, fwd, 0, null)];
   }
 
@@ -1042,10 +1274,24 @@ export class AgentCore {
     }
     const waitFor = depTo ?? env.route[0] ?? env.to;
     this.store.relayq.reschedule(env.id, waitFor, now + this.backoff(attempts), { countAttempt: true, ...(depTo ? { dep: depTo } : {}) });
-    const actions: Action[] = [...this.discover(target)];
+    // A target we are linked to needs no discovery (its answer would only flush the whole
+    // queue at it again): it is simply tried again after the backoff.
+    const actions: Action[] = [...(this.isConnected(target) ? [] : this.discover(target)), ...this.redial(waitFor, mono)];
     if (mailboxes.length > 0) actions.push(...this.discover(mailboxes[attempts % mailboxes.length]!));
     if (attempts === 0) actions.push(...this.report(fwd, env.id, 'queued'));
     return actions;
+  }
+
+  /**
+   * Dials an entity our relay queue waits for at the addresses we know, at most once a second:
+   * when two neighbours restart at once, each one's first dial finds the other down, and
+   * without this the queue would wait for the daemon's periodic reconnect.
+   */
+  private redial(entity: Uint8Array, mono: number): Action[] {
+    const key = toHex(entity);
+    if (this.isConnected(entity) || this.redialed.has(key, mono)) return [];
+    this.redialed.set(key, true, mono + 1000);
+    return this.knownAddrs(entity).slice(0, 3).map((addr) => ({ type: 'dial' as const, entity, addr }));
   }
 
   /** Signs our hop entry and sends `env` (as we received it) to `way.next` with `way.rest` as its remaining route. */
@@ -1055,7 +1301,7 @@ export class AgentCore {
     fwd.nexts.push(nextHex);
     if (fwd.nexts.length > 16) fwd.nexts.shift();
     const mono = this.mono();
-    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs }, mono + 4 * this.cfg.stallMs);
+    this.inflight.set(toHex(env.id), { next: nextHex, until: mono + this.cfg.stallMs, since: mono }, mono + (STALL_PATIENCE + 2) * this.cfg.stallMs);
     return [{ type: 'send', link: way.link, msg: out }];
   }
 
@@ -1068,10 +1314,16 @@ export class AgentCore {
     const mono = this.mono();
     for (const [idHex, row] of rows) {
       if (this.inflight.has(idHex, mono)) continue;
-      const env = this.decodeQueued(row);
-      if (env) actions.push(...this.moveOn(env, this.fwdFor(row), row.attempts, row.dep));
+      actions.push(...this.moveQueued(row, false));
     }
     return actions;
+  }
+
+  /** Moves a custody-queue row on: an onion to its fixed next hop, an envelope by moveOn. */
+  private moveQueued(row: RelayRow, stalled: boolean): Action[] {
+    if (peekType(row.envelope) === MsgType.ONION) return this.onion.moveOn(row, stalled);
+    const env = this.decodeQueued(row);
+    return env ? this.moveOn(env, this.fwdFor(row), row.attempts, row.dep) : [];
   }
 
   private decodeQueued(row: { id: Uint8Array; envelope: Uint8Array }): Envelope | undefined {
@@ -1087,26 +1339,44 @@ export class AgentCore {
 
   // ---------------------------------------------------------------- custody answers: HOLD, REFUSE
 
+  /**
+   * An envelope handed to `f.next` without HOLD by `f.until` counts as stalled — unless that
+   * neighbour is still answering (HOLDs and acks for other envelopes arrived within the last
+   * stallMs): a hop working through a backlog gets another stallMs, up to STALL_PATIENCE
+   * times, instead of a duplicate that would only make it busier. (Without this, a relay
+   * flushing a queue of thousands after a restart took every envelope the next hop had not
+   * reached yet for stalled and sent it again, and again: a congestion collapse.) Extends
+   * `f.until` and returns true when the wait goes on.
+   */
+  private stillBusy(f: InFlight, mono: number): boolean {
+    const heard = this.heardFrom.get(f.next, mono);
+    if (heard === undefined || mono - heard >= this.cfg.stallMs || mono - f.since >= STALL_PATIENCE * this.cfg.stallMs) return false;
+    f.until = mono + this.cfg.stallMs;
+    return true;
+  }
+
   private onHold(n: Neighbour, h: Hold): Action[] {
     const idHex = toHex(h.id);
     const f = this.inflight.get(idHex, this.mono());
     if (!f || f.next !== n.entityHex) return [{ type: 'metric', name: 'dropped.hold-unexpected' }];
     this.inflight.delete(idHex);
     if (this.store.relayq.delete(h.id)) return [{ type: 'metric', name: 'custody.passed' }];
-    const row = this.store.outbox.get(h.id);
+    // Our own message (an onion's first link has an id of its own).
+    const id = this.onion.outboxIdFor(h.id) ?? h.id;
+    const row = this.store.outbox.get(id);
     if (!row || !PENDING_STATES.has(row.state)) return [];
     const now = this.deps.now();
     if (row.kind === 'receipt' || row.kind === 'want') {
       // Control messages need custody only, never an end-to-end ack.
-      this.store.outbox.setState(h.id, 'delivered', now);
+      this.store.outbox.setState(id, 'delivered', now);
       return [];
     }
-    this.store.outbox.reschedule(h.id, now + this.custodyRetry(row.attempts), now);
+    this.store.outbox.reschedule(id, now + this.custodyRetry(row.attempts), now);
     if (row.state === 'relayed') return [];
-    this.store.outbox.setState(h.id, 'relayed', now);
+    this.store.outbox.setState(id, 'relayed', now);
     return [
-      { type: 'outbox-state', id: h.id, state: 'relayed' },
-      ...this.recordProgress({ id: h.id, status: 'relayed', reporter: n.peer.entity, at: now }),
+      { type: 'outbox-state', id, state: 'relayed' },
+      ...this.recordProgress({ id, status: 'relayed', reporter: n.peer.entity, at: now }),
     ];
   }
 
@@ -1119,19 +1389,21 @@ export class AgentCore {
     const now = this.deps.now();
     const why = `${fingerprint(n.peer.entity)} refused it (${r.code}${r.msg ? `: ${r.msg}` : ''})`;
     const queued = this.store.relayq.get(r.id);
+    if (queued && peekType(queued.envelope) === MsgType.ONION) return this.onion.onRefused(queued);
     if (queued) {
       const fwd = this.fwdFor(queued);
       fwd.failed.add(n.entityHex);
       const env = this.decodeQueued(queued);
       return [{ type: 'metric', name: 'relay.refused-by-next' }, ...(env ? this.moveOn(env, fwd, queued.attempts + 1, queued.dep) : [])];
     }
-    const row = this.store.outbox.get(r.id);
+    const id = this.onion.outboxIdFor(r.id) ?? r.id;
+    const row = this.store.outbox.get(id);
     if (!row || !PENDING_STATES.has(row.state)) return [];
-    this.fwdlog.get(idHex, mono)?.failed.add(n.entityHex);
-    this.store.outbox.setError(r.id, why, now);
+    this.fwdlog.get(toHex(id), mono)?.failed.add(n.entityHex);
+    this.store.outbox.setError(id, why, now);
     return [
       { type: 'metric', name: 'outbox.refused' },
-      ...this.recordProgress({ id: r.id, status: 'refused', reporter: n.peer.entity, at: now, detail: why }),
+      ...this.recordProgress({ id, status: 'refused', reporter: n.peer.entity, at: now, detail: why }),
     ];
   }
 
@@ -1353,8 +1625,9 @@ export class AgentCore {
     return [{ type: 'send', link, msg }];
   }
 
-  private makeAck(id: Uint8Array, st: Ack['st']): Ack {
-    const ack: Ack = { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s: PENDING_SIG, c: this.self.certBytes };
+  private makeAck(id: Uint8Array, st: Ack['st'], step?: Uint8Array): Ack {
+    const r = step && step.length <= Limits.MAX_RATCHET_STEP ? step : undefined;
+    const ack: Ack = { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s: PENDING_SIG, c: this.self.certBytes, ...(r ? { r } : {}) };
     this.signer.sign(Domain.ACK, ackBytes(id, st), ack);
     return ack;
   }
@@ -1382,12 +1655,31 @@ export class AgentCore {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack signature does not verify');
     }
     this.inflight.delete(idHex);
-    if (STATE_RANK[ack.st] <= STATE_RANK[row.state]) return [];
-    this.store.outbox.setState(ack.id, ack.st, now);
-    return [
-      { type: 'outbox-state', id: ack.id, state: ack.st },
-      ...this.recordProgress({ id: ack.id, status: ack.st, reporter: cert.entity, at: now }),
-    ];
+    return this.applyDelivered(ack.id, cert.entity, ack.st, ack.r, now);
+  }
+
+  /**
+   * The recipient acknowledged our message `id` (verified by the caller): the outbox moves
+   * forward, and a ratchet step it carried moves our session on.
+   */
+  private applyDelivered(id: Uint8Array, recipient: Uint8Array, st: Ack['st'], step: Uint8Array | undefined, now: number): Action[] {
+    const row = this.store.outbox.get(id);
+    if (!row || !equalBytes(row.to, recipient)) return [{ type: 'metric', name: 'dropped.ack-unknown' }];
+    const actions: Action[] = [];
+    if (step) {
+      // The ack is verified; a step that does not open only leaves the session where it was.
+      let ok = false;
+      try {
+        const dec = decodeE2E(step);
+        ok = 'session' in dec && this.sessions.applyStep(recipient, dec.session, this.self.entityPub);
+      } catch {
+        ok = false;
+      }
+      actions.push({ type: 'metric', name: ok ? 'session.step' : 'session.bad-step' });
+    }
+    if (STATE_RANK[st] <= STATE_RANK[row.state]) return actions;
+    this.store.outbox.setState(id, st, now);
+    return [...actions, { type: 'outbox-state', id, state: st }, ...this.recordProgress({ id, status: st, reporter: recipient, at: now })];
   }
 
   private onReport(n: Neighbour, rep: Report): Action[] {
@@ -1414,6 +1706,8 @@ export class AgentCore {
     if (utf8(reason).length > Limits.MAX_REASON) throw new WotError('ERR_BAD_REQUEST', `the reason is longer than ${Limits.MAX_REASON} bytes`);
     const row = this.store.inbox.get(id);
     if (!row) throw new WotError('ERR_NOT_FOUND', `no message ${toHex(id)} in your inbox`, 'wotrelay inbox lists message ids');
+    const viaOnion = this.onion.complain(id, reason);
+    if (viaOnion) return viaOnion;
     const mono = this.mono();
     const fwd = this.fwdlog.get(toHex(id), mono);
     if (!fwd || fwd.prevEntity === null) {
@@ -1726,8 +2020,27 @@ export class AgentCore {
   discover(target: Uint8Array): Action[] {
     const key = toHex(target);
     if (this.discoveries.has(key)) return [];
-    if (this.discoveries.size >= 1000) return [{ type: 'metric', name: 'discovery.too-many' }];
+    if (this.discoveries.size >= MAX_DISCOVERIES) return [{ type: 'metric', name: 'discovery.too-many' }];
     return this.startRing(target, 0);
+  }
+
+  /**
+   * One route query for `target` with `ttl`, to every neighbour but those in `except` (hex):
+   * onion mode asks its neighbours for ways to a relay, for cover hops. Replies are cached
+   * like any discovered route.
+   */
+  private probe(target: Uint8Array, ttl: number, except: ReadonlySet<string>): Action[] {
+    const mono = this.mono();
+    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'discovery.ratelimited' }];
+    const qid = this.deps.randomBytes(MESSAGE_ID_BYTES);
+    this.seen.set(toHex(qid), { back: 'self', replies: 0, target }, mono + this.cfg.queryMemoryMs);
+    const q: RouteQuery = { t: MsgType.ROUTE_QUERY, qid, target, ttl: Math.max(1, Math.min(ttl, Limits.MAX_QUERY_TTL)) };
+    const actions: Action[] = [];
+    for (const nb of this.neighbours.values()) {
+      if (except.has(nb.entityHex) || nb.entityHex === toHex(target)) continue;
+      actions.push({ type: 'send', link: nb.link, msg: q });
+    }
+    return actions;
   }
 
   private startRing(target: Uint8Array, ring: number): Action[] {
@@ -1751,7 +2064,10 @@ export class AgentCore {
     if (!this.queryBuckets.take(n.entityHex, mono)) return [{ type: 'metric', name: 'query.ratelimited.neighbour' }];
     const qidHex = toHex(q.qid);
     if (this.seen.has(qidHex, mono)) return [{ type: 'metric', name: 'query.duplicate' }];
-    if (!this.queryGlobal.take(mono)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
+    // A neighbour using up its own bucket (below half) may not dig into the half of the global
+    // budget kept back for the others: 20 flooding neighbours cannot starve an honest one.
+    const heavy = this.queryBuckets.fill(n.entityHex, mono) < 0.5;
+    if (!this.queryGlobal.take(mono, heavy ? this.cfg.queryGlobal.burst / 2 : 0)) return [{ type: 'metric', name: 'query.ratelimited.global' }];
     this.seen.set(qidHex, { back: n.link, replies: 0, target: q.target }, mono + this.cfg.queryMemoryMs);
     const targetHex = toHex(q.target);
     if (targetHex === this.selfHex) {
@@ -1795,6 +2111,8 @@ export class AgentCore {
     const v = verifyRouteReply(r, this.self.entityPub, now);
     if (!this.isConnected(v.route[0]!)) return [{ type: 'metric', name: 'reply.first-hop-gone' }];
     if (v.targetCert) this.store.certs.put(certRow(v.targetCert.cert, v.targetCert.bytes, now));
+    // Every hop's verified certificate: its X25519 key lets us wrap an onion layer for it.
+    for (const e of r.path) this.store.certs.put(certRow(verifyCert(e.c, now), e.c, now));
     this.routes.add(r.target, v.route, now);
     const key = toHex(r.target);
     const d = this.discoveries.get(key);
@@ -1840,11 +2158,14 @@ export class AgentCore {
    * (otherwise dials, asks where it is, discovers). Sending trusts the recipient. A full
    * outbox refuses with ERR_QUEUE_FULL; nothing accepted is ever dropped.
    */
-  send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
-    return this.signer.run(() => this.sendNow(to, kind, body, name));
+  send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string, opts: { onion?: number } = {}): { id: Uint8Array; actions: Action[] } {
+    return this.signer.run(() => this.sendNow(to, kind, body, name, opts));
   }
 
-  private sendNow(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string): { id: Uint8Array; actions: Action[] } {
+  private sendNow(to: Uint8Array, kind: ContentKind, body: Uint8Array, name: string | undefined, opts: { onion?: number }): { id: Uint8Array; actions: Action[] } {
+    if (opts.onion !== undefined && !(Number.isInteger(opts.onion) && opts.onion >= 1 && opts.onion <= Limits.MAX_ONION_RELAYS)) {
+      throw new WotError('ERR_BAD_REQUEST', `an onion path has 1..${Limits.MAX_ONION_RELAYS} relays, not ${String(opts.onion)}`, 'use --hops N with N from 1 to 8');
+    }
     if (kind !== 'text' && kind !== 'file') throw new WotError('ERR_BAD_REQUEST', `the app sends text or files, not "${kind}"`);
     if (body.length > Limits.MAX_BODY) {
       throw new WotError('ERR_TOO_LARGE', `message body is ${body.length} bytes; the limit is ${Limits.MAX_BODY}`, 'send a smaller file');
@@ -1869,7 +2190,7 @@ export class AgentCore {
     }
     if (!trust) this.trustUpsert(to, 'sent', now);
     const parents = this.store.convo.heads(to);
-    const row = this.newOutboxRow(to, kind, body, name, parents, now);
+    const row = { ...this.newOutboxRow(to, kind, body, name, parents, now), onion: opts.onion ?? null };
     this.store.outbox.insert(row);
     this.store.convo.advance(to, row.hash!, parents, now);
     return { id: row.id, actions: this.transmit(row, now) };
@@ -1901,7 +2222,9 @@ export class AgentCore {
   private queueControl(to: Uint8Array, kind: 'receipt' | 'want', body: Uint8Array): Action[] {
     if (this.store.outbox.countPendingFor(to) >= this.cfg.outboxPerRecipient) return [{ type: 'metric', name: 'outbox.control-skipped' }];
     const now = this.deps.now();
-    const row = this.newOutboxRow(to, kind, body, undefined, [], now);
+    // A peer that writes to us as onions gets our answers as onions too.
+    const onion = this.sessions.prefersOnion(to) ? this.cfg.onionHops : null;
+    const row = { ...this.newOutboxRow(to, kind, body, undefined, [], now), onion };
     this.store.outbox.insert(row);
     return this.transmit(row, now);
   }
@@ -1964,10 +2287,11 @@ export class AgentCore {
    * Each try schedules the next (backoff with jitter); HOLD or an ack reschedules it.
    */
   private transmit(row: OutboxRow, now: number): Action[] {
+    if (row.onion !== null && row.onion !== undefined) return this.onion.transmit(row, (detail) => this.markSent(row, now, detail));
     const idHex = toHex(row.id);
     const mono = this.mono();
     const f = this.inflight.get(idHex, mono);
-    if (f && f.until > mono) {
+    if (f && (f.until > mono || this.stillBusy(f, mono))) {
       this.store.outbox.reschedule(row.id, now + (f.until - mono), now);
       return [];
     }
@@ -2005,16 +2329,32 @@ export class AgentCore {
       to: row.to,
       exp: row.expiresAt,
       route: [],
-      body: seal(x25519, row.envelope, sealAd(row.id, row.to)),
+      body: seal(x25519, this.sessionBody(row, x25519), sealAd(row.id, row.to)),
       hops: [],
       ...(dep ? { dep } : {}),
     };
-    const actions = this.handOver(env, way, fwd);
+    return [...this.handOver(env, way, fwd), ...this.markSent(row, now)];
+  }
+
+  /**
+   * The end-to-end body of an outbox row: its signed content on the forward-secret session
+   * with the recipient (set up now if needed). A message the recipient has not acked after
+   * several tries, on a session older than a few minutes, starts a fresh one (the recipient may
+   * have lost its state).
+   */
+  private sessionBody(row: OutboxRow, x25519: Uint8Array): Uint8Array {
+    const fresh = this.sessions.startFresh(row.to, row.attempts);
+    return this.sessions.seal(row.to, x25519, row.envelope, { fresh });
+  }
+
+  /** A row was handed to its first hop: 'sent', and the app's messages show the step. */
+  private markSent(row: OutboxRow, now: number, detail?: string): Action[] {
+    const actions: Action[] = [];
     if (row.state === 'queued') {
       this.store.outbox.setState(row.id, 'sent', now);
       actions.push({ type: 'outbox-state', id: row.id, state: 'sent' });
     }
-    if (row.kind === 'text' || row.kind === 'file') actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now }));
+    if (row.kind === 'text' || row.kind === 'file') actions.push(...this.recordProgress({ id: row.id, status: 'sent', reporter: this.self.entityPub, at: now, ...(detail ? { detail } : {}) }));
     return actions;
   }
 
@@ -2053,7 +2393,7 @@ export class AgentCore {
   private tickNow(): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
-    const actions: Action[] = [];
+    const actions: Action[] = this.followClockStep(now, mono);
     // Discoveries: next ring, or give up (then mail for the target may go to its mailboxes).
     for (const [key, d] of this.discoveries) {
       if (d.deadline > mono) continue;
@@ -2078,19 +2418,21 @@ export class AgentCore {
       const idHex = toHex(row.id);
       const f = this.inflight.get(idHex, mono);
       if (f && f.until > mono) continue;
-      const fwd = this.fwdFor(row);
+      if (f && this.stillBusy(f, mono)) {
+        this.store.relayq.reschedule(row.id, row.waitFor, now + (f.until - mono), { countAttempt: false });
+        continue;
+      }
       if (f) {
         this.inflight.delete(idHex);
-        fwd.failed.add(f.next);
+        if (peekType(row.envelope) !== MsgType.ONION) this.fwdFor(row).failed.add(f.next);
         actions.push({ type: 'metric', name: 'relay.stalled' });
       }
-      const env = this.decodeQueued(row);
-      if (env) actions.push(...this.moveOn(env, fwd, row.attempts, row.dep));
+      actions.push(...this.moveQueued(row, f !== undefined));
     }
     for (const _id of this.store.relayq.expire(now, 1000)) actions.push({ type: 'metric', name: 'relay.expired' });
     this.store.mailbox.expire(now);
     actions.push(...this.revokeForComplaints(mono));
-    actions.push(...this.releaseOverdue(now));
+    actions.push(...this.releaseOverdue(now), ...this.sendWants());
     if (this.list) actions.push(...this.list.tick(now));
     // Outbox.
     this.store.outbox.expire(now);
@@ -2106,11 +2448,70 @@ export class AgentCore {
       }
     }
     this.store.outbox.purgeDone(now - this.cfg.outboxRetentionMs, 1000);
+    this.onion.tick(now);
+    this.sessions.tick(now);
     this.fwdlog.sweep(mono);
     this.seen.sweep(mono);
     this.inflight.sweep(mono);
     this.store.addrbook.purgeExpired(now);
+    if (mono >= this.nextPrune) {
+      this.nextPrune = mono + PRUNE_EVERY_MS;
+      this.store.certs.prune(now - CERT_CLOCK_SKEW_MS, this.cfg.certsMax, (e) => this.store.trust.get(e)?.state === 'active');
+      this.store.addrbook.prune(this.cfg.addrBookMax);
+    }
     return actions;
+  }
+
+  /**
+   * Schedules in the store (outbox and relay-queue retries, the causal wait) are wall-clock
+   * times. When the wall clock steps back (a correction, a bad NTP server), they move back by
+   * the same amount, so a retry due in 2 s is not put off by the size of the step; the
+   * monotonic clock, which rate limits and timeouts use, tells a step from elapsed time. A
+   * step forward needs nothing: whatever it makes due is simply tried now.
+   */
+  private followClockStep(now: number, mono: number): Action[] {
+    const offset = now - mono;
+    const prev = this.wallOffset;
+    this.wallOffset = offset;
+    if (prev - offset < CLOCK_STEP_MS) return [];
+    const back = prev - offset;
+    const moved = this.store.outbox.shiftSchedule(-back) + this.store.relayq.shiftSchedule(-back) + this.store.held.shiftHeldAt(-back);
+    return [
+      { type: 'metric', name: 'clock.stepped-back' },
+      { type: 'log', level: 'warn', event: 'clock-stepped-back', fields: { ms: Math.round(back), rescheduled: moved } },
+    ];
+  }
+
+  /**
+   * Every table this core keeps in memory: how many entries it holds and its bound (the
+   * bounds are documented in PROTOCOL.md section 4; the store's tables have theirs in 3.7).
+   */
+  bounds(): Record<string, { size: number; max: number }> {
+    const m = (b: BoundedMap<unknown>) => ({ size: b.size, max: b.maxEntries });
+    return {
+      'forwarding log': m(this.fwdlog),
+      'query ids': m(this.seen),
+      'in flight': m(this.inflight),
+      'unreachable targets': m(this.unreachable),
+      'wanted parents': m(this.wanted),
+      'parents to ask for': m(this.toWant),
+      'neighbours heard from': m(this.heardFrom),
+      'mailbox cursors': m(this.mailCursor),
+      'progress tracks': m(this.tracks),
+      'where-is pending': m(this.whereIsPending),
+      'where-is asked': m(this.whereIsAsked),
+      'redialed next hops': m(this.redialed),
+      'route cache targets': { size: this.routes.size, max: this.routes.maxSize },
+      'discoveries': { size: this.discoveries.size, max: MAX_DISCOVERIES },
+      'query buckets': { size: this.queryBuckets.size, max: this.queryBuckets.maxSize },
+      'complaint buckets': { size: this.complaintBuckets.size, max: this.complaintBuckets.maxSize },
+      'complaint records': { size: this.complaints.size, max: ComplaintTracker.MAX_NEIGHBOURS },
+      'pending welcomes': { size: this.pendingWelcome.size, max: MAX_PENDING_WELCOME },
+      'evidence': { size: this.evidence.list().length, max: EVIDENCE_MAX },
+      ...this.onion.bounds(),
+      'onion replay tags (store)': { size: this.store.onionTags.count(), max: this.cfg.onionTagsMax },
+      'sessions (store)': { size: this.store.sessions.count(), max: this.cfg.sessionsMax },
+    };
   }
 
   createInvite(uses: number, expiresInMs: number): { code: string; expiresAt: number } {

@@ -5,3 +5,4 @@ export * from './complaints.js';
 export * from './routes.js';
 export * from './ratelimit.js';
 export * from './bounded.js';
+export * from './evidence.js';

@@ -1,7 +1,7 @@
 /**
  * The signed hop chain of an envelope. Each hop appends `{a, n, l, s, p?, x?, c}`: its agent
  * key, the entity it hands the message to, the leaf `l` of its item, and a batch signature
- * (agent/crypto/merkle.ts, PROTOCOL.md 3.13) whose item (Domain.HOP) is
+ * (agent/crypto/merkle.ts, PROTOCOL.md 3.16) whose item (Domain.HOP) is
  *
  *   id (16) || sha256(body) (32) || l of the previous entry (32, zeros for the first) || n (32) || a (32)
  *

@@ -22,14 +22,24 @@ export class TokenBucket {
     this.last = now;
   }
 
-  /** Takes one token if there is one. */
-  take(now: number): boolean {
+  /** Takes one token if one is left above `keep` (tokens held back for others). */
+  take(now: number, keep = 0): boolean {
+    this.refill(now);
+    if (this.tokens < 1 + keep) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** How full the bucket is, 0..1. */
+  fill(now: number): number {
+    this.refill(now);
+    return this.tokens / this.cfg.burst;
+  }
+
+  private refill(now: number): void {
     const elapsed = Math.max(0, now - this.last);
     this.last = now;
     this.tokens = Math.min(this.cfg.burst, this.tokens + (elapsed / 1000) * this.cfg.ratePerSec);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 }
 
@@ -53,6 +63,19 @@ export class KeyedBuckets {
       this.buckets.set(key, b);
     }
     return b.take(now);
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  get maxSize(): number {
+    return this.maxKeys;
+  }
+
+  /** How full `key`'s bucket is, 0..1 (1 for a key not seen yet). */
+  fill(key: string, now: number): number {
+    return this.buckets.get(key)?.fill(now) ?? 1;
   }
 
   delete(key: string): void {

@@ -128,6 +128,29 @@ export class RouteCache {
     this.cache.set(k, { routes, expiresAt: now + this.ttlMs });
   }
 
+  /** Every cached route that has not expired (at most `limit`): the links they show make the onion path graph. */
+  all(now: number, limit = 4000): Uint8Array[][] {
+    const out: Uint8Array[][] = [];
+    for (const k of this.cache.keys()) {
+      const v = this.cache.get<CachedRoutes>(k);
+      if (!v || v.expiresAt <= now) continue;
+      for (const r of v.routes) {
+        if (out.length >= limit) return out;
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** Targets cached now, and the bound on them. */
+  get size(): number {
+    return this.cache.getStats().keys;
+  }
+
+  get maxSize(): number {
+    return this.maxTargets;
+  }
+
   /** Forgets routes whose first hop is `via` (a neighbour that went away or stalled). */
   dropVia(via: Uint8Array): void {
     for (const k of this.cache.keys()) {

@@ -1,9 +1,10 @@
 /**
+/**
  * Hashing, key derivation and randomness for wotrelay: SHA-256 (libsodium when it loads,
- * else node:crypto), HKDF-SHA256 (RFC 5869) and a CSPRNG via node:crypto.
+ * else node:crypto), HMAC-SHA256, HKDF-SHA256 (RFC 5869) and a CSPRNG via node:crypto.
  */
 import * as nodeCrypto from 'node:crypto';
-import { createHash, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 import { asU8 } from './bytes.js';
 import { sodium } from './sodium.js';
@@ -40,6 +41,13 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
     return sha256One(buf);
   }
   const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return asU8(h.digest());
+}
+
+/** HMAC-SHA256 (RFC 2104) of the concatenation of `parts` under `key`. */
+export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = createHmac('sha256', key);
   for (const p of parts) h.update(p);
   return asU8(h.digest());
 }

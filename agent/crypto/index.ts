@@ -1,5 +1,6 @@
 /**
- * Crypto primitives for wotrelay (CONTRACT: implemented in the sibling files).
+ * Crypto primitives for wotrelay (CONTRACT: implemented in the sibling files): signatures,
+ * X25519, AEAD, hashing, sealed boxes, onion layers (onion.ts) and the Double Ratchet (ratchet.ts).
  * Hot-path primitives use node:crypto (OpenSSL); @noble/ed25519 is used for strict
  * public-key checks (canonical encoding, small order) and tweetnacl as an independent
  * implementation in tests. merkle.ts signs batches: one signature over a Merkle root of many
@@ -13,3 +14,5 @@ export * from './aead.js';
 export * from './hash.js';
 export * from './seal.js';
 export * from './merkle.js';
+export * from './onion.js';
+export * from './ratchet.js';

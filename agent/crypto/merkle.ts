@@ -1,7 +1,7 @@
 /**
  * Batch signatures: one Ed25519 signature over the Merkle root of many items, each item
  * carrying its inclusion proof, so a signer pays one signature per batch and a verifier one
- * verification per root (PROTOCOL.md 3.13).
+ * verification per root (PROTOCOL.md 3.16).
  *
  *   leaf(domain, bytes) = sha256(0x00 || utf8(domain) || 0x00 || bytes)
  *   node(l, r)          = sha256(0x01 || l || r)

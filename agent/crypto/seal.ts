@@ -18,6 +18,7 @@ function sealKey(shared: Uint8Array, ephPub: Uint8Array, recipientPub: Uint8Arra
 
 /** Seals `plaintext` to `recipientPub`; a fresh ephemeral key per call makes the zero nonce safe. */
 export function seal(recipientPub: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+  // The ephemeral secret is used once and never cached, so it is gone with this call.
   const eph = generateEphemeralBoxKey();
   const k = sealKey(x25519Ephemeral(eph, recipientPub), eph.publicKey, recipientPub);
   return concatBytes(eph.publicKey, aeadSeal(k, ZERO_NONCE, plaintext, ad));

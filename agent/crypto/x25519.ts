@@ -1,7 +1,16 @@
 /**
- * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in KeyObjects (imported
- * from JWK, cached); one-shot ephemeral keys for sealed boxes are generated as KeyObjects.
+ * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in KeyObjects.
  * Rejects an all-zero shared secret (low-order peer point).
+ *
+ * Importing a key costs far more than using it, and a PKCS#8 (DER) import costs about eight
+ * times a JWK import. So: our own long-lived box key is imported once and cached; fresh
+ * ephemerals are generated as KeyObjects and keep theirs beside the BoxKey object (a
+ * WeakMap: it goes when the BoxKey goes, never into a shared cache); a key pair read back from
+ * storage (a ratchet key) is imported from JWK with its known public half. Ephemeral and
+ * ratchet secrets never enter the cache, so they can be forgotten.
+ *
+ * `isStrictBoxPublicKey` checks a public key on its own (canonical and not of low order)
+ * before it is stored or used.
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
@@ -13,16 +22,22 @@ export interface BoxKey {
   readonly publicKey: Uint8Array;
 }
 
-// DER prefixes for raw X25519 keys (RFC 8410).
+// DER prefix for a raw X25519 private key (RFC 8410), used when the public half is unknown.
 const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
 
-// Importing a key costs far more than using it, and a DER import (~0.5 ms on OpenSSL 3) far
-// more than a JWK one (~0.03 ms): keep the KeyObjects of recent secret keys (our own box key
-// opens every message; a simulator runs thousands of agents), import from JWK.
+const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+
+function importPrivate(sk: Uint8Array, pub?: Uint8Array): KeyObject {
+  if (pub) return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(sk), x: b64u(pub) }, format: 'jwk' });
+  return createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
+}
+
+/** Long-lived secret keys (our own box key opens every message): imported once. */
 const privCache = new Map<string, KeyObject>();
+/** Enough for a simulator of 10,000 agents, each opening with its own key. */
 const PRIV_CACHE_MAX = 16_384;
-function privateKeyObject(sk: Uint8Array): KeyObject {
-  const k = Buffer.from(sk.buffer, sk.byteOffset, sk.byteLength).toString('latin1');
+function cachedPrivate(sk: Uint8Array): KeyObject {
+  const k = Buffer.from(sk).toString('base64');
   let ko = privCache.get(k);
   if (!ko) {
     ko = importPrivate(sk);
@@ -32,73 +47,65 @@ function privateKeyObject(sk: Uint8Array): KeyObject {
   return ko;
 }
 
-function importPrivate(sk: Uint8Array): KeyObject {
-  try {
-    // Node derives the public half from d; x only has to be well-formed.
-    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(sk).toString('base64url'), x: PLACEHOLDER_X }, format: 'jwk' });
-  } catch {
-    return createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, sk)), format: 'der', type: 'pkcs8' });
-  }
-}
-
-const PLACEHOLDER_X = 'A'.repeat(43);
+/** The KeyObject of a BoxKey made here from a KeyObject (ephemerals), for as long as the BoxKey lives. */
+const ownObjects = new WeakMap<BoxKey, KeyObject>();
 
 function publicKeyObject(pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' });
-}
-
-function rawPublic(ko: KeyObject): Uint8Array {
-  const jwk = createPublicKey(ko).export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(String(jwk.x), 'base64url'));
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(pub) }, format: 'jwk' });
 }
 
 export function generateBoxKey(): BoxKey {
   return boxKeyFromSecret(randomBytes(32));
 }
 
-export function boxKeyFromSecret(sk: Uint8Array): BoxKey {
+/** A fresh key pair whose secret is never cached (ratchet and onion ephemerals). */
+export function generateEphemeralBoxKey(): BoxKey {
+  const { privateKey } = generateKeyPairSync('x25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const box: BoxKey = Object.freeze({ secretKey: asU8(Buffer.from(jwk.d!, 'base64url')), publicKey: asU8(Buffer.from(jwk.x!, 'base64url')) });
+  ownObjects.set(box, privateKey);
+  return box;
+}
+
+/** The key pair of secret `sk`; `cache: false` keeps the secret out of the KeyObject cache. */
+export function boxKeyFromSecret(sk: Uint8Array, cache = true): BoxKey {
   if (!(sk instanceof Uint8Array) || sk.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
   }
   const secretKey = Uint8Array.from(sk);
-  return Object.freeze({ secretKey, publicKey: rawPublic(privateKeyObject(secretKey)) });
+  const ko = cache ? cachedPrivate(secretKey) : importPrivate(secretKey);
+  const spki = createPublicKey(ko).export({ format: 'der', type: 'spki' });
+  const publicKey = Uint8Array.from(asU8(spki).subarray(spki.length - 32));
+  const box: BoxKey = Object.freeze({ secretKey, publicKey });
+  if (!cache) ownObjects.set(box, ko);
+  return box;
 }
 
 /**
- * A fresh key pair for one sealed box: generated by OpenSSL as a KeyObject (no import), used
- * once by `x25519Ephemeral` and dropped. The secret never leaves the KeyObject.
+ * X25519 with a key pair whose secret must not be cached (an ephemeral or ratchet key): its
+ * own KeyObject when it was made here, else imported (fast, from JWK) for this call only.
  */
-export interface EphemeralBoxKey {
-  readonly publicKey: Uint8Array;
-  readonly key: KeyObject;
+export function x25519Ephemeral(own: BoxKey, publicKey: Uint8Array): Uint8Array {
+  const ko = ownObjects.get(own) ?? importPrivate(checkSecret(own.secretKey), own.publicKey);
+  return derive(ko, publicKey);
 }
 
-export function generateEphemeralBoxKey(): EphemeralBoxKey {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const jwk = publicKey.export({ format: 'jwk' });
-  return { publicKey: new Uint8Array(Buffer.from(String(jwk.x), 'base64url')), key: privateKey };
-}
-
-/** Raw X25519 shared secret; throws ERR_BAD_FIELD on wrong lengths or a low-order peer point. */
+/** Raw X25519 shared secret with a long-lived (cached) secret key; throws ERR_BAD_FIELD on wrong lengths or a low-order peer point. */
 export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  return derive(cachedPrivate(checkSecret(secretKey)), publicKey);
+}
+
+function checkSecret(secretKey: Uint8Array): Uint8Array {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
   }
+  return secretKey;
+}
+
+function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', `X25519 public key must be 32 bytes, got ${publicKey?.length}`);
   }
-  return agree(privateKeyObject(secretKey), publicKey);
-}
-
-/** X25519 of an ephemeral key (generateEphemeralBoxKey) with a peer's public key; same checks as x25519. */
-export function x25519Ephemeral(eph: EphemeralBoxKey, publicKey: Uint8Array): Uint8Array {
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
-    throw new WotError('ERR_BAD_FIELD', `X25519 public key must be 32 bytes, got ${publicKey?.length}`);
-  }
-  return agree(eph.key, publicKey);
-}
-
-function agree(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
   let shared: Uint8Array;
   try {
     shared = asU8(diffieHellman({ privateKey, publicKey: publicKeyObject(publicKey) }));
@@ -112,4 +119,27 @@ function agree(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
     throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');
   }
   return shared;
+}
+
+/** 2^255 - 19, the field prime of Curve25519. */
+const P25519 = (1n << 255n) - 19n;
+/** A fixed scalar for the low-order test: clamped, it is a multiple of 8, so it kills exactly the torsion points. */
+const PROBE_SECRET = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 7) & 0xff);
+
+/**
+ * True when `pub` is a canonical X25519 public key (32 bytes, top bit clear, u < p) that is
+ * not of low order (the shared secret with it would not be zero). Certificates carry only
+ * keys that pass, so sealing to a certified key cannot fail later.
+ */
+export function isStrictBoxPublicKey(pub: Uint8Array): boolean {
+  if (!(pub instanceof Uint8Array) || pub.length !== 32) return false;
+  let u = 0n;
+  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(pub[i]!);
+  if (u >= P25519) return false; // also covers the top bit
+  try {
+    x25519(PROBE_SECRET, pub);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -37,8 +37,9 @@ import {
   type SendResult,
   type StatusResult,
   type TrustEntryView,
+  type EvidenceView,
 } from '../api/methods.js';
-import { AgentCore, type Action, type CoreConfig, type LinkId, type ProgressEvent } from '../core/index.js';
+import { AgentCore, CORE_DEFAULTS, type Action, type CoreConfig, type EvidenceRecord, type LinkId, type ProgressEvent } from '../core/index.js';
 import { toHex, utf8 } from '../crypto/index.js';
 import {
   createIdentity,
@@ -63,6 +64,8 @@ import { WotError, isWotError } from '../wire/errors.js';
 import type { WireMessage } from '../wire/types.js';
 import { InboundBatcher } from './inbound.js';
 import { createLogger, type LogFields, type Logger, type LogLevel } from './log.js';
+import { openFrameTap } from './tap.js';
+import { encodeMessage } from '../wire/codec.js';
 import { configPath, dbPath, hostedListHome, listsDir, socketPath } from './paths.js';
 
 /**
@@ -159,6 +162,17 @@ export interface DaemonHandle {
 
 export const VERSION = '0.1.0';
 
+/** How often the WAL is truncated, so overwritten session keys leave it (Store.checkpoint). */
+const ERASE_EVERY_MS = 30_000;
+/** Evidence records shown by `status` (the core keeps more, see agent/core/evidence.ts). */
+const EVIDENCE_SHOWN = 16;
+/** Peer+code pairs whose bad input was logged lately (one line per pair per 10 minutes). */
+const MAX_DROP_LOG_KEYS = 1_000;
+/** Automatic revocations `status` remembers. */
+const MAX_REVOCATIONS_SHOWN = 100;
+/** Trusted agents' LAN addresses remembered (DNS-SD). */
+const MAX_LAN_ADDRS = 10_000;
+
 export function parseHostPort(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
   if (!m) throw new WotError('ERR_BAD_REQUEST', `"${s}" is not HOST:PORT`, 'use e.g. 127.0.0.1:7117 or [::1]:7117');
@@ -244,11 +258,16 @@ interface HostedList {
   error: string | null;
 }
 
-class Metrics {
+/** Counters by name; at most MAX_METRICS names (a new name past that is not counted). */
+export class Metrics {
+  static readonly MAX_METRICS = 512;
   private readonly counters = new Map<string, number>();
   inc(name: string, by = 1): void {
-    if (!this.counters.has(name) && this.counters.size >= 512) return; // bounded
+    if (!this.counters.has(name) && this.counters.size >= Metrics.MAX_METRICS) return; // bounded
     this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+  }
+  get size(): number {
+    return this.counters.size;
   }
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.counters.entries()].sort());
@@ -275,6 +294,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const store = Store.open(dbPath(home));
   const metrics = new Metrics();
   const startedAt = Date.now();
+  /** Test-only frame tap (WOTRELAY_FRAME_TAP); null in normal runs. */
+  const tap = opts.hosted ? null : openFrameTap();
 
   const links = new Map<LinkId, Link>();
   /** Open links by the peer's agent key (hex). */
@@ -283,6 +304,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   let nextLinkId = 1;
   const pendingByAddress = new Map<string, number>();
   let pendingHandshakes = 0;
+  /** Accepted links still in their handshake, oldest first (the first to go when full). */
+  const pendingLinks = new Set<Link>();
   const dialing = new Set<string>(); // entity hex being dialled
   const pendingAccepts = new Map<LinkId, PendingAccept>();
   const watchers = new Set<RpcContext>();
@@ -299,10 +322,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   /** Bad input is logged once per peer and error code per 10 minutes; metrics count every case. */
   const dropLogged = new Map<string, number>();
   const firstDropLog = (key: string): boolean => {
-    const now = Date.now();
+    const now = performance.now();
     const last = dropLogged.get(key);
     if (last !== undefined && now - last < 600_000) return false;
-    if (dropLogged.size >= 1000) dropLogged.delete(dropLogged.keys().next().value!);
+    if (dropLogged.size >= MAX_DROP_LOG_KEYS) dropLogged.delete(dropLogged.keys().next().value!);
     dropLogged.set(key, now);
     return true;
   };
@@ -409,6 +432,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       switch (a.type) {
         case 'send': {
           const l = links.get(a.link);
+          if (tap && l?.peer) {
+            const bytes = encodeMessage(a.msg);
+            if (l.sendEncoded(bytes)) tap.write('out', l.peer.entity, bytes);
+            else metrics.inc('send.refused');
+            break;
+          }
           if (!l || !l.send(a.msg)) metrics.inc('send.refused');
           break;
         }
@@ -459,7 +488,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
             at: Date.now(),
           };
           revocations.push(r);
-          if (revocations.length > 100) revocations.shift();
+          if (revocations.length > MAX_REVOCATIONS_SHOWN) revocations.shift();
           metrics.inc('trust.auto-revoked');
           for (const w of watchers) w.notify('revoked', r);
           break;
@@ -589,7 +618,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       onOpen?.(id);
       step(() => core.peerUp(id, peer, { awaitingWelcome: pendingAccepts.has(id), addrs: link.peerAddrs }));
     });
-    link.on('message', (msg) => inbound.push([id, msg]));
+    link.on('message', (msg, raw) => {
+      if (tap && link.peer) tap.write('in', link.peer.entity, raw);
+      inbound.push([id, msg]);
+    });
     link.on('close', (info: CloseInfo) => {
       links.delete(id);
       linkDirection.delete(id);
@@ -614,6 +646,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           ...(info.msg ? { reason: info.msg } : {}),
         });
         step(() => core.peerDown(id));
+      } else if (info.code === 'ERR_CERT_EXPIRED') {
+        // A genuine certificate outside the ±10 min window: usually a wrong clock, ours or theirs.
+        if (firstDropLog(`clock|${link.remoteAddress}`)) {
+          log.log('warn', 'handshake-refused-clock', {
+            addr: `${link.remoteAddress}:${link.remotePort}`,
+            dir: direction,
+            reason: info.msg ?? info.code,
+            ourClock: new Date().toISOString(),
+            hint: 'check the clock of this computer and of the peer (certificates are accepted 10 minutes either side of their window)',
+          });
+        }
       } else if (info.code !== 'ERR_CONNECTION_LOST' || direction === 'out') {
         log.log('debug', 'handshake-failed', { addr: link.remoteAddress, code: info.code });
       }
@@ -652,27 +695,44 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   // ---------------------------------------------------------------- listener
 
+  // Slowloris and connection floods: a connection is "pending" from accept until its
+  // handshake ends (at most handshakeTimeoutMs). One address may hold at most
+  // maxConnectionsPerAddress pending connections (more are refused at once); when
+  // maxPendingHandshakes are pending in all, the oldest is dropped to make room, so sockets
+  // that only trickle cannot keep an honest peer (whose handshake takes one round trip) out.
   const server = net.createServer({ pauseOnConnect: false }, (socket) => {
     if (stopping) return void socket.destroy();
     const ra = socket.remoteAddress ?? '?';
     const perAddr = pendingByAddress.get(ra) ?? 0;
-    if (pendingHandshakes >= cfg.maxPendingHandshakes || perAddr >= cfg.maxConnectionsPerAddress) {
-      metrics.inc('connection.refused.limit');
+    if (perAddr >= cfg.maxConnectionsPerAddress) {
+      metrics.inc('connection.refused.per-address');
       socket.destroy();
       return;
     }
+    if (pendingHandshakes >= cfg.maxPendingHandshakes) {
+      const oldest = pendingLinks.values().next().value;
+      if (!oldest) {
+        metrics.inc('connection.refused.limit');
+        socket.destroy();
+        return;
+      }
+      metrics.inc('connection.evicted');
+      oldest.abort('ERR_BACKPRESSURE', 'too many handshakes in progress');
+    }
     pendingHandshakes++;
     pendingByAddress.set(ra, perAddr + 1);
+    const link = Link.accept(socket, linkOptions());
+    pendingLinks.add(link);
     let counted = true;
     const release = () => {
       if (!counted) return;
       counted = false;
+      pendingLinks.delete(link);
       pendingHandshakes--;
       const n = (pendingByAddress.get(ra) ?? 1) - 1;
       if (n <= 0) pendingByAddress.delete(ra);
       else pendingByAddress.set(ra, n);
     };
-    const link = Link.accept(socket, linkOptions());
     link.once('open', release);
     link.once('close', release);
     attach(link, 'in');
@@ -728,6 +788,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       ...(r.name ? { name: r.name } : {}),
       size: r.body.length,
       path,
+      onion: path.length === 0,
       seq: r.seq,
       hash: r.hash ? toHex(r.hash) : null,
       parents: r.parents.map(toHex),
@@ -749,6 +810,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     reporterFingerprint: fingerprint(e.reporter),
     at: e.at,
     ...(e.detail !== undefined ? { detail: e.detail } : {}),
+  });
+
+  const evidenceView = (e: EvidenceRecord): EvidenceView => ({
+    at: e.at,
+    from: encodeEntityId(e.from),
+    fromFingerprint: fingerprint(e.from),
+    code: e.code,
+    reason: e.reason,
+    id: toHex(e.id),
+    to: encodeEntityId(e.to),
+    route: e.route.map(toHex),
+    bodySha256: toHex(e.bodyHash),
+    hops: e.hops.map((h) => ({ agent: toHex(h.a), next: toHex(h.n), sig: toHex(h.s), ...(h.c ? { cert: toHex(h.c) } : {}) })),
   });
 
   const sendResult = (r: OutboxRow): SendResult => ({ id: toHex(r.id), to: encodeEntityId(r.to), state: r.state });
@@ -968,6 +1042,32 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         const m = store.tx(() => core.mailboxes());
         return { mine: m.mine.length, hosted: m.hosted.length };
       })(),
+      connections: {
+        links: [...links.values()].filter((l) => l.isOpen).length,
+        pendingHandshakes,
+        pendingBytes: [...pendingLinks].reduce((n, l) => n + l.bufferedInput, 0),
+        pendingAddresses: pendingByAddress.size,
+        maxPendingHandshakes: cfg.maxPendingHandshakes,
+        maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+        maxLinks: cfg.maxLinks,
+      },
+      memory: (() => {
+        const m = process.memoryUsage();
+        return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers };
+      })(),
+      tables: {
+        ...core.bounds(),
+        'metric names': { size: metrics.size, max: Metrics.MAX_METRICS },
+        'drop log keys': { size: dropLogged.size, max: MAX_DROP_LOG_KEYS },
+        'revocations shown': { size: revocations.length, max: MAX_REVOCATIONS_SHOWN },
+        'lan addresses': { size: lanAddrs.size, max: MAX_LAN_ADDRS },
+        'pending handshakes': { size: pendingHandshakes, max: cfg.maxPendingHandshakes },
+        'links and handshakes': { size: links.size, max: cfg.maxLinks + cfg.maxPendingHandshakes },
+      },
+      evidence: {
+        total: core.evidence.total,
+        recent: core.evidence.list().slice(-EVIDENCE_SHOWN).map(evidenceView),
+      },
     }),
     id: () => ({
       entity: encodeEntityId(identity.entityPub),
@@ -1064,7 +1164,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       } else {
         throw new WotError('ERR_BAD_REQUEST', 'give exactly one of text or file');
       }
-      const { id, actions } = store.tx(() => core.send(to, kind, body, name));
+      const { id, actions } = store.tx(() => core.send(to, kind, body, name, p.onion ? { onion: p.hops ?? cfg.core.onionHops ?? CORE_DEFAULTS.onionHops } : {}));
       perform(actions);
       return sendResult(store.outbox.get(id)!);
     },
@@ -1352,6 +1452,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   const tick = setInterval(() => step(() => core.tick()), 1000);
   tick.unref();
+  // Session keys are overwritten at every ratchet step (secure_delete zeroes what is freed);
+  // truncating the WAL regularly removes the old page images from it too.
+  const eraseTimer = setInterval(() => {
+    try {
+      store.checkpoint();
+    } catch (e) {
+      log.log('warn', 'checkpoint-failed', { error: (e as Error).message });
+    }
+  }, ERASE_EVERY_MS);
+  eraseTimer.unref();
   // Reconnect to trusted neighbours with known addresses.
   const reconnect = () => {
     for (const t of store.trust.list()) {
@@ -1381,7 +1491,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         onPeer: (entity, addr) => {
           if (stopping) return;
           const key = toHex(entity);
-          if (lanAddrs.size < 10_000) lanAddrs.set(key, addr);
+          if (lanAddrs.size < MAX_LAN_ADDRS) lanAddrs.set(key, addr);
           log.log('info', 'lan-peer-found', { peer: fingerprint(entity), addr });
           dial(entity, addr);
         },
@@ -1451,6 +1561,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       inbound.drain(); // commit and answer what has arrived; later arrivals are not acknowledged
       stopping = true;
       clearInterval(tick);
+      clearInterval(eraseTimer);
       clearInterval(reconnectTimer);
       clearInterval(announceTimer);
       clearInterval(addrTimer);
@@ -1461,7 +1572,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       for (const l of links.values()) l.close();
       await new Promise<void>((r) => server.close(() => r()));
       await rpc.close();
+      try {
+        store.checkpoint();
+      } catch {
+        /* closing anyway */
+      }
       store.close();
+      tap?.close();
       log.log('info', 'stopped', {});
     },
   };

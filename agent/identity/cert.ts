@@ -7,7 +7,7 @@
  *                || notBefore u64 || notAfter u64 || seq u64      (big-endian, ms since epoch)
  *   cert (185) = body || Ed25519 signature (64)
  */
-import { concatBytes, isStrictPublicKey, readU64be, sign, u64be, verify, type SigningKey } from '../crypto/index.js';
+import { concatBytes, isStrictBoxPublicKey, isStrictPublicKey, readU64be, sign, u64be, verify, type SigningKey } from '../crypto/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 
@@ -47,6 +47,7 @@ export function issueCert(
   if (!(f.x25519 instanceof Uint8Array) || f.x25519.length !== 32) {
     throw new WotError('ERR_BAD_CERT', 'cert field x25519 must be 32 bytes');
   }
+  if (!isStrictBoxPublicKey(f.x25519)) throw new WotError('ERR_BAD_CERT', 'cert field x25519 is not a canonical X25519 public key of full order');
   checkInt('notBefore', f.notBefore);
   checkInt('notAfter', f.notAfter);
   checkInt('seq', f.seq);
@@ -130,6 +131,7 @@ function verifyUncached(bytes: Uint8Array): AgentCert {
   const agent = bytes.subarray(33, 65);
   if (!isStrictPublicKey(entity)) throw new WotError('ERR_BAD_CERT', 'agent certificate has an invalid entity public key');
   if (!isStrictPublicKey(agent)) throw new WotError('ERR_BAD_CERT', 'agent certificate has an invalid agent public key');
+  if (!isStrictBoxPublicKey(bytes.subarray(65, 97))) throw new WotError('ERR_BAD_CERT', 'agent certificate has an invalid X25519 key (non-canonical or of low order)');
   const body = bytes.subarray(0, CERT_BODY_BYTES);
   const sig = bytes.subarray(CERT_BODY_BYTES);
   if (!verify(entity, Domain.AGENT_CERT, body, sig)) {

@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import Noise from 'noise-handshake';
 import curve from 'noise-curve-ed';
 import { aeadOpen, aeadSeal, counterNonce, equalBytes, utf8 } from '../crypto/index.js';
-import { verifyCert, inviteProof, inviteKeyFromSecret, type AgentCert } from '../identity/index.js';
+import { decodeCertUnverified, verifyCert, inviteProof, inviteKeyFromSecret, type AgentCert } from '../identity/index.js';
 import { Limits, MsgType, NOISE_PROLOGUE, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import type { HandshakePayload, WireMessage } from '../wire/types.js';
@@ -194,6 +194,11 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.socket.remotePort ?? 0;
   }
 
+  /** Received bytes not yet taken as a frame (during the handshake: at most one 64 KiB frame). */
+  get bufferedInput(): number {
+    return this.input.length;
+  }
+
   /** Bytes queued but not yet handed to the socket plus the socket's own buffer. */
   get bufferedBytes(): number {
     return this.outBytes + this.socket.writableLength;
@@ -268,7 +273,19 @@ export class Link extends EventEmitter<LinkEvents> {
       case 'await-msg3': {
         const h2 = this.noise.getHandshakeHash();
         const payloadBytes = this.noise.recv(buf);
-        const peer = this.authenticatePeer(payloadBytes);
+        let peer: PeerIdentity;
+        try {
+          peer = this.authenticatePeer(payloadBytes);
+        } catch (e) {
+          // A peer that proved its static key, with a genuine certificate that is only outside
+          // our time window, is told why: one of the two clocks is wrong. Anything else stays silent.
+          if (isWotError(e) && e.code === 'ERR_CERT_EXPIRED' && this.certNamesRemoteStatic(payloadBytes)) {
+            this.installKeys(null);
+            this.fail('ERR_CERT_EXPIRED', `${e.message}; our clock says ${new Date(this.opts.now()).toISOString()}: check the clocks`);
+            return;
+          }
+          throw e;
+        }
         const hp = this.lastPayloadInvite;
         const verdict = this.opts.gate({
           peer,
@@ -322,13 +339,24 @@ export class Link extends EventEmitter<LinkEvents> {
     };
   }
 
-  private installKeys(peer: PeerIdentity): void {
+  /** True when the handshake payload's certificate (unverified) names the Noise static key the peer proved. */
+  private certNamesRemoteStatic(payloadBytes: Uint8Array): boolean {
+    try {
+      const rs = this.noise.rs;
+      return !!rs && equalBytes(decodeCertUnverified(decodeHandshakePayload(payloadBytes).cert).agent, rs);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Installs the transport keys; `peer` is null when they serve only to tell a refused peer why. */
+  private installKeys(peer: PeerIdentity | null): void {
     const tx = this.noise.tx;
     const rx = this.noise.rx;
     if (!tx || !rx) throw new WotError('ERR_HANDSHAKE_FAILED', 'handshake incomplete');
     this.txKey = new Uint8Array(tx);
     this.rxKey = new Uint8Array(rx);
-    this.peer = peer;
+    if (peer) this.peer = peer;
     this.state = 'open';
   }
 
@@ -478,6 +506,14 @@ export class Link extends EventEmitter<LinkEvents> {
     } else {
       this.destroy('ERR_SHUTDOWN', 'closed locally', false);
     }
+  }
+
+  /**
+   * Drops the connection at once without a word (for a handshake we give up on, e.g. to make
+   * room for another): nothing is sent, 'close' reports `code`.
+   */
+  abort(code: ErrorCode, msg: string): void {
+    this.destroy(code, msg, false);
   }
 
   private destroy(code: ErrorCode, msg: string | undefined, remote: boolean): void {

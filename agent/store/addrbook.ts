@@ -40,6 +40,7 @@ export class AddrBookRepo {
   private readonly sInvalid: Database.Statement;
   private readonly sPurge: Database.Statement;
   private readonly sCount: Database.Statement;
+  private readonly sPrune: Database.Statement;
 
   constructor(db: Database.Database) {
     this.sPut = db.prepare(
@@ -52,6 +53,7 @@ export class AddrBookRepo {
     this.sInvalid = db.prepare(`UPDATE addrbook SET invalid = 1 WHERE entity = ?`);
     this.sPurge = db.prepare(`DELETE FROM addrbook WHERE expires_at <= ?`);
     this.sCount = db.prepare(`SELECT count(*) AS n FROM addrbook`);
+    this.sPrune = db.prepare(`DELETE FROM addrbook WHERE entity IN (SELECT entity FROM addrbook ORDER BY received_at, rowid LIMIT ?)`);
   }
 
   /** Stores a newer announcement (higher seq, or the old one expired). Returns whether it was stored. */
@@ -76,5 +78,12 @@ export class AddrBookRepo {
 
   count(): number {
     return (this.sCount.get() as { n: number }).n;
+  }
+
+  /** Keeps at most `max` entries, dropping the least recently received first. Returns the rows deleted. */
+  prune(max: number): number {
+    const excess = this.count() - max;
+    if (excess <= 0) return 0;
+    return this.sPrune.run(excess).changes;
   }
 }

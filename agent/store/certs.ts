@@ -33,7 +33,7 @@ export class CertRepo {
   private readonly sGet: Database.Statement<[Uint8Array], CertDbRow>;
   private readonly sLatest: Database.Statement<[Uint8Array], CertDbRow>;
 
-  constructor(db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     this.sPut = db.prepare(
       `INSERT INTO certs (${COLS}) VALUES (@agent, @entity, @cert, @seq, @not_after, @seen_at)
        ON CONFLICT (agent) DO UPDATE SET
@@ -65,6 +65,30 @@ export class CertRepo {
   get(agent: Uint8Array): CertRow | undefined {
     const r = this.sGet.get(agent);
     return r ? fromDb(r) : undefined;
+  }
+
+  /**
+   * Keeps the table bounded: deletes every certificate expired at `now`, then, while more than
+   * `max` rows remain, the least recently seen ones whose entity `keep` does not protect.
+   * Returns the rows deleted.
+   */
+  prune(now: number, max: number, keep: (entity: Uint8Array) => boolean): number {
+    let n = this.db.prepare(`DELETE FROM certs WHERE not_after < ?`).run(now).changes;
+    let excess = (this.db.prepare(`SELECT count(*) AS n FROM certs`).get() as { n: number }).n - max;
+    if (excess <= 0) return n;
+    const del = this.db.prepare(`DELETE FROM certs WHERE agent = ?`);
+    const oldestFirst = this.db.prepare(`SELECT agent, entity FROM certs ORDER BY seen_at, rowid`).all() as Array<{ agent: Uint8Array; entity: Uint8Array }>;
+    for (const r of oldestFirst) {
+      if (excess <= 0) break;
+      if (keep(r.entity)) continue;
+      n += del.run(r.agent).changes;
+      excess--;
+    }
+    return n;
+  }
+
+  count(): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM certs`).get() as { n: number }).n;
   }
 
   /** The entity's cert with the highest seq, then the latest notAfter. */

@@ -11,7 +11,7 @@
  * can be downloaded (package.json `allowScripts` approves its install script), so it does not
  * depend on a system libsqlite3.
  *
- * Schema (version 4). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
+ * Schema (version 5). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
  * milliseconds since the Unix epoch; booleans are INTEGER 0/1. "Hash lists" are the
  * concatenation of 32-byte sha256 hashes, NULL when empty (hashes.ts).
  *
@@ -170,6 +170,22 @@
  *     author, complainant, post_id BLOB NOT NULL, at INTEGER NOT NULL
  *     PRIMARY KEY (author, complainant, post_id), INDEX list_complaints_author (author, at)
  *
+ *   Onion mode and forward-secret sessions (v5):
+ *   outbox.onion  INTEGER NULL              relays wanted for an onion message (0..8); NULL = clear mode
+ *   sessions                                                           -- Double Ratchet sessions
+ *     sid         BLOB PRIMARY KEY        session id (16 bytes)
+ *     peer        BLOB NOT NULL           the peer entity
+ *     rank        INTEGER NOT NULL        the initiator's setup time: the highest rank per peer is used
+ *     state       BLOB NOT NULL           encoded ratchet state (overwritten at every step)
+ *     created_at, used_at  INTEGER NOT NULL
+ *     INDEX sessions_peer (peer, rank), INDEX sessions_used (used_at)
+ *   onion_tags(tag BLOB PRIMARY KEY, expires_at INTEGER NOT NULL)     -- replay cache of peeled layers
+ *     INDEX onion_tags_expires (expires_at)
+ *
+ * The connection runs with `secure_delete = ON`: deleted and overwritten content is zeroed in
+ * the file, so erased session keys do not linger in free pages; `checkpoint()` also truncates
+ * the WAL, where old page images would otherwise stay.
+ *
  * Migrations: MIGRATIONS[i] takes the schema from version i to i+1, each in its own
  * transaction. A database whose schema_version is newer than MIGRATIONS.length is refused.
  */
@@ -189,6 +205,9 @@ import { MyMailboxesRepo } from './mymailboxes.js';
 import { HeldRepo } from './held.js';
 import { ConvoRepo } from './convo.js';
 import { ListRepo } from './list.js';
+import { SessionRepo } from './sessions.js';
+import { OnionTagRepo } from './oniontags.js';
+import { RollbackHooks } from './rollback.js';
 
 /** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
@@ -597,6 +616,28 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX list_complaints_author ON list_complaints (author, at);
   `,
+  // 5: onion mode (the outbox remembers how many relays an onion message wants; a replay
+  // cache of peeled layers) and forward-secret sessions.
+  `
+  ALTER TABLE outbox ADD COLUMN onion INTEGER CHECK (onion IS NULL OR (onion >= 0 AND onion <= 8));
+
+  CREATE TABLE sessions (
+    sid        BLOB PRIMARY KEY,
+    peer       BLOB NOT NULL,
+    rank       INTEGER NOT NULL,
+    state      BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX sessions_peer ON sessions (peer, rank);
+  CREATE INDEX sessions_used ON sessions (used_at);
+
+  CREATE TABLE onion_tags (
+    tag        BLOB PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX onion_tags_expires ON onion_tags (expires_at);
+  `,
 ];
 
 /** The schema version this code writes and understands. */
@@ -623,7 +664,7 @@ export function translateSqliteError(e: unknown, path: string): unknown {
   if (code === undefined || !code.startsWith('SQLITE_')) return e;
   const msg = (e as Error).message;
   if (code === 'SQLITE_FULL') {
-    return new WotError('ERR_INTERNAL', `database ${path}: disk is full (${msg})`, 'free some disk space and retry');
+    return new WotError('ERR_DISK_FULL', `database ${path}: disk is full (${msg}); nothing was changed`, 'free some disk space and retry');
   }
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
     return new WotError(
@@ -663,7 +704,10 @@ export class Store {
   readonly held: HeldRepo;
   readonly convo: ConvoRepo;
   readonly list: ListRepo;
+  readonly sessions: SessionRepo;
+  readonly onionTags: OnionTagRepo;
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly rollbackHooks = new RollbackHooks();
 
   private constructor(db: Database.Database, path: string, readonly: boolean) {
     this.db = db;
@@ -682,6 +726,8 @@ export class Store {
     this.held = new HeldRepo(db);
     this.convo = new ConvoRepo(db);
     this.list = new ListRepo(db);
+    this.sessions = new SessionRepo(db);
+    this.onionTags = new OnionTagRepo(db);
     this.runTx = db.transaction((fn: () => unknown) => fn());
   }
 
@@ -713,6 +759,8 @@ export class Store {
       db.pragma('busy_timeout = 5000');
       db.pragma('foreign_keys = ON');
       if (!readonly) {
+        // Erased session keys must not linger in free pages (core/session.ts).
+        db.pragma('secure_delete = ON');
         db.pragma('journal_mode = WAL');
         db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
       }
@@ -785,10 +833,26 @@ export class Store {
    */
   tx<T>(fn: () => T): T {
     try {
-      return (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T;
+      return this.rollbackHooks.run(() => (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T);
     } catch (e) {
       throw translateSqliteError(e, this.path);
     }
+  }
+
+  /**
+   * Copies the WAL into the database and truncates it (`wal_checkpoint(TRUNCATE)`), so page
+   * images holding overwritten data (old session keys) leave the WAL file too. Returns false
+   * when a reader kept part of the WAL (try again later). A no-op on a read-only store.
+   */
+  checkpoint(): boolean {
+    if (this.readonly || isMemory(this.path)) return true;
+    const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+    return r[0]?.busy === 0;
+  }
+
+  /** Runs `undo` if the enclosing tx() rolls back (its commit included). */
+  onRollback(undo: () => void): void {
+    this.rollbackHooks.add(undo);
   }
 
   /** `PRAGMA integrity_check`: 'ok', or the problems found, one per line. */

@@ -59,6 +59,8 @@ export class HeldRepo {
   private readonly sListFrom: Database.Statement<[Uint8Array, number], HeldDbRow>;
   private readonly sOlderThan: Database.Statement<[number, number], HeldDbRow>;
   private readonly sCount: Database.Statement<[], { n: number }>;
+  private readonly sShift: Database.Statement<[number]>;
+  private readonly sWaitingFrom: Database.Statement<[Uint8Array, number], { id: Buffer; hash: Buffer; parents: Buffer | null }>;
 
   constructor(db: Database.Database) {
     this.sPut = db.prepare(
@@ -70,8 +72,10 @@ export class HeldRepo {
     this.sHas = db.prepare(`SELECT 1 AS one FROM held WHERE id = ?`);
     this.sDelete = db.prepare(`DELETE FROM held WHERE id = ?`);
     this.sListFrom = db.prepare(`SELECT ${COLS} FROM held WHERE from_entity = ? ORDER BY held_at, rowid LIMIT ?`);
+    this.sWaitingFrom = db.prepare(`SELECT id, hash, parents FROM held WHERE from_entity = ? ORDER BY held_at, rowid LIMIT ?`);
     this.sOlderThan = db.prepare(`SELECT ${COLS} FROM held WHERE held_at <= ? ORDER BY held_at, rowid LIMIT ?`);
     this.sCount = db.prepare(`SELECT count(*) AS n FROM held`);
+    this.sShift = db.prepare(`UPDATE held SET held_at = held_at + ?`);
   }
 
   /**
@@ -118,6 +122,11 @@ export class HeldRepo {
     return this.sListFrom.all(from, sqlLimit(limit)).map(fromDb);
   }
 
+  /** Id, hash and parents of the messages held from `from`, oldest held first (no bodies). */
+  waitingFrom(from: Uint8Array, limit: number): Array<{ id: Uint8Array; hash: Uint8Array; parents: Uint8Array[] }> {
+    return this.sWaitingFrom.all(from, sqlLimit(limit)).map((r) => ({ id: r.id, hash: r.hash, parents: unpackHashes(r.parents) }));
+  }
+
   /** Messages held at or before `t`, oldest held first. */
   olderThan(t: number, limit: number): HeldRow[] {
     return this.sOlderThan.all(t, sqlLimit(limit)).map(fromDb);
@@ -125,5 +134,10 @@ export class HeldRepo {
 
   count(): number {
     return this.sCount.get()!.n;
+  }
+
+  /** Moves every row's heldAt by `deltaMs` (after a wall-clock step), so the causal wait keeps its real length. */
+  shiftHeldAt(deltaMs: number): number {
+    return this.sShift.run(deltaMs).changes;
   }
 }

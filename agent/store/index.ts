@@ -25,3 +25,5 @@ export {
   type FanoutCount,
 } from './list.js';
 export { HASH_BYTES } from './hashes.js';
+export { SessionRepo, type SessionRow } from './sessions.js';
+export { OnionTagRepo } from './oniontags.js';

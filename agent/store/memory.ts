@@ -2,7 +2,7 @@
  * MemoryStore: a Map-based `CoreStore` for the in-process simulator (test/sim), where
  * thousands of cores share one process. Each repository mirrors its SQLite twin in
  * trust.ts, certs.ts, invites.ts, inbox.ts, outbox.ts, addrbook.ts, relayq.ts, mailbox.ts,
- * mymailboxes.ts, held.ts, convo.ts and list.ts: same return values, dedup rules,
+ * mymailboxes.ts, held.ts, convo.ts, list.ts, sessions.ts and oniontags.ts: same return values, dedup rules,
  * orderings (rowid = first-insertion order) and errors. test/unit/memory-store.test.ts runs
  * the same checks against both so they cannot drift apart.
  *
@@ -33,6 +33,9 @@ import { MAX_HEADS, type ConvoRepo } from './convo.js';
 import type { FanoutCount, FanoutRow, ListMember, ListMemberState, ListPost, ListRepo } from './list.js';
 import { checkHashes } from './hashes.js';
 import type { CoreStore, PublicOf } from './types.js';
+import type { SessionRepo, SessionRow } from './sessions.js';
+import type { OnionTagRepo } from './oniontags.js';
+import { RollbackHooks } from './rollback.js';
 import { keepCount, sqlLimit } from './limits.js';
 import { WotError } from '../wire/errors.js';
 
@@ -194,6 +197,34 @@ export class MemoryCertRepo implements PublicOf<CertRepo> {
   get(agent: Uint8Array): CertRow | undefined {
     const r = this.rows?.get(k(agent));
     return r ? copyCert(r) : undefined;
+  }
+
+  prune(now: number, max: number, keep: (entity: Uint8Array) => boolean): number {
+    if (!this.rows) return 0;
+    let n = 0;
+    const drop = (ak: string, r: CertRec) => {
+      this.rows!.delete(ak);
+      const ek = k(r.entity);
+      const list = this.byEntity!.get(ek)!;
+      list.splice(list.indexOf(ak), 1);
+      if (list.length === 0) this.byEntity!.delete(ek);
+      n++;
+    };
+    for (const [ak, r] of [...this.rows]) if (r.notAfter < now) drop(ak, r);
+    let excess = this.rows.size - max;
+    if (excess <= 0) return n;
+    const bySeen = [...this.rows].sort(([, a], [, b]) => a.seenAt - b.seenAt || a.rowid - b.rowid);
+    for (const [ak, r] of bySeen) {
+      if (excess <= 0) break;
+      if (keep(r.entity)) continue;
+      drop(ak, r);
+      excess--;
+    }
+    return n;
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
   }
 
   latestForEntity(entity: Uint8Array): CertRow | undefined {
@@ -419,6 +450,7 @@ function copyOutbox(r: OutboxRow): OutboxRow {
     nextAttemptAt: r.nextAttemptAt,
     updatedAt: r.updatedAt,
     error: r.error,
+    onion: r.onion ?? null,
   };
 }
 
@@ -518,6 +550,12 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     r.updatedAt = now;
     this.bound(r);
     return true;
+  }
+
+  shiftSchedule(deltaMs: number): number {
+    if (!this.pending) return 0;
+    for (const r of this.pending.values()) r.nextAttemptAt += deltaMs;
+    return this.pending.size;
   }
 
   due(now: number, limit: number): OutboxRow[] {
@@ -687,6 +725,15 @@ export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
   count(): number {
     return this.rows?.size ?? 0;
   }
+
+  prune(max: number): number {
+    const excess = this.count() - max;
+    if (excess <= 0) return 0;
+    // Insertion order is rowid order; ties in receivedAt keep it (a stable sort).
+    const old = [...this.rows!].sort(([, a], [, b]) => a.receivedAt - b.receivedAt).slice(0, excess);
+    for (const [key] of old) this.rows!.delete(key);
+    return old.length;
+  }
 }
 
 // ---------------------------------------------------------------- held messages
@@ -760,6 +807,18 @@ export class MemoryHeldRepo implements PublicOf<HeldRepo> {
     const mine = this.byFrom?.get(k(from));
     if (!mine) return [];
     return applyLimit([...mine.values()].sort(byHeldAt), limit).map(copyHeld);
+  }
+
+  waitingFrom(from: Uint8Array, limit: number): Array<{ id: Uint8Array; hash: Uint8Array; parents: Uint8Array[] }> {
+    const mine = this.byFrom?.get(k(from));
+    if (!mine) return [];
+    return applyLimit([...mine.values()].sort(byHeldAt), limit).map((r) => ({ id: r.id, hash: r.hash, parents: [...r.parents] }));
+  }
+
+  shiftHeldAt(deltaMs: number): number {
+    if (!this.rows) return 0;
+    for (const r of this.rows.values()) r.heldAt += deltaMs;
+    return this.rows.size;
   }
 
   olderThan(t: number, limit: number): HeldRow[] {
@@ -945,6 +1004,12 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
     if (opts.countAttempt !== false) r.attempts += 1;
     if (opts.dep !== undefined) r.dep = opts.dep;
     return true;
+  }
+
+  shiftSchedule(deltaMs: number): number {
+    if (!this.rows) return 0;
+    for (const r of this.rows.values()) r.nextAttemptAt += deltaMs;
+    return this.rows.size;
   }
 
   due(now: number, limit: number): RelayRow[] {
@@ -1539,6 +1604,105 @@ export class MemoryListRepo implements PublicOf<ListRepo> {
 
 // ---------------------------------------------------------------- store
 
+// ---------------------------------------------------------------- sessions and onion tags
+
+interface SessionRec extends SessionRow {
+  rowid: number;
+}
+
+export class MemorySessionRepo implements PublicOf<SessionRepo> {
+  /** Keyed by sid; a replaced state drops the old object (nothing else refers to it). */
+  private rows: Map<string, SessionRec> | undefined;
+  private nextRowid = 1;
+
+  put(row: SessionRow): void {
+    const rows = (this.rows ??= new Map());
+    const key = k(row.sid);
+    const old = rows.get(key);
+    if (old) rows.set(key, { ...old, state: row.state, usedAt: row.usedAt });
+    else rows.set(key, { ...row, rowid: this.nextRowid++ });
+  }
+
+  get(sid: Uint8Array): SessionRow | undefined {
+    const r = this.rows?.get(k(sid));
+    return r ? copySession(r) : undefined;
+  }
+
+  byPeer(peer: Uint8Array, limit: number): SessionRow[] {
+    if (!this.rows) return [];
+    const pk = k(peer);
+    const rows = [...this.rows.values()].filter((r) => k(r.peer) === pk).sort((a, b) => b.rank - a.rank || cmpBytes(b.sid, a.sid));
+    return applyLimit(rows, limit).map(copySession);
+  }
+
+  delete(sid: Uint8Array): boolean {
+    return this.rows?.delete(k(sid)) ?? false;
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
+  }
+
+  deleteUnusedBefore(before: number, limit: number): number {
+    if (!this.rows) return 0;
+    const victims = applyLimit([...this.rows.values()].filter((r) => r.usedAt < before).sort(byUse), limit);
+    for (const r of victims) this.rows.delete(k(r.sid));
+    return victims.length;
+  }
+
+  deleteOldest(n: number): number {
+    if (!this.rows) return 0;
+    const victims = applyLimit([...this.rows.values()].sort(byUse), n);
+    for (const r of victims) this.rows.delete(k(r.sid));
+    return victims.length;
+  }
+}
+
+const byUse = (a: SessionRec, b: SessionRec): number => a.usedAt - b.usedAt || a.rowid - b.rowid;
+
+function copySession(r: SessionRow): SessionRow {
+  return { sid: r.sid, peer: r.peer, rank: r.rank, state: r.state, createdAt: r.createdAt, usedAt: r.usedAt };
+}
+
+export class MemoryOnionTagRepo implements PublicOf<OnionTagRepo> {
+  private rows: Map<string, { expiresAt: number; rowid: number }> | undefined;
+  private nextRowid = 1;
+
+  add(tag: Uint8Array, expiresAt: number): boolean {
+    const rows = (this.rows ??= new Map());
+    const key = k(tag);
+    if (rows.has(key)) return false;
+    rows.set(key, { expiresAt, rowid: this.nextRowid++ });
+    return true;
+  }
+
+  has(tag: Uint8Array): boolean {
+    return this.rows?.has(k(tag)) ?? false;
+  }
+
+  count(): number {
+    return this.rows?.size ?? 0;
+  }
+
+  purge(now: number, limit: number): number {
+    return this.drop((e) => e.expiresAt <= now, limit);
+  }
+
+  evictOldest(n: number): number {
+    return this.drop(() => true, n);
+  }
+
+  private drop(which: (e: { expiresAt: number }) => boolean, limit: number): number {
+    if (!this.rows) return 0;
+    const victims = applyLimit(
+      [...this.rows.entries()].filter(([, e]) => which(e)).sort(([, a], [, b]) => a.expiresAt - b.expiresAt || a.rowid - b.rowid),
+      limit,
+    );
+    for (const [key] of victims) this.rows.delete(key);
+    return victims.length;
+  }
+}
+
 export class MemoryStore implements CoreStore {
   readonly addrbook = new MemoryAddrBookRepo();
   readonly trust = new MemoryTrustRepo();
@@ -1552,12 +1716,21 @@ export class MemoryStore implements CoreStore {
   readonly held = new MemoryHeldRepo();
   readonly convo = new MemoryConvoRepo();
   readonly list = new MemoryListRepo();
+  readonly sessions = new MemorySessionRepo();
+  readonly onionTags = new MemoryOnionTagRepo();
 
   /**
    * Runs fn. NOT atomic: writes made before fn throws stay (no rollback). The simulator
    * treats a throwing core as a bug and never relies on rollback.
    */
   tx<T>(fn: () => T): T {
-    return fn();
+    return this.rollbackHooks.run(fn);
+  }
+
+  private readonly rollbackHooks = new RollbackHooks();
+
+  /** Like Store: `undo` runs if the enclosing tx's fn throws (the rows themselves stay, see above). */
+  onRollback(undo: () => void): void {
+    this.rollbackHooks.add(undo);
   }
 }

@@ -33,6 +33,8 @@ export interface OutboxRow {
   nextAttemptAt: number;
   updatedAt: number;
   error: string | null;
+  /** Onion mode: relays wanted (0..8); null or absent for clear mode. */
+  onion?: number | null;
 }
 
 export interface OutboxListOptions {
@@ -55,9 +57,10 @@ interface OutboxDbRow {
   next_attempt_at: number;
   updated_at: number;
   error: string | null;
+  onion: number | null;
 }
 
-const COLS = 'id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error';
+const COLS = 'id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error, onion';
 /** Must match the WHERE of the partial indexes outbox_due/_pending_to/_pending_expires. */
 const PENDING = `state IN ('queued','sent','relayed')`;
 /** Not yet held by any hop (a subset of PENDING; the PENDING term lets the partial index serve). */
@@ -79,6 +82,7 @@ function fromDb(r: OutboxDbRow): OutboxRow {
     nextAttemptAt: r.next_attempt_at,
     updatedAt: r.updated_at,
     error: r.error,
+    onion: r.onion,
   };
 }
 
@@ -98,11 +102,12 @@ export class OutboxRepo {
   private readonly sCountPendingFor: Database.Statement<[Uint8Array], { n: number }>;
   private readonly sExpire: Database.Statement<[number, number]>;
   private readonly sPurgeDone: Database.Statement<[number, number]>;
+  private readonly sShift: Database.Statement<[number]>;
 
   constructor(db: Database.Database) {
     this.sInsert = db.prepare(
       `INSERT INTO outbox (${COLS})
-       VALUES (@id, @to_entity, @created_at, @expires_at, @state, @kind, @hash, @envelope, @attempts, @next_attempt_at, @updated_at, @error)`,
+       VALUES (@id, @to_entity, @created_at, @expires_at, @state, @kind, @hash, @envelope, @attempts, @next_attempt_at, @updated_at, @error, @onion)`,
     );
     this.sGet = db.prepare(`SELECT ${COLS} FROM outbox WHERE id = ?`);
     this.sByHash = db.prepare(`SELECT ${COLS} FROM outbox WHERE hash = ? ORDER BY rowid LIMIT 1`);
@@ -111,6 +116,7 @@ export class OutboxRepo {
     this.sSetError = db.prepare(`UPDATE outbox SET error = ?, updated_at = ? WHERE id = ?`);
     this.sRetry = db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ? WHERE id = ?`);
     this.sReschedule = db.prepare(`UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?`);
+    this.sShift = db.prepare(`UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE ${PENDING}`);
     this.sDue = db.prepare(
       `SELECT ${COLS} FROM outbox WHERE ${PENDING} AND next_attempt_at <= ?
        ORDER BY next_attempt_at, created_at, rowid LIMIT ?`,
@@ -147,6 +153,7 @@ export class OutboxRepo {
       next_attempt_at: row.nextAttemptAt,
       updated_at: row.updatedAt,
       error: row.error,
+      onion: row.onion ?? null,
     });
   }
 
@@ -184,6 +191,14 @@ export class OutboxRepo {
   /** Moves the next attempt without counting one. Returns false when no row has that id. */
   reschedule(id: Uint8Array, nextAttemptAt: number, now: number): boolean {
     return this.sReschedule.run(nextAttemptAt, now, id).changes > 0;
+  }
+
+  /**
+   * Moves the next attempt of every pending row by `deltaMs` (negative: earlier), after the
+   * wall clock stepped by that much, so retries keep their distance in real time. Returns the rows moved.
+   */
+  shiftSchedule(deltaMs: number): number {
+    return this.sShift.run(deltaMs).changes;
   }
 
   /** Pending rows (queued/sent/relayed) due at `now`: by nextAttemptAt, then createdAt, then insertion. */

@@ -83,6 +83,7 @@ export class RelayQueueRepo {
   private readonly sPerWaitFor: Database.Statement<[number], { wait_for: Buffer; n: number; bytes: number }>;
   private readonly sExpiredIds: Database.Statement<[number, number], { id: Buffer }>;
   private readonly sList: Database.Statement<[number], RelayDbRow>;
+  private readonly sShift: Database.Statement<[number]>;
   private readonly expireTx: Database.Transaction<(now: number, limit: number) => Uint8Array[]>;
 
   constructor(db: Database.Database) {
@@ -102,6 +103,7 @@ export class RelayQueueRepo {
     this.sDue = db.prepare(
       `SELECT ${COLS} FROM relayq WHERE next_attempt_at <= ? ORDER BY next_attempt_at, received_at, rowid LIMIT ?`,
     );
+    this.sShift = db.prepare(`UPDATE relayq SET next_attempt_at = next_attempt_at + ?`);
     this.sByWaitFor = db.prepare(`SELECT ${COLS} FROM relayq WHERE wait_for = ? ORDER BY received_at, rowid LIMIT ?`);
     this.sByTo = db.prepare(`SELECT ${COLS} FROM relayq WHERE to_entity = ? ORDER BY received_at, rowid LIMIT ?`);
     this.sCountFor = db.prepare(`SELECT n, bytes FROM relayq_counts WHERE wait_for = ?`);
@@ -163,6 +165,11 @@ export class RelayQueueRepo {
         dep: opts.dep ?? null,
       }).changes > 0
     );
+  }
+
+  /** Moves every row's next attempt by `deltaMs` (after a wall-clock step). Returns the rows moved. */
+  shiftSchedule(deltaMs: number): number {
+    return this.sShift.run(deltaMs).changes;
   }
 
   /** Rows due at `now`: by nextAttemptAt, then receivedAt, then insertion. */

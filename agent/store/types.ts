@@ -15,6 +15,8 @@ import type { MyMailboxesRepo } from './mymailboxes.js';
 import type { HeldRepo } from './held.js';
 import type { ConvoRepo } from './convo.js';
 import type { ListRepo } from './list.js';
+import type { SessionRepo } from './sessions.js';
+import type { OnionTagRepo } from './oniontags.js';
 
 /** The public methods of a class, without its constructor or private state. */
 export type PublicOf<T> = { [K in keyof T]: T[K] };
@@ -22,6 +24,11 @@ export type PublicOf<T> = { [K in keyof T]: T[K] };
 export interface CoreStore {
   /** Runs fn atomically: all of its writes or none. */
   tx<T>(fn: () => T): T;
+  /**
+   * Registers `undo` to run if the enclosing transaction rolls back, for in-memory state
+   * that stands for rows written in it (see rollback.ts).
+   */
+  onRollback(undo: () => void): void;
   readonly trust: PublicOf<TrustRepo>;
   readonly certs: PublicOf<CertRepo>;
   readonly invites: PublicOf<InviteRepo>;
@@ -35,4 +42,8 @@ export interface CoreStore {
   readonly convo: PublicOf<ConvoRepo>;
   /** Mailing-list entity state (only list agents write it). */
   readonly list: PublicOf<ListRepo>;
+  /** Forward-secret sessions (core/session.ts). */
+  readonly sessions: PublicOf<SessionRepo>;
+  /** Replay cache of peeled onion layers. */
+  readonly onionTags: PublicOf<OnionTagRepo>;
 }

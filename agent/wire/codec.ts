@@ -17,13 +17,15 @@ import { Unpackr } from 'msgpackr';
 import { Limits, MsgType } from './constants.js';
 import { WotError, isWotError } from './errors.js';
 import {
+  isSessionMessage,
   validateContent,
   validateHandshakePayload,
   validateMessage,
+  validateSessionMessage,
   validateSignedContent,
 } from './messages.js';
 import { scanMsgpack } from './scan.js';
-import type { Content, Envelope, HandshakePayload, MbItems, SignedContent, WireMessage } from './types.js';
+import type { Content, Envelope, HandshakePayload, MbItems, SessionMessage, SignedContent, WireMessage } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Decoder
@@ -380,6 +382,10 @@ const F_HOLD = ['t', 'id'] as const;
 const F_REFUSE = ['t', 'id', 'code', 'msg'] as const;
 const F_MB_FETCH = ['t', 'after', 'max', 'ts', 's'] as const;
 const F_MB_DELETE = ['t', 'seqs', 'ts', 's'] as const;
+const F_ONION = ['t', 'id', 'o', 's'] as const;
+const F_ONION_BACK = ['t', 'id', 'b', 'p'] as const;
+const F_ONION_COMPLAINT = ['t', 'id', 'cs', 'k', 'reason', 'ts', 'c', 's', 'w'] as const;
+const F_SESSION = ['v', 'sid', 'dh', 'pn', 'n', 'i', 'ct'] as const;
 
 function wMbItems(m: MbItems): void {
   wMap(3);
@@ -426,6 +432,12 @@ function wMessage(m: WireMessage): void {
       return wOrdered(m, F_MB_DELETE);
     case MsgType.MB_ITEMS:
       return wMbItems(m);
+    case MsgType.ONION:
+      return wOrdered(m, F_ONION);
+    case MsgType.ONION_BACK:
+      return wOrdered(m, F_ONION_BACK);
+    case MsgType.ONION_COMPLAINT:
+      return wOrdered(m, F_ONION_COMPLAINT);
     case MsgType.PING:
     case MsgType.PONG:
       wMap(2);
@@ -458,7 +470,7 @@ function wMessage(m: WireMessage): void {
       wEnvelope(m);
       return;
     case MsgType.ACK:
-      wMap(6 + (m.p !== undefined ? 1 : 0) + (m.x !== undefined ? 1 : 0));
+      wMap(6 + (m.p !== undefined ? 1 : 0) + (m.x !== undefined ? 1 : 0) + (m.r !== undefined ? 1 : 0));
       wKey(K.t);
       wUint(m.t);
       wKey(K.id);
@@ -472,6 +484,10 @@ function wMessage(m: WireMessage): void {
       wKey(K.c);
       wBin(m.c);
       wProof(m.p, m.x);
+      if (m.r !== undefined) {
+        wKey(cachedKey('r'));
+        wBin(m.r);
+      }
       return;
   }
 }
@@ -574,4 +590,30 @@ export function encodeSignedContent(s: SignedContent): Uint8Array {
 
 export function decodeSignedContent(bytes: Uint8Array): SignedContent {
   return validateSignedContent(unpackValue(bytes));
+}
+
+/** Encodes a session message (the end-to-end body on a forward-secret session), fields in PROTOCOL.md order. */
+export function encodeSessionMessage(m: SessionMessage): Uint8Array {
+  validateSessionMessage(m);
+  pos = 0;
+  wOrdered(m, F_SESSION);
+  return finish();
+}
+
+/**
+ * Decodes an end-to-end body: a session message (PROTOCOL.md 3.14) or, for a sender
+ * without a session, signed content (3.2). Throws WotError.
+ */
+export function decodeE2E(bytes: Uint8Array): { session: SessionMessage } | { signed: SignedContent } {
+  const v = unpackValue(bytes);
+  return isSessionMessage(v) ? { session: validateSessionMessage(v) } : { signed: validateSignedContent(v) };
+}
+
+/**
+ * The type id `t` of an encoded transport message without decoding it (the encoder always
+ * writes `t` first, as a positive fixint); undefined when `bytes` does not start that way.
+ */
+export function peekType(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 4 || (bytes[0]! & 0xf0) !== 0x80 || bytes[1] !== 0xa1 || bytes[2] !== 0x74 || bytes[3]! > 0x7f) return undefined;
+  return bytes[3];
 }

@@ -25,6 +25,9 @@ export const MsgType = {
   HERE_IS: 23,
   HOLD: 24,
   REFUSE: 25,
+  ONION: 26,
+  ONION_BACK: 27,
+  ONION_COMPLAINT: 28,
   ROUTE_QUERY: 32,
   ROUTE_REPLY: 33,
   MB_FETCH: 40,
@@ -74,6 +77,7 @@ export const ErrorCodes = [
   'ERR_NOT_MAILBOX',
   'ERR_NOT_RUNNING',
   'ERR_INTERNAL',
+  'ERR_DISK_FULL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 
@@ -94,6 +98,7 @@ export const Domain = {
   MAILBOX: 'wotrelay/v1/mailbox',
   /** The root of a signed batch (agent/crypto/merkle.ts): hop entries, reports and acks. */
   BATCH: 'wotrelay/v1/batch',
+  ONION_COMPLAINT: 'wotrelay/v1/onion-complaint',
 } as const;
 export type DomainTag = (typeof Domain)[keyof typeof Domain];
 
@@ -125,8 +130,15 @@ export const Limits = {
   MAX_MAIL_ITEMS: 64,
   /** How far the ts of a signed mailbox fetch or delete may be from the mailbox's clock. */
   MAILBOX_SKEW_MS: 10 * 60 * 1000,
+  /** Relays on an onion path at most (the recipient's layer comes on top). */
+  MAX_ONION_RELAYS: 8,
+  /** Max bytes of a ratchet step carried in an ACK. */
+  MAX_RATCHET_STEP: 180,
 } as const;
 
 export const MESSAGE_ID_BYTES = 16;
+/** ONION_BACK: the block and the sealed report/ack (a 256-byte plaintext + 16-byte tag; crypto/onion.ts). */
+export const ONION_BACK_BLOCK_BYTES = 16;
+export const ONION_BACK_SEALED_BYTES = 272;
 export const KEY_BYTES = 32;
 export const SIG_BYTES = 64;

@@ -6,7 +6,7 @@
  * (`"id" expected 16 bytes, got 15`), ERR_UNKNOWN_TYPE for an unknown `t`.
  * An `undefined` value counts as an absent key (decoded input never holds one).
  */
-import { ErrorCodes, KEY_BYTES, Limits, MESSAGE_ID_BYTES, MsgType, SIG_BYTES, type ErrorCode } from './constants.js';
+import { ErrorCodes, KEY_BYTES, Limits, MESSAGE_ID_BYTES, MsgType, ONION_BACK_BLOCK_BYTES, ONION_BACK_SEALED_BYTES, SIG_BYTES, type ErrorCode } from './constants.js';
 import { WotError } from './errors.js';
 import type {
   Ack,
@@ -28,8 +28,12 @@ import type {
   Envelope,
   HandshakePayload,
   HopEntry,
+  Onion,
+  OnionBack,
+  OnionComplaint,
   Ping,
   Pong,
+  SessionMessage,
   SignedContent,
   Welcome,
   WireMessage,
@@ -221,7 +225,15 @@ const K_MAIL_ITEM = keySet('q', 'e');
 const K_MB_DELETE = keySet('t', 'seqs', 'ts', 's');
 const MAIL_ITEM_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
 const K_HOP = keySet('a', 'n', 'l', 's', 'p', 'x', 'c');
-const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c', 'p', 'x');
+const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c', 'p', 'x', 'r');
+const RATCHET_STEP_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_RATCHET_STEP });
+const K_ONION = keySet('t', 'id', 'o', 's');
+const ONION_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
+const K_ONION_BACK = keySet('t', 'id', 'b', 'p');
+const K_ONION_COMPLAINT = keySet('t', 'id', 'cs', 'k', 'reason', 'ts', 'c', 's', 'w');
+const K_SESSION = keySet('v', 'sid', 'dh', 'pn', 'n', 'i', 'ct');
+const K_SESSION_INIT = keySet('ek', 'ik', 'ts');
+const SESSION_CT_LEN: LenSpec = Object.freeze({ min: 16, max: Limits.MAX_MESSAGE });
 const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's', 'p', 'x');
 const K_COMPLAINT = keySet('t', 'id', 'reason', 'ts', 'c', 's', 'w');
 const K_QUENCH = keySet('t', 'about', 'ts');
@@ -244,7 +256,7 @@ const CONTENT_BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_BODY }
 const SIGNED_C_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
 
 /**
- * The proof half of a batch signature (PROTOCOL.md 3.13): `p` absent (a batch of one) or
+ * The proof half of a batch signature (PROTOCOL.md 3.16): `p` absent (a batch of one) or
  * 1..MAX_PROOF sibling hashes of 32 bytes; `x` only with `p`, below 2^len(p).
  */
 function batchProof(o: Obj, parent?: string, index?: number): void {
@@ -299,7 +311,38 @@ function validateAck(o: Obj): Ack {
   bytesField(o, 's', SIG_BYTES);
   bytesField(o, 'c', CERT_BYTES);
   batchProof(o);
+  optionalBytesField(o, 'r', RATCHET_STEP_LEN);
   return o as unknown as Ack;
+}
+
+function validateOnion(o: Obj): Onion {
+  onlyKeys(o, K_ONION, 'ONION');
+  bytesField(o, 'id', MESSAGE_ID_BYTES);
+  // The packet size is checked by the onion layer (a wrong size is dropped and counted there).
+  bytesField(o, 'o', ONION_LEN);
+  bytesField(o, 's', SIG_BYTES);
+  return o as unknown as Onion;
+}
+
+function validateOnionBack(o: Obj): OnionBack {
+  onlyKeys(o, K_ONION_BACK, 'ONION_BACK');
+  bytesField(o, 'id', MESSAGE_ID_BYTES);
+  bytesField(o, 'b', ONION_BACK_BLOCK_BYTES);
+  bytesField(o, 'p', ONION_BACK_SEALED_BYTES);
+  return o as unknown as OnionBack;
+}
+
+function validateOnionComplaint(o: Obj): OnionComplaint {
+  onlyKeys(o, K_ONION_COMPLAINT, 'ONION_COMPLAINT');
+  bytesField(o, 'id', MESSAGE_ID_BYTES);
+  bytesField(o, 'cs', KEY_BYTES);
+  uintField(o, 'k', Limits.MAX_ONION_RELAYS);
+  strField(o, 'reason', Limits.MAX_REASON);
+  uintField(o, 'ts');
+  bytesField(o, 'c', CERT_BYTES);
+  bytesField(o, 's', SIG_BYTES);
+  uintField(o, 'w', 255);
+  return o as unknown as OnionComplaint;
 }
 
 function validateReport(o: Obj): Report {
@@ -413,6 +456,12 @@ export function validateMessage(v: unknown): WireMessage {
       return v as unknown as HereIs;
     case MsgType.ROUTE_REPLY:
       return validateReply(v);
+    case MsgType.ONION:
+      return validateOnion(v);
+    case MsgType.ONION_BACK:
+      return validateOnionBack(v);
+    case MsgType.ONION_COMPLAINT:
+      return validateOnionComplaint(v);
     case MsgType.HOLD:
       onlyKeys(v, K_HOLD, 'HOLD');
       bytesField(v, 'id', MESSAGE_ID_BYTES);
@@ -513,6 +562,32 @@ export function validateSignedContent(v: unknown): SignedContent {
   bytesField(v, 'cert', CERT_BYTES);
   bytesField(v, 's', SIG_BYTES);
   return v as unknown as SignedContent;
+}
+
+/** Validates a Double Ratchet message (the end-to-end body on a session). */
+export function validateSessionMessage(v: unknown): SessionMessage {
+  if (!isObj(v)) throw new WotError('ERR_MALFORMED_FRAME', `a session message must be a map, got ${describe(v)}`);
+  onlyKeys(v, K_SESSION, 'a session message');
+  versionField(v, 'session message');
+  bytesField(v, 'sid', MESSAGE_ID_BYTES);
+  bytesField(v, 'dh', KEY_BYTES);
+  uintField(v, 'pn', U32_MAX);
+  uintField(v, 'n', U32_MAX);
+  const i = v['i'];
+  if (i !== undefined) {
+    const o = objField(i, 'i');
+    for (const k in o) if (K_SESSION_INIT[k] !== true) throw new WotError('ERR_BAD_FIELD', `"i.${k}" is not a field of a session setup`);
+    bytesField(o, 'ek', KEY_BYTES, 'i');
+    bytesField(o, 'ik', KEY_BYTES, 'i');
+    uintField(o, 'ts', Number.MAX_SAFE_INTEGER, 'i');
+  }
+  bytesField(v, 'ct', SESSION_CT_LEN);
+  return v as unknown as SessionMessage;
+}
+
+/** True for a decoded end-to-end body that is a session message (has `sid`), not signed content. */
+export function isSessionMessage(v: unknown): boolean {
+  return isObj(v) && v['sid'] !== undefined;
 }
 
 /** True when `s` is one of the stable error codes. */

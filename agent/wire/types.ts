@@ -23,7 +23,7 @@ export interface Close { t: typeof MsgType.CLOSE; code: ErrorCode; msg?: string 
 export interface Welcome { t: typeof MsgType.WELCOME; name?: string }
 
 /**
- * One entry of the signed hop chain. `s`, `p`, `x` are a batch signature (PROTOCOL.md 3.13):
+ * One entry of the signed hop chain. `s`, `p`, `x` are a batch signature (PROTOCOL.md 3.16):
  * `a` signed the root of a Merkle tree one of whose leaves, `l`, is this hop's item
  * (Domain.HOP) id || sha256(body) || l of the previous entry || n || a; `p`/`x` prove the
  * leaf is under that root.
@@ -137,9 +137,14 @@ export interface Ack {
   s: Uint8Array;
   /** Recipient agent certificate. */
   c: Uint8Array;
-  /** …and inclusion proof (PROTOCOL.md 3.13). */
+  /** …and inclusion proof (PROTOCOL.md 3.16). */
   p?: Uint8Array[];
   x?: number;
+  /**
+   * A ratchet step for the sender: an encoded SessionMessage with an empty plaintext on the
+   * current session (PROTOCOL.md 3.14). Not covered by `s`; the session AEAD authenticates it.
+   */
+  r?: Uint8Array;
 }
 
 /** Progress of a message at one hop, reported back to the sender. */
@@ -147,7 +152,7 @@ export type ReportStatus = 'forwarded' | 'queued' | 'rerouted' | 'delivered' | '
 
 /**
  * Signed progress report. Walks back along the forwarding logs to the sender. `s`, `p`, `x`
- * are a batch signature (PROTOCOL.md 3.13) by the agent of certificate `c` whose item
+ * are a batch signature (PROTOCOL.md 3.16) by the agent of certificate `c` whose item
  * (Domain.REPORT) is id || utf8(st) || u64(ts).
  */
 export interface Report {
@@ -238,6 +243,49 @@ export interface HereIs {
   a?: Uint8Array;
 }
 
+/**
+ * An onion on one link (PROTOCOL.md 3.13). `id` is this link's message id (each hop derives
+ * the next from its layer), `o` the fixed-size packet, `s` the handing hop's signature
+ * (a batch of one, path.ts: over the leaf of id || sha256(o) || 0^32 || the receiving entity ||
+ * the signer's agent key); the signer is
+ * the link's peer, so neither its key nor the receiver is repeated on the wire.
+ */
+export interface Onion {
+  t: typeof MsgType.ONION;
+  id: Uint8Array;
+  o: Uint8Array;
+  s: Uint8Array;
+}
+
+/**
+ * A report or the recipient's ack walking back toward an onion's sender, re-encrypted at
+ * every hop (crypto/onion.ts): `b` the 16-byte block, `p` the sealed fixed-size plaintext.
+ */
+export interface OnionBack {
+  t: typeof MsgType.ONION_BACK;
+  id: Uint8Array;
+  b: Uint8Array;
+  p: Uint8Array;
+}
+
+/**
+ * The recipient's complaint about an onion message, walking back hop by hop. `cs` is the
+ * complaint secret from the recipient's layer, `k` the relay count it was told; each relay
+ * checks both against its own layer. `s` signs, with Domain.ONION_COMPLAINT,
+ * cs || u8(k) || utf8(reason) || u64(ts) by the agent of certificate `c`; `w` (unsigned) counts hops walked.
+ */
+export interface OnionComplaint {
+  t: typeof MsgType.ONION_COMPLAINT;
+  id: Uint8Array;
+  cs: Uint8Array;
+  k: number;
+  reason: string;
+  ts: number;
+  c: Uint8Array;
+  s: Uint8Array;
+  w: number;
+}
+
 export type WireMessage =
   | Ping
   | Pong
@@ -257,7 +305,10 @@ export type WireMessage =
   | Refuse
   | MbFetch
   | MbItems
-  | MbDelete;
+  | MbDelete
+  | Onion
+  | OnionBack
+  | OnionComplaint;
 
 /** The signed inner of a sealed body: content bytes + sender agent cert + signature. */
 export interface SignedContent {
@@ -267,6 +318,21 @@ export interface SignedContent {
   cert: Uint8Array;
   /** Signature by the sender agent key, Domain.MESSAGE, over `c`. */
   s: Uint8Array;
+}
+
+/**
+ * A Double Ratchet message (PROTOCOL.md 3.14): the end-to-end body of a message on a
+ * forward-secret session. `i` is present until the initiator has heard back on the session:
+ * its one-time key `ek`, the recipient key `ik` it was made for, and `ts`, the session's rank.
+ */
+export interface SessionMessage {
+  v: 1;
+  sid: Uint8Array;
+  dh: Uint8Array;
+  pn: number;
+  n: number;
+  i?: { ek: Uint8Array; ik: Uint8Array; ts: number };
+  ct: Uint8Array;
 }
 
 /**

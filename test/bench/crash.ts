@@ -1,12 +1,14 @@
 /**
+/**
  * Crash safety of store-and-forward under kill -9 (test/helpers/crash.ts): four real daemons
  * A→B→C→D, A's app sends N messages through the API while B and C are each killed with
  * SIGKILL at random (seeded) moments and restarted; every accepted message must reach D's
  * app exactly once and the databases pass SQLite's integrity check.
  *
- *   npm run crash [-- --messages N --seed S --rate PER_SECOND]   on-demand, 10,000 by default;
- *                                                                exit code 1 on a loss or a duplicate
- *   npm run bench -- crash                                       1,000 messages, as one benchmark
+ *   npm run crash [-- --messages N --seed S --rate PER_SECOND --kills K]
+ *       on demand: 10,000 messages and 3 kills of each relay by default (`--kills 150` for
+ *       300 kills in all); exit code 1 on a loss or a duplicate
+ *   npm run bench -- crash      1,000 messages, as one benchmark
  */
 import { fileURLToPath } from 'node:url';
 import { crashScenario, type CrashResult } from '../helpers/crash.js';
@@ -61,8 +63,9 @@ async function main(): Promise<void> {
   const messages = arg('messages', 10_000);
   const seed = arg('seed', Date.now() % 1_000_000);
   const perSecond = arg('rate', 250);
+  const killsPerRelay = arg('kills', 3);
   try {
-    const r = await crashScenario({ messages, seed, perSecond, log: (s) => process.stdout.write(`${s}\n`), deliverTimeoutMs: 600_000 });
+    const r = await crashScenario({ messages, seed, perSecond, killsPerRelay, log: (s) => process.stdout.write(`${s}\n`), deliverTimeoutMs: 600_000 });
     process.stdout.write(
       [
         `seed ${r.seed}: ${r.accepted}/${r.sent} accepted, ${r.delivered} delivered to D, ${r.missing.length} missing,`,

@@ -28,6 +28,10 @@ export class Net {
   nodes = new Map<string, { core: AgentCore; store: Store; peer: PeerIdentity; links: Map<LinkId, string>; actions: Action[]; deps: CoreDeps; cfg: Partial<CoreConfig>; linked: Set<string> }>();
   queue: Array<{ to: string; link: LinkId; bytes: Uint8Array }> = [];
   sent: WireMessage[] = [];
+  /** Every frame put on a link, with its ends: what each node received and sent. */
+  wire: Array<{ from: string; to: string; bytes: Uint8Array }> = [];
+  /** A test's hand on the wire: replace a message in flight, or drop it (null). */
+  intercept: ((from: string, to: string, msg: WireMessage) => WireMessage | null) | null = null;
   dead = new Set<string>();
 
   add(name: string, cfg: Partial<CoreConfig> = {}): void {
@@ -127,8 +131,12 @@ export class Net {
       if (a.type !== 'send') continue;
       const to = N.links.get(a.link);
       if (!to || this.dead.has(to)) continue;
-      this.sent.push(a.msg);
-      this.queue.push({ to, link: this.linkId(to, name), bytes: encodeMessage(a.msg) });
+      const msg = this.intercept ? this.intercept(name, to, a.msg) : a.msg;
+      if (!msg) continue;
+      this.sent.push(msg);
+      const bytes = encodeMessage(msg);
+      this.wire.push({ from: name, to, bytes });
+      this.queue.push({ to, link: this.linkId(to, name), bytes });
     }
   }
 
@@ -140,6 +148,14 @@ export class Net {
       this.clock += 1;
       this.perform(m.to, N.store.tx(() => N.core.onMessage(m.link, decodeMessage(m.bytes))));
     }
+  }
+
+  /** Delivers `msg` to `to` as if `from` sent it on their link (a test injecting frames). */
+  inject(from: string, to: string, msg: WireMessage): void {
+    const bytes = encodeMessage(msg);
+    this.wire.push({ from, to, bytes });
+    this.queue.push({ to, link: this.linkId(to, from), bytes });
+    this.run();
   }
 
   /** Advances the fake clock, ticking every live node each second. */

@@ -1,10 +1,11 @@
 /**
  * The crash-safety scenario of store-and-forward, shared by the CI test (a few hundred
- * messages) and the on-demand run (test/bench/crash.ts, 10,000 by default): four real
- * daemons in a line A→B→C→D; A's app sends N messages through the API while B and C are
- * each killed with SIGKILL at least twice at random (seeded) moments and restarted; then
- * every message A's app saw accepted must reach D's app exactly once (inbox and the `watch`
- * stream), and B's and C's databases must pass SQLite's integrity check.
+ * messages, a dozen kills of each relay) and the on-demand run (test/bench/crash.ts, 10,000
+ * messages and as many kills as asked for): four real daemons in a line A→B→C→D; A's app
+ * sends N messages through the API while B and C, each on its own schedule, are killed with
+ * SIGKILL at random (seeded) moments — also right after a restart, while they recover — and
+ * restarted; then every message A's app saw accepted must reach D's app exactly once (inbox
+ * and the `watch` stream), and B's and C's databases must pass SQLite's integrity check.
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
@@ -33,12 +34,13 @@ export async function crashScenario(opts: {
   seed: number;
   /** Sending pace, so the kills land while messages flow (default: N spread over ~10 s). */
   perSecond?: number;
+  /** Kills of each relay (default 2, 3 from 2,000 messages). */
+  killsPerRelay?: number;
   log?: (s: string) => void;
   deliverTimeoutMs?: number;
 }): Promise<CrashResult> {
   const log = opts.log ?? (() => undefined);
   const t0 = Date.now();
-  const rng = new Rng(String(opts.seed));
   const [A, B, C, D] = (await Promise.all(['A', 'B', 'C', 'D'].map((n) => startAgent(`crash${n}`, { config: CORE })))) as [TestAgent, TestAgent, TestAgent, TestAgent];
   await link(A, B, { aName: 'A', bName: 'B' });
   await link(B, C, { aName: 'B', bName: 'C' });
@@ -57,25 +59,26 @@ export async function crashScenario(opts: {
   const before = await d.call('inbox', { limit: 1000 });
   await d.call('watch', { afterSeq: before[before.length - 1]?.seq ?? 0 });
 
-  // Chaos, alongside the sender: B, C, B, C (three each for big runs) are killed in turn
-  // when the sender passes random (seeded) message counts, and restarted after a random pause.
-  const victims = opts.messages >= 2000 ? [B, C, B, C, B, C] : [B, C, B, C];
-  const points = victims.map(() => Math.floor(opts.messages * (0.05 + 0.85 * rng.float()))).sort((x, y) => x - y);
+  // Chaos, alongside the sender: B and C are each killed at random (seeded) message counts,
+  // each on its own schedule, and restarted after a random pause. Points that come thick and
+  // fast kill a relay again while it is still recovering.
+  const killsEach = opts.killsPerRelay ?? (opts.messages >= 2000 ? 3 : 2);
   const kills: CrashResult['kills'] = [];
   let sentSoFar = 0;
-  const chaos = (async () => {
-    for (let k = 0; k < victims.length; k++) {
-      const v = victims[k]!;
-      while (sentSoFar < points[k]!) await new Promise((r) => setTimeout(r, 5));
+  const chaosOf = async (v: TestAgent): Promise<void> => {
+    const vr = new Rng(`${opts.seed}/${v.name}`);
+    const points = Array.from({ length: killsEach }, () => Math.floor(opts.messages * (0.05 + 0.85 * vr.float()))).sort((x, y) => x - y);
+    for (const point of points) {
+      while (sentSoFar < point) await new Promise((r) => setTimeout(r, 5));
       kills.push({ who: v.name, afterMessage: sentSoFar });
       log(`kill -9 ${v.name} after ${sentSoFar} messages`);
       await v.crash();
-      await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.float() * 1500)));
+      await new Promise((r) => setTimeout(r, 50 + Math.floor(vr.float() * (killsEach > 4 ? 300 : 1500))));
       await v.restart();
       log(`${v.name} restarted`);
-      await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.float() * 800)));
     }
-  })();
+  };
+  const chaos = Promise.all([chaosOf(B), chaosOf(C)]);
 
   const a = await A.rpc();
   const accepted: string[] = [];
@@ -110,15 +113,22 @@ export async function crashScenario(opts: {
   for (;;) {
     inboxIds = [];
     for (let after = 0; ; ) {
-      const page = await d.call('inbox', { afterSeq: after, limit: 1000 });
+      // A recipient working through a backlog of thousands may take a while to answer.
+      const page = await d.call('inbox', { afterSeq: after, limit: 1000 }, 120_000).catch((e: unknown) => {
+        // Say what each daemon was doing last, then fail.
+        for (const x of [A, B, C, D]) log(`--- ${x.name} (pid ${x.proc.pid}), last log lines:\n${x.log.slice(-25).join('\n')}`);
+        throw e;
+      });
       inboxIds.push(...page.map((m) => m.id));
       if (page.length < 1000) break;
       after = page[page.length - 1]!.seq;
     }
     const have = inboxIds.filter((id) => want.has(id)).length;
     if (have >= want.size || Date.now() > deadline) break;
+    if (process.env['WOTRELAY_CRASH_DEBUG']) log(`${have}/${want.size}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+  log(`${inboxIds.filter((id) => want.has(id)).length}/${want.size} delivered`);
   // Let late duplicates (retransmissions) arrive, so "exactly once" is really checked.
   await new Promise((r) => setTimeout(r, 2_000));
   a.close();

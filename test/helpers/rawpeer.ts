@@ -111,11 +111,15 @@ export class RawPeer {
 
   /**
    * Runs an initiator XX handshake as `id`. `payload3` overrides the msg3 payload
-   * (e.g. a tampered cert). Returns the responder's decoded msg2 payload bytes, or null if
+   * (e.g. a tampered cert); `staticSeed` or `staticKeyPair` replace the static key (e.g. one
+   * of small order). Returns the responder's decoded msg2 payload bytes, or null if
    * the responder hung up.
    */
-  async handshake(id: RawIdentity, opts: { payload3?: (h2: Uint8Array) => HandshakePayload; staticSeed?: Uint8Array } = {}): Promise<Uint8Array | null> {
-    const kp = curve.generateKeyPair(opts.staticSeed ?? id.agentSeed);
+  async handshake(
+    id: RawIdentity,
+    opts: { payload3?: (h2: Uint8Array) => HandshakePayload; staticSeed?: Uint8Array; staticKeyPair?: { publicKey: Uint8Array; secretKey: Uint8Array } } = {},
+  ): Promise<Uint8Array | null> {
+    const kp = opts.staticKeyPair ?? curve.generateKeyPair(opts.staticSeed ?? id.agentSeed);
     const noise = new Noise('XX', true, kp, { curve });
     noise.initialise(utf8(NOISE_PROLOGUE));
     this.write(this.frame2(noise.send(new Uint8Array(0))));

@@ -100,10 +100,10 @@ function waitForLine(proc: ChildProcess, log: string[], re: RegExp, timeoutMs: n
   });
 }
 
-function spawnDaemon(home: string, listen: string, log: string[]): ChildProcess {
+function spawnDaemon(home: string, listen: string, log: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const proc = spawn(process.execPath, [CLI, 'daemon', '--home', home, '--listen', listen], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env },
+    env: { ...process.env, ...env },
   });
   const collect = (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) log.push(line);
@@ -114,10 +114,20 @@ function spawnDaemon(home: string, listen: string, log: string[]): ChildProcess 
   return proc;
 }
 
-export async function startAgent(name: string, opts: { home?: string; listen?: string; config?: Record<string, unknown> } = {}): Promise<TestAgent> {
+export async function startAgent(
+  name: string,
+  opts: {
+    home?: string;
+    listen?: string;
+    config?: Record<string, unknown>;
+    /** Extra environment of the daemon (e.g. libfaketime), and of `init` unless initEnv is given. */
+    env?: NodeJS.ProcessEnv;
+    initEnv?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<TestAgent> {
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), `wr-${name}-`));
   if (!fs.existsSync(path.join(home, 'entity.key'))) {
-    const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json']);
+    const r = await runCli(['init', '--home', home, '--listen', '127.0.0.1:0', '--json'], { env: opts.initEnv ?? opts.env ?? {} });
     if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
   }
   if (opts.config) {
@@ -126,7 +136,7 @@ export async function startAgent(name: string, opts: { home?: string; listen?: s
     fs.writeFileSync(file, JSON.stringify({ ...cfg, ...opts.config }, null, 2));
   }
   const log: string[] = [];
-  let proc = spawnDaemon(home, opts.listen ?? '127.0.0.1:0', log);
+  let proc = spawnDaemon(home, opts.listen ?? '127.0.0.1:0', log, opts.env);
   const m = await waitForLine(proc, log, /listening addr=(\S+) entity=(\S+)/, 20_000);
   await waitForLine(proc, log, / ready /, 20_000);
   const agent: TestAgent = {
@@ -163,7 +173,7 @@ export async function startAgent(name: string, opts: { home?: string; listen?: s
     async restart(listen?: string) {
       await agent.stop();
       log.length = 0;
-      proc = spawnDaemon(home, listen ?? agent.addr, log);
+      proc = spawnDaemon(home, listen ?? agent.addr, log, opts.env);
       agent.proc = proc;
       const mm = await waitForLine(proc, log, /listening addr=(\S+)/, 20_000);
       agent.addr = mm[1]!;

@@ -13,9 +13,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StatusResult } from '../../agent/api/methods.js';
 import { addNs, ip, removeStaleNamespaces } from '../helpers/netns.js';
+import { CLI, runCli } from '../helpers/testnet.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const IGD = path.resolve(here, '../helpers/igd.js');
@@ -259,6 +263,41 @@ test('with no IGD on the network start() resolves ok:false "no gateway" within t
   assert.is(await drv.exited, 0, `driver exits 0 (no uncaught exception)\n${drv.raw.join('\n')}`);
   procs.delete(drv.proc);
   assert.not.ok(drv.events.some((e) => e['event'] === 'uncaught'));
+});
+
+test('a real daemon behind an IGD that refuses the mapping keeps running: no crash, status says why it is not mapped, its API answers (case 20; the relay fallback with no IGD at all is nat.test.ts)', async () => {
+  if (skipReason) {
+    console.log(`  skipping UPnP daemon test: ${skipReason}`);
+    return;
+  }
+  const igd = run(NS.igd, IGD, ['--addr', '10.66.0.1', '--fault', '718']);
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-upnp-daemon-'));
+  try {
+    await igd.waitFor((e) => e['event'] === 'ready', 'IGD ready');
+    assert.is((await runCli(['init', '--home', home, '--listen', '10.66.0.2:7117'])).code, 0);
+    fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ listen: '10.66.0.2:7117', lan: false }));
+    const daemon = spawn('ip', ['netns', 'exec', NS.host, process.execPath, CLI, 'daemon', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.add(daemon);
+    const log: string[] = [];
+    const collect = (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean));
+    daemon.stdout!.on('data', collect);
+    daemon.stderr!.on('data', collect);
+    const end = Date.now() + WAIT_MS;
+    while (!log.some((l) => l.includes('upnp-unavailable')) && Date.now() < end && daemon.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(log.some((l) => l.includes('upnp-unavailable') && l.includes('refused')), `the daemon logs the refusal:\n${log.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.is(daemon.exitCode, null, 'still running');
+    const st = await runCli(['status', '--home', home, '--json']);
+    assert.is(st.code, 0, st.stderr);
+    const reach = (JSON.parse(st.stdout) as StatusResult).reachability;
+    assert.is.not(reach.mode, 'upnp');
+    assert.ok(reach.why.length > 0, 'and says why');
+    assert.ok(soap(igd).some((c) => c.action === 'AddPortMapping' && c.status === 500), 'it did ask the gateway');
+    assert.is((await runCli(['stop', '--home', home])).code, 0);
+  } finally {
+    assert.is(await finish(igd), 0);
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });
 
 test.run();

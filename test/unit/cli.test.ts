@@ -120,6 +120,10 @@ test('bad values and unknown options are argument errors (exit 2)', async () => 
     [['send'], 'missing argument <entity-id|petname>'],
     [['send', 'alice'], 'nothing to send'],
     [['send', 'alice', '--file', '/nonexistent/file'], 'no such file'],
+    [['send', 'alice', 'hi', '--hops', '3'], '--hops only applies with --onion'],
+    [['send', 'alice', 'hi', '--onion', '--hops', '9'], '--hops must be at most 8'],
+    [['send', 'alice', 'hi', '--onion', '--hops', '0'], '--hops must be at least 1'],
+    [['send', 'alice', 'hi', '--onion', '--hops', 'two'], '--hops needs a whole number'],
     [['status', 'extra'], 'unexpected argument "extra"'],
     [[], 'no command given'],
   ];
@@ -236,6 +240,30 @@ test('inbox: time, sender, the verified path with petnames, text or [file …]; 
     const j = await cli(['inbox', '--json', '--home', home]);
     assert.is(j.code, 0);
     assert.equal(JSON.parse(j.stdout), items);
+  } finally {
+    await server.close();
+  }
+});
+
+test('send --onion --hops N asks the daemon for an onion; an onion message in the inbox shows no path', async () => {
+  const home = tmpHome();
+  const seen: unknown[] = [];
+  const item: InboxItem = {
+    id: 'c'.repeat(32), from: BOB, fromName: 'bob', fromFingerprint: 'BBBB-BBBB-BBBB-BBBB', receivedAt: Date.now(), sentAt: 0,
+    kind: 'text', text: 'psst', size: 4, path: [], onion: true, seq: 3, hash: null, parents: [], gap: [],
+  };
+  const server = await fakeDaemon(home, {
+    send: (p) => (seen.push(p), { id: 'd'.repeat(32), to: BOB, state: 'sent' }),
+    inbox: () => [item],
+  });
+  try {
+    const r = await cli(['send', BOB, 'psst', '--onion', '--hops', '3', '--home', home]);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(seen[0], { to: BOB, onion: true, hops: 3, text: 'psst' });
+    await cli(['send', BOB, 'psst', '--onion', '--home', home]);
+    assert.equal(seen[1], { to: BOB, onion: true, text: 'psst' }, 'the daemon picks the relay count');
+    const i = await cli(['inbox', '--home', home]);
+    assert.match(i.stdout, 'path: onion (no hop knows it, nor do you)');
   } finally {
     await server.close();
   }

@@ -3,7 +3,8 @@
  * runs on both implementations (table-driven), and a differential property test applies
  * the same random operation sequences to both and requires identical results, so the two
  * cannot drift apart: return values, dedup, orderings, cert seq rules, invite redemption,
- * petname uniqueness errors and constraint errors (including the mailing-list repository).
+ * petname uniqueness errors and constraint errors (including the mailing-list repository,
+ * forward-secret sessions and the onion replay cache).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -24,6 +25,7 @@ import {
   type OutboxKind,
   type OutboxState,
   type RelayRow,
+  type SessionRow,
   type TrustEntry,
 } from '../../agent/store/index.js';
 import { WotError } from '../../agent/wire/errors.js';
@@ -67,7 +69,12 @@ function inboxRow(n: number, over: Partial<Omit<InboxRow, 'seq' | 'read'>> = {})
 }
 
 function outboxRow(n: number, over: Partial<OutboxRow> = {}): OutboxRow {
-  return { id: key(n, 16), to: key(200), createdAt: 1000, expiresAt: 10_000, state: 'queued', kind: 'text', hash: null, envelope: Uint8Array.of(n), attempts: 0, nextAttemptAt: 0, updatedAt: 1000, error: null, ...over };
+  return { id: key(n, 16), to: key(200), createdAt: 1000, expiresAt: 10_000, state: 'queued', kind: 'text', hash: null, envelope: Uint8Array.of(n), attempts: 0, nextAttemptAt: 0, updatedAt: 1000, error: null, onion: null, ...over };
+}
+
+/** Session sid key(n, 16), peer key(150 + peer). */
+function sessionRow(n: number, peer: number, over: Partial<SessionRow> = {}): SessionRow {
+  return { sid: key(n, 16), peer: key(150 + peer), rank: 100 + n, state: Uint8Array.of(n, 1), createdAt: 10, usedAt: 10, ...over };
 }
 
 function heldRow(n: number, over: Partial<HeldRow> = {}): HeldRow {
@@ -867,6 +874,60 @@ for (const impl of IMPLS) {
     assert.equal([s.list.complainants(A, 0), s.list.complainants(B, 0)], [0, 0]);
   });
 
+  t('outbox: onion (relays wanted) round trips; a row without it reads back as null', (s) => {
+    s.outbox.insert(outboxRow(1, { onion: 3 }));
+    const { onion: _absent, ...plain } = outboxRow(2);
+    s.outbox.insert(plain);
+    assert.is(s.outbox.get(key(1, 16))!.onion, 3);
+    assert.is(s.outbox.get(key(2, 16))!.onion, null);
+    assert.equal(s.outbox.due(10_000, 10).map((r) => r.onion), [3, null]);
+  });
+
+  t('sessions: put inserts, put again replaces only state and usedAt; byPeer by rank desc then sid desc; delete; count', (s) => {
+    s.sessions.put(sessionRow(1, 0, { rank: 5 }));
+    s.sessions.put(sessionRow(2, 0, { rank: 7 }));
+    s.sessions.put(sessionRow(3, 0, { rank: 7 }));
+    s.sessions.put(sessionRow(4, 1));
+    assert.equal(s.sessions.byPeer(key(150), 10).map((r) => r.sid[0]), [3, 2, 1]);
+    assert.equal(s.sessions.byPeer(key(150), 2).map((r) => r.sid[0]), [3, 2]);
+    s.sessions.put(sessionRow(1, 1, { rank: 99, state: Uint8Array.of(9), createdAt: 77, usedAt: 50 }));
+    assert.equal(norm(s.sessions.get(key(1, 16))), norm(sessionRow(1, 0, { rank: 5, state: Uint8Array.of(9), usedAt: 50 })), 'peer, rank and createdAt stay');
+    assert.is(s.sessions.count(), 4);
+    assert.is(s.sessions.delete(key(2, 16)), true);
+    assert.is(s.sessions.delete(key(2, 16)), false);
+    assert.is(s.sessions.get(key(2, 16)), undefined);
+    assert.is(s.sessions.count(), 3);
+  });
+
+  t('sessions: deleteUnusedBefore and deleteOldest go least recently used first (ties: inserted first), limited', (s) => {
+    s.sessions.put(sessionRow(1, 0, { usedAt: 30 }));
+    s.sessions.put(sessionRow(2, 0, { usedAt: 10 }));
+    s.sessions.put(sessionRow(3, 1, { usedAt: 10 }));
+    s.sessions.put(sessionRow(4, 1, { usedAt: 40 }));
+    assert.is(s.sessions.deleteUnusedBefore(31, 1), 1);
+    assert.is(s.sessions.get(key(2, 16)), undefined);
+    assert.is(s.sessions.deleteOldest(2), 2);
+    assert.equal([1, 2, 3, 4].map((n) => s.sessions.get(key(n, 16)) !== undefined), [false, false, false, true]);
+    assert.is(s.sessions.deleteUnusedBefore(1000, 10), 1);
+    assert.is(s.sessions.count(), 0);
+  });
+
+  t('onion tags: add once (a second add is a replay), has, purge expired soonest first, evictOldest, count', (s) => {
+    assert.is(s.onionTags.add(key(1, 16), 50), true);
+    assert.is(s.onionTags.add(key(1, 16), 99), false);
+    assert.is(s.onionTags.add(key(2, 16), 20), true);
+    assert.is(s.onionTags.add(key(3, 16), 20), true);
+    assert.is(s.onionTags.add(key(4, 16), 80), true);
+    assert.is(s.onionTags.has(key(1, 16)), true);
+    assert.is(s.onionTags.purge(20, 1), 1);
+    assert.equal([2, 3].map((n) => s.onionTags.has(key(n, 16))), [false, true]);
+    assert.is(s.onionTags.evictOldest(2), 2);
+    assert.equal([1, 3, 4].map((n) => s.onionTags.has(key(n, 16))), [false, false, true]);
+    assert.is(s.onionTags.count(), 1);
+    assert.is(s.onionTags.purge(1000, 10), 1);
+    assert.is(s.onionTags.count(), 0);
+  });
+
   t('tx returns what fn returns and runs it once', (s) => {
     let calls = 0;
     assert.is(s.tx(() => ++calls * 10), 10);
@@ -884,6 +945,21 @@ const memberStates: ListMemberState[] = ['member', 'pending', 'banned'];
 const hashList = (max: number) => fc.uniqueArray(small(max), { maxLength: 3 });
 
 const OPS = {
+  sessions: [
+    fc.record({ op: fc.constant('sessions.put'), sid: small(4), peer: small(2), rank: small(3), st: small(9), used: small(5) }),
+    fc.record({ op: fc.constantFrom('sessions.get', 'sessions.delete'), sid: small(4) }),
+    fc.record({ op: fc.constant('sessions.byPeer'), peer: small(2), limit: small(3) }),
+    fc.record({ op: fc.constant('sessions.count') }),
+    fc.record({ op: fc.constant('sessions.deleteUnusedBefore'), before: small(6), limit: small(3) }),
+    fc.record({ op: fc.constant('sessions.deleteOldest'), n: small(3) }),
+  ],
+  onionTags: [
+    fc.record({ op: fc.constant('onionTags.add'), tag: small(5), exp: small(5) }),
+    fc.record({ op: fc.constant('onionTags.has'), tag: small(5) }),
+    fc.record({ op: fc.constant('onionTags.count') }),
+    fc.record({ op: fc.constant('onionTags.purge'), now: small(5), limit: small(3) }),
+    fc.record({ op: fc.constant('onionTags.evictOldest'), n: small(3) }),
+  ],
   trust: [
     fc.record({ op: fc.constant('trust.upsert'), e: small(4), pet: fc.constantFrom(null, 'a', 'b', 'A'), added: small(3), state: fc.constantFrom('active', 'revoked'), addr: fc.constantFrom(null, 'h:1') }),
     fc.record({ op: fc.constantFrom('trust.get', 'trust.isTrusted'), e: small(4) }),
@@ -911,7 +987,7 @@ const OPS = {
     fc.record({ op: fc.constant('inbox.count') }),
   ],
   outbox: [
-    fc.record({ op: fc.constant('outbox.insert'), id: small(5), to: small(2), created: small(3), expires: small(6), state: fc.constantFrom(...states), next: small(5), kind: fc.constantFrom(...kinds), hash: fc.option(small(3), { nil: null }), updated: small(5) }),
+    fc.record({ op: fc.constant('outbox.insert'), id: small(5), to: small(2), created: small(3), expires: small(6), state: fc.constantFrom(...states), next: small(5), kind: fc.constantFrom(...kinds), hash: fc.option(small(3), { nil: null }), updated: small(5), onion: fc.option(small(8), { nil: null }) }),
     fc.record({ op: fc.constantFrom('outbox.byHash', 'outbox.hasHash'), h: small(3) }),
     fc.record({ op: fc.constant('outbox.purgeDone'), before: small(9), limit: small(3) }),
     fc.record({ op: fc.constant('outbox.setError'), id: small(5), err: fc.constantFrom('x', null), now: small(9) }),
@@ -1020,6 +1096,19 @@ const hashes = (v: unknown): Uint8Array[] => (v as number[]).map((x) => key(60 +
 function apply(s: CoreStore, o: Op): unknown {
   const n = (k: string): number => o[k] as number;
   switch (o.op) {
+    case 'sessions.put':
+      return s.sessions.put(sessionRow(n('sid'), n('peer'), { rank: n('rank'), state: Uint8Array.of(n('st')), usedAt: n('used') }));
+    case 'sessions.get': return s.sessions.get(key(n('sid'), 16));
+    case 'sessions.delete': return s.sessions.delete(key(n('sid'), 16));
+    case 'sessions.byPeer': return s.sessions.byPeer(key(150 + n('peer')), n('limit'));
+    case 'sessions.count': return s.sessions.count();
+    case 'sessions.deleteUnusedBefore': return s.sessions.deleteUnusedBefore(n('before'), n('limit'));
+    case 'sessions.deleteOldest': return s.sessions.deleteOldest(n('n'));
+    case 'onionTags.add': return s.onionTags.add(key(n('tag'), 16), n('exp'));
+    case 'onionTags.has': return s.onionTags.has(key(n('tag'), 16));
+    case 'onionTags.count': return s.onionTags.count();
+    case 'onionTags.purge': return s.onionTags.purge(n('now'), n('limit'));
+    case 'onionTags.evictOldest': return s.onionTags.evictOldest(n('n'));
     case 'trust.upsert':
       return s.trust.upsert(trustEntry(n('e'), { petname: o['pet'] as string | null, addedAt: n('added'), state: o['state'] as 'active', addr: o['addr'] as string | null }));
     case 'trust.get': return s.trust.get(key(n('e')));
@@ -1055,7 +1144,7 @@ function apply(s: CoreStore, o: Op): unknown {
     case 'outbox.insert':
       return s.outbox.insert(outboxRow(n('id'), {
         to: key(200 + n('to')), createdAt: n('created'), expiresAt: n('expires'), state: o['state'] as OutboxState, nextAttemptAt: n('next'),
-        kind: o['kind'] as OutboxKind, hash: optKey(o['hash'], 60), updatedAt: n('updated'),
+        kind: o['kind'] as OutboxKind, hash: optKey(o['hash'], 60), updatedAt: n('updated'), onion: (o['onion'] as number | null | undefined) ?? null,
       }));
     case 'outbox.byHash': return s.outbox.byHash(key(60 + n('h')));
     case 'outbox.hasHash': return s.outbox.hasHash(key(60 + n('h')));
@@ -1197,12 +1286,21 @@ function differential(ops: Op[]): void {
   }
 }
 
+/** Small repositories share one property run (each run opens two fresh stores, the costly part). */
+const SMALL_REPOS: ReadonlySet<string> = new Set(['sessions', 'onionTags']);
+
 for (const [repo, arbs] of Object.entries(OPS)) {
+  if (SMALL_REPOS.has(repo)) continue;
   test(`differential ${repo}: random operation sequences give identical results on SQLite and MemoryStore (property)`, () => {
     // size 'max': lengths spread up to maxLength, so deep states (full heads, duplicates then lists) are reached.
     fc.assert(fc.property(fc.array(fc.oneof(...arbs), { minLength: 1, maxLength: 40, size: 'max' }), (ops) => differential(ops as Op[])), { numRuns: 150 });
   });
 }
+
+test(`differential ${[...SMALL_REPOS].join(' + ')}: random operation sequences give identical results on SQLite and MemoryStore (property)`, () => {
+  const arbs = [...OPS.sessions, ...OPS.onionTags];
+  fc.assert(fc.property(fc.array(fc.oneof(...arbs), { minLength: 1, maxLength: 40, size: 'max' }), (ops) => differential(ops as Op[])), { numRuns: 60 });
+});
 
 test('differential all repositories mixed: identical results on SQLite and MemoryStore (property)', () => {
   const all = Object.values(OPS).flat();

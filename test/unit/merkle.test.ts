@@ -1,5 +1,5 @@
 /**
- * Batch signatures (agent/crypto/merkle.ts, agent/core/batch.ts; PROTOCOL.md 3.13): tree
+ * Batch signatures (agent/crypto/merkle.ts, agent/core/batch.ts; PROTOCOL.md 3.16): tree
  * shapes and proofs checked against an independent recursive definition written here, the
  * test vectors of the protocol spec, and every way an item can fail to be in a signed batch
  * (tampered item, wrong domain, forged sibling, wrong direction bits, a root signed by
@@ -72,7 +72,7 @@ test('every tree from 1 to 70 leaves: the root is the spec\'s and every proof le
   }
 });
 
-test('test vectors of PROTOCOL.md 3.13: three items, one batch', () => {
+test('test vectors of PROTOCOL.md 3.16: three items, one batch', () => {
   // Leaves of utf8("item 0"), utf8("item 1"), utf8("item 2") in domain wotrelay/v1/hop,
   // signed by the agent key with seed 32 × 0x07.
   const sigs = signBatch(key, [0, 1, 2].map((i) => ({ domain: Domain.HOP, bytes: item(i) })));
@@ -97,7 +97,7 @@ test('test vectors of PROTOCOL.md 3.13: three items, one batch', () => {
   assert.ok(verify(key.publicKey, Domain.BATCH, root, sigs[0]!.s), 'the signature is the agent\'s over the root');
 });
 
-test('test vectors of PROTOCOL.md 3.13: hop leaves chain each entry to the ones before', () => {
+test('test vectors of PROTOCOL.md 3.16: hop leaves chain each entry to the ones before', () => {
   const id = new Uint8Array(16).fill(0x11);
   const bodyHash = sha256(utf8('hello'));
   assert.is(toHex(bodyHash), '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824');

@@ -213,6 +213,10 @@ test('validate: nested objects, enums, integer ranges and the text/file rule', (
   assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', file: { name: 'f', data: '' } })), 'exactly one of');
   assert.match(msg(() => validateParams('send', { to: 'a', file: { name: 'f' } })), '"file.data"');
   assert.match(msg(() => validateParams('send', { to: 'a', file: { name: 'f', data: '', mode: 1 } })), 'unknown param "file.mode"');
+  assert.equal(validateParams('send', { to: 'a', text: 'x', onion: true, hops: 8 }), { to: 'a', text: 'x', onion: true, hops: 8 });
+  assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', hops: 2 })), '"hops" needs "onion": true');
+  assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', onion: true, hops: 9 })), '"hops"');
+  assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', onion: 'yes' })), '"onion"');
   assert.match(msg(() => validateParams('send.wait', { id: 'x', until: 'read', timeoutMs: 1 })), '"until" must be one of');
   assert.match(msg(() => validateParams('invite.create', { uses: 0 })), '"uses" must be at least 1');
   assert.match(msg(() => validateParams('inbox', { limit: 1.5 })), '"limit" must be an integer');

@@ -46,6 +46,7 @@ function outboxRow(n: number, over: Partial<OutboxRow> = {}): OutboxRow {
     error: null,
     kind: 'text',
     hash: null,
+    onion: null,
     ...over,
   };
 }
@@ -89,10 +90,10 @@ test('migrations from empty: a new database gets every table and the current sch
   assert.is(meta.value, String(SCHEMA_VERSION));
   const tables = (s.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
   for (const t of ['meta', 'kv', 'trust', 'certs', 'invites', 'inbox', 'outbox', 'addrbook', 'held', 'convo_heads', 'relayq', 'relayq_counts', 'relayq_totals', 'mailbox_accounts', 'mailbox', 'mailbox_counts', 'mailbox_totals', 'my_mailboxes',
-    'list_members', 'list_member_counts', 'list_posts', 'list_fanout', 'list_fanout_counts', 'list_complaints']) {
+    'list_members', 'list_member_counts', 'list_posts', 'list_fanout', 'list_fanout_counts', 'list_complaints', 'sessions', 'onion_tags']) {
     assert.ok(tables.includes(t), `table ${t} missing`);
   }
-  assert.is(SCHEMA_VERSION, 4);
+  assert.is(SCHEMA_VERSION, 5);
   assert.is(s.db.pragma('foreign_keys', { simple: true }), 1);
   assert.is(s.db.pragma('busy_timeout', { simple: true }), 5000);
   s.close();
@@ -627,7 +628,7 @@ test('migration 3 → 4: a version-3 file keeps its rows and counts, gains the e
   raw.close();
 
   const s = Store.open(p);
-  assert.is(s.schemaVersion(), 4);
+  assert.is(s.schemaVersion(), SCHEMA_VERSION);
   assert.equal({ ...s.trust.get(key(7))!, entity: null }, { entity: null, petname: 'bob', how: 'manual', addedAt: 1, state: 'active', addr: 'h:1', updatedAt: 2, note: 'n' });
   const o = s.outbox.get(key(1))!;
   assert.equal([o.state, o.kind, eq(o.hash!, key(55)), [...o.envelope]], ['relayed', 'file', true, [1, 2]]);
@@ -652,10 +653,50 @@ test('migration 3 → 4: a version-3 file keeps its rows and counts, gains the e
   s.close();
 
   const again = Store.open(p);
-  assert.is(again.schemaVersion(), 4);
+  assert.is(again.schemaVersion(), SCHEMA_VERSION);
   assert.equal([again.list.countMembers('member'), again.list.countFanout(id16(1)), again.list.complainants(key(100), 0)], [1, { waiting: 1, queued: 0 }, 1]);
   assert.is(again.trust.get(key(7))!.petname, 'bob');
   again.close();
+});
+
+test('migration 4 → 5: outbox rows gain onion = null, sessions and onion_tags exist empty, and the schema matches a fresh one', () => {
+  const p = tmpDb();
+  const raw = vNDb(p, 4);
+  raw.prepare(
+    `INSERT INTO outbox (id, to_entity, created_at, expires_at, state, kind, hash, envelope, attempts, next_attempt_at, updated_at, error)
+     VALUES (?, ?, 10, 1000, 'queued', 'text', NULL, x'01', 0, 5, 11, NULL)`,
+  ).run(key(1), key(200));
+  raw.close();
+  const s = Store.open(p);
+  assert.is(s.schemaVersion(), 5);
+  assert.is(s.outbox.get(key(1))!.onion, null);
+  s.outbox.insert(outboxRow(2, { onion: 4 }));
+  assert.is(s.outbox.get(key(2))!.onion, 4);
+  assert.equal([s.sessions.count(), s.onionTags.count()], [0, 0]);
+  assert.throws(() => s.outbox.insert(outboxRow(3, { onion: 9 })), /CHECK constraint failed/);
+  const fresh = Store.open(':memory:');
+  assert.equal(schemaOf(s.db), schemaOf(fresh.db), 'same tables, indexes and triggers as a new database');
+  fresh.close();
+  s.close();
+});
+
+test('erasure: secure_delete is on, and checkpoint() empties the WAL so an overwritten session state is in no file', () => {
+  const p = tmpDb();
+  const s = Store.open(p);
+  assert.is(s.db.pragma('secure_delete', { simple: true }), 1);
+  const secret = new Uint8Array(48).fill(0xa5);
+  s.sessions.put({ sid: key(1).subarray(0, 16), peer: key(2), rank: 1, state: secret, createdAt: 1, usedAt: 1 });
+  const has = (): boolean => [p, `${p}-wal`].some((f) => fs.existsSync(f) && fs.readFileSync(f).includes(Buffer.from(secret)));
+  assert.ok(has(), 'the state is on disk');
+  s.sessions.put({ sid: key(1).subarray(0, 16), peer: key(2), rank: 1, state: new Uint8Array(48).fill(0x5a), createdAt: 1, usedAt: 2 });
+  assert.ok(has(), 'before a checkpoint the old page image is still in the WAL');
+  assert.ok(s.checkpoint());
+  assert.is(fs.statSync(`${p}-wal`).size, 0, 'the WAL is truncated');
+  assert.not.ok(has(), 'the overwritten state is gone from the database and the WAL');
+  s.sessions.delete(key(1).subarray(0, 16));
+  s.checkpoint();
+  assert.not.ok(fs.readFileSync(p).includes(Buffer.from(new Uint8Array(48).fill(0x5a))), 'a deleted state is zeroed');
+  s.close();
 });
 
 test('migration 3 → 4 is atomic: when it fails the database stays at version 3 with its rows and no list tables', () => {
@@ -971,7 +1012,7 @@ test('disk full is reported as a WotError naming the file, and the transaction r
   s.db.pragma(`max_page_count = ${pages + 2}`);
   const e = throwsWot(
     () => s.tx(() => { s.inbox.insert(inboxRow(1, { body: new Uint8Array(1 << 20) })); }),
-    'ERR_INTERNAL',
+    'ERR_DISK_FULL',
     /disk is full/,
   );
   assert.ok(e.message.includes(p));

@@ -14,6 +14,9 @@ import {
   WotError,
   decodeBatch,
   decodeContent,
+  decodeE2E,
+  encodeSessionMessage,
+  peekType,
   decodeHandshakePayload,
   decodeMessage,
   decodeSignedContent,
@@ -32,6 +35,7 @@ import {
   type Envelope,
   type ErrorCode,
   type HandshakePayload,
+  type SessionMessage,
   type SignedContent,
   type WireMessage,
 } from '../../agent/wire/index.js';
@@ -423,7 +427,23 @@ const ackArb: fc.Arbitrary<Ack> = fc.record({
   by: bin(32),
   s: bin(64),
   c: bin(185),
-});
+  r: fc.uint8Array({ minLength: 1, maxLength: Limits.MAX_RATCHET_STEP }),
+}, { requiredKeys: ['t', 'id', 'st', 'by', 's', 'c'] });
+const onionArb: fc.Arbitrary<WireMessage> = fc.oneof(
+  fc.record({ t: fc.constant(MsgType.ONION), id: bin(16), o: fc.uint8Array({ minLength: 1, maxLength: 6000 }), s: bin(64) }),
+  fc.record({ t: fc.constant(MsgType.ONION_BACK), id: bin(16), b: bin(16), p: bin(272) }),
+  fc.record({
+    t: fc.constant(MsgType.ONION_COMPLAINT),
+    id: bin(16),
+    cs: bin(32),
+    k: fc.integer({ min: 0, max: Limits.MAX_ONION_RELAYS }),
+    reason: str(200),
+    ts: u53,
+    c: bin(185),
+    s: bin(64),
+    w: fc.integer({ min: 0, max: 255 }),
+  }),
+);
 const messageArb: fc.Arbitrary<WireMessage> = fc.oneof(
   fc.record({ t: fc.constant(MsgType.PING), n: u32 }),
   fc.record({ t: fc.constant(MsgType.PONG), n: u32 }),
@@ -431,6 +451,7 @@ const messageArb: fc.Arbitrary<WireMessage> = fc.oneof(
   fc.record({ t: fc.constant(MsgType.WELCOME), name: str(64) }, { requiredKeys: ['t'] }),
   envelopeArb,
   ackArb,
+  onionArb,
 );
 const handshakeArb: fc.Arbitrary<HandshakePayload> = fc.record(
   {
@@ -467,6 +488,42 @@ test('property: every message type round-trips encode → decode to an equal val
     }),
     { seed: SEED, numRuns: 600 },
   );
+});
+
+test('onion messages and session messages: sizes checked, field named, unknown keys refused; peekType reads t without decoding', () => {
+  const code = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (e) {
+      return e instanceof WotError ? `${e.code}: ${e.message}` : String(e);
+    }
+    return 'ok';
+  };
+  const onion = { t: MsgType.ONION, id: new Uint8Array(16), o: new Uint8Array(5312), s: new Uint8Array(64) };
+  assert.is(decodeMessage(encodeMessage(onion as WireMessage)).t, MsgType.ONION);
+  assert.is(peekType(encodeMessage(onion as WireMessage)), MsgType.ONION);
+  assert.is(peekType(encodeMessage({ t: MsgType.PING, n: 1 })), MsgType.PING);
+  assert.is(peekType(new Uint8Array([0x91, 0x01])), undefined);
+  assert.match(code(() => decodeMessage(packValue({ ...onion, o: new Uint8Array(0) }))), '"o" expected 1..');
+  assert.match(code(() => decodeMessage(packValue({ ...onion, s: new Uint8Array(63) }))), '"s" expected 64 bytes, got 63');
+  assert.match(code(() => decodeMessage(packValue({ ...onion, n: new Uint8Array(32) }))), '"n" is not a field of ONION');
+  const back = { t: MsgType.ONION_BACK, id: new Uint8Array(16), b: new Uint8Array(16), p: new Uint8Array(272) };
+  assert.is(code(() => decodeMessage(packValue(back))), 'ok');
+  assert.match(code(() => decodeMessage(packValue({ ...back, p: new Uint8Array(271) }))), '"p" expected 272 bytes');
+  const oc = { t: MsgType.ONION_COMPLAINT, id: new Uint8Array(16), cs: new Uint8Array(32), k: 3, reason: 'spam', ts: 1, c: new Uint8Array(185), s: new Uint8Array(64), w: 0 };
+  assert.is(code(() => decodeMessage(packValue(oc))), 'ok');
+  assert.match(code(() => decodeMessage(packValue({ ...oc, k: 9 }))), '"k" expected at most 8');
+  const ack = { t: MsgType.ACK, id: new Uint8Array(16), st: 'delivered', by: new Uint8Array(32), s: new Uint8Array(64), c: new Uint8Array(185), r: new Uint8Array(181) };
+  assert.match(code(() => decodeMessage(packValue(ack))), '"r" expected 1..180 bytes');
+  const sm: SessionMessage = { v: 1, sid: new Uint8Array(16), dh: new Uint8Array(32), pn: 0, n: 7, i: { ek: new Uint8Array(32), ik: new Uint8Array(32), ts: 5 }, ct: new Uint8Array(16) };
+  const enc = encodeSessionMessage(sm);
+  assert.equal(norm(decodeE2E(enc)), norm({ session: sm }));
+  assert.is(hex(encodeSessionMessage((decodeE2E(enc) as { session: SessionMessage }).session)), hex(enc), 'deterministic');
+  const signed = encodeSignedContent({ c: new Uint8Array([1]), cert: new Uint8Array(185), s: new Uint8Array(64) });
+  assert.ok('signed' in decodeE2E(signed), 'signed content without a session');
+  assert.match(code(() => decodeE2E(packValue({ ...sm, ct: new Uint8Array(15) }))), '"ct" expected 16..');
+  assert.match(code(() => decodeE2E(packValue({ ...sm, i: { ek: new Uint8Array(32), ik: new Uint8Array(32) } }))), '"i.ts" is required');
+  assert.match(code(() => decodeE2E(packValue({ ...sm, x: 1 }))), '"x" is not a field of a session message');
 });
 
 test('property: handshake payload, content and signed content round-trip', () => {

@@ -1,0 +1,215 @@
+/**
+ * Test vectors for the onion layer format and the session ratchet (test/vectors/*.json):
+ * every value is recomputed here from the fixed keys, ephemerals, fill and nonces in the
+ * file and must match byte for byte, so another implementation (or a change here) can be
+ * checked against them. Also the layer format's properties: every layer count 1..9 peels to
+ * the same size at every hop, each payload class, and every way a layer can be refused.
+ * `WOTRELAY_WRITE_VECTORS=1 npm test -- onion-vectors` rewrites the files (review the diff).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ONION_MAX_LAYERS,
+  ONION_PAYLOAD_CLASSES,
+  ONION_SIZES,
+  boxKeyFromSecret,
+  buildOnion,
+  complaintCheck,
+  decodeBackPlain,
+  encodeBackPlain,
+  initSender,
+  openBackAtSender,
+  peelOnion,
+  ratchetEncrypt,
+  sealBack,
+  sha256,
+  toHex,
+  utf8,
+  wrapBack,
+  type LayerKeys,
+} from '../../agent/crypto/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const VECTORS = path.resolve(here, '../../../test/vectors');
+const write = process.env['WOTRELAY_WRITE_VECTORS'] === '1';
+
+const h = (b: Uint8Array) => toHex(b);
+const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
+const det = (label: string, n = 32): Uint8Array => {
+  const out = new Uint8Array(n);
+  for (let i = 0, off = 0; off < n; i++, off += 32) out.set(sha256(utf8(`wotrelay test vector/${label}/${i}`)).subarray(0, Math.min(32, n - off)), off);
+  return out;
+};
+
+interface LayerVector {
+  hopSecret: string;
+  hopPublic: string;
+  entity: string;
+  ephemeralSecret: string;
+  keys: Record<keyof LayerKeys, string>;
+  /** Relays: the complaint check in the layer and sha256 of the packet handed on. */
+  cc?: string;
+  outSha256?: string;
+}
+
+interface OnionVectors {
+  description: string;
+  exp: number;
+  cs: string;
+  body: string;
+  fill: string;
+  layers: LayerVector[];
+  packet: string;
+  back: { author: number; block: string; plain: string; sealed: string; atSender: { block: string; sealed: string } };
+  ratchet: { sk: string; bobPublic: string; aliceRatchetSecret: string; ad: string; messages: Array<{ plaintext: string; dh: string; pn: number; n: number; ct: string }> };
+}
+
+function computeOnion(): OnionVectors {
+  const L = 4;
+  const hopSecrets = Array.from({ length: L }, (_, i) => det(`hop-x25519-${i}`));
+  const hops = hopSecrets.map((sk, i) => ({ entity: det(`entity-${i}`), x25519: boxKeyFromSecret(sk, false).publicKey }));
+  const ephemeralSecrets = Array.from({ length: L }, (_, i) => det(`ephemeral-${i}`));
+  const fill = det('fill', 1152);
+  const cs = det('complaint-secret');
+  const exp = 1_800_000_000_000;
+  const body = utf8('onion vector body: the end-to-end message');
+  const built = buildOnion({ hops, exp, cs, body, ephemeralSecrets, fill });
+  const layers: LayerVector[] = [];
+  let pkt = built.packet;
+  for (let i = 0; i < L; i++) {
+    const r = peelOnion(boxKeyFromSecret(hopSecrets[i]!, false), pkt);
+    if (!r.ok) throw new Error(`layer ${i} does not peel: ${r.why}`);
+    const keys = Object.fromEntries(Object.entries(r.keys).map(([k, v]) => [k, h(v as Uint8Array)])) as Record<keyof LayerKeys, string>;
+    const v: LayerVector = { hopSecret: h(hopSecrets[i]!), hopPublic: h(hops[i]!.x25519), entity: h(hops[i]!.entity), ephemeralSecret: h(ephemeralSecrets[i]!), keys };
+    if ('out' in r) {
+      v.cc = h(r.layer.cc);
+      v.outSha256 = h(sha256(r.out));
+      pkt = r.out;
+    }
+    layers.push(v);
+  }
+  // The recipient's ack (no ratchet step), wrapped back by the three relays.
+  const block = det('back-block', 16);
+  const plain = encodeBackPlain({ kind: 'ack', st: 'delivered', ts: 1_700_000_000_000, sig: det('back-sig', 64), step: new Uint8Array(0) });
+  const sealed = sealBack(built.keys[L - 1]!.report, block, plain);
+  let b = block;
+  let p = sealed;
+  for (let i = L - 2; i >= 0; i--) ({ block: b, sealed: p } = wrapBack(built.keys[i]!, b, p));
+  // Ratchet: the first two messages of a session (the initiator's side is deterministic).
+  const sk = det('ratchet-sk');
+  const bob = boxKeyFromSecret(det('ratchet-bob'), false);
+  const aliceSecret = det('ratchet-alice');
+  const alice = initSender(sk, bob.publicKey, boxKeyFromSecret(aliceSecret, false));
+  const ad = utf8('wotrelay test vector ad');
+  const messages = ['first', 'second'].map((t) => {
+    const m = ratchetEncrypt(alice, utf8(t), ad);
+    return { plaintext: t, dh: h(m.header.dh), pn: m.header.pn, n: m.header.n, ct: h(m.ct) };
+  });
+  return {
+    description:
+      'wotrelay onion v1 (PROTOCOL.md 3.13): 3 relays and the recipient; every derived key, the packet, what each relay hands on (sha256), ' +
+      'the recipient ack sealed and wrapped back, and the first two Double Ratchet messages of a session (3.14). Generated by test/unit/onion-vectors.test.ts.',
+    exp,
+    cs: h(cs),
+    body: h(body),
+    fill: h(fill),
+    layers,
+    packet: h(built.packet),
+    back: { author: L - 1, block: h(block), plain: h(plain), sealed: h(sealed), atSender: { block: h(b), sealed: h(p) } },
+    ratchet: { sk: h(sk), bobPublic: h(bob.publicKey), aliceRatchetSecret: h(aliceSecret), ad: h(ad), messages },
+  };
+}
+
+test('the committed onion and ratchet vectors are reproduced byte for byte', () => {
+  const file = path.join(VECTORS, 'onion-v1.json');
+  const got = computeOnion();
+  if (write) fs.writeFileSync(file, JSON.stringify(got, null, 2) + '\n');
+  const want = JSON.parse(fs.readFileSync(file, 'utf8')) as OnionVectors;
+  assert.is(got.packet.length / 2, ONION_SIZES[0], 'the smallest class');
+  for (let i = 0; i < want.layers.length; i++) assert.equal(got.layers[i], want.layers[i], `layer ${i}`);
+  assert.is(got.packet, want.packet);
+  assert.equal(got.back, want.back);
+  assert.equal(got.ratchet, want.ratchet);
+  // And the sender opens the wrapped ack with the layer keys of the file.
+  const keys = want.layers.map((l) => Object.fromEntries(Object.entries(l.keys).map(([k, v]) => [k, unhex(v)])) as unknown as LayerKeys);
+  const opened = openBackAtSender(keys, unhex(want.back.atSender.block), unhex(want.back.atSender.sealed));
+  assert.is(opened?.layer, want.back.author);
+  assert.is(decodeBackPlain(opened!.plain)?.kind, 'ack');
+  // The relays' complaint checks bind cs, the recipient and the relay count.
+  for (let i = 0; i < 3; i++) assert.is(h(complaintCheck(keys[i]!.complaint, unhex(want.cs), unhex(want.layers[3]!.entity), 3)), want.layers[i]!.cc);
+});
+
+test('every layer count 1..9 peels hop by hop at one size; the recipient gets the body; each payload class', () => {
+  for (let L = 1; L <= ONION_MAX_LAYERS; L++) {
+    const boxes = Array.from({ length: L }, (_, i) => boxKeyFromSecret(det(`hop-${L}-${i}`)));
+    const hops = boxes.map((b, i) => ({ entity: det(`e-${L}-${i}`), x25519: b.publicKey }));
+    const body = utf8(`body for ${L} layers`);
+    let pkt = buildOnion({ hops, exp: 1, cs: det('cs'), body }).packet;
+    for (let i = 0; i < L; i++) {
+      const r = peelOnion(boxes[i]!, pkt);
+      assert.ok(r.ok, `L=${L} layer ${i}`);
+      if (!r.ok) return;
+      if (i < L - 1) {
+        assert.ok('out' in r && r.layer.kind === 'relay');
+        if ('out' in r) {
+          assert.is(r.out.length, pkt.length, 'one size at every hop');
+          assert.equal([...r.layer.next], [...hops[i + 1]!.entity]);
+          pkt = r.out;
+        }
+      } else {
+        assert.is(r.layer.kind, 'final');
+        if (r.layer.kind === 'final') {
+          assert.equal([...r.layer.body], [...body]);
+          assert.is(r.layer.relays, L - 1);
+        }
+      }
+    }
+  }
+  const box = boxKeyFromSecret(det('class'));
+  const one = [{ entity: det('e'), x25519: box.publicKey }];
+  for (const [i, p] of ONION_PAYLOAD_CLASSES.entries()) {
+    const body = new Uint8Array(p - 4).fill(7);
+    const pkt = buildOnion({ hops: one, exp: 1, cs: det('cs'), body }).packet;
+    assert.is(pkt.length, ONION_SIZES[i]);
+    const r = peelOnion(box, pkt);
+    assert.ok(r.ok && r.layer.kind === 'final' && r.layer.body.length === p - 4);
+  }
+  assert.throws(() => buildOnion({ hops: one, exp: 1, cs: det('cs'), body: new Uint8Array(ONION_PAYLOAD_CLASSES[2]!) }), /at most/);
+  assert.throws(() => buildOnion({ hops: Array(ONION_MAX_LAYERS + 1).fill(one[0]), exp: 1, cs: det('cs'), body: new Uint8Array(1) }), /1\.\.9 layers/);
+});
+
+test('refused layers: a flipped bit anywhere, another key, a cut or padded packet, a low-order ephemeral — each with its reason, never an exception', () => {
+  const boxes = [boxKeyFromSecret(det('r0')), boxKeyFromSecret(det('r1'))];
+  const hops = boxes.map((b, i) => ({ entity: det(`re${i}`), x25519: b.publicKey }));
+  const pkt = buildOnion({ hops, exp: 1, cs: det('cs'), body: utf8('x') }).packet;
+  for (const at of [0, 40, 1200, 1230, 3000, pkt.length - 1]) {
+    const t = Uint8Array.from(pkt);
+    t[at] ^= 0x01;
+    const r = peelOnion(boxes[0]!, t);
+    assert.ok(!r.ok && (r.why === 'mac' || r.why === 'key'), `flip at ${at}`);
+  }
+  const other = peelOnion(boxes[1]!, pkt);
+  assert.ok(!other.ok && other.why === 'mac', 'a layer for someone else');
+  assert.equal(peelOnion(boxes[0]!, pkt.subarray(0, pkt.length - 1)), { ok: false, why: 'size' });
+  const padded = new Uint8Array(pkt.length + 16);
+  padded.set(pkt);
+  assert.equal(peelOnion(boxes[0]!, padded), { ok: false, why: 'size' });
+  const lowOrder = Uint8Array.from(pkt);
+  lowOrder.fill(0, 0, 32);
+  assert.equal(peelOnion(boxes[0]!, lowOrder), { ok: false, why: 'key' });
+  // A backward blob: wrapped by a hop that is not on the path, or tampered, does not open.
+  const built = buildOnion({ hops, exp: 1, cs: det('cs'), body: utf8('x') });
+  const plain = encodeBackPlain({ kind: 'report', st: 'forwarded', ts: 5, sig: det('s', 64), step: new Uint8Array(0) });
+  const block = det('b', 16);
+  const sealed = sealBack(built.keys[1]!.report, block, plain);
+  const w = wrapBack(built.keys[0]!, block, sealed);
+  assert.is(openBackAtSender(built.keys, w.block, w.sealed)?.layer, 1);
+  const bad = Uint8Array.from(w.sealed);
+  bad[10] ^= 1;
+  assert.is(openBackAtSender(built.keys, w.block, bad), null);
+  assert.is(openBackAtSender(built.keys, w.block, w.sealed.subarray(1)), null);
+});
+test.run();
