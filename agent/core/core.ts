@@ -826,7 +826,11 @@ export class AgentCore {
     const mono = this.mono();
     // A copy we accepted already (a relay sent it again: our ack was lost). Its session key is
     // used up, so it would not open again; it needs only the ack.
-    if (this.store.inbox.has(env.id) || this.store.held.has(env.id) || this.fwdlog.get(idHex, mono)?.prevEntity === fromEntityHex) {
+    // Its chain must start at the sender we accepted it from: a neighbour cannot pass off a
+    // chain of its own for a message id it saw.
+    const had = this.store.inbox.has(env.id) ? this.store.inbox.get(env.id) : this.store.held.get(env.id);
+    if (had && !equalBytes(had.from, sender.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'a copy of an accepted message whose chain starts at another sender');
+    if (had || this.fwdlog.get(idHex, mono)?.prevEntity === fromEntityHex) {
       return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: sender.entity };
     }
     const inner = openSealed(this.self.box, env.body, sealAd(env.id, env.to));

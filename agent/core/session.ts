@@ -116,8 +116,40 @@ function encodeSession(s: Session): Uint8Array {
     ns: r.ns,
     nr: r.nr,
     pn: r.pn,
-    skipped: r.skipped.map((k) => ({ dh: k.dh, n: k.n, mk: k.mk, exp: k.exp })),
+    skipped: packSkipped(r.skipped),
   });
+}
+
+/**
+ * Skipped message keys, stored as one byte string of fixed 80-byte records
+ * (dh 32 || n u64 || mk 32 || exp u64): a session may keep up to RATCHET_MAX_STORED_SKIPPED of
+ * them, more than a msgpack array may hold under the wire limits the decoder enforces.
+ */
+const SKIPPED_REC = 80;
+
+function packSkipped(keys: ReadonlyArray<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }>): Uint8Array {
+  const out = new Uint8Array(keys.length * SKIPPED_REC);
+  const dv = new DataView(out.buffer);
+  keys.forEach((k, i) => {
+    const o = i * SKIPPED_REC;
+    out.set(k.dh, o);
+    dv.setBigUint64(o + 32, BigInt(k.n));
+    out.set(k.mk, o + 40);
+    dv.setBigUint64(o + 72, BigInt(k.exp));
+  });
+  return out;
+}
+
+function unpackSkipped(v: unknown): Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }> {
+  // Rows written before the packed form kept an array of maps.
+  if (Array.isArray(v)) return (v as Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }>).map((k) => ({ dh: k.dh, n: k.n, mk: k.mk, exp: k.exp }));
+  if (!(v instanceof Uint8Array) || v.length % SKIPPED_REC !== 0) throw new WotError('ERR_BAD_FIELD', 'stored session: skipped keys are malformed');
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const out: Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }> = [];
+  for (let o = 0; o < v.length; o += SKIPPED_REC) {
+    out.push({ dh: v.slice(o, o + 32), n: Number(dv.getBigUint64(o + 32)), mk: v.slice(o + 40, o + 72), exp: Number(dv.getBigUint64(o + 72)) });
+  }
+  return out;
 }
 
 /** Decodes a stored session row (also what a thief of the database would read). */
@@ -125,7 +157,7 @@ export function decodeSession(row: SessionRow): Session {
   const o = unpackValue(row.state) as Record<string, unknown>;
   const b = (k: string) => o[k] as Uint8Array;
   const init = o['init'] as { ek: Uint8Array; ik: Uint8Array; ts: number } | undefined;
-  const skipped = (o['skipped'] as Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }>).map((k) => ({ dh: k.dh, n: k.n, mk: k.mk, exp: k.exp }));
+  const skipped = unpackSkipped(o['skipped']);
   return {
     sid: row.sid,
     peer: row.peer,
