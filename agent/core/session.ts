@@ -22,6 +22,7 @@ import {
   initReceiver,
   initSender,
   initiatorSecret,
+  isStrictBoxPublicKey,
   ratchetDecrypt,
   ratchetEncrypt,
   responderSecret,
@@ -286,6 +287,8 @@ export class SessionManager {
       if (!i) throw new WotError('ERR_DECRYPT', 'no such session (the sender must set up a new one)');
       if (!equalBytes(i.ik, this.deps.box.publicKey)) throw new WotError('ERR_DECRYPT', 'the session was set up for another key of ours');
       if (!equalBytes(sidOf(i.ek), m.sid)) throw new WotError('ERR_DECRYPT', 'the session id does not match its setup');
+      // From the wire: refused before use unless canonical and of full order (one key, one encoding).
+      if (!isStrictBoxPublicKey(i.ek)) throw new WotError('ERR_DECRYPT', 'the session setup key is not a canonical X25519 key of full order');
       const sk = responderSecret(this.deps.box, i.ek);
       s = { sid: m.sid, peer: new Uint8Array(32), rank: i.ts, createdAt: now, init: null, confirmed: false, onion: false, r: initReceiver(sk, this.deps.box) };
     }
