@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { randomBytes, signingKeyFromSeed } from '../../agent/crypto/index.js';
+import { generateBoxKey, randomBytes, signingKeyFromSeed } from '../../agent/crypto/index.js';
 import { createAnnouncement, encodeEntityId, issueCert, verifyAnnouncement } from '../../agent/identity/index.js';
 import { SqliteStore } from '../../directory-server/sqlite-store.js';
 import { compare, sleep, type Bench, type BenchOptions, type BenchReport } from './lib.js';
@@ -36,7 +36,7 @@ function fill(file: string, total: number, real: number, log: (s: string) => voi
   for (let i = 0; i < real; i++) {
     const entity = signingKeyFromSeed(randomBytes(32));
     const agent = signingKeyFromSeed(randomBytes(32));
-    const cert = issueCert(entity, { agent: agent.publicKey, x25519: randomBytes(32), notBefore: now - 3600_000, notAfter: now + 30 * 86400_000, seq: 1 });
+    const cert = issueCert(entity, { agent: agent.publicKey, x25519: generateBoxKey().publicKey, notBefore: now - 3600_000, notAfter: now + 30 * 86400_000, seq: 1 });
     bodies.push(createAnnouncement(agent, cert, { addrs: [`203.0.113.${i % 250}:7117`], seq: now, ts: now }));
     entities.push(entity.publicKey);
   }

@@ -5,7 +5,7 @@
  * fast enough to make ten thousand).
  */
 import { createHash } from 'node:crypto';
-import type { SigningKey } from '../../agent/crypto/index.js';
+import { boxKeyFromSecret, type SigningKey } from '../../agent/crypto/index.js';
 import { simIssueCert, simSigningKey } from '../sim/keys.js';
 
 export function farmIdentity(prefix: string, n: number): { entity: SigningKey; agent: SigningKey; cert: Uint8Array } {
@@ -13,6 +13,6 @@ export function farmIdentity(prefix: string, n: number): { entity: SigningKey; a
   const entity = simSigningKey(seed('e'));
   const agent = simSigningKey(seed('a'));
   const now = Date.now();
-  const cert = simIssueCert(entity, { agent: agent.publicKey, x25519: seed('x'), notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
+  const cert = simIssueCert(entity, { agent: agent.publicKey, x25519: boxKeyFromSecret(seed('x')).publicKey, notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
   return { entity, agent, cert };
 }

@@ -8,7 +8,7 @@
  */
 import { BatchSigner } from '../../agent/core/batch.js';
 import { signHop, verifyChain } from '../../agent/core/path.js';
-import { clearBatchCache, randomBytes, signingKeyFromSeed, type SigningKey } from '../../agent/crypto/index.js';
+import { generateBoxKey, clearBatchCache, randomBytes, signingKeyFromSeed, type SigningKey } from '../../agent/crypto/index.js';
 import { issueCert } from '../../agent/identity/index.js';
 import { MsgType } from '../../agent/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
@@ -24,7 +24,7 @@ interface Agent {
 function makeAgent(now: number): Agent {
   const entity = signingKeyFromSeed(randomBytes(32));
   const agent = signingKeyFromSeed(randomBytes(32));
-  const cert = issueCert(entity, { agent: agent.publicKey, x25519: randomBytes(32), notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
+  const cert = issueCert(entity, { agent: agent.publicKey, x25519: generateBoxKey().publicKey, notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
   return { entity, agent, cert };
 }
 
