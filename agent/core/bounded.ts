@@ -40,12 +40,18 @@ export class BoundedMap<V> {
     return this.map.delete(key);
   }
 
-  /** Drops expired entries, oldest first, stopping at the first live one it sees after `budget` checks. */
+  /**
+   * Drops expired entries in insertion order, at most `budget` of them, stopping at the first
+   * live one: O(expired) per call, not O(size). Exact for a map whose entries all get the same
+   * lifetime (insertion order is then expiry order), which is how the core uses it; an entry
+   * that expires out of order is dropped when read, or evicted by the size bound.
+   */
   sweep(now: number, budget = 1000): void {
     let n = 0;
     for (const [k, e] of this.map) {
-      if (e.exp <= now) this.map.delete(k);
-      if (++n >= budget) break;
+      if (e.exp > now || n >= budget) break;
+      this.map.delete(k);
+      n++;
     }
   }
 

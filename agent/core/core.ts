@@ -32,6 +32,7 @@ import {
   u64be,
   utf8,
   verify,
+  verifyBatched,
   concatBytes,
   type BoxKey,
   type SigningKey,
@@ -79,6 +80,7 @@ import { BoundedMap } from './bounded.js';
 import { EVIDENCE_MAX, EvidenceLog } from './evidence.js';
 import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
+import { BatchSigner, PENDING_SIG, immediateSigner, type ItemSigner } from './batch.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
 import { KeyedBuckets, TokenBucket, type BucketConfig } from './ratelimit.js';
 import { RouteCache, signPathEntry, verifyRouteReply } from './routes.js';
@@ -256,6 +258,10 @@ interface Neighbour {
   awaitingWelcome: boolean;
   /** Addresses the peer advertised in the handshake. */
   addrs: string[];
+  /** Its announcement as last verified, and whether it names a public address (neighbourPublic). */
+  announced?: { bytes: Uint8Array; addrs: string[]; notAfter: number; public: boolean };
+  /** Whether `addrs` names a public address (computed once). */
+  handshakePublic?: boolean;
 }
 
 /** How this agent can be reached (status `reachability`). */
@@ -399,6 +405,8 @@ interface SeenQuery {
 
 export class AgentCore {
   private readonly neighbours = new Map<LinkId, Neighbour>();
+  /** Connected entities with a public address: the candidates to relay for us (refreshPublic). */
+  private readonly publicNeighbours = new Map<string, Uint8Array>();
   /** entity hex → link ids (several devices or a duplicate link during a race). */
   private readonly byEntity = new Map<string, Set<LinkId>>();
   /** agent hex of peers whose invite we redeemed in the gate; they get WELCOME on open. */
@@ -441,6 +449,10 @@ export class AgentCore {
   private readonly whereIsAsked: BoundedMap<true>;
   /** The mailing-list logic when this agent is a list entity (agent/lists). */
   private list: ListHooks | null = null;
+  /** Signs hop entries, reports and acks: one signature per batch of them (batch.ts). */
+  private readonly signer: BatchSigner;
+  /** Signs one item at once (mail items, encoded as soon as they are signed). */
+  private readonly signNow: ItemSigner;
   /** Forward-secret end-to-end sessions with our peers. */
   readonly sessions: SessionManager;
   /** Onion mode: sending, relaying and receiving onions. */
@@ -461,6 +473,8 @@ export class AgentCore {
     this.cfg = { ...CORE_DEFAULTS, ...cfg, complaints: { ...CORE_DEFAULTS.complaints, ...cfg.complaints } };
     this.self = deps.identity;
     this.selfHex = toHex(deps.identity.entityPub);
+    this.signer = new BatchSigner(deps.identity.agent);
+    this.signNow = immediateSigner(deps.identity.agent);
     this.mono = deps.mono ?? deps.now;
     const t = this.mono();
     this.wallOffset = deps.now() - t;
@@ -584,7 +598,26 @@ export class AgentCore {
 
   // ---------------------------------------------------------------- neighbour events
 
+  /**
+   * Runs `fn` (any calls into this core) as one signing batch: every hop entry, report and
+   * ack they produce is signed with one signature when it returns (batch.ts). The daemon
+   * wraps each group of events it commits in one transaction. Calls outside a batch still
+   * batch what each of them produces alone.
+   */
+  batch<T>(fn: () => T): T {
+    return this.signer.run(fn);
+  }
+
+  /** Signing batches so far and the items in them. */
+  signingStats(): { batches: number; items: number } {
+    return { ...this.signer.stats };
+  }
+
   peerUp(link: LinkId, peer: PeerIdentity, opts: { awaitingWelcome?: boolean; addrs?: string[] } = {}): Action[] {
+    return this.signer.run(() => this.linkUp(link, peer, opts));
+  }
+
+  private linkUp(link: LinkId, peer: PeerIdentity, opts: { awaitingWelcome?: boolean; addrs?: string[] }): Action[] {
     const now = this.deps.now();
     const actions: Action[] = [];
     const entityHex = toHex(peer.entity);
@@ -592,6 +625,7 @@ export class AgentCore {
     let set = this.byEntity.get(entityHex);
     if (!set) this.byEntity.set(entityHex, (set = new Set()));
     set.add(link);
+    this.refreshPublic(entityHex);
     this.store.certs.put(certRow(peer.cert, peer.certBytes, now));
     const trust = this.store.trust.get(peer.entity);
     const announced = opts.addrs?.[0];
@@ -624,8 +658,12 @@ export class AgentCore {
     this.neighbours.delete(link);
     const set = this.byEntity.get(n.entityHex);
     set?.delete(link);
-    if (set && set.size > 0) return [];
+    if (set && set.size > 0) {
+      this.refreshPublic(n.entityHex);
+      return [];
+    }
     this.byEntity.delete(n.entityHex);
+    this.publicNeighbours.delete(n.entityHex);
     this.routes.dropVia(n.peer.entity);
     // Envelopes we handed to it that it has not taken yet: another way, on the next tick.
     const actions: Action[] = [...this.reannounceIfRelaysChanged()];
@@ -669,6 +707,10 @@ export class AgentCore {
   // ---------------------------------------------------------------- messages from neighbours
 
   onMessage(link: LinkId, msg: WireMessage): Action[] {
+    return this.signer.run(() => this.handleMessage(link, msg));
+  }
+
+  private handleMessage(link: LinkId, msg: WireMessage): Action[] {
     const n = this.neighbours.get(link);
     if (!n) return [];
     const heard = this.mono();
@@ -784,7 +826,11 @@ export class AgentCore {
     const mono = this.mono();
     // A copy we accepted already (a relay sent it again: our ack was lost). Its session key is
     // used up, so it would not open again; it needs only the ack.
-    if (this.store.inbox.has(env.id) || this.store.held.has(env.id) || this.fwdlog.get(idHex, mono)?.prevEntity === fromEntityHex) {
+    // Its chain must start at the sender we accepted it from: a neighbour cannot pass off a
+    // chain of its own for a message id it saw.
+    const had = this.store.inbox.has(env.id) ? this.store.inbox.get(env.id) : this.store.held.get(env.id);
+    if (had && !equalBytes(had.from, sender.entity)) throw new WotError('ERR_BAD_SIGNATURE', 'a copy of an accepted message whose chain starts at another sender');
+    if (had || this.fwdlog.get(idHex, mono)?.prevEntity === fromEntityHex) {
       return { actions: [{ type: 'metric', name: 'inbox.duplicate' }], outcome: 'duplicate', sender: sender.entity };
     }
     const inner = openSealed(this.self.box, env.body, sealAd(env.id, env.to));
@@ -1099,7 +1145,9 @@ export class AgentCore {
     const now = this.deps.now();
     const mono = this.mono();
     const idHex = toHex(env.id);
-    const copy = toHex(env.hops[env.hops.length - 1]!.s.subarray(0, 16));
+    // One copy = one hop entry: its batch signature and its place in that batch.
+    const lastHop = env.hops[env.hops.length - 1]!;
+    const copy = `${toHex(lastHop.s.subarray(0, 16))}.${lastHop.x ?? 0}.${lastHop.p?.length ?? 0}`;
     let fwd = this.fwdlog.get(idHex, mono);
     const hold: Action = { type: 'send', link: n.link, msg: { t: MsgType.HOLD, id: env.id } };
     if (this.store.relayq.has(env.id) || fwd?.seen.includes(copy)) {
@@ -1252,7 +1300,7 @@ export class AgentCore {
 
   /** Signs our hop entry and sends `env` (as we received it) to `way.next` with `way.rest` as its remaining route. */
   private handOver(env: Envelope, way: Way, fwd: FwdEntry): Action[] {
-    const out: Envelope = { ...env, route: way.rest, hops: [...env.hops, signHop(this.self.agent, this.self.certBytes, env, way.next)] };
+    const out: Envelope = { ...env, route: way.rest, hops: [...env.hops, signHop(this.signer, this.self.certBytes, env, way.next)] };
     const nextHex = toHex(way.next);
     fwd.nexts.push(nextHex);
     if (fwd.nexts.length > 16) fwd.nexts.shift();
@@ -1453,7 +1501,7 @@ export class AgentCore {
         this.store.mailbox.delete(owner, [r.seq]);
         continue;
       }
-      const e = encodeMessage({ ...env, route: [], hops: [...env.hops, signHop(this.self.agent, this.self.certBytes, env, owner)] });
+      const e = encodeMessage({ ...env, route: [], hops: [...env.hops, signHop(this.signNow, this.self.certBytes, env, owner)] });
       if (items.length > 0 && size + e.length > MAIL_PAGE_BYTES) {
         more = true;
         break;
@@ -1542,8 +1590,9 @@ export class AgentCore {
 
   private makeReport(id: Uint8Array, st: ReportStatus): Report {
     const ts = this.deps.now();
-    const s = sign(this.self.agent, Domain.REPORT, reportBytes(id, st, ts));
-    return { t: MsgType.REPORT, id, st, ts, c: this.self.certBytes, s };
+    const rep: Report = { t: MsgType.REPORT, id, st, ts, c: this.self.certBytes, s: PENDING_SIG };
+    this.signer.sign(Domain.REPORT, reportBytes(id, st, ts), rep);
+    return rep;
   }
 
   /** Our own progress report for a message, sent back toward its sender (or to the app if we are it). */
@@ -1581,9 +1630,10 @@ export class AgentCore {
   }
 
   private makeAck(id: Uint8Array, st: Ack['st'], step?: Uint8Array): Ack {
-    const s = sign(this.self.agent, Domain.ACK, ackBytes(id, st));
     const r = step && step.length <= Limits.MAX_RATCHET_STEP ? step : undefined;
-    return { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s, c: this.self.certBytes, ...(r ? { r } : {}) };
+    const ack: Ack = { t: MsgType.ACK, id, st, by: this.self.agent.publicKey, s: PENDING_SIG, c: this.self.certBytes, ...(r ? { r } : {}) };
+    this.signer.sign(Domain.ACK, ackBytes(id, st), ack);
+    return ack;
   }
 
   private onAck(n: Neighbour, ack: Ack): Action[] {
@@ -1605,7 +1655,7 @@ export class AgentCore {
     if (!equalBytes(cert.agent, ack.by) || !equalBytes(cert.entity, row.to)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack is not from the recipient');
     }
-    if (!verify(ack.by, Domain.ACK, ackBytes(ack.id, ack.st), ack.s)) {
+    if (!verifyBatched(ack.by, Domain.ACK, ackBytes(ack.id, ack.st), ack)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'ack signature does not verify');
     }
     this.inflight.delete(idHex);
@@ -1647,7 +1697,7 @@ export class AgentCore {
     // We are the sender: verify before believing it.
     const now = this.deps.now();
     const cert = verifyCert(rep.c, now);
-    if (!verify(cert.agent, Domain.REPORT, reportBytes(rep.id, rep.st, rep.ts), rep.s)) {
+    if (!verifyBatched(cert.agent, Domain.REPORT, reportBytes(rep.id, rep.st, rep.ts), rep)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'report signature does not verify');
     }
     return [...actions, ...this.recordProgress({ id: rep.id, status: rep.st, reporter: cert.entity, at: rep.ts })];
@@ -1767,17 +1817,27 @@ export class AgentCore {
     return relays.map(toHex).join(' ');
   }
 
-  /** Addresses a neighbour announced: its verified announcement, else what it said in the handshake. */
-  private neighbourAddrs(n: Neighbour): string[] {
-    const row = this.store.addrbook.get(n.peer.entity, this.deps.now());
+  /**
+   * Whether a neighbour has a public address: in its verified announcement, else in what it
+   * said in the handshake.
+   */
+  private neighbourPublic(n: Neighbour): boolean {
+    const now = this.deps.now();
+    const row = this.store.addrbook.get(n.peer.entity, now);
     if (row && !row.invalid) {
+      // Reachability reads every neighbour's announcement on every link change: remember the
+      // one verified last (same bytes, certificate still valid).
+      const seen = n.announced;
+      if (seen && now <= seen.notAfter && equalBytes(seen.bytes, row.announcement)) return seen.public;
       try {
-        return verifyAnnouncement(row.announcement, this.deps.now()).addrs;
+        const ann = verifyAnnouncement(row.announcement, now);
+        n.announced = { bytes: ann.bytes, addrs: ann.addrs, notAfter: ann.cert.notAfter, public: ann.addrs.some(isPublicAddr) };
+        return n.announced.public;
       } catch {
         /* expired certificate: fall back to the handshake */
       }
     }
-    return n.addrs;
+    return (n.handshakePublic ??= n.addrs.some(isPublicAddr));
   }
 
   /**
@@ -1791,15 +1851,36 @@ export class AgentCore {
     const pub = addrs.filter(isPublicAddr);
     if (pub.length > 0) return { mode: 'direct', relays: [], why: `listening on a public address (${pub[0]})` };
     const relays = new Map<string, Uint8Array>();
-    for (const n of this.neighbours.values()) {
-      if (relays.has(n.entityHex)) continue;
-      if (this.store.trust.get(n.peer.entity)?.state !== 'active') continue;
-      if (this.neighbourAddrs(n).some(isPublicAddr)) relays.set(n.entityHex, n.peer.entity);
+    for (const [hex, entity] of this.publicNeighbours) {
+      if (this.store.trust.get(entity)?.state === 'active') relays.set(hex, entity);
     }
     const list = [...relays.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, MAX_ANNOUNCED_RELAYS).map(([, e]) => e);
     if (list.length === 0) return { mode: 'unknown', relays: [], why: 'our addresses are private and no public trusted neighbour is connected yet' };
     const names = list.map((e) => fingerprint(e)).join(', ');
     return { mode: 'via-relay', relays: list, why: `our addresses are private; public neighbour${list.length === 1 ? '' : 's'} ${names} relay${list.length === 1 ? 's' : ''} for us over the link we keep open` };
+  }
+
+  /**
+   * Keeps `publicNeighbours` right for one entity: in it while one of its links has a
+   * public address (announced, else from the handshake). Called when a link comes up or
+   * goes down and when its announcement or address-book row changes, so reachability never
+   * walks every neighbour (an agent may hold 10,000 links).
+   */
+  private refreshPublic(entityHex: string): void {
+    const links = this.byEntity.get(entityHex);
+    let entity: Uint8Array | undefined;
+    let pub = false;
+    for (const l of links ?? []) {
+      const n = this.neighbours.get(l);
+      if (!n) continue;
+      entity = n.peer.entity;
+      if (this.neighbourPublic(n)) {
+        pub = true;
+        break;
+      }
+    }
+    if (pub && entity) this.publicNeighbours.set(entityHex, entity);
+    else this.publicNeighbours.delete(entityHex);
   }
 
   /** Re-announces to everyone when the set of neighbours relaying for us changed. */
@@ -1816,6 +1897,8 @@ export class AgentCore {
   announce(): Action[] {
     const addrs = this.deps.addrs();
     if (addrs.length === 0) return [];
+    // Announcements and certificates expire with time: look at every neighbour again now and then.
+    for (const hex of this.byEntity.keys()) this.refreshPublic(hex);
     this.buildAnnouncement(addrs);
     const a = this.ownAnnouncement!;
     const actions: Action[] = [{ type: 'announced', announcement: a }];
@@ -1828,11 +1911,16 @@ export class AgentCore {
    * it if it is newer than what the address book holds. Returns dials for pending mail.
    */
   learnAnnouncement(bytes: Uint8Array): Action[] {
+    return this.signer.run(() => this.learnAnnouncementNow(bytes));
+  }
+
+  private learnAnnouncementNow(bytes: Uint8Array): Action[] {
     const now = this.deps.now();
     const ann = verifyAnnouncement(bytes, now);
     if (equalBytes(ann.entity, this.self.entityPub)) return [];
     const stored = this.store.addrbook.put({ entity: ann.entity, announcement: ann.bytes, seq: ann.seq, receivedAt: now, expiresAt: Math.min(ann.ts + this.cfg.addrTtlMs, ann.cert.notAfter) });
     if (!stored) return [{ type: 'metric', name: 'announce.stale' }];
+    this.refreshPublic(toHex(ann.entity));
     this.store.certs.put(certRow(ann.cert, ann.certBytes, now));
     const trust = this.store.trust.get(ann.entity);
     if (trust && ann.addrs[0] && trust.addr !== ann.addrs[0]) this.store.trust.setAddr(ann.entity, ann.addrs[0], now);
@@ -1864,6 +1952,7 @@ export class AgentCore {
       } catch {
         this.store.addrbook.markInvalid(entity);
       }
+      this.refreshPublic(toHex(entity));
     }
     return [{ type: 'metric', name: 'dial.failed' }];
   }
@@ -2074,6 +2163,10 @@ export class AgentCore {
    * outbox refuses with ERR_QUEUE_FULL; nothing accepted is ever dropped.
    */
   send(to: Uint8Array, kind: ContentKind, body: Uint8Array, name?: string, opts: { onion?: number } = {}): { id: Uint8Array; actions: Action[] } {
+    return this.signer.run(() => this.sendNow(to, kind, body, name, opts));
+  }
+
+  private sendNow(to: Uint8Array, kind: ContentKind, body: Uint8Array, name: string | undefined, opts: { onion?: number }): { id: Uint8Array; actions: Action[] } {
     if (opts.onion !== undefined && !(Number.isInteger(opts.onion) && opts.onion >= 1 && opts.onion <= Limits.MAX_ONION_RELAYS)) {
       throw new WotError('ERR_BAD_REQUEST', `an onion path has 1..${Limits.MAX_ONION_RELAYS} relays, not ${String(opts.onion)}`, 'use --hops N with N from 1 to 8');
     }
@@ -2147,6 +2240,10 @@ export class AgentCore {
    * recipient's outbox bound is reached (nothing written).
    */
   queueMessage(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] } = {}): { queued: boolean; actions: Action[] } {
+    return this.signer.run(() => this.queueMessageNow(to, kind, body, opts));
+  }
+
+  private queueMessageNow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] }): { queued: boolean; actions: Action[] } {
     const now = this.deps.now();
     if (opts.id) {
       const existing = this.store.outbox.get(opts.id);
@@ -2294,6 +2391,10 @@ export class AgentCore {
    * simulator on its virtual clock.
    */
   tick(): Action[] {
+    return this.signer.run(() => this.tickNow());
+  }
+
+  private tickNow(): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
     const actions: Action[] = this.followClockStep(now, mono);

@@ -33,6 +33,7 @@ import {
   sign,
   toHex,
   u64be,
+  sha256,
   utf8,
   verify,
   wrapBack,
@@ -51,7 +52,8 @@ import type { Content, Envelope, Onion, OnionBack, OnionComplaint, WireMessage }
 import { BoundedMap } from './bounded.js';
 import type { ComplaintTracker } from './complaints.js';
 import type { Action, LinkId, ProgressEvent } from './core.js';
-import { signHop, verifyChain } from './path.js';
+import { hopLeaf, signHop, verifyChain } from './path.js';
+import { immediateSigner } from './batch.js';
 import type { SessionManager } from './session.js';
 
 /** A verified end-to-end body for us (core.ts openBody), not yet committed. */
@@ -207,7 +209,9 @@ export class OnionCore {
     const fromHex = toHex(from.entity);
     // The neighbour signed handing this onion to us: checked before anything else is used.
     const env = onionAsEnvelope(m, host.self.entityPub);
-    env.hops = [{ a: from.agent, n: host.self.entityPub, s: m.s, c: from.certBytes }];
+    // An onion's hand-over is a batch of one (its root is the leaf; no proof on the wire).
+    const l = hopLeaf(m.id, sha256(m.o), new Uint8Array(32), host.self.entityPub, from.agent);
+    env.hops = [{ a: from.agent, n: host.self.entityPub, l, s: m.s, c: from.certBytes }];
     verifyChain(env, host.self.entityPub, from.agent, now);
     const peeled = peelOnion(host.self.box, m.o);
     if (!peeled.ok) return [{ type: 'metric', name: `dropped.onion-${peeled.why}` }];
@@ -255,9 +259,9 @@ export class OnionCore {
     return [hold, { type: 'metric', name: 'onion.relayed' }, ...this.moveOn(row, false)];
   }
 
-  /** Our signature handing onion (id, packet) to `next` (path.ts signHop; neither key goes on the wire). */
+  /** Our signature handing onion (id, packet) to `next` (path.ts signHop as a batch of one; neither key goes on the wire). */
   private signTo(id: Uint8Array, packet: Uint8Array, next: Uint8Array): Uint8Array {
-    return signHop(this.host.self.agent, this.host.self.certBytes, { id, body: packet, hops: [] }, next).s;
+    return signHop(immediateSigner(this.host.self.agent), this.host.self.certBytes, { id, body: packet, hops: [] }, next).s;
   }
 
   private remember(tag: Uint8Array, exp: number): void {

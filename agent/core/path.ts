@@ -1,41 +1,59 @@
 /**
- * The signed hop chain of an envelope. Each hop appends `{a, n, s, c}`: its agent key,
- * the entity it hands the message to, and a signature (Domain.HOP) over
+ * The signed hop chain of an envelope. Each hop appends `{a, n, l, s, p?, x?, c}`: its agent
+ * key, the entity it hands the message to, the leaf `l` of its item, and a batch signature
+ * (agent/crypto/merkle.ts, PROTOCOL.md 3.16) whose item (Domain.HOP) is
  *
- *   id (16) || sha256(body) (32) || hash of the previous entry (32, zeros for the first) || n (32)
+ *   id (16) || sha256(body) (32) || l of the previous entry (32, zeros for the first) || n (32) || a (32)
  *
- * where an entry's hash is sha256(a || n || s). The recipient verifies the whole chain
- * (every signature, every certificate, every hand-over naming the next signer's entity,
- * the last naming itself and signed by the neighbour it came from) before delivering.
+ * so `l` = leaf(Domain.HOP, item) chains every entry to all before it and to its signer. `s`
+ * signs the root of the Merkle tree the agent signed for its batch; `p` and `x` prove the
+ * leaf is under it. Relays take the previous `l` as given (they do not verify); the recipient
+ * recomputes every leaf from the envelope and checks it against `l`, then every certificate,
+ * every hand-over naming the next signer's entity, the last naming itself and signed by the
+ * neighbour it came from, and every batch signature (through its cache of verified roots)
+ * before delivering.
  */
-import { concatBytes, equalBytes, sha256, sign, verify, type SigningKey } from '../crypto/index.js';
+import { concatBytes, merkleLeafOf, sha256, verifyBatchedLeaf } from '../crypto/index.js';
 import { verifyCert, type AgentCert } from '../identity/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import type { Envelope, HopEntry } from '../wire/types.js';
+import { PENDING_SIG, type ItemSigner } from './batch.js';
 
 const ZERO32 = new Uint8Array(32);
 
-export function entryHash(e: HopEntry): Uint8Array {
-  return sha256(e.a, e.n, e.s);
+/** The item a hop signs (as one leaf of its batch). */
+export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): Uint8Array {
+  return concatBytes(id, bodyHash, prevLeaf, next, agent);
 }
 
-export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevHash: Uint8Array, next: Uint8Array): Uint8Array {
-  return concatBytes(id, bodyHash, prevHash, next);
+/** The leaf of a hop's item: merkleLeaf(Domain.HOP, hopSigningBytes(…)), in one step. */
+export function hopLeaf(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): Uint8Array {
+  return merkleLeafOf(Domain.HOP, id, bodyHash, prevLeaf, next, agent);
 }
 
-/** Builds this agent's hop entry handing `env` to entity `next`. */
+/** Equality of public byte strings in a chain (keys, leaves): no secret involved, no need for constant time. */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Builds this agent's hop entry handing `env` to entity `next`. The entry's signature is
+ * filled by `signer`: at once, or when the signer's open batch closes.
+ */
 export function signHop(
-  agent: SigningKey,
+  signer: ItemSigner,
   certBytes: Uint8Array,
   env: Pick<Envelope, 'id' | 'body' | 'hops'>,
   next: Uint8Array,
   bodyHash: Uint8Array = sha256(env.body),
 ): HopEntry {
   const last = env.hops[env.hops.length - 1];
-  const prev = last ? entryHash(last) : ZERO32;
-  const s = sign(agent, Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, next));
-  return { a: agent.publicKey, n: next, s, c: certBytes };
+  const entry: HopEntry = { a: signer.publicKey, n: next, l: hopLeaf(env.id, bodyHash, last ? last.l : ZERO32, next, signer.publicKey), s: PENDING_SIG, c: certBytes };
+  signer.signLeaf(entry.l, entry);
+  return entry;
 }
 
 export interface VerifiedHop {
@@ -51,6 +69,10 @@ export interface VerifiedHop {
  */
 export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Array, now: number): VerifiedHop[] {
   if (env.hops.length === 0) throw new WotError('ERR_BAD_FIELD', 'envelope has no hop entries');
+  const last = env.hops[env.hops.length - 1]!;
+  // Cheap checks first: a chain not meant for us, or not from this neighbour, costs no hashing.
+  if (!same(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
+  if (!same(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
   const bodyHash = sha256(env.body);
   const path: VerifiedHop[] = [];
   let prev: Uint8Array = ZERO32;
@@ -58,18 +80,15 @@ export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Arr
     const h = env.hops[i]!;
     if (!h.c) throw new WotError('ERR_BAD_CERT', `hop ${i} carries no certificate`);
     const cert = verifyCert(h.c, now);
-    if (!equalBytes(cert.agent, h.a)) throw new WotError('ERR_BAD_CERT', `hop ${i} certificate names another agent`);
-    if (!verify(h.a, Domain.HOP, hopSigningBytes(env.id, bodyHash, prev, h.n), h.s)) {
-      throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
-    }
-    if (i > 0 && !equalBytes(env.hops[i - 1]!.n, cert.entity)) {
+    if (!same(cert.agent, h.a)) throw new WotError('ERR_BAD_CERT', `hop ${i} certificate names another agent`);
+    if (i > 0 && !same(env.hops[i - 1]!.n, cert.entity)) {
       throw new WotError('ERR_BAD_SIGNATURE', `hop ${i - 1} handed the message to another entity than hop ${i}`);
     }
+    const leaf = hopLeaf(env.id, bodyHash, prev, h.n, h.a);
+    if (!same(leaf, h.l)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} entry does not match the message and the hops before it`);
+    if (!verifyBatchedLeaf(h.a, leaf, h)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
     path.push({ agent: h.a, entity: cert.entity, cert });
-    prev = entryHash(h);
+    prev = leaf;
   }
-  const last = env.hops[env.hops.length - 1]!;
-  if (!equalBytes(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
-  if (!equalBytes(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
   return path;
 }

@@ -22,6 +22,7 @@ import {
   initReceiver,
   initSender,
   initiatorSecret,
+  isStrictBoxPublicKey,
   ratchetDecrypt,
   ratchetEncrypt,
   responderSecret,
@@ -116,8 +117,40 @@ function encodeSession(s: Session): Uint8Array {
     ns: r.ns,
     nr: r.nr,
     pn: r.pn,
-    skipped: r.skipped.map((k) => ({ dh: k.dh, n: k.n, mk: k.mk, exp: k.exp })),
+    skipped: packSkipped(r.skipped),
   });
+}
+
+/**
+ * Skipped message keys, stored as one byte string of fixed 80-byte records
+ * (dh 32 || n u64 || mk 32 || exp u64): a session may keep up to RATCHET_MAX_STORED_SKIPPED of
+ * them, more than a msgpack array may hold under the wire limits the decoder enforces.
+ */
+const SKIPPED_REC = 80;
+
+function packSkipped(keys: ReadonlyArray<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }>): Uint8Array {
+  const out = new Uint8Array(keys.length * SKIPPED_REC);
+  const dv = new DataView(out.buffer);
+  keys.forEach((k, i) => {
+    const o = i * SKIPPED_REC;
+    out.set(k.dh, o);
+    dv.setBigUint64(o + 32, BigInt(k.n));
+    out.set(k.mk, o + 40);
+    dv.setBigUint64(o + 72, BigInt(k.exp));
+  });
+  return out;
+}
+
+function unpackSkipped(v: unknown): Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }> {
+  // Rows written before the packed form kept an array of maps.
+  if (Array.isArray(v)) return (v as Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }>).map((k) => ({ dh: k.dh, n: k.n, mk: k.mk, exp: k.exp }));
+  if (!(v instanceof Uint8Array) || v.length % SKIPPED_REC !== 0) throw new WotError('ERR_BAD_FIELD', 'stored session: skipped keys are malformed');
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const out: Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }> = [];
+  for (let o = 0; o < v.length; o += SKIPPED_REC) {
+    out.push({ dh: v.slice(o, o + 32), n: Number(dv.getBigUint64(o + 32)), mk: v.slice(o + 40, o + 72), exp: Number(dv.getBigUint64(o + 72)) });
+  }
+  return out;
 }
 
 /** Decodes a stored session row (also what a thief of the database would read). */
@@ -125,7 +158,7 @@ export function decodeSession(row: SessionRow): Session {
   const o = unpackValue(row.state) as Record<string, unknown>;
   const b = (k: string) => o[k] as Uint8Array;
   const init = o['init'] as { ek: Uint8Array; ik: Uint8Array; ts: number } | undefined;
-  const skipped = (o['skipped'] as Array<{ dh: Uint8Array; n: number; mk: Uint8Array; exp: number }>).map((k) => ({ dh: k.dh, n: k.n, mk: k.mk, exp: k.exp }));
+  const skipped = unpackSkipped(o['skipped']);
   return {
     sid: row.sid,
     peer: row.peer,
@@ -254,6 +287,8 @@ export class SessionManager {
       if (!i) throw new WotError('ERR_DECRYPT', 'no such session (the sender must set up a new one)');
       if (!equalBytes(i.ik, this.deps.box.publicKey)) throw new WotError('ERR_DECRYPT', 'the session was set up for another key of ours');
       if (!equalBytes(sidOf(i.ek), m.sid)) throw new WotError('ERR_DECRYPT', 'the session id does not match its setup');
+      // From the wire: refused before use unless canonical and of full order (one key, one encoding).
+      if (!isStrictBoxPublicKey(i.ek)) throw new WotError('ERR_DECRYPT', 'the session setup key is not a canonical X25519 key of full order');
       const sk = responderSecret(this.deps.box, i.ek);
       s = { sid: m.sid, peer: new Uint8Array(32), rank: i.ts, createdAt: now, init: null, confirmed: false, onion: false, r: initReceiver(sk, this.deps.box) };
     }

@@ -1,8 +1,8 @@
 /**
- * Ed25519 signatures with domain separation. Signing and verification use node:crypto
- * (OpenSSL) with cached KeyObjects; strict public-key validation (canonical encoding,
- * not of small order) uses @noble/ed25519. Every signature covers
- * `utf8(domain) || 0x00 || msg`.
+ * Ed25519 signatures with domain separation. Signing and verification use libsodium
+ * (sodium.ts) when it loads, else node:crypto (OpenSSL) with cached KeyObjects; strict
+ * public-key validation (canonical encoding, not of small order) uses @noble/ed25519, and
+ * happens before either verifies. Every signature covers `utf8(domain) || 0x00 || msg`.
  */
 import {
   createPrivateKey,
@@ -16,6 +16,7 @@ import type { DomainTag } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import { asU8, concatBytes, toHex, utf8 } from './bytes.js';
 import { randomBytes } from './hash.js';
+import { sodium } from './sodium.js';
 
 export interface SigningKey {
   readonly seed: Uint8Array;
@@ -50,8 +51,10 @@ class Lru<V> {
   }
 }
 
-const publicKeys = new Lru<KeyObject>(4096);
-const strictCache = new Lru<boolean>(4096);
+// Sized for an agent with 10,000 neighbours (and the simulator's 10,000 agents in one process):
+// a smaller cache thrashes and every verification re-imports its key.
+const publicKeys = new Lru<KeyObject>(32_768);
+const strictCache = new Lru<boolean>(32_768);
 
 export function generateSigningKey(): SigningKey {
   return signingKeyFromSeed(randomBytes(32));
@@ -91,8 +94,25 @@ function domainMessage(domain: DomainTag, msg: Uint8Array): Uint8Array {
   return concatBytes(utf8(domain), Uint8Array.of(0), msg);
 }
 
+/** libsodium secret keys (seed || public key), one per SigningKey object. */
+const sodiumKeys = new WeakMap<SigningKey, Uint8Array>();
+
 /** 64-byte Ed25519 signature over `utf8(domain) || 0x00 || msg`. */
 export function sign(key: SigningKey, domain: DomainTag, msg: Uint8Array): Uint8Array {
+  if (sodium) {
+    let sk = sodiumKeys.get(key);
+    if (sk === undefined) {
+      // Check the pair once (a SigningKey built elsewhere could carry a wrong public key).
+      if (!(key.seed instanceof Uint8Array) || key.seed.length !== 32) throw new WotError('ERR_BAD_FIELD', 'Ed25519 seed must be 32 bytes');
+      const derived = createPublicKey(privateKeyObject(key)).export({ format: 'jwk' }).x;
+      if (derived !== Buffer.from(key.publicKey).toString('base64url')) throw new WotError('ERR_BAD_FIELD', 'Ed25519 public key does not belong to the seed');
+      sk = concatBytes(key.seed, key.publicKey);
+      sodiumKeys.set(key, sk);
+    }
+    const sig = new Uint8Array(64);
+    sodium.crypto_sign_detached(sig, domainMessage(domain, msg), sk);
+    return sig;
+  }
   return asU8(nodeSign(null, domainMessage(domain, msg), privateKeyObject(key)));
 }
 
@@ -122,6 +142,7 @@ export function verify(publicKey: Uint8Array, domain: DomainTag, msg: Uint8Array
     if (!(sig instanceof Uint8Array) || sig.length !== 64) return false;
     if (!(msg instanceof Uint8Array)) return false;
     if (!isStrictPublicKey(publicKey)) return false;
+    if (sodium) return sodium.crypto_sign_verify_detached(sig, domainMessage(domain, msg), publicKey);
     const k = toHex(publicKey);
     let ko = publicKeys.get(k);
     if (ko === undefined) {

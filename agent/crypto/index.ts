@@ -3,7 +3,9 @@
  * X25519, AEAD, hashing, sealed boxes, onion layers (onion.ts) and the Double Ratchet (ratchet.ts).
  * Hot-path primitives use node:crypto (OpenSSL); @noble/ed25519 is used for strict
  * public-key checks (canonical encoding, small order) and tweetnacl as an independent
- * implementation in tests.
+ * implementation in tests. merkle.ts signs batches: one signature over a Merkle root of many
+ * items, each with its inclusion proof (the relay's hot path; see test/bench/README.md for
+ * the measurements behind these choices).
  */
 export * from './bytes.js';
 export * from './ed25519.js';
@@ -11,5 +13,6 @@ export * from './x25519.js';
 export * from './aead.js';
 export * from './hash.js';
 export * from './seal.js';
+export * from './merkle.js';
 export * from './onion.js';
 export * from './ratchet.js';

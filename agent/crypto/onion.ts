@@ -34,7 +34,7 @@ import { WotError } from '../wire/errors.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { asU8, concatBytes, equalBytes, readU64be, u64be } from './bytes.js';
 import { hkdfSha256, hmacSha256, randomBytes } from './hash.js';
-import { boxKeyFromSecret, generateEphemeralBoxKey, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
+import { boxKeyFromSecret, generateEphemeralBoxKey, isCanonicalBoxPublicKey, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
 
 /** Bytes of one hop's data inside the routing block. */
 export const ONION_SLOT_BYTES = 128;
@@ -248,7 +248,11 @@ export function buildOnion(input: BuildInput): BuiltOnion {
 export type PeelResult =
   | { ok: true; keys: LayerKeys; layer: RelayLayer; out: Uint8Array }
   | { ok: true; keys: LayerKeys; layer: FinalLayer }
-  /** size: not one of ONION_SIZES; key: the ephemeral key is unusable; mac: tampered, truncated or not ours; layer: malformed hop data. */
+  /**
+   * size: not one of ONION_SIZES; key: the ephemeral key is not canonical or of low order;
+   * mac: tampered, truncated, resized within the sizes, reordered, or not ours; layer:
+   * malformed hop data.
+   */
   | { ok: false; why: 'size' | 'key' | 'mac' | 'layer' };
 
 /** Peels our layer off `packet` with our box key. Never throws. */
@@ -260,6 +264,10 @@ export function peelOnion(box: BoxKey, packet: Uint8Array): PeelResult {
   const routing = packet.subarray(32, 32 + R);
   const mac = packet.subarray(32 + R, ONION_HEADER_BYTES);
   const payload = packet.subarray(ONION_HEADER_BYTES);
+  // The ephemeral key is refused before any use unless it is canonical (node:crypto would
+  // reduce it mod p, so one layer would have several encodings) and not of low order (x25519
+  // throws on the all-zero secret).
+  if (!isCanonicalBoxPublicKey(eph)) return { ok: false, why: 'key' };
   let keys: LayerKeys;
   try {
     keys = layerKeys(x25519(box.secretKey, eph), eph, box.publicKey);

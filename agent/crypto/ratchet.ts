@@ -2,7 +2,8 @@
  * The Double Ratchet (Trevor Perrin and Moxie Marlinspike, "The Double Ratchet Algorithm",
  * Signal, revision 1, 2016-11-20), as a pure state machine over node:crypto primitives:
  *
- *   DH        X25519 (ratchet secrets never enter the KeyObject cache)
+ *   DH        X25519 (ratchet secrets never enter the KeyObject cache; a peer's ratchet key that
+ *             is not canonical or of low order is refused before use)
  *   KDF_RK    HKDF-SHA256(salt = root key, ikm = DH output, info "wotrelay/v1/ratchet-rk") → root key, chain key
  *   KDF_CK    message key = HMAC-SHA256(ck, 0x01), next chain key = HMAC-SHA256(ck, 0x02)
  *   ENCRYPT   HKDF-SHA256(mk, info "wotrelay/v1/ratchet-mk") → ChaCha20-Poly1305 key and nonce;
@@ -20,7 +21,7 @@ import { WotError } from '../wire/errors.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { concatBytes, equalBytes } from './bytes.js';
 import { hkdfSha256, hmacSha256 } from './hash.js';
-import { boxKeyFromSecret, generateEphemeralBoxKey, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
+import { boxKeyFromSecret, generateEphemeralBoxKey, isStrictBoxPublicKey, x25519, x25519Ephemeral, type BoxKey } from './x25519.js';
 
 /** Message keys skipped in one step at most (a header claiming more is refused). */
 export const RATCHET_MAX_SKIP = 1000;
@@ -145,6 +146,8 @@ export function ratchetDecrypt(
   }
   try {
     if (!s.dhr || !equalBytes(header.dh, s.dhr)) {
+      // A new ratchet key from the wire: canonical and of full order, or nothing is done with it.
+      if (!isStrictBoxPublicKey(header.dh)) return null;
       if (!skip(s, header.pn, now + skippedTtlMs)) return null;
       // DH ratchet step: a new receiving chain from their new key, then a new key pair of ours.
       s.pn = s.ns;
@@ -167,7 +170,7 @@ export function ratchetDecrypt(
     const pt = aeadOpen(key, nonce, ct, fullAd);
     return pt ? { state: s, plaintext: pt } : null;
   } catch {
-    // A low-order ratchet key from the peer.
+    // Defence in depth: x25519 refuses a non-canonical or low-order key too.
     return null;
   }
 }
@@ -196,7 +199,10 @@ export function initiatorSecret(ek: BoxKey, ik: Uint8Array): Uint8Array {
   return setupKdf(dh(ek, ik), ek.publicKey, ik);
 }
 
-/** The responder's side of initiatorSecret, with its long-term box key. */
+/**
+ * The responder's side of initiatorSecret, with its long-term box key. Throws ERR_BAD_FIELD
+ * when `ekPub` (from the wire) is not canonical or of low order.
+ */
 export function responderSecret(own: BoxKey, ekPub: Uint8Array): Uint8Array {
   return setupKdf(x25519(own.secretKey, ekPub), ekPub, own.publicKey);
 }

@@ -1,6 +1,8 @@
 /**
  * X25519 key agreement via node:crypto, with raw 32-byte keys wrapped in KeyObjects.
- * Rejects an all-zero shared secret (low-order peer point).
+ * Every agreement refuses a peer key that is not canonical (u >= p, or the top bit set:
+ * node:crypto would reduce it, so one key would have many encodings) and an all-zero shared
+ * secret (a low-order peer point): a peer key from the wire is strict before it is used.
  *
  * Importing a key costs far more than using it, and a PKCS#8 (DER) import costs about eight
  * times a JWK import. So: our own long-lived box key is imported once and cached; fresh
@@ -34,12 +36,14 @@ function importPrivate(sk: Uint8Array, pub?: Uint8Array): KeyObject {
 
 /** Long-lived secret keys (our own box key opens every message): imported once. */
 const privCache = new Map<string, KeyObject>();
+/** Enough for a simulator of 10,000 agents, each opening with its own key. */
+const PRIV_CACHE_MAX = 16_384;
 function cachedPrivate(sk: Uint8Array): KeyObject {
   const k = Buffer.from(sk).toString('base64');
   let ko = privCache.get(k);
   if (!ko) {
     ko = importPrivate(sk);
-    if (privCache.size >= 1024) privCache.delete(privCache.keys().next().value!);
+    if (privCache.size >= PRIV_CACHE_MAX) privCache.delete(privCache.keys().next().value!);
     privCache.set(k, ko);
   }
   return ko;
@@ -88,7 +92,7 @@ export function x25519Ephemeral(own: BoxKey, publicKey: Uint8Array): Uint8Array 
   return derive(ko, publicKey);
 }
 
-/** Raw X25519 shared secret with a long-lived (cached) secret key; throws ERR_BAD_FIELD on wrong lengths or a low-order peer point. */
+/** Raw X25519 shared secret with a long-lived (cached) secret key; throws ERR_BAD_FIELD on wrong lengths, a non-canonical or a low-order peer point. */
 export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
   return derive(cachedPrivate(checkSecret(secretKey)), publicKey);
 }
@@ -103,6 +107,9 @@ function checkSecret(secretKey: Uint8Array): Uint8Array {
 function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', `X25519 public key must be 32 bytes, got ${publicKey?.length}`);
+  }
+  if (!isCanonicalBoxPublicKey(publicKey)) {
+    throw new WotError('ERR_BAD_FIELD', 'X25519 public key is not canonical (u >= 2^255 - 19, or the top bit set)');
   }
   let shared: Uint8Array;
   try {
@@ -119,21 +126,31 @@ function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
   return shared;
 }
 
-/** 2^255 - 19, the field prime of Curve25519. */
-const P25519 = (1n << 255n) - 19n;
 /** A fixed scalar for the low-order test: clamped, it is a multiple of 8, so it kills exactly the torsion points. */
 const PROBE_SECRET = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 7) & 0xff);
 
 /**
+ * True when `pub` is the one canonical encoding of its u-coordinate: 32 bytes, little-endian
+ * u < p = 2^255 - 19 (so the top bit is clear). Cheap (no curve arithmetic); the low-order
+ * test is the agreement itself.
+ */
+export function isCanonicalBoxPublicKey(pub: Uint8Array): boolean {
+  if (!(pub instanceof Uint8Array) || pub.length !== 32) return false;
+  if (pub[31]! < 0x7f) return true;
+  if (pub[31]! > 0x7f) return false;
+  // The top byte is 0x7f: u >= p exactly when bytes 30..1 are all 0xff and byte 0 is >= 0xed.
+  for (let i = 30; i >= 1; i--) if (pub[i] !== 0xff) return true;
+  return pub[0]! < 0xed;
+}
+
+/**
  * True when `pub` is a canonical X25519 public key (32 bytes, top bit clear, u < p) that is
  * not of low order (the shared secret with it would not be zero). Certificates carry only
- * keys that pass, so sealing to a certified key cannot fail later.
+ * keys that pass, so sealing to a certified key cannot fail later. (An agreement with a key
+ * that fails throws anyway: this answers the question without an agreement of one's own.)
  */
 export function isStrictBoxPublicKey(pub: Uint8Array): boolean {
-  if (!(pub instanceof Uint8Array) || pub.length !== 32) return false;
-  let u = 0n;
-  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(pub[i]!);
-  if (u >= P25519) return false; // also covers the top bit
+  if (!isCanonicalBoxPublicKey(pub)) return false;
   try {
     x25519(PROBE_SECRET, pub);
     return true;

@@ -55,10 +55,14 @@ import {
 } from '../identity/index.js';
 import { Link, type CloseInfo, type PeerIdentity } from '../link/index.js';
 import { ListHost, type ListTunables } from '../lists/index.js';
-import { LanDiscovery } from '../reach/lan.js';
-import { UpnpMapper } from '../reach/upnp.js';
+// LAN discovery (dnssd) and UPnP (nat-upnp) are loaded only when used: they are most of the
+// daemon's start-up time, and an agent on a loopback or public address never needs them.
+import type { LanDiscovery } from '../reach/lan.js';
+import type { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
+import type { WireMessage } from '../wire/types.js';
+import { InboundBatcher } from './inbound.js';
 import { createLogger, type LogFields, type Logger, type LogLevel } from './log.js';
 import { openFrameTap } from './tap.js';
 import { encodeMessage } from '../wire/codec.js';
@@ -294,6 +298,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const tap = opts.hosted ? null : openFrameTap();
 
   const links = new Map<LinkId, Link>();
+  /** Open links by the peer's agent key (hex). */
+  const openByAgent = new Map<string, Set<LinkId>>();
   const linkDirection = new Map<LinkId, 'in' | 'out'>();
   let nextLinkId = 1;
   const pendingByAddress = new Map<string, number>();
@@ -376,8 +382,40 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   /** Lists hosted in this process, by name (the owner's daemon only). */
   const hostedLists = new Map<string, HostedList>();
 
-  /** Runs a core step in one transaction, then performs its actions. */
+  /**
+   * Incoming messages, committed in groups: one transaction (and one signing batch) for all
+   * that arrived in one event-loop turn, each message in a savepoint of its own so a failing
+   * one is rolled back alone; answers go out only after the commit (inbound.ts).
+   */
+  const inbound = new InboundBatcher<[LinkId, WireMessage]>((batch) => {
+    if (stopping) return; // not acknowledged: the previous hop keeps it and tries again
+    let actions: Action[];
+    try {
+      actions = store.tx(() =>
+        core.batch(() => {
+          const out: Action[] = [];
+          for (const [id, msg] of batch) {
+            try {
+              out.push(...store.tx(() => core.onMessage(id, msg)));
+            } catch (e) {
+              metrics.inc('core.error');
+              log.log('error', 'core-error', { error: (e as Error).message });
+            }
+          }
+          return out;
+        }),
+      );
+    } catch (e) {
+      metrics.inc('core.error');
+      log.log('error', 'core-error', { error: (e as Error).message });
+      return;
+    }
+    perform(actions);
+  });
+
+  /** Runs a core step in one transaction, then performs its actions (queued messages first). */
   const step = (fn: () => Action[]): void => {
+    inbound.drain();
     let actions: Action[];
     try {
       actions = store.tx(fn);
@@ -559,16 +597,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         return;
       }
       // Keep one link per agent: when both sides dialled at once, the link initiated by the
-      // smaller agent key wins on both sides.
-      for (const [otherId, other] of links) {
-        if (otherId === id || !other.isOpen || !other.peer) continue;
-        if (toHex(other.peer.agent) !== toHex(peer.agent)) continue;
+      // smaller agent key wins on both sides. (Open links are indexed by agent: with 10,000
+      // links, walking them all on every open was quadratic.)
+      const agentHex = toHex(peer.agent);
+      for (const otherId of [...(openByAgent.get(agentHex) ?? [])]) {
+        const other = links.get(otherId);
+        if (otherId === id || !other || !other.isOpen || !other.peer) continue;
         const ours = Buffer.compare(Buffer.from(identity.agent.publicKey), Buffer.from(peer.agent)) < 0;
         const keepNew = (direction === 'out') === ours;
         const loser = keepNew ? other : link;
         loser.close();
         if (!keepNew) return;
       }
+      let mine = openByAgent.get(agentHex);
+      if (!mine) openByAgent.set(agentHex, (mine = new Set()));
+      mine.add(id);
       log.log('info', 'peer-up', { peer: fingerprint(peer.entity), addr: `${peer.remoteAddress}:${peer.remotePort}`, dir: direction });
       // A (re)connection is a moment our addresses may have changed (a new network).
       if (direction === 'out') checkAddrs();
@@ -577,11 +620,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     });
     link.on('message', (msg, raw) => {
       if (tap && link.peer) tap.write('in', link.peer.entity, raw);
-      step(() => core.onMessage(id, msg));
+      inbound.push([id, msg]);
     });
     link.on('close', (info: CloseInfo) => {
       links.delete(id);
       linkDirection.delete(id);
+      if (link.peer) {
+        const hex = toHex(link.peer.agent);
+        const mine = openByAgent.get(hex);
+        mine?.delete(id);
+        if (mine?.size === 0) openByAgent.delete(hex);
+      }
       const pa = pendingAccepts.get(id);
       if (pa) {
         pendingAccepts.delete(id);
@@ -1434,6 +1483,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   // LAN discovery: only when listening beyond loopback (tests on 127.0.0.1 never multicast).
   if (cfg.lan && !/^(127\.|\[?::1\]?)/.test(bound.address)) {
     try {
+      const { LanDiscovery } = await import('../reach/lan.js');
       lan = new LanDiscovery({
         port: bound.port,
         entityPub: identity.entityPub,
@@ -1453,7 +1503,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     }
   }
   // UPnP: ask the router for a mapping without holding up start; announce when it exists.
-  const startUpnp = (): void => {
+  const startUpnp = async (): Promise<void> => {
+    const { UpnpMapper } = await import('../reach/upnp.js');
+    if (stopping) return;
     const mapper = new UpnpMapper({
       internalPort: bound.port,
       description: 'wotrelay',
@@ -1469,13 +1521,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         log.log('info', 'upnp-unavailable', { reason: r.reason });
         // No gateway (yet) or it did not answer: try again later; a refusal is final.
         if (/^(no gateway|timeout)/.test(r.reason)) {
-          upnpRetry = setTimeout(startUpnp, 10 * 60_000);
+          upnpRetry = setTimeout(() => void startUpnp(), 10 * 60_000);
           upnpRetry.unref();
         }
       }
     });
   };
-  if (cfg.upnp && !/^(127\.|\[?::1\]?)/.test(bound.address)) startUpnp();
+  if (cfg.upnp && !/^(127\.|\[?::1\]?)/.test(bound.address)) void startUpnp();
 
   // Lists hosted in this process (<home>/lists/<name>/): each is an agent of its own, on its own port.
   if (!opts.hosted && !cfg.list) {
@@ -1506,6 +1558,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     invoke,
     stop: async () => {
       if (stopping) return;
+      inbound.drain(); // commit and answer what has arrived; later arrivals are not acknowledged
       stopping = true;
       clearInterval(tick);
       clearInterval(eraseTimer);

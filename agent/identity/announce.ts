@@ -213,20 +213,31 @@ export function createAnnouncement(agent: SigningKey, certBytes: Uint8Array, fie
  * ERR_MALFORMED_FRAME / ERR_LIMIT_EXCEEDED / ERR_BAD_FIELD, ERR_BAD_CERT, ERR_CERT_EXPIRED,
  * ERR_BAD_SIGNATURE, ERR_BAD_FIELD (clock skew).
  */
-/** Announcements whose signature checked out, by their exact bytes (bounded; times are re-checked). */
-const verifiedSigs = new Set<string>();
+/**
+ * Announcements whose fields and signature checked out, parsed, by their exact bytes (bounded;
+ * the certificate's window and `ts` are checked again on every use). Agents read the same
+ * announcements again and again (reachability looks at every neighbour's).
+ */
+const verifiedAnns = new Map<string, Parsed>();
 const VERIFIED_MAX = 32_768;
 
 export function verifyAnnouncement(bytes: Uint8Array, now: number): Announcement {
-  const p = parse(bytes);
-  const cert = verifyCert(p.certBytes, now);
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-  if (!verifiedSigs.has(key)) {
+  if (!(bytes instanceof Uint8Array)) throw new WotError('ERR_MALFORMED_FRAME', 'an announcement must be bytes');
+  const key = bytes.length <= MAX_ANNOUNCEMENT_BYTES ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1') : '';
+  let p = verifiedAnns.get(key);
+  let cert: AgentCert;
+  if (p) {
+    cert = verifyCert(p.certBytes, now);
+  } else {
+    p = parse(bytes);
+    cert = verifyCert(p.certBytes, now);
     if (!verify(cert.agent, Domain.ANNOUNCE, p.body, p.sig)) {
       throw new WotError('ERR_BAD_SIGNATURE', 'announcement signature is not valid for the agent key of its certificate');
     }
-    if (verifiedSigs.size >= VERIFIED_MAX) verifiedSigs.delete(verifiedSigs.values().next().value!);
-    verifiedSigs.add(key);
+    // Keep copies: the parsed fields are views of `bytes`, which the caller may reuse.
+    const own: Parsed = { ...p, body: p.body.slice(), sig: p.sig.slice(), certBytes: p.certBytes.slice(), relays: p.relays.map((x) => x.slice()), mailboxes: p.mailboxes.map((x) => x.slice()), addrs: [...p.addrs] };
+    if (verifiedAnns.size >= VERIFIED_MAX) verifiedAnns.delete(verifiedAnns.keys().next().value!);
+    verifiedAnns.set(key, own);
   }
   if (p.ts > now + ANNOUNCE_CLOCK_SKEW_MS) {
     throw badField('ts', `is ${Math.round((p.ts - now) / 1000)} s in the future (clock skew over ${ANNOUNCE_CLOCK_SKEW_MS / 60000} minutes)`);

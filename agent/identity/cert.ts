@@ -98,20 +98,21 @@ function parseFields(bytes: Uint8Array): AgentCert {
  * same certificate arrives again and again: handshakes, hop entries, route replies,
  * announcements). Only the time window is checked again. Bounded; oldest out first.
  */
-const verifiedCerts = new Map<string, AgentCert>();
+const verifiedCerts = new Map<string, { cert: AgentCert; bytes: Uint8Array }>();
 const VERIFIED_CERTS_MAX = 32_768;
 
 export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT_CLOCK_SKEW_MS): AgentCert {
   parseLayout(bytes);
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  // Keyed by the signature (shorter than the whole certificate); a hit counts only for the same bytes.
+  const key = Buffer.from(bytes.buffer, bytes.byteOffset + CERT_BODY_BYTES, bytes.byteLength - CERT_BODY_BYTES).toString('latin1');
   const known = verifiedCerts.get(key);
-  if (known) {
-    checkWindow(known, now, skewMs);
-    return { ...known };
+  if (known && Buffer.compare(known.bytes, bytes) === 0) {
+    checkWindow(known.cert, now, skewMs);
+    return { ...known.cert };
   }
   const cert = verifyUncached(bytes);
   if (verifiedCerts.size >= VERIFIED_CERTS_MAX) verifiedCerts.delete(verifiedCerts.keys().next().value!);
-  verifiedCerts.set(key, cert);
+  verifiedCerts.set(key, { cert, bytes: bytes.slice() });
   checkWindow(cert, now, skewMs);
   return { ...cert };
 }

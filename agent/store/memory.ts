@@ -473,6 +473,14 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   private hashes: Map<string, OutboxRec[]> | undefined;
   /** SQLite gives a new row max(rowid)+1: larger than every live row, which is all ordering needs. */
   private nextRowid = 1;
+  /**
+   * Lower bounds on nextAttemptAt and expiresAt of the pending rows and on updatedAt of the
+   * done rows: due/expire/purgeDone return at once while nothing can match (every core tick
+   * calls them; a list agent holds tens of thousands of rows). Exact again after each scan.
+   */
+  private minDue = Infinity;
+  private minExp = Infinity;
+  private minDoneUpdated = Infinity;
 
   insert(row: OutboxRow): void {
     const key = k(row.id);
@@ -521,6 +529,7 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     if (!r) return false;
     r.error = error;
     r.updatedAt = now;
+    this.bound(r);
     return true;
   }
 
@@ -530,6 +539,7 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     r.attempts += 1;
     r.nextAttemptAt = nextAttemptAt;
     r.updatedAt = now;
+    this.bound(r);
     return true;
   }
 
@@ -538,6 +548,7 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     if (!r) return false;
     r.nextAttemptAt = nextAttemptAt;
     r.updatedAt = now;
+    this.bound(r);
     return true;
   }
 
@@ -548,9 +559,14 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   }
 
   due(now: number, limit: number): OutboxRow[] {
-    if (!this.pending || this.pending.size === 0) return [];
+    if (!this.pending || this.pending.size === 0 || now < this.minDue) return [];
     const out: OutboxRec[] = [];
-    for (const r of this.pending.values()) if (r.nextAttemptAt <= now) out.push(r);
+    let min = Infinity;
+    for (const r of this.pending.values()) {
+      if (r.nextAttemptAt <= now) out.push(r);
+      if (r.nextAttemptAt < min) min = r.nextAttemptAt;
+    }
+    this.minDue = min;
     return applyLimit(out.sort(byNextAttempt), limit).map(copyOutbox);
   }
 
@@ -580,9 +596,14 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   }
 
   expire(now: number): number {
-    if (!this.pending || this.pending.size === 0) return 0;
+    if (!this.pending || this.pending.size === 0 || now < this.minExp) return 0;
     const expired: Array<[string, OutboxRec]> = [];
-    for (const entry of this.pending) if (entry[1].expiresAt <= now) expired.push(entry);
+    let min = Infinity;
+    for (const entry of this.pending) {
+      if (entry[1].expiresAt <= now) expired.push(entry);
+      else if (entry[1].expiresAt < min) min = entry[1].expiresAt;
+    }
+    this.minExp = min;
     for (const [key, r] of expired) {
       this.leave(key, r);
       r.state = 'expired';
@@ -593,9 +614,14 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   }
 
   purgeDone(before: number, limit: number): number {
-    if (!this.done || this.done.size === 0) return 0;
+    if (!this.done || this.done.size === 0 || before <= this.minDoneUpdated) return 0;
     const old: OutboxRec[] = [];
-    for (const r of this.done.values()) if (r.updatedAt < before) old.push(r);
+    let min = Infinity;
+    for (const r of this.done.values()) {
+      if (r.updatedAt < before) old.push(r);
+      if (r.updatedAt < min) min = r.updatedAt;
+    }
+    this.minDoneUpdated = min; // a lower bound still after the purge below
     const gone = applyLimit(old.sort((a, b) => a.updatedAt - b.updatedAt || a.rowid - b.rowid), limit);
     for (const r of gone) {
       const key = k(r.id);
@@ -610,8 +636,19 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     return gone.length;
   }
 
+  /** Keeps the lower bounds below the row's times. */
+  private bound(r: OutboxRec): void {
+    if (isPending(r.state)) {
+      if (r.nextAttemptAt < this.minDue) this.minDue = r.nextAttemptAt;
+      if (r.expiresAt < this.minExp) this.minExp = r.expiresAt;
+    } else if (r.updatedAt < this.minDoneUpdated) {
+      this.minDoneUpdated = r.updatedAt;
+    }
+  }
+
   /** Adds the row to the state indexes of its current state. */
   private enter(key: string, r: OutboxRec): void {
+    this.bound(r);
     if (isPending(r.state)) {
       (this.pending ??= new Map()).set(key, r);
       const pendingTo = (this.pendingTo ??= new Map());
@@ -640,6 +677,8 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
 
 export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
   private rows: Map<string, AddrBookRow> | null = null;
+  /** Lower bound on expiresAt of the rows (purgeExpired returns at once before it). */
+  private minExp = Infinity;
 
   private map(): Map<string, AddrBookRow> {
     return (this.rows ??= new Map());
@@ -650,6 +689,7 @@ export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
     const old = this.map().get(k);
     if (old && !(row.seq > old.seq || old.expiresAt <= row.receivedAt)) return false;
     this.map().set(k, { ...row, entity: new Uint8Array(row.entity), announcement: new Uint8Array(row.announcement), invalid: false });
+    if (row.expiresAt < this.minExp) this.minExp = row.expiresAt;
     return true;
   }
 
@@ -667,13 +707,18 @@ export class MemoryAddrBookRepo implements PublicOf<AddrBookRepo> {
   }
 
   purgeExpired(now: number): number {
+    if (now < this.minExp) return 0;
     let n = 0;
+    let min = Infinity;
     for (const [k, r] of this.rows ?? []) {
       if (r.expiresAt <= now) {
         this.rows!.delete(k);
         n++;
+      } else if (r.expiresAt < min) {
+        min = r.expiresAt;
       }
     }
+    this.minExp = min;
     return n;
   }
 
@@ -899,6 +944,9 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
   private totalN = 0;
   private totalBytes = 0;
   private nextRowid = 1;
+  /** Lower bounds on nextAttemptAt and expiresAt of the rows (due/expire return at once before them). */
+  private minDue = Infinity;
+  private minExp = Infinity;
 
   insert(row: RelayRow): boolean {
     const key = k(row.id);
@@ -906,6 +954,8 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
     if (rows.has(key)) return false;
     const rec: RelayRec = { ...copyRelay(row), rowid: this.nextRowid++, waitKey: k(row.waitFor), toKey: k(row.to) };
     rows.set(key, rec);
+    if (rec.nextAttemptAt < this.minDue) this.minDue = rec.nextAttemptAt;
+    if (rec.expiresAt < this.minExp) this.minExp = rec.expiresAt;
     group((this.byWait ??= new Map()), rec.waitKey, key, rec);
     group((this.byToKey ??= new Map()), rec.toKey, key, rec);
     tally((this.counts ??= new Map()), rec.waitKey, rec.waitFor, 1, rec.envelope.length);
@@ -950,6 +1000,7 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
     }
     r.waitFor = waitFor;
     r.nextAttemptAt = nextAttemptAt;
+    if (nextAttemptAt < this.minDue) this.minDue = nextAttemptAt;
     if (opts.countAttempt !== false) r.attempts += 1;
     if (opts.dep !== undefined) r.dep = opts.dep;
     return true;
@@ -962,9 +1013,14 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
   }
 
   due(now: number, limit: number): RelayRow[] {
-    if (!this.rows) return [];
+    if (!this.rows || now < this.minDue) return [];
     const out: RelayRec[] = [];
-    for (const r of this.rows.values()) if (r.nextAttemptAt <= now) out.push(r);
+    let min = Infinity;
+    for (const r of this.rows.values()) {
+      if (r.nextAttemptAt <= now) out.push(r);
+      if (r.nextAttemptAt < min) min = r.nextAttemptAt;
+    }
+    this.minDue = min;
     out.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || byReceived(a, b));
     return applyLimit(out, limit).map(copyRelay);
   }
@@ -995,10 +1051,16 @@ export class MemoryRelayQueueRepo implements PublicOf<RelayQueueRepo> {
   }
 
   expire(now: number, limit: number): Uint8Array[] {
-    if (!this.rows) return [];
+    if (!this.rows || now < this.minExp) return [];
     const out: RelayRec[] = [];
-    for (const r of this.rows.values()) if (r.expiresAt <= now) out.push(r);
+    let min = Infinity;
+    for (const r of this.rows.values()) {
+      if (r.expiresAt <= now) out.push(r);
+      else if (r.expiresAt < min) min = r.expiresAt;
+    }
     const gone = applyLimit(out.sort((a, b) => a.expiresAt - b.expiresAt || a.rowid - b.rowid), limit);
+    // Expired rows beyond the limit stay: the bound must not pass them.
+    this.minExp = gone.length < out.length ? Math.min(min, out[gone.length]!.expiresAt) : min;
     for (const r of gone) this.delete(r.id);
     return gone.map((r) => r.id);
   }

@@ -193,6 +193,9 @@ const K = {
   kind: key('kind'),
   parents: key('parents'),
   dep: key('dep'),
+  p: key('p'),
+  x: key('x'),
+  l: key('l'),
 } as const;
 
 function wKey(k: Uint8Array): void {
@@ -293,6 +296,19 @@ export function packValue(v: unknown): Uint8Array {
 
 // ---- typed encoders (fields in PROTOCOL.md order; input already validated) ----
 
+/** The proof half of a batch signature: `p` then `x`, each only when present. */
+function wProof(p: Uint8Array[] | undefined, x: number | undefined): void {
+  if (p !== undefined) {
+    wKey(K.p);
+    wArray(p.length);
+    for (let i = 0; i < p.length; i++) wBin(p[i]!);
+  }
+  if (x !== undefined) {
+    wKey(K.x);
+    wUint(x);
+  }
+}
+
 function wEnvelope(m: Envelope): void {
   wMap(m.dep !== undefined ? 8 : 7);
   wKey(K.t);
@@ -312,13 +328,16 @@ function wEnvelope(m: Envelope): void {
   wArray(m.hops.length);
   for (let i = 0; i < m.hops.length; i++) {
     const h = m.hops[i]!;
-    wMap(h.c !== undefined ? 4 : 3);
+    wMap(4 + (h.c !== undefined ? 1 : 0) + (h.p !== undefined ? 1 : 0) + (h.x !== undefined ? 1 : 0));
     wKey(K.a);
     wBin(h.a);
     wKey(K.n);
     wBin(h.n);
+    wKey(K.l);
+    wBin(h.l);
     wKey(K.s);
     wBin(h.s);
+    wProof(h.p, h.x);
     if (h.c !== undefined) {
       wKey(K.c);
       wBin(h.c);
@@ -351,7 +370,7 @@ function wOrdered(m: object, fields: readonly string[]): void {
   }
 }
 
-const F_REPORT = ['t', 'id', 'st', 'ts', 'c', 's'] as const;
+const F_REPORT = ['t', 'id', 'st', 'ts', 'c', 's', 'p', 'x'] as const;
 const F_COMPLAINT = ['t', 'id', 'reason', 'ts', 'c', 's', 'w'] as const;
 const F_QUENCH = ['t', 'about', 'ts'] as const;
 const F_QUERY = ['t', 'qid', 'target', 'ttl'] as const;
@@ -451,7 +470,7 @@ function wMessage(m: WireMessage): void {
       wEnvelope(m);
       return;
     case MsgType.ACK:
-      wMap(m.r !== undefined ? 7 : 6);
+      wMap(6 + (m.p !== undefined ? 1 : 0) + (m.x !== undefined ? 1 : 0) + (m.r !== undefined ? 1 : 0));
       wKey(K.t);
       wUint(m.t);
       wKey(K.id);
@@ -464,6 +483,7 @@ function wMessage(m: WireMessage): void {
       wBin(m.s);
       wKey(K.c);
       wBin(m.c);
+      wProof(m.p, m.x);
       if (m.r !== undefined) {
         wKey(cachedKey('r'));
         wBin(m.r);

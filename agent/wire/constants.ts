@@ -96,6 +96,8 @@ export const Domain = {
   COMPLAINT: 'wotrelay/v1/complaint',
   ANNOUNCE: 'wotrelay/v1/announce',
   MAILBOX: 'wotrelay/v1/mailbox',
+  /** The root of a signed batch (agent/crypto/merkle.ts): hop entries, reports and acks. */
+  BATCH: 'wotrelay/v1/batch',
   ONION_COMPLAINT: 'wotrelay/v1/onion-complaint',
 } as const;
 export type DomainTag = (typeof Domain)[keyof typeof Domain];
@@ -118,6 +120,8 @@ export const Limits = {
   MAX_DEPTH: 8,
   /** Max hop entries in an envelope. */
   MAX_HOPS: 32,
+  /** Max sibling hashes in a batch inclusion proof (a batch holds at most 2^16 items). */
+  MAX_PROOF: 16,
   /** Max ttl of a route query (larger values are dropped, not clamped). */
   MAX_QUERY_TTL: 16,
   /** Max bytes of a complaint reason. */

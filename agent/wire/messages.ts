@@ -224,8 +224,8 @@ const K_MB_ITEMS = keySet('t', 'items', 'more');
 const K_MAIL_ITEM = keySet('q', 'e');
 const K_MB_DELETE = keySet('t', 'seqs', 'ts', 's');
 const MAIL_ITEM_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
-const K_HOP = keySet('a', 'n', 's', 'c');
-const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c', 'r');
+const K_HOP = keySet('a', 'n', 'l', 's', 'p', 'x', 'c');
+const K_ACK = keySet('t', 'id', 'st', 'by', 's', 'c', 'p', 'x', 'r');
 const RATCHET_STEP_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_RATCHET_STEP });
 const K_ONION = keySet('t', 'id', 'o', 's');
 const ONION_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
@@ -234,7 +234,7 @@ const K_ONION_COMPLAINT = keySet('t', 'id', 'cs', 'k', 'reason', 'ts', 'c', 's',
 const K_SESSION = keySet('v', 'sid', 'dh', 'pn', 'n', 'i', 'ct');
 const K_SESSION_INIT = keySet('ek', 'ik', 'ts');
 const SESSION_CT_LEN: LenSpec = Object.freeze({ min: 16, max: Limits.MAX_MESSAGE });
-const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's');
+const K_REPORT = keySet('t', 'id', 'st', 'ts', 'c', 's', 'p', 'x');
 const K_COMPLAINT = keySet('t', 'id', 'reason', 'ts', 'c', 's', 'w');
 const K_QUENCH = keySet('t', 'about', 'ts');
 const K_ANNOUNCE = keySet('t', 'a');
@@ -255,13 +255,33 @@ const BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_MESSAGE });
 const CONTENT_BODY_LEN: LenSpec = Object.freeze({ min: 0, max: Limits.MAX_BODY });
 const SIGNED_C_LEN: LenSpec = Object.freeze({ min: 1, max: Limits.MAX_MESSAGE });
 
+/**
+ * The proof half of a batch signature (PROTOCOL.md 3.16): `p` absent (a batch of one) or
+ * 1..MAX_PROOF sibling hashes of 32 bytes; `x` only with `p`, below 2^len(p).
+ */
+function batchProof(o: Obj, parent?: string, index?: number): void {
+  const p = o['p'];
+  if (p === undefined) {
+    if (o['x'] !== undefined) throw badField('x', 'is only allowed with p', parent, index);
+    return;
+  }
+  const arr = arrayField(o, 'p', Limits.MAX_PROOF, 1, parent, index);
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i];
+    if (!(v instanceof Uint8Array) || v.length !== 32) throw badField(`p[${i}]`, `expected ${32} bytes, got ${v instanceof Uint8Array ? v.length : describe(v)}`, parent, index);
+  }
+  optionalUintField(o, 'x', 2 ** arr.length - 1, parent, index);
+}
+
 function validateHop(h: Obj, i: number): HopEntry {
   for (const k in h) {
     if (K_HOP[k] !== true) throw new WotError('ERR_BAD_FIELD', `"hops[${i}].${k}" is not a field of a hop entry`);
   }
   bytesField(h, 'a', KEY_BYTES, 'hops', i);
   bytesField(h, 'n', KEY_BYTES, 'hops', i);
+  bytesField(h, 'l', 32, 'hops', i);
   bytesField(h, 's', SIG_BYTES, 'hops', i);
+  batchProof(h, 'hops', i);
   optionalBytesField(h, 'c', CERT_BYTES, 'hops', i);
   return h as unknown as HopEntry;
 }
@@ -290,6 +310,7 @@ function validateAck(o: Obj): Ack {
   bytesField(o, 'by', KEY_BYTES);
   bytesField(o, 's', SIG_BYTES);
   bytesField(o, 'c', CERT_BYTES);
+  batchProof(o);
   optionalBytesField(o, 'r', RATCHET_STEP_LEN);
   return o as unknown as Ack;
 }
@@ -332,6 +353,7 @@ function validateReport(o: Obj): Report {
   uintField(o, 'ts');
   bytesField(o, 'c', CERT_BYTES);
   bytesField(o, 's', SIG_BYTES);
+  batchProof(o);
   return o as unknown as Report;
 }
 

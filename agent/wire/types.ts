@@ -22,14 +22,25 @@ export interface Close { t: typeof MsgType.CLOSE; code: ErrorCode; msg?: string 
 /** Inviter → acceptor after an invite is redeemed (trust is committed on the inviter's side). */
 export interface Welcome { t: typeof MsgType.WELCOME; name?: string }
 
-/** One entry of the signed hop chain. */
+/**
+ * One entry of the signed hop chain. `s`, `p`, `x` are a batch signature (PROTOCOL.md 3.16):
+ * `a` signed the root of a Merkle tree one of whose leaves, `l`, is this hop's item
+ * (Domain.HOP) id || sha256(body) || l of the previous entry || n || a; `p`/`x` prove the
+ * leaf is under that root.
+ */
 export interface HopEntry {
   /** Agent Ed25519 public key of the signer. */
   a: Uint8Array;
   /** Entity public key of the next hop this entry hands the message to. */
   n: Uint8Array;
-  /** Signature by `a`, Domain.HOP, over id || sha256(body) || prevEntryHash || n. */
+  /** The leaf of this hop's item (the recipient recomputes it); the next hop's item names it. */
+  l: Uint8Array;
+  /** Signature by `a` over its batch's root (Domain.BATCH). */
   s: Uint8Array;
+  /** Inclusion proof: sibling hashes from the leaf up (absent for a batch of one). */
+  p?: Uint8Array[];
+  /** Inclusion proof: bit i set when sibling i is on the left (absent means 0). */
+  x?: number;
   /** Optional agent certificate of `a` (so the recipient can map agent → entity). */
   c?: Uint8Array;
 }
@@ -122,10 +133,13 @@ export interface Ack {
   st: AckStatus;
   /** Recipient agent public key. */
   by: Uint8Array;
-  /** Signature by `by`, Domain.ACK, over id || utf8(st). */
+  /** Batch signature by `by` whose item (Domain.ACK) is id || utf8(st): root signature… */
   s: Uint8Array;
   /** Recipient agent certificate. */
   c: Uint8Array;
+  /** …and inclusion proof (PROTOCOL.md 3.16). */
+  p?: Uint8Array[];
+  x?: number;
   /**
    * A ratchet step for the sender: an encoded SessionMessage with an empty plaintext on the
    * current session (PROTOCOL.md 3.14). Not covered by `s`; the session AEAD authenticates it.
@@ -137,8 +151,9 @@ export interface Ack {
 export type ReportStatus = 'forwarded' | 'queued' | 'rerouted' | 'delivered' | 'stored';
 
 /**
- * Signed progress report. Walks back along the forwarding logs to the sender.
- * `s` signs id || utf8(st) || u64(ts) with Domain.REPORT by the agent of certificate `c`.
+ * Signed progress report. Walks back along the forwarding logs to the sender. `s`, `p`, `x`
+ * are a batch signature (PROTOCOL.md 3.16) by the agent of certificate `c` whose item
+ * (Domain.REPORT) is id || utf8(st) || u64(ts).
  */
 export interface Report {
   t: typeof MsgType.REPORT;
@@ -147,6 +162,8 @@ export interface Report {
   ts: number;
   c: Uint8Array;
   s: Uint8Array;
+  p?: Uint8Array[];
+  x?: number;
 }
 
 /**
@@ -229,7 +246,8 @@ export interface HereIs {
 /**
  * An onion on one link (PROTOCOL.md 3.13). `id` is this link's message id (each hop derives
  * the next from its layer), `o` the fixed-size packet, `s` the handing hop's signature
- * (Domain.HOP, path.ts) over id || sha256(o) || 0^32 || the receiving entity; the signer is
+ * (a batch of one, path.ts: over the leaf of id || sha256(o) || 0^32 || the receiving entity ||
+ * the signer's agent key); the signer is
  * the link's peer, so neither its key nor the receiver is repeated on the wire.
  */
 export interface Onion {

@@ -3,15 +3,20 @@
  * with every message through the real codec, SQLite stores in memory, and the daemon's order
  * of work (each event in one store transaction, its actions performed after it). Nodes can
  * be linked, unlinked, killed, and restarted: a restart builds a new core over the same
- * store, as a daemon does after kill -9 (only committed state survives).
+ * store, as a daemon does after kill -9 (only committed state survives). Also helpers for
+ * onion tests: send as an onion, the onions a node was handed, and an onion re-signed by a
+ * (possibly malicious) relay.
  */
 import { createHash } from 'node:crypto';
 import { AgentCore, type Action, type CoreConfig, type CoreDeps, type LinkId } from '../../agent/core/index.js';
+import { immediateSigner } from '../../agent/core/batch.js';
+import { signHop } from '../../agent/core/path.js';
 import { signingKeyFromSeed, boxKeyFromSecret, equalBytes } from '../../agent/crypto/index.js';
 import { issueCert, verifyCert } from '../../agent/identity/index.js';
 import { Store } from '../../agent/store/index.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
-import type { WireMessage } from '../../agent/wire/types.js';
+import { MsgType } from '../../agent/wire/constants.js';
+import type { Onion, WireMessage } from '../../agent/wire/types.js';
 import type { PeerIdentity } from '../../agent/link/index.js';
 
 export function seeded(seed: string): (n: number) => Uint8Array {
@@ -191,3 +196,22 @@ export function line(names: string[], cfg: Partial<CoreConfig> = {}): Net {
 export const progress = (net: Net, name: string, id: Uint8Array) =>
   net.n(name).actions.flatMap((a) => (a.type === 'progress' && equalBytes(a.event.id, id) ? [a.event] : []));
 
+/** `from` sends `body` to `to` as an onion through `hops` relays; the network runs until quiet. Returns the message id. */
+export function sendOnion(net: Net, from: string, to: string, body: string | Uint8Array, hops: number): Uint8Array {
+  const F = net.n(from);
+  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+  const { id, actions } = F.store.tx(() => F.core.send(net.n(to).peer.entity, 'text', bytes, undefined, { onion: hops }));
+  net.perform(from, actions);
+  net.run();
+  return id;
+}
+
+/** The ONION messages put on links to `to` so far, in order. */
+export const onionsTo = (net: Net, to: string): Onion[] =>
+  net.wire.filter((f) => f.to === to).map((f) => decodeMessage(f.bytes)).filter((m): m is Onion => m.t === MsgType.ONION);
+
+/** An ONION handing packet `o` to `to` under `id`, signed by `signer` as a (possibly malicious) relay would sign it. */
+export function onionSignedBy(net: Net, signer: string, to: string, id: Uint8Array, o: Uint8Array): Onion {
+  const S = net.n(signer);
+  return { t: MsgType.ONION, id, o, s: signHop(immediateSigner(S.deps.identity.agent), S.deps.identity.certBytes, { id, body: o, hops: [] }, net.n(to).peer.entity).s };
+}

@@ -5,16 +5,18 @@
  * (WOTRELAY_FRAME_TAP, agent/daemon/tap.ts): every application frame each of them received
  * and sent, decrypted from the link, is checked for A's and G's ids and keys and the text —
  * none may appear — and every onion layer they handled must have one length. Then a trusted
- * neighbour of C hands C a replayed, a tampered, a foreign and a truncated layer over a raw
- * link: each is dropped and counted by C, which answers nothing but a HOLD to the replay and
+ * neighbour of C hands C a replayed, a tampered, a foreign, a truncated, a re-classed and a
+ * reordered layer and one with a non-canonical key over a raw link (hardening cases 8 and
+ * 2): each is dropped and counted by C, which answers nothing but a HOLD to the replay and
  * keeps serving.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { immediateSigner } from '../../agent/core/batch.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from '../../agent/crypto/index.js';
+import { ONION_SIZES, randomBytes } from '../../agent/crypto/index.js';
 import { signHop } from '../../agent/core/path.js';
 import { readFrameTap } from '../../agent/daemon/tap.js';
 import { createIdentity, decodeEntityId, encodeEntityId, type Identity } from '../../agent/identity/index.js';
@@ -110,7 +112,7 @@ test('A sends to G through five relays as an onion; no relay sees who, to whom o
   assert.is(backLengths.size, 1, 'every report and the ack one length');
 });
 
-test('bad layers handed to a real relay by a trusted neighbour: replayed, tampered, foreign, truncated — each dropped and counted, the relay keeps serving', async () => {
+test('case 8 (and 2) on a real relay: a trusted neighbour hands it replayed, tampered, foreign, truncated, re-classed and reordered layers and one with a non-canonical key — each dropped and counted, nothing answered but a HOLD to the replay; the relay keeps serving', async () => {
   const C = agents['C']!;
   const inAt = (r: string) => readFrameTap(tapOf(r)).map((x) => ({ ...x, msg: decodeMessage(x.frame) })).filter((x) => x.dir === 'in' && x.msg.t === MsgType.ONION);
   const atC = (inAt('C')[0]!.msg as Onion).o;
@@ -125,18 +127,29 @@ test('bad layers handed to a real relay by a trusted neighbour: replayed, tamper
   const cEntity = decodeEntityId(C.entity);
   const hand = (o: Uint8Array): Onion => {
     const id = randomBytes(16);
-    return { t: MsgType.ONION, id, o, s: signHop(mallory.agent, mallory.certBytes, { id, body: o, hops: [] }, cEntity).s };
+    return { t: MsgType.ONION, id, o, s: signHop(immediateSigner(mallory.agent), mallory.certBytes, { id, body: o, hops: [] }, cEntity).s };
   };
   const metrics = async () => (await C.json<StatusResult>(['status'])).metrics;
   const before = await metrics();
   const flipped = Uint8Array.from(atC);
   flipped[777] ^= 0x10;
+  // Grown to the next size class (zeros appended), and two 32-byte blocks of the routing
+  // header swapped: the sizes are valid, the MAC is not.
+  const reclassed = new Uint8Array(ONION_SIZES[ONION_SIZES.indexOf(atC.length) + 1]!);
+  reclassed.set(atC);
+  const reordered = Uint8Array.from(atC);
+  reordered.set(atC.subarray(64, 96), 32);
+  reordered.set(atC.subarray(32, 64), 64);
+  // The layer's own ephemeral key, with the top bit set: the same point to node:crypto.
+  const nonCanonical = Uint8Array.from(atC);
+  nonCanonical[31]! |= 0x80;
   const replay = hand(atC);
-  for (const m of [replay, hand(flipped), hand(atB), hand(atC.subarray(0, atC.length - 64))]) p.sendMessagesRaw([encodeMessage(m)]);
+  const bad = [replay, hand(flipped), hand(atB), hand(atC.subarray(0, atC.length - 64)), hand(reclassed), hand(reordered), hand(nonCanonical)];
+  for (const m of bad) p.sendMessagesRaw([encodeMessage(m)]);
   const after = await eventually(async () => {
     const m = await metrics();
     const grew = (k: string, n: number) => (m[k] ?? 0) - (before[k] ?? 0) === n;
-    return grew('dropped.onion-replay', 1) && grew('dropped.onion-mac', 2) && grew('dropped.onion-size', 1) ? m : undefined;
+    return grew('dropped.onion-replay', 1) && grew('dropped.onion-mac', 4) && grew('dropped.onion-size', 1) && grew('dropped.onion-key', 1) ? m : undefined;
   }, 10_000, 'C to count each bad layer');
   assert.is((after['relay.accepted'] ?? 0) + (after['onion.relayed'] ?? 0), (before['relay.accepted'] ?? 0) + (before['onion.relayed'] ?? 0), 'nothing relayed');
   // Answers: only the HOLD for the replay (custody is C's already); nothing for the others.

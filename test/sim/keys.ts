@@ -29,14 +29,33 @@ function publicFromSecret(crv: 'Ed25519' | 'X25519', secret: Uint8Array): Uint8A
   return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
 }
 
+/**
+ * Keys and certificates made lately, by their inputs: a process that builds several networks
+ * from one seed (a scenario comparing two configurations on the same graph) derives each key
+ * once. Bounded (oldest out first); the objects are frozen, so sharing them is safe.
+ */
+const made = new Map<string, SigningKey | BoxKey | Uint8Array>();
+const MADE_MAX = 100_000;
+
+function memo<T extends SigningKey | BoxKey | Uint8Array>(key: string, make: () => T): T {
+  const hit = made.get(key);
+  if (hit !== undefined) return hit as T;
+  const v = make();
+  if (made.size >= MADE_MAX) made.delete(made.keys().next().value!);
+  made.set(key, v);
+  return v;
+}
+
 /** Same key as agent/crypto `signingKeyFromSeed(seed)`. */
 export function simSigningKey(seed: Uint8Array): SigningKey {
-  return Object.freeze({ seed: Uint8Array.from(seed), publicKey: publicFromSecret('Ed25519', seed) });
+  check32('Ed25519', seed);
+  return memo(`e${b64(seed)}`, () => Object.freeze({ seed: Uint8Array.from(seed), publicKey: publicFromSecret('Ed25519', seed) }));
 }
 
 /** Same key as agent/crypto `boxKeyFromSecret(sk)`. */
 export function simBoxKey(sk: Uint8Array): BoxKey {
-  return Object.freeze({ secretKey: Uint8Array.from(sk), publicKey: publicFromSecret('X25519', sk) });
+  check32('X25519', sk);
+  return memo(`x${b64(sk)}`, () => Object.freeze({ secretKey: Uint8Array.from(sk), publicKey: publicFromSecret('X25519', sk) }));
 }
 
 function privateKey(key: SigningKey): KeyObject {
@@ -49,6 +68,10 @@ export function simIssueCert(
   f: { agent: Uint8Array; x25519: Uint8Array; notBefore: number; notAfter: number; seq: number },
 ): Uint8Array {
   const body = concatBytes(Uint8Array.of(CERT_VERSION), entityKey.publicKey, f.agent, f.x25519, u64be(f.notBefore), u64be(f.notAfter), u64be(f.seq));
-  const sig = nodeSign(null, concatBytes(utf8(Domain.AGENT_CERT), Uint8Array.of(0), body), privateKey(entityKey));
-  return concatBytes(body, new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength));
+  // Ed25519 is deterministic: the same key and body always give the same certificate.
+  const cert = memo(`c${b64(entityKey.seed)}${b64(body)}`, () => {
+    const sig = nodeSign(null, concatBytes(utf8(Domain.AGENT_CERT), Uint8Array.of(0), body), privateKey(entityKey));
+    return concatBytes(body, new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength));
+  });
+  return cert.slice();
 }

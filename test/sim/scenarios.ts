@@ -40,6 +40,9 @@ export interface DiscoveryResult {
   /** Max copies of one query on one directed edge (must be 1). */
   maxQueryCopiesPerEdge: number;
   buildMs: number;
+  /** Wall time of the expanding-ring discoveries alone, and of the floods alone. */
+  ringWallMs: number;
+  floodWallMs: number;
   wallMs: number;
   errors: number;
 }
@@ -90,14 +93,21 @@ export function discoveryScenario(opts: { nodes: number; degree: number; seed: s
   }
   const quiet = { busyGraceMs: 2_000, encode: false } as const;
   const ring = new SimNetwork({ seed: opts.seed, graph, record: opts.nodes <= 2000, ...quiet });
+  // Links come up with an announcement each way: let that settle before measuring.
+  ring.runUntilIdle(10 * 60_000);
   const buildMs = Date.now() - t0;
+  const tr = Date.now();
   const r = runDiscoveries(ring, pairs);
+  const ringWallMs = Date.now() - tr;
   const maxRing = opts.nodes <= 2000 ? ring.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey) : 1;
   const errors = ring.errors.length;
   // The same graph and keys, one full flood (ttl 16) per discovery.
   const floodCfg: Partial<CoreConfig> = { rings: [16] };
   const flood = new SimNetwork({ seed: opts.seed, graph, record: true, coreConfig: floodCfg, ...quiet });
+  flood.runUntilIdle(10 * 60_000);
+  const tf = Date.now();
   const f = runDiscoveries(flood, pairs.slice(0, opts.floodSample));
+  const floodWallMs = Date.now() - tf;
   const maxFlood = flood.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey);
   const ringMedian = median(r.costs);
   const floodMedian = median(f.costs);
@@ -115,6 +125,8 @@ export function discoveryScenario(opts: { nodes: number; degree: number; seed: s
     ringAdvantage: floodMedian / Math.max(1, ringMedian),
     maxQueryCopiesPerEdge: Math.max(maxRing, maxFlood),
     buildMs,
+    ringWallMs,
+    floodWallMs,
     wallMs: Date.now() - t0,
     errors: errors + flood.errors.length,
   };
@@ -314,8 +326,9 @@ export interface ListResult {
 
 /**
  * A mailing list at scale: node 0 hosts an announcement list owned by node 1; every other
- * node subscribes (its route to the list is the BFS tree path, as a discovery would leave
- * it; the list learns the reverse paths from the subscribe requests), then the owner posts.
+ * node subscribes (its route to the list is the BFS tree path and it holds the list's
+ * certificate, as a discovery would leave them; the list learns the reverse paths from the
+ * subscribe requests), then the owner posts.
  * Counts, for each post, how many subscribers got it exactly once, and the cost per post.
  */
 export function listScenario(opts: { nodes: number; degree: number; seed: string; posts: number }): ListResult {
@@ -350,6 +363,10 @@ export function listScenario(opts: { nodes: number; degree: number; seed: string
       queue.push(w);
     }
   }
+  // Links come up with an announcement each way: let that settle (counted in buildMs).
+  net.runUntilIdle(3600_000);
+  const listNode = net.node(L);
+  const listCert = { agent: listNode.agent.publicKey, entity: listEntity, cert: listNode.certBytes, seq: listNode.cert.seq, notAfter: listNode.cert.notAfter, seenAt: net.now() };
   const buildMs = Date.now() - t0;
   const tj = Date.now();
   for (let i = 0; i < opts.nodes; i++) {
@@ -359,7 +376,10 @@ export function listScenario(opts: { nodes: number; degree: number; seed: string
       route.push(net.node(v).entity.publicKey);
       if (v === L) break;
     }
+    // What a discovery would leave behind: the route, and the list's certificate (its X25519
+    // key to seal to), which a route reply carries.
     net.node(i).core.learnRoute(listEntity, route);
+    net.node(i).store.certs.put(listCert);
     net.step(i, (core) => core.listJoin(listEntity, undefined));
   }
   net.runUntilIdle(3600_000);

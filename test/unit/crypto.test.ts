@@ -20,6 +20,7 @@ import {
   generateBoxKey,
   generateSigningKey,
   hkdfSha256,
+  isCanonicalBoxPublicKey,
   isStrictPublicKey,
   open,
   randomBytes,
@@ -222,6 +223,28 @@ test('x25519: a low-order peer point throws ERR_BAD_FIELD', () => {
   throwsCode(() => x25519(a.secretKey, one), 'ERR_BAD_FIELD', 'u = 1');
   throwsCode(() => x25519(a.secretKey, new Uint8Array(31)), 'ERR_BAD_FIELD', 'short public key');
   throwsCode(() => x25519(new Uint8Array(31), a.publicKey), 'ERR_BAD_FIELD', 'short secret key');
+});
+
+test('x25519: a non-canonical peer key (u >= p, or the top bit set) throws ERR_BAD_FIELD, though node:crypto alone would reduce it; isCanonicalBoxPublicKey agrees with u < p at the edges', () => {
+  const a = generateBoxKey();
+  const b = generateBoxKey();
+  const P = (1n << 255n) - 19n;
+  const le = (u: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((u >> BigInt(8 * i)) & 0xffn));
+  const topBit = Uint8Array.from(b.publicKey);
+  topBit[31]! |= 0x80;
+  // The same point under another encoding: tweetnacl (like node:crypto) ignores the top bit.
+  assert.equal(nacl.scalarMult(a.secretKey, topBit), x25519(a.secretKey, b.publicKey));
+  throwsCode(() => x25519(a.secretKey, topBit), 'ERR_BAD_FIELD', 'top bit set');
+  throwsCode(() => x25519(a.secretKey, le(P + 9n)), 'ERR_BAD_FIELD', 'u = p + 9 (9, the base point, reduced)');
+  assert.equal(x25519(a.secretKey, le(9n)), nacl.scalarMult(a.secretKey, le(9n)), 'its canonical form works');
+  const edges = [0n, 9n, P - 20n, P - 2n, P - 1n, P, P + 1n, P + 18n, (1n << 255n) - 1n, 1n << 255n, (1n << 256n) - 1n, (1n << 248n) * 0x7fn, (1n << 248n) * 0x7fn - 1n];
+  for (const u of edges) assert.is(isCanonicalBoxPublicKey(le(u)), u < P, `u = ${u.toString(16)}`);
+  for (let i = 0; i < 64; i++) {
+    const r = randomBytes(32);
+    const u = r.reduceRight((acc, byte) => (acc << 8n) | BigInt(byte), 0n);
+    assert.is(isCanonicalBoxPublicKey(r), u < P);
+  }
+  assert.not.ok(isCanonicalBoxPublicKey(new Uint8Array(31)));
 });
 
 // ---------------------------------------------------------------- aead

@@ -1,23 +1,56 @@
 /**
  * Hardening cases that need no sockets (test/ADVERSARIAL.md lists every case and its test):
- * certificates carrying small-order or non-canonical keys (2), forged and misrouted hop
- * chains kept as evidence (7), complaint forgery (11), a route-query flood from 20
+ * certificates carrying small-order or non-canonical keys (2), and such keys in onion layers
+ * and session messages (2), forged and misrouted hop chains kept as evidence (7), truncated,
+ * resized and reordered onion layers (8), complaint forgery (11), a route-query flood from 20
  * neighbours (13), a store commit that fails (disk full) at a relay (17), wall-clock steps
  * against the monotonic clock (18), and the bounds of the core's in-memory tables (21).
  * All run on sans-I/O cores under a fake clock (test/helpers/corenet.ts).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { generateBoxKey, generateSigningKey, sha256, sign, toHex, utf8, concatBytes, u64be, equalBytes, type SigningKey } from '../../agent/crypto/index.js';
+import { immediateSigner } from '../../agent/core/batch.js';
+import { createCipheriv } from 'node:crypto';
+import {
+  boxKeyFromSecret,
+  buildOnion,
+  concatBytes,
+  equalBytes,
+  generateBoxKey,
+  generateSigningKey,
+  hkdfSha256,
+  hmacSha256,
+  initReceiver,
+  initSender,
+  layerKeys,
+  ONION_HEADER_BYTES,
+  ONION_PAYLOAD_CLASSES,
+  ONION_ROUTING_BYTES,
+  ONION_SIZES,
+  ONION_SLOT_BYTES,
+  peelOnion,
+  randomBytes,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  responderSecret,
+  sha256,
+  sign,
+  toHex,
+  u64be,
+  utf8,
+  x25519,
+  type SigningKey,
+} from '../../agent/crypto/index.js';
 import { BoundedMap, ComplaintTracker, COMPLAINT_DEFAULTS, EVIDENCE_MAX, EvidenceLog, KeyedBuckets, RouteCache, complaintBytes, signHop, signPathEntry } from '../../agent/core/index.js';
-import { decodeMessage } from '../../agent/wire/index.js';
+import { sessionAd } from '../../agent/core/session.js';
+import { decodeE2E, decodeMessage, encodeSessionMessage } from '../../agent/wire/index.js';
 import { CERT_VERSION, createAnnouncement, issueCert, verifyAnnouncement, verifyCert } from '../../agent/identity/index.js';
 import { Metrics } from '../../agent/daemon/daemon.js';
 import { MemoryStore, Store } from '../../agent/store/index.js';
 import { Domain, MsgType } from '../../agent/wire/constants.js';
 import { isWotError } from '../../agent/wire/errors.js';
-import type { Complaint, Envelope, WireMessage } from '../../agent/wire/types.js';
-import { line, Net } from '../helpers/corenet.js';
+import type { Complaint, Envelope, Onion, SessionMessage, WireMessage } from '../../agent/wire/types.js';
+import { line, Net, onionSignedBy, onionsTo, progress, sendOnion } from '../helpers/corenet.js';
 import { Rng } from '../sim/rng.js';
 import { simIssueCert } from '../sim/keys.js';
 
@@ -108,6 +141,163 @@ test('case 2: a route reply naming a target certificate with a low-order X25519 
   assert.equal(A.core.routesTo(target.publicKey), [], 'no route learnt');
 });
 
+// ---------------------------------------------------------------- case 2 (onion mode)
+
+/** `key` with the top bit set: the same point to node:crypto (it masks the bit), another encoding on the wire. */
+function topBitSet(key: Uint8Array): Uint8Array {
+  const k = Uint8Array.from(key);
+  k[31]! |= 0x80;
+  return k;
+}
+
+const chachaStream = (key: Uint8Array, n: number): Uint8Array => new Uint8Array(createCipheriv('chacha20', key, new Uint8Array(16)).update(new Uint8Array(n)));
+const xorBytes = (a: Uint8Array, b: Uint8Array): Uint8Array => a.map((x, i) => x ^ b[i]!);
+
+/**
+ * A recipient's (innermost) layer made by hand after PROTOCOL.md 3.13, with `ephOnWire` as the
+ * ephemeral key on the wire while the secret is `ephSecret`'s: a layer its own maker can
+ * produce with any encoding of its key, which buildOnion never would.
+ */
+function handMadeFinalLayer(hopPub: Uint8Array, ephSecret: Uint8Array, ephOnWire: Uint8Array, exp: number, body: Uint8Array): Uint8Array {
+  const keys = layerKeys(x25519(ephSecret, hopPub), ephOnWire, hopPub);
+  const data = new Uint8Array(ONION_SLOT_BYTES);
+  data[0] = 0x02; // recipient layer, 0 relays
+  data.set(u64be(exp), 2);
+  data.set(randomBytes(32), 10);
+  const routing = xorBytes(concatBytes(data, randomBytes(ONION_ROUTING_BYTES - ONION_SLOT_BYTES)), chachaStream(keys.rho, ONION_ROUTING_BYTES));
+  const plain = new Uint8Array(ONION_PAYLOAD_CLASSES[0]!);
+  new DataView(plain.buffer).setUint32(0, body.length);
+  plain.set(body, 4);
+  const payload = xorBytes(plain, chachaStream(keys.pi, plain.length));
+  return concatBytes(ephOnWire, routing, hmacSha256(keys.mu, ephOnWire, routing, payload), payload);
+}
+
+/** Frames `name` put on the wire since index `from` that answer an onion: HOLD, REFUSE, ONION_BACK. */
+const onionAnswers = (net: Net, name: string, from: number): WireMessage[] =>
+  net.wire
+    .slice(from)
+    .filter((f) => f.from === name)
+    .map((f) => decodeMessage(f.bytes))
+    .filter((m) => m.t === MsgType.HOLD || m.t === MsgType.REFUSE || m.t === MsgType.ONION_BACK);
+
+test('case 2: an onion layer whose ephemeral key is of low order or non-canonical is dropped at that hop (dropped.onion-key): nothing sent back, forwarded or delivered, no session', () => {
+  const net = line(['S', 'A', 'B', 'C', 'R']);
+  sendOnion(net, 'S', 'R', 'warm-up', 3);
+  net.advance(5_000);
+  const B = net.n('B');
+  const R = net.n('R');
+  const good = onionsTo(net, 'B')[0]!.o;
+  const toC = onionsTo(net, 'C').length;
+  const before = net.wire.length;
+  // A, turned bad, puts each key in the layer it hands B, and signs what it sends.
+  const bad: Record<string, Uint8Array> = { ...X_BAD, 'the layer\'s own key with the top bit set': topBitSet(good.subarray(0, 32)) };
+  for (const [what, key] of Object.entries(bad)) {
+    const o = Uint8Array.from(good);
+    o.set(key, 0);
+    const dropped = net.count('B', 'dropped.onion-key');
+    net.inject('A', 'B', onionSignedBy(net, 'A', 'B', randomBytes(16), o));
+    assert.is(net.count('B', 'dropped.onion-key'), dropped + 1, what);
+  }
+  assert.equal(onionAnswers(net, 'B', before), [], 'B answered nothing');
+  assert.is(B.store.relayq.totals().n, 0, 'B took no custody');
+  assert.is(onionsTo(net, 'C').length, toC, 'nothing forwarded');
+
+  // A layer whose maker chose a non-canonical encoding of its ephemeral key and computed the
+  // keys and MAC over those bytes: node:crypto reduces the key, so without the check this
+  // layer opened — the same layer under a second encoding.
+  const ephSecret = randomBytes(32);
+  const eph = boxKeyFromSecret(ephSecret).publicKey;
+  const exp = net.clock + 3600_000;
+  const body = utf8('any body');
+  const Rbox = R.deps.identity.box;
+  const canonical = peelOnion(Rbox, handMadeFinalLayer(Rbox.publicKey, ephSecret, eph, exp, body));
+  assert.ok(canonical.ok && canonical.layer.kind === 'final' && equalBytes(canonical.layer.body, body), 'the hand-made layer is sound with its canonical key');
+  const crafted = handMadeFinalLayer(Rbox.publicKey, ephSecret, topBitSet(eph), exp, body);
+  assert.equal(peelOnion(Rbox, crafted), { ok: false, why: 'key' });
+  const inbox = R.store.inbox.count();
+  const sessions = R.store.sessions.count();
+  const atR = net.wire.length;
+  net.inject('C', 'R', onionSignedBy(net, 'C', 'R', randomBytes(16), crafted));
+  assert.is(net.count('R', 'dropped.onion-key'), 1);
+  assert.equal(onionAnswers(net, 'R', atR), [], 'R answered nothing');
+  assert.is(R.store.inbox.count(), inbox);
+  assert.is(R.store.sessions.count(), sessions, 'no session');
+});
+
+test('case 2: a session setup key (ek) or ratchet key (dh) from the wire of low order or non-canonical is refused before use: not delivered, no session, no ack, nothing crashes', () => {
+  const net = line(['S', 'A', 'B', 'C', 'R']);
+  const R = net.n('R');
+  const Rent = R.peer.entity;
+  const Rbox = R.deps.identity.box;
+  // S's onion never reaches R: C keeps it, and the test opens R's layer with R's key to
+  // get S's genuine signed content. It is then re-sent to R on hand-made sessions.
+  let held: Onion | undefined;
+  net.intercept = (from, to, msg) => {
+    if (from === 'C' && to === 'R' && msg.t === MsgType.ONION) {
+      held ??= msg;
+      return null;
+    }
+    return msg;
+  };
+  const id = sendOnion(net, 'S', 'R', 'for R, once', 3);
+  net.advance(3_000);
+  net.intercept = null;
+  assert.ok(held, 'C had the onion for R');
+  const peeled = peelOnion(Rbox, held!.o);
+  assert.ok(peeled.ok && peeled.layer.kind === 'final');
+  const first = decodeE2E(peeled.ok && peeled.layer.kind === 'final' ? peeled.layer.body : new Uint8Array(0));
+  assert.ok('session' in first && first.session.i);
+  const m0 = (first as { session: SessionMessage }).session;
+  const opened = ratchetDecrypt(initReceiver(responderSecret(Rbox, m0.i!.ek), Rbox), { dh: m0.dh, pn: m0.pn, n: m0.n }, m0.ct, sessionAd(m0.sid, Rent, m0.i), net.clock, 3600_000);
+  assert.ok(opened, 'S\'s signed content');
+  const signedContent = opened!.plaintext;
+
+  const sidOf = (ek: Uint8Array) => sha256(utf8('wotrelay/v1/session-id'), ek).slice(0, 16);
+  /** A first message on a new session, as any sender may make it, with `ekOnWire` and `dhOnWire` on the wire. */
+  const session = (enc: { ekOnWire?: (k: Uint8Array) => Uint8Array; dhOnWire?: (k: Uint8Array) => Uint8Array }): SessionMessage => {
+    const ek = generateBoxKey();
+    const ekw = (enc.ekOnWire ?? ((k) => k))(ek.publicKey);
+    const sk = hkdfSha256(x25519(ek.secretKey, Rbox.publicKey), concatBytes(ekw, Rbox.publicKey), 'wotrelay/v1/session-setup', 32);
+    const dhs = generateBoxKey();
+    const st = initSender(sk, Rbox.publicKey, dhs);
+    st.dhs = { secretKey: dhs.secretKey, publicKey: (enc.dhOnWire ?? ((k) => k))(dhs.publicKey) };
+    const i = { ek: ekw, ik: Rbox.publicKey, ts: net.clock };
+    const sid = sidOf(ekw);
+    const { header, ct } = ratchetEncrypt(st, signedContent, sessionAd(sid, Rent, i));
+    return { v: 1, sid, dh: header.dh, pn: header.pn, n: header.n, i, ct };
+  };
+  /** C hands R a one-layer onion carrying session message `m`. */
+  const handToR = (m: SessionMessage) => {
+    const o = buildOnion({ hops: [{ entity: Rent, x25519: Rbox.publicKey }], exp: net.clock + 3600_000, cs: randomBytes(32), body: encodeSessionMessage(m) });
+    net.inject('C', 'R', onionSignedBy(net, 'C', 'R', randomBytes(16), o.packet));
+  };
+
+  const good = session({});
+  const cases: Array<[string, SessionMessage]> = [
+    ['ek with the top bit set (keys and tag computed over it by its maker)', session({ ekOnWire: topBitSet })],
+    ['dh with the top bit set (the ratchet message authenticated over it by its maker)', session({ dhOnWire: topBitSet })],
+    ...Object.entries(X_BAD).flatMap(([what, k]): Array<[string, SessionMessage]> => [
+      [`ek ${what}`, { ...good, sid: sidOf(k), i: { ...good.i!, ek: k } }],
+      [`dh ${what}`, { ...good, dh: k }],
+    ]),
+  ];
+  const from = net.wire.length;
+  for (const [what, m] of cases) {
+    const dropped = net.count('R', 'dropped.ERR_DECRYPT');
+    handToR(m);
+    assert.is(net.count('R', 'dropped.ERR_DECRYPT'), dropped + 1, what);
+    assert.not.ok(R.store.inbox.has(id), `${what}: not delivered`);
+    assert.is(R.store.sessions.count(), 0, `${what}: no session`);
+  }
+  const answers = onionAnswers(net, 'R', from);
+  assert.ok(answers.every((m) => m.t === MsgType.HOLD), 'no ack and no error: only HOLD to the neighbour (custody ends at R)');
+  assert.not.ok(R.actions.some((a) => a.type === 'delivered-to-app'));
+  // The control: the same content on a session with canonical keys is delivered.
+  handToR(good);
+  assert.ok(R.store.inbox.has(id), 'delivered with canonical keys');
+  assert.is(R.store.sessions.count(), 1);
+});
+
 // ---------------------------------------------------------------- case 7
 
 test('case 7: forged hop signature, a signature over another payload or route, a signer that is not the previous hop → dropped at the recipient, counted, and kept as evidence', () => {
@@ -130,15 +320,15 @@ test('case 7: forged hop signature, a signature over another payload or route, a
   // B re-signs its hop over whatever chain it is given, so each forgery reaches C with a valid last hop.
   const viaB = (env: Envelope, hops0: Envelope['hops']): Envelope => {
     const base = { ...env, hops: hops0 };
-    return { ...base, hops: [...hops0, signHop(B.agent, B.certBytes, base, Cent)] };
+    return { ...base, hops: [...hops0, signHop(immediateSigner(B.agent), B.certBytes, base, Cent)] };
   };
   const cases: Array<[string, Envelope]> = [
     ['forged hop signature', viaB(e1, [{ ...e1.hops[0]!, s: new Uint8Array(64).fill(7) }])],
     ['signature over another payload (the body of another message)', { ...e1, body: e2.body }],
-    ['signature over another route (A named X as its next hop, not B)', viaB(e1, [signHop(A.agent, A.certBytes, { ...e1, hops: [] }, X)])],
-    ['signer not the previous hop (A handed it to B, X signed the next entry)', viaB(e1, [e1.hops[0]!, signHop(Xid.agent, Xid.certBytes, { ...e1, hops: [e1.hops[0]!] }, B.entityPub)])],
-    ['a chain that starts at B (A\'s entry cut off)', { ...e1, hops: [signHop(B.agent, B.certBytes, { ...e1, hops: [] }, Cent)] }],
-    ['last entry signed by someone other than the neighbour', { ...e1, hops: [e1.hops[0]!, signHop(A.agent, A.certBytes, { ...e1, hops: [e1.hops[0]!] }, Cent)] }],
+    ['signature over another route (A named X as its next hop, not B)', viaB(e1, [signHop(immediateSigner(A.agent), A.certBytes, { ...e1, hops: [] }, X)])],
+    ['signer not the previous hop (A handed it to B, X signed the next entry)', viaB(e1, [e1.hops[0]!, signHop(immediateSigner(Xid.agent), Xid.certBytes, { ...e1, hops: [e1.hops[0]!] }, B.entityPub)])],
+    ['a chain that starts at B (A\'s entry cut off)', { ...e1, hops: [signHop(immediateSigner(B.agent), B.certBytes, { ...e1, hops: [] }, Cent)] }],
+    ['last entry signed by someone other than the neighbour', { ...e1, hops: [e1.hops[0]!, signHop(immediateSigner(A.agent), A.certBytes, { ...e1, hops: [e1.hops[0]!] }, Cent)] }],
   ];
   const inboxBefore = C.store.inbox.count();
   const evBefore = C.core.evidence.total;
@@ -166,6 +356,117 @@ test('case 7: forged hop signature, a signature over another payload or route, a
   assert.is(log.list().length, EVIDENCE_MAX);
   assert.is(log.total, EVIDENCE_MAX + 10);
   assert.equal(log.list()[0]!.id, new Uint8Array(16).fill(10));
+});
+
+// ---------------------------------------------------------------- case 8
+
+type DropReason = 'size' | 'key' | 'mac';
+
+/** Swaps the `n` bytes at `a` and at `b` in a copy of `o`. */
+function swapped(o: Uint8Array, a: number, b: number, n: number): Uint8Array {
+  const out = Uint8Array.from(o);
+  out.set(o.subarray(b, b + n), a);
+  out.set(o.subarray(a, a + n), b);
+  return out;
+}
+
+const EPH = 0;
+const ROUTING = 32;
+const MAC = ROUTING + ONION_ROUTING_BYTES;
+const PAYLOAD = ONION_HEADER_BYTES;
+/** Grows or cuts `o` to `size` (zeros appended when it grows). */
+const resized = (o: Uint8Array, size: number): Uint8Array => {
+  const out = new Uint8Array(size);
+  out.set(o.subarray(0, Math.min(size, o.length)));
+  return out;
+};
+const classBelow = (o: Uint8Array) => ONION_SIZES[ONION_SIZES.indexOf(o.length) - 1];
+const classAbove = (o: Uint8Array) => ONION_SIZES[ONION_SIZES.indexOf(o.length) + 1];
+
+/**
+ * Ways to resize or reorder a layer (packet = eph 32 || routing 1152 || mac 32 || payload),
+ * and the reasons a hop may give for dropping it. Those that need a class below or above
+ * return undefined when there is none.
+ */
+const LAYER_MUTATIONS: Array<[string, (o: Uint8Array) => Uint8Array | undefined, DropReason[]]> = [
+  ['truncated by one byte', (o) => o.subarray(0, o.length - 1), ['size']],
+  ['truncated to the header alone', (o) => o.subarray(0, ONION_HEADER_BYTES), ['size']],
+  ['grown by one byte', (o) => resized(o, o.length + 1), ['size']],
+  ['grown by a 32-byte block', (o) => resized(o, o.length + 32), ['size']],
+  ['cut to the size class below', (o) => (classBelow(o) ? resized(o, classBelow(o)!) : undefined), ['mac']],
+  ['grown to the size class above', (o) => (classAbove(o) ? resized(o, classAbove(o)!) : undefined), ['mac']],
+  ['two 32-byte blocks of the routing header swapped', (o) => swapped(o, ROUTING, ROUTING + 32, 32), ['mac']],
+  ['the first two per-hop slots of the routing header swapped', (o) => swapped(o, ROUTING, ROUTING + ONION_SLOT_BYTES, ONION_SLOT_BYTES), ['mac']],
+  ['the routing header rotated by one per-hop slot', (o) => concatBytes(o.subarray(0, ROUTING), o.subarray(MAC - ONION_SLOT_BYTES, MAC), o.subarray(ROUTING, MAC - ONION_SLOT_BYTES), o.subarray(MAC)), ['mac']],
+  ['ephemeral key and MAC swapped', (o) => swapped(o, EPH, MAC, 32), ['key', 'mac']],
+  ['two 64-byte blocks of the payload swapped', (o) => swapped(o, PAYLOAD, PAYLOAD + 64, 64), ['mac']],
+  ['the header moved behind the payload', (o) => concatBytes(o.subarray(PAYLOAD), o.subarray(0, PAYLOAD)), ['key', 'mac']],
+];
+
+const REASONS: DropReason[] = ['size', 'key', 'mac'];
+const dropCounts = (net: Net, name: string) => Object.fromEntries(REASONS.map((r) => [r, net.count(name, `dropped.onion-${r}`)])) as Record<DropReason, number>;
+
+/** Asserts that `name` dropped exactly one more layer since `before`, for one of `allowed`. */
+function droppedOnce(net: Net, name: string, before: Record<DropReason, number>, allowed: DropReason[], what: string): void {
+  const after = dropCounts(net, name);
+  const grew = REASONS.filter((r) => after[r] !== before[r]);
+  assert.ok(grew.length === 1 && after[grew[0]!] === before[grew[0]!] + 1 && allowed.includes(grew[0]!), `${what}: dropped once as ${allowed.join('|')}, got ${JSON.stringify({ before, after })}`);
+}
+
+test('case 8: a layer truncated, grown, cut or grown to another size class, or with header or payload blocks reordered, is dropped silently at the hop that gets it and counted; nothing forwarded, nothing sent back', () => {
+  const net = line(['S', 'A', 'B', 'C', 'R']);
+  // A body over 4 KiB: its layers are in the middle size class, so both neighbours exist.
+  const id = sendOnion(net, 'S', 'R', 'x'.repeat(5_000), 3);
+  net.advance(5_000);
+  assert.ok(net.n('R').store.inbox.get(id), 'the genuine onion is delivered');
+  const good = onionsTo(net, 'B')[0]!.o;
+  assert.is(good.length, ONION_SIZES[1]);
+  const toC = onionsTo(net, 'C').length;
+  const before = net.wire.length;
+  for (const [what, mutate, reasons] of LAYER_MUTATIONS) {
+    const o = mutate(good)!;
+    assert.ok(o && !equalBytes(o, good), what);
+    const counts = dropCounts(net, 'B');
+    // A, turned bad, hands B the altered layer and signs what it hands over.
+    net.inject('A', 'B', onionSignedBy(net, 'A', 'B', randomBytes(16), o));
+    droppedOnce(net, 'B', counts, reasons, what);
+  }
+  assert.equal(onionAnswers(net, 'B', before), [], 'B answered nothing: no HOLD, no REFUSE, no report');
+  assert.is(net.n('B').store.relayq.totals().n, 0, 'B took no custody');
+  assert.is(onionsTo(net, 'C').length, toC, 'nothing forwarded');
+  assert.is(net.n('R').store.inbox.count(), 1, 'nothing more reached R');
+});
+
+test('case 8: a relay that resizes or reorders the layer it hands on, to a relay or to the recipient: dropped there, nothing of the message delivered, the sender hears `stalled` from the hop before and nothing from the hop that dropped it', () => {
+  for (const [bad, next] of [['B', 'C'], ['C', 'R']] as const) {
+    const net = line(['S', 'A', 'B', 'C', 'R']);
+    const nextEntity = toHex(net.n(next).peer.entity);
+    const badEntity = toHex(net.n(bad).peer.entity);
+    // Layers of the smallest class: the class below does not exist, the others all do.
+    const mutations = LAYER_MUTATIONS.filter(([what]) => what !== 'cut to the size class below');
+    for (const [what, mutate, reasons] of mutations) {
+      // The bad relay alters every onion it hands on and signs it (its reports stay honest).
+      net.intercept = (from, to, msg) => (from === bad && to === next && msg.t === MsgType.ONION ? onionSignedBy(net, bad, next, msg.id, mutate(msg.o)!) : msg);
+      const counts = dropCounts(net, next);
+      const from = net.wire.length;
+      const id = sendOnion(net, 'S', 'R', `${what}, via ${bad}→${next}`, 3);
+      net.advance(12_000);
+      const after = dropCounts(net, next);
+      assert.ok(REASONS.some((r) => after[r] > counts[r]) && REASONS.every((r) => after[r] === counts[r] || reasons.includes(r)), `${bad}→${next} ${what}: ${next} dropped it as ${reasons.join('|')}: ${JSON.stringify(after)}`);
+      assert.equal(onionAnswers(net, next, from), [], `${bad}→${next} ${what}: ${next} answered nothing`);
+      const steps = progress(net, 'S', id);
+      assert.ok(steps.some((p) => p.status === 'stalled' && toHex(p.reporter) === badEntity), `${bad}→${next} ${what}: ${bad} reports stalled`);
+      assert.not.ok(steps.some((p) => toHex(p.reporter) === nextEntity), `${bad}→${next} ${what}: ${next}, which dropped it, says nothing`);
+      assert.not.ok(steps.some((p) => p.status === 'delivered'));
+      assert.is.not(net.n('S').store.outbox.get(id)!.state, 'delivered');
+    }
+    net.intercept = null;
+    const R = net.n('R');
+    assert.is(R.store.inbox.count(), 0, `${bad}→${next}: nothing, whole or in part, reached R's inbox`);
+    assert.is(R.store.held.count(), 0, `${bad}→${next}: nor is anything held at R`);
+    assert.is(R.store.sessions.count(), 0, `${bad}→${next}: R set up no session`);
+    assert.not.ok(R.actions.some((a) => a.type === 'delivered-to-app'), `${bad}→${next}: R's app got nothing`);
+  }
 });
 
 // ---------------------------------------------------------------- case 9 (at an agent)
@@ -324,7 +625,8 @@ test('case 17: a relay whose commit fails (disk full) sends no HOLD, and takes t
   tickAll(15_000);
   const copiesToC = net.sent.filter((m) => m.t === MsgType.ENVELOPE && equalBytes(m.id, id) && m.hops.length === 2);
   assert.ok(copiesToC.length >= 2, `B tried C more than once (${copiesToC.length})`);
-  assert.ok(copiesToC.every((m) => m.t === MsgType.ENVELOPE && equalBytes(m.hops[1]!.s, (copiesToC[0] as Envelope).hops[1]!.s)), 'each time the same copy');
+  // The same hop entry each time (its leaf; the batch signature over it differs per batch).
+  assert.ok(copiesToC.every((m) => m.t === MsgType.ENVELOPE && equalBytes(m.hops[1]!.l, (copiesToC[0] as Envelope).hops[1]!.l)), 'each time the same copy');
   const holdsFromC = () => net.sent.filter((m) => m.t === MsgType.HOLD && equalBytes(m.id, id)).length;
   const holdsBefore = holdsFromC(); // B's HOLD to A
   assert.is(holdsBefore, 1, 'only B took custody');

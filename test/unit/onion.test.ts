@@ -10,32 +10,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildOnion, equalBytes, randomBytes, sign, toHex } from '../../agent/crypto/index.js';
 import { onionComplaintBytes } from '../../agent/core/onion.js';
-import { signHop } from '../../agent/core/path.js';
 import { Domain, MsgType } from '../../agent/wire/constants.js';
 import { decodeMessage } from '../../agent/wire/index.js';
-import type { Onion, OnionComplaint, WireMessage } from '../../agent/wire/types.js';
-import { Net, line, progress } from '../helpers/corenet.js';
+import type { OnionComplaint, WireMessage } from '../../agent/wire/types.js';
+import { Net, line, onionSignedBy, onionsTo, progress, sendOnion } from '../helpers/corenet.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
 
-function sendOnion(net: Net, from: string, to: string, body: string, hops: number): Uint8Array {
-  const F = net.n(from);
-  const { id, actions } = F.store.tx(() => F.core.send(net.n(to).peer.entity, 'text', text(body), undefined, { onion: hops }));
-  net.perform(from, actions);
-  net.run();
-  return id;
-}
-
 const frames = (net: Net, pred: (f: { from: string; to: string }) => boolean) =>
   net.wire.filter(pred).map((f) => ({ ...f, msg: decodeMessage(f.bytes) }));
-
-const onionsTo = (net: Net, to: string) => frames(net, (f) => f.to === to).filter((f) => f.msg.t === MsgType.ONION).map((f) => f.msg as Onion);
-
-/** The node's own signature over `o` handing it to `to`, as a (possibly malicious) relay would sign it. */
-function signedBy(net: Net, signer: string, to: string, id: Uint8Array, o: Uint8Array): Onion {
-  const S = net.n(signer);
-  return { t: MsgType.ONION, id, o, s: signHop(S.deps.identity.agent, S.deps.identity.certBytes, { id, body: o, hops: [] }, net.n(to).peer.entity).s };
-}
 
 test('S sends to R over three relays: delivered once, path unknown to R, every relay reports (sealed), the ack comes back', () => {
   const net = line(['S', 'A', 'B', 'C', 'R']);
@@ -122,13 +105,13 @@ test('tampered, foreign and truncated layers: dropped at that hop and counted, n
   // A (turned bad) flips a bit in the layer it hands B, and signs what it sends.
   const flipped = Uint8Array.from(good.o);
   flipped[2000] ^= 0x40;
-  net.inject('A', 'B', signedBy(net, 'A', 'B', randomBytes(16), flipped));
+  net.inject('A', 'B', onionSignedBy(net, 'A', 'B', randomBytes(16), flipped));
   // An onion whose layer was made for C's key, handed to B.
   const C = net.n('C');
   const foreign = buildOnion({ hops: [{ entity: C.peer.entity, x25519: C.peer.cert.x25519 }, { entity: net.n('R').peer.entity, x25519: net.n('R').peer.cert.x25519 }], exp: net.clock + 60_000, cs: randomBytes(32), body: text('x') });
-  net.inject('A', 'B', signedBy(net, 'A', 'B', randomBytes(16), foreign.packet));
+  net.inject('A', 'B', onionSignedBy(net, 'A', 'B', randomBytes(16), foreign.packet));
   // A layer cut short.
-  net.inject('A', 'B', signedBy(net, 'A', 'B', randomBytes(16), good.o.subarray(0, good.o.length - 100)));
+  net.inject('A', 'B', onionSignedBy(net, 'A', 'B', randomBytes(16), good.o.subarray(0, good.o.length - 100)));
   // A packet that is not signed by the neighbour handing it over.
   net.inject('A', 'B', { ...good, id: randomBytes(16) });
   assert.is(net.count('B', 'dropped.onion-mac'), 2, 'tampered and foreign layers fail the layer MAC');
@@ -146,7 +129,7 @@ test('a relay that tampers in flight: the next hop drops it; the sender hears "s
     if (from !== 'B' || to !== 'C' || msg.t !== MsgType.ONION) return msg;
     const o = Uint8Array.from(msg.o);
     o[100] ^= 1;
-    return signedBy(net, 'B', 'C', msg.id, o);
+    return onionSignedBy(net, 'B', 'C', msg.id, o);
   };
   const id = sendOnion(net, 'S', 'R', 'never arrives', 3);
   net.advance(20_000);

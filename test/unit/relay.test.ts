@@ -3,15 +3,17 @@
  * FIFO delivery, every message through the real codec): route discovery, signed path
  * forwarding with a verified path at the recipient, progress reports and acks walking
  * back, rerouting around a dead hop, complaints walking back and counting where they
- * should, and bad input (forged hop, replay, absurd ttl, unrelated report/complaint).
+ * should, and bad input (forged hop, replay, absurd ttl, unrelated report/complaint; forged
+ * batch proofs, roots signed by another key, entries not in their root).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { toHex, equalBytes } from '../../agent/crypto/index.js';
+import { toHex, equalBytes, merkleLeaf, merkleRoot, sha256, sign, signBatch } from '../../agent/crypto/index.js';
+import { hopSigningBytes } from '../../agent/core/path.js';
 import { encodeEntityId } from '../../agent/identity/index.js';
-import { MsgType } from '../../agent/wire/constants.js';
+import { Domain, MsgType } from '../../agent/wire/constants.js';
 import { decodeMessage } from '../../agent/wire/index.js';
-import type { Envelope, WireMessage } from '../../agent/wire/types.js';
+import type { Envelope, HopEntry, WireMessage } from '../../agent/wire/types.js';
 import { Net, line, progress, seeded } from '../helpers/corenet.js';
 
 test('A sends to E it has never met: discovery, delivery over A→B→C→D→E, verified path, reports and ack', () => {
@@ -197,6 +199,49 @@ test('bad input at the recipient: reordered or truncated hop chains are dropped,
   assert.is(D.store.inbox.count(), 1, 'nothing but the original delivered');
   const logs = D.actions.filter((a) => a.type === 'log' && a.event === 'message-dropped');
   assert.ok(logs.length >= 3, 'and logged (the daemon rate-limits these lines)');
+});
+
+test('batch signatures at the recipient: a forged proof, a root signed by someone else, an entry not in its root are dropped', () => {
+  const net = line(['A', 'B', 'C', 'D']);
+  const id = net.send('A', 'D', 'original');
+  net.advance(5_000);
+  assert.ok(net.n('D').store.inbox.get(id));
+  const full = net.sent.find((m) => m.t === MsgType.ENVELOPE && equalBytes(m.id, id) && m.hops.length === 3) as Envelope;
+  const b = full.hops[1]!;
+  // B signed its hop entry and its progress report in one batch: the entry carries a proof.
+  assert.ok(b.p && b.p.length > 0, 'B\'s entry is one item of a batch');
+  const D = net.n('D');
+  const fromC = [...D.links.entries()].find(([, v]) => v === 'C')![0];
+  const withB = (entry: HopEntry): Envelope => ({ ...full, hops: [full.hops[0]!, entry, full.hops[2]!] });
+  const item = hopSigningBytes(full.id, sha256(full.body), full.hops[0]!.l, b.n, b.a);
+  const root = merkleRoot(merkleLeaf(Domain.HOP, item), b.p, b.x);
+  const before = net.count('D', 'dropped.ERR_BAD_SIGNATURE');
+  // 1. a forged proof: one sibling changed
+  const p = b.p!.map((x) => x.slice());
+  p[0]![0]! ^= 1;
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, withB({ ...b, p }))));
+  // 2. the same root, signed by C's agent instead of B's
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, withB({ ...b, s: sign(net.n('C').deps.identity.agent, Domain.BATCH, root) }))));
+  // 3. a real batch signature of B, over a batch that does not hold this entry
+  const elsewhere = signBatch(net.n('B').deps.identity.agent, [
+    { domain: Domain.HOP, bytes: new Uint8Array(144).fill(1) },
+    { domain: Domain.HOP, bytes: new Uint8Array(144).fill(2) },
+  ])[0]!;
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, withB({ ...b, ...elsewhere }))));
+  assert.is(net.count('D', 'dropped.ERR_BAD_SIGNATURE'), before + 3, 'each one dropped and counted');
+  // C's entry signed again in another batch (a retransmission) is as good as the first.
+  const c = full.hops[2]!;
+  const cItem = hopSigningBytes(full.id, sha256(full.body), b.l, c.n, c.a);
+  const again = signBatch(net.n('C').deps.identity.agent, [
+    { domain: Domain.HOP, bytes: new Uint8Array(144).fill(3) },
+    { domain: Domain.HOP, bytes: cItem },
+  ])[1]!;
+  const acksBefore = net.sent.filter((m) => m.t === MsgType.ACK && equalBytes(m.id, id)).length;
+  net.perform('D', D.store.tx(() => D.core.onMessage(fromC, { ...full, hops: [full.hops[0]!, b, { ...c, ...again }] })));
+  net.run();
+  assert.is(net.count('D', 'dropped.ERR_BAD_SIGNATURE'), before + 3, 'a re-signed entry verifies');
+  assert.ok(net.sent.filter((m) => m.t === MsgType.ACK && equalBytes(m.id, id)).length > acksBefore, 'the duplicate is acked again');
+  assert.is(D.store.inbox.count(), 1, 'delivered once');
 });
 
 test('a neighbour flooding route queries is held to its rate limit while another neighbour\'s queries pass', () => {

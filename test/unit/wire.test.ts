@@ -88,8 +88,8 @@ const sampleEnvelope = (): Envelope => ({
   route: [bytes(32, 0x33)],
   body: Uint8Array.from([1, 2, 3]),
   hops: [
-    { a: bytes(32, 0x44), n: bytes(32, 0x55), s: bytes(64, 0x66) },
-    { a: bytes(32, 0x77), n: bytes(32, 0x88), s: bytes(64, 0x99), c: bytes(185, 0xaa) },
+    { a: bytes(32, 0x44), n: bytes(32, 0x55), l: bytes(32, 0x45), s: bytes(64, 0x66) },
+    { a: bytes(32, 0x77), n: bytes(32, 0x88), l: bytes(32, 0x78), s: bytes(64, 0x99), c: bytes(185, 0xaa) },
   ],
 });
 
@@ -138,13 +138,13 @@ test('fixture: ENVELOPE encodes bytes as bin, exp as uint64, deterministically',
     'a5726f757465' + '91' + 'c420' + '33'.repeat(32) +
     'a4626f6479' + 'c403010203' +
     'a4686f7073' + '92' +
-    '83' + 'a161c420' + '44'.repeat(32) + 'a16ec420' + '55'.repeat(32) + 'a173c440' + '66'.repeat(64) +
-    '84' + 'a161c420' + '77'.repeat(32) + 'a16ec420' + '88'.repeat(32) + 'a173c440' + '99'.repeat(64) +
+    '84' + 'a161c420' + '44'.repeat(32) + 'a16ec420' + '55'.repeat(32) + 'a16cc420' + '45'.repeat(32) + 'a173c440' + '66'.repeat(64) +
+    '85' + 'a161c420' + '77'.repeat(32) + 'a16ec420' + '88'.repeat(32) + 'a16cc420' + '78'.repeat(32) + 'a173c440' + '99'.repeat(64) +
     'a163c4b9' + 'aa'.repeat(185);
   assert.is(hex(b), expected);
   // Same bytes whatever the key order of the input object and whether bytes are Buffers.
   const shuffled = {
-    hops: env.hops.map((h) => ({ s: Buffer.from(h.s), ...(h.c ? { c: h.c } : {}), n: h.n, a: h.a })),
+    hops: env.hops.map((h) => ({ s: Buffer.from(h.s), ...(h.c ? { c: h.c } : {}), n: h.n, l: h.l, a: h.a })),
     body: Buffer.from(env.body),
     route: env.route,
     exp: env.exp,
@@ -410,7 +410,7 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u53 = fc.maxSafeNat();
 const str = (max: number) => fc.oneof(fc.string({ maxLength: max }), fc.string({ unit: 'binary', maxLength: Math.floor(max / 2) }));
 
-const hopArb = fc.record({ a: bin(32), n: bin(32), s: bin(64), c: bin(185) }, { requiredKeys: ['a', 'n', 's'] });
+const hopArb = fc.record({ a: bin(32), n: bin(32), l: bin(32), s: bin(64), c: bin(185) }, { requiredKeys: ['a', 'n', 'l', 's'] });
 const envelopeArb: fc.Arbitrary<Envelope> = fc.record({
   t: fc.constant(MsgType.ENVELOPE),
   id: bin(16),

@@ -1,0 +1,157 @@
+/**
+ * Directory server lookups: `wotrelay-directory` on its embedded SQLite store holding
+ * 1,000,000 records, asked by a load generator in a separate process (procs/http-load.ts:
+ * keep-alive connections, pipelined GETs of random records), against a bare Node HTTP server
+ * that answers every request with a constant body of the same size, driven the same way in
+ * the same run. The server is one Node process: one core.
+ *
+ * Filling: 1,000 real signed announcements (real entities), and 999,000 more records that
+ * carry copies of those bytes under random entity keys, written straight into the store
+ * file (signing a million announcements would take the whole benchmark budget). A lookup
+ * does the same work for both: the server verifies announcements when they are PUT, and
+ * serves stored bytes as they are.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { generateBoxKey, randomBytes, signingKeyFromSeed } from '../../agent/crypto/index.js';
+import { createAnnouncement, encodeEntityId, issueCert, verifyAnnouncement } from '../../agent/identity/index.js';
+import { SqliteStore } from '../../directory-server/sqlite-store.js';
+import { compare, sleep, type Bench, type BenchOptions, type BenchReport } from './lib.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DIRECTORY = path.resolve(here, '../../directory-server/main.js');
+const LOAD = path.join(here, 'procs/http-load.js');
+const BARE = path.join(here, 'procs/bare-http.js');
+
+/** Fills `file` with `total` records; returns their entity keys (the first `real` are real announcements) and the body size. */
+function fill(file: string, total: number, real: number, log: (s: string) => void): { entities: Uint8Array[]; bodyBytes: number } {
+  const now = Date.now();
+  const bodies: Uint8Array[] = [];
+  const entities: Uint8Array[] = [];
+  for (let i = 0; i < real; i++) {
+    const entity = signingKeyFromSeed(randomBytes(32));
+    const agent = signingKeyFromSeed(randomBytes(32));
+    const cert = issueCert(entity, { agent: agent.publicKey, x25519: generateBoxKey().publicKey, notBefore: now - 3600_000, notAfter: now + 30 * 86400_000, seq: 1 });
+    bodies.push(createAnnouncement(agent, cert, { addrs: [`203.0.113.${i % 250}:7117`], seq: now, ts: now }));
+    entities.push(entity.publicKey);
+  }
+  log(`directory: ${real} real announcements signed; writing ${total} records`);
+  for (let i = real; i < total; i++) entities.push(randomBytes(32));
+  const order = entities.map((e, i) => [Buffer.from(e), i] as const).sort((a, b) => Buffer.compare(a[0], b[0]));
+  void SqliteStore.open(file).close();
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  const ins = db.prepare('INSERT INTO records (entity, seq, ts, stored_at, expires_at, bytes) VALUES (?, ?, ?, ?, ?, ?)');
+  const expires = now + 20 * 3600_000;
+  db.transaction(() => {
+    for (const [key, i] of order) ins.run(key, now, now, now, expires, Buffer.from(bodies[i % real]!));
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  return { entities, bodyBytes: bodies[0]!.length };
+}
+
+function startServer(args: string[], re: RegExp): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = re.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited (${code}) before listening:\n${out}`)));
+  });
+}
+
+function load(port: number, pathsFile: string, seconds: number, conns: number, depth: number): Promise<{ done: number; counts: Record<string, number> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LOAD, `127.0.0.1:${port}`, pathsFile, String(seconds), String(conns), String(depth)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { done: number; counts: Record<string, number> }) : reject(new Error(`load generator exited ${code}`))));
+  });
+}
+
+function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function get(port: number, p: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    }).once('error', reject);
+  });
+}
+
+export const directoryBench: Bench = {
+  name: 'directory',
+  title: 'directory server lookups, 1,000,000 records, separate load generator',
+  async run(opts: BenchOptions): Promise<BenchReport> {
+    const t0 = performance.now();
+    const total = opts.quick ? 2_000 : 1_000_000;
+    const real = opts.quick ? 50 : 1_000;
+    const seconds = opts.quick ? 1 : 5;
+    const conns = 16;
+    const depth = 16;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-bench-dir-'));
+    const children: ChildProcess[] = [];
+    try {
+      const file = path.join(dir, 'directory.db');
+      const { entities, bodyBytes } = fill(file, total, real, opts.log);
+      const sample = Array.from({ length: Math.min(200_000, total) }, (_, i) => entities[(i * 7919) % entities.length]!);
+      const pathsFile = path.join(dir, 'paths.txt');
+      fs.writeFileSync(pathsFile, sample.map((e) => `/v1/records/${encodeEntityId(e)}`).join('\n'));
+      opts.log(`directory: store filled (${(fs.statSync(file).size / 1048576).toFixed(0)} MiB); starting the server`);
+      const d = await startServer(
+        [DIRECTORY, '--store', `sqlite:${file}`, '--listen', '127.0.0.1:0', '--rate-read', 'off', '--rate-write', 'off', '--max-records', String(total + 1000)],
+        /addr=127\.0\.0\.1:(\d+)/,
+      );
+      children.push(d.child);
+      // A real record comes back as it was signed, and verifies.
+      const one = await get(d.port, `/v1/records/${encodeEntityId(entities[0]!)}`);
+      if (one.status !== 200) throw new Error(`lookup of a stored record answered ${one.status}`);
+      verifyAnnouncement(new Uint8Array(one.body), Date.now());
+      const metrics = (await get(d.port, '/metrics')).body.toString();
+      const held = Number(/^wotrelay_directory_records\s+(\d+)/m.exec(metrics)?.[1] ?? NaN);
+      await load(d.port, pathsFile, opts.quick ? 0.5 : 1, conns, depth); // warm-up
+      const c0 = cpuSeconds(d.child.pid!);
+      const dr = await load(d.port, pathsFile, seconds, conns, depth);
+      const dirCpu = cpuSeconds(d.child.pid!) - c0;
+      const b = await startServer([BARE, String(bodyBytes)], /listening (\d+)/);
+      children.push(b.child);
+      await load(b.port, pathsFile, opts.quick ? 0.5 : 1, conns, depth);
+      const br = await load(b.port, pathsFile, seconds, conns, depth);
+      const dirRate = (dr.counts['200'] ?? 0) / seconds;
+      const bareRate = (br.counts['200'] ?? 0) / seconds;
+      return {
+        name: 'directory',
+        title: this.title,
+        figures: [
+          compare({ name: 'wotrelay-directory lookups (200 OK)', value: dirRate, unit: 'lookups/s', baseline: { name: 'bare node HTTP, constant body', value: bareRate }, target: '≥ 20,000/s on one core', met: dirRate >= 20_000 }),
+          { name: 'records held by the store', value: held, unit: 'records', target: '1,000,000', met: opts.quick ? undefined : held >= 1_000_000 },
+          { name: 'CPU of the directory process while measured', value: (dirCpu / seconds) * 100, unit: '% of one core' },
+        ],
+        details: { total, real, seconds, conns, depth, bodyBytes, directory: dr, bare: br, storeMiB: fs.statSync(file).size / 1048576 },
+        notes: [`${conns} connections × ${depth} pipelined requests from one load-generator process; random records among ${sample.length.toLocaleString('en-US')} sampled keys; responses other than 200: ${JSON.stringify(Object.fromEntries(Object.entries(dr.counts).filter(([k]) => k !== '200')))}`],
+        seconds: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+      await sleep(300);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};

@@ -1,0 +1,49 @@
+/**
+ * `npm run bench [-- <name> …] [--quick]`: runs the benchmarks (all by default), prints each
+ * one's table — every figure beside its baseline from the same run, and the ratio — and
+ * writes its JSON (figures, ratios, machine, Node version, git commit) to
+ * test/bench/results/<name>.json. `--quick` runs tiny sizes (what the smoke tests in npm test
+ * run) and writes nothing. `--list` prints the names. Exit code 1 when a benchmark failed to
+ * run (a missed target is reported, not an error).
+ */
+import { machine, table, writeResult, type Bench } from './lib.js';
+import { crashBench } from './crash.js';
+import { cryptoBench } from './crypto.js';
+import { directoryBench } from './directory.js';
+import { discoveryBench } from './discovery.js';
+import { listBench } from './list.js';
+import { memoryBench } from './memory.js';
+import { readyBench } from './ready.js';
+import { relayBench } from './relay.js';
+import { verifyBench } from './verify.js';
+
+export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench, discoveryBench, listBench, directoryBench, memoryBench, crashBench];
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+if (args.includes('--list')) {
+  for (const b of BENCHES) process.stdout.write(`${b.name.padEnd(10)} ${b.title}\n`);
+  process.exit(0);
+}
+const names = args.filter((a) => !a.startsWith('--'));
+const unknown = names.filter((n) => !BENCHES.some((b) => b.name === n));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown benchmark ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${BENCHES.map((b) => b.name).join(', ')}\n`);
+  process.exit(2);
+}
+const chosen = names.length > 0 ? BENCHES.filter((b) => names.includes(b.name)) : BENCHES;
+let failed = 0;
+const t0 = performance.now();
+for (const b of chosen) {
+  try {
+    const report = await b.run({ quick, log: (l) => process.stderr.write(`  ${l}\n`) });
+    const m = machine();
+    process.stdout.write(`\n${table(report, m)}\n`);
+    if (!quick) process.stdout.write(`  written to ${writeResult(report, m)}\n`);
+  } catch (e) {
+    failed++;
+    process.stderr.write(`\n${b.name}: FAILED: ${(e as Error).stack ?? String(e)}\n`);
+  }
+}
+process.stdout.write(`\n${chosen.length - failed} of ${chosen.length} benchmarks ran in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+process.exit(failed > 0 ? 1 : 0);
