@@ -13,6 +13,8 @@ export interface Sodium {
   crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
   crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
   crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
+  /** X25519 public key of secret `n` (ephemeral keys, x25519.ts). */
+  crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
 }
 
 function load(): Sodium | null {

@@ -14,10 +14,11 @@
  * `isStrictBoxPublicKey` checks a public key on its own (canonical and not of low order)
  * before it is stored or used.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 import { asU8, concatBytes } from './bytes.js';
 import { randomBytes } from './hash.js';
+import { sodium } from './sodium.js';
 
 export interface BoxKey {
   readonly secretKey: Uint8Array;
@@ -60,12 +61,20 @@ export function generateBoxKey(): BoxKey {
   return boxKeyFromSecret(randomBytes(32));
 }
 
-/** A fresh key pair whose secret is never cached (ratchet and onion ephemerals). */
+/**
+ * A fresh key pair whose secret is never cached (ratchet and onion ephemerals): a random
+ * secret, its public half from libsodium when it loads (then a fast JWK import), else from
+ * OpenSSL. Not `generateKeyPairSync`: on Node 20, a garbage collection that frees its key
+ * generation job while the same key is being exported deadlocks the process (the job's
+ * destructor waits for the key's mutex, which the export holds) — seen in the test suite.
+ */
 export function generateEphemeralBoxKey(): BoxKey {
-  const { privateKey } = generateKeyPairSync('x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  const box: BoxKey = Object.freeze({ secretKey: asU8(Buffer.from(jwk.d!, 'base64url')), publicKey: asU8(Buffer.from(jwk.x!, 'base64url')) });
-  ownObjects.set(box, privateKey);
+  const secretKey = randomBytes(32);
+  if (!sodium) return boxKeyFromSecret(secretKey, false);
+  const publicKey = new Uint8Array(32);
+  sodium.crypto_scalarmult_base(publicKey, secretKey);
+  const box: BoxKey = Object.freeze({ secretKey, publicKey });
+  ownObjects.set(box, importPrivate(secretKey, publicKey));
   return box;
 }
 
