@@ -193,6 +193,10 @@ async function signedLine(seconds: number, window: number, warm: boolean, log: (
     const aReady = await a.ready;
     await eventually(async () => (await B.json<unknown[]>(['peers'])).length >= 2 && (await C.json<unknown[]>(['peers'])).length >= 2, 20_000, 'links A–B, B–C, C–D');
     log('signed relay: links up, warming up');
+    // One message through the whole line first, acked by D: the measurement starts on a line
+    // that works end to end (links, certificates checked), however loaded the machine is.
+    await a.request({ cmd: 'flood', seconds: 0.05, window: 1 }, (m) => m['done'] === true);
+    await eventually(async () => (await a.request<{ acked: number }>({ cmd: 'counts' }, (m) => 'envelopeBytes' in m)).acked >= 1, 60_000, 'a first message acked by D');
     // Warm-up: the first messages pay for certificate checks and JIT.
     if (warm) {
       await a.request({ cmd: 'flood', seconds: 1, window }, (m) => m['done'] === true);
