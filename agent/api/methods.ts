@@ -287,6 +287,8 @@ export interface ListMemberView {
   mutedUntil: number;
   /** The reason of a ban, or what came with a subscribe request. */
   note: string | null;
+  /** How the member asked for its copies: 0 = clear mode, N = onion mode over N relays. */
+  onion: number;
 }
 
 /** The outcome of list.add / remove / approve / ban for one entity. */
@@ -334,6 +336,8 @@ export interface ListRequestResult {
   request: 'subscribe' | 'unsubscribe' | 'fetch';
   /** list.fetch: how many recent posts were asked for. */
   count?: number;
+  /** list.join: the copies asked for: 0 = clear mode, N = onion mode over N relays. */
+  onion?: number;
 }
 
 export interface Methods {
@@ -377,8 +381,12 @@ export interface Methods {
   'list.create': { params: { name: string; policy?: ListPolicy }; result: ListCreated };
   /** The lists hosted by this daemon. */
   'list.hosted': { params: Record<string, never>; result: HostedListView[] };
-  /** Member side: trust a list (and dial addr) and send it a signed subscribe request. */
-  'list.join': { params: { list: string; addr?: string }; result: ListRequestResult };
+  /**
+   * Member side: trust a list (and dial addr) and send it a signed subscribe request; `onion`:
+   * ask for every copy in onion mode over `hops` relays (1..8, default 2). Joining again
+   * changes it (without `onion`: back to clear copies).
+   */
+  'list.join': { params: { list: string; addr?: string; onion?: boolean; hops?: number }; result: ListRequestResult };
   /** Member side: send a list a signed unsubscribe request. */
   'list.leave': { params: { list: string }; result: ListRequestResult };
   /** Member side: ask a list for its `count` most recent posts (default 50, at most 1000). */

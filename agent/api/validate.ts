@@ -91,7 +91,12 @@ export const SCHEMAS: { readonly [M in MethodName]: Schema<Params<M>> } = {
     policy: { type: 'string', optional: true, oneOf: LIST_POLICIES },
   },
   'list.hosted': none,
-  'list.join': { list: { type: 'string', nonEmpty: true }, addr: { type: 'string', optional: true, nonEmpty: true } },
+  'list.join': {
+    list: { type: 'string', nonEmpty: true },
+    addr: { type: 'string', optional: true, nonEmpty: true },
+    onion: { type: 'boolean', optional: true },
+    hops: { type: 'number', optional: true, integer: true, min: 1, max: 8 },
+  },
   'list.leave': { list: { type: 'string', nonEmpty: true } },
   'list.fetch': { list: { type: 'string', nonEmpty: true }, count: { type: 'number', optional: true, integer: true, min: 1, max: 1000 } },
   'list.info': none,
@@ -110,6 +115,9 @@ const CROSS_CHECKS: { readonly [M in MethodName]?: (p: Record<string, unknown>) 
       throw new ParamError('send needs exactly one of the params "text" and "file"');
     }
     if (p.hops !== undefined && p.onion !== true) throw new ParamError('param "hops" needs "onion": true (the relays of an onion path)');
+  },
+  'list.join': (p) => {
+    if (p.hops !== undefined && p.onion !== true) throw new ParamError('param "hops" needs "onion": true (the relays of each copy\'s onion path)');
   },
   'list.create': (p) => {
     if (typeof p.name === 'string' && !LIST_NAME_RE.test(p.name)) {

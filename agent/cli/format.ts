@@ -256,9 +256,14 @@ function memberState(m: ListMemberView, now: number): string {
 /** `wotrelay list members`: everyone the list knows, with state and role. */
 export function listMembersTable(members: ListMemberView[], now = Date.now()): string {
   return table(
-    ['NAME', 'FINGERPRINT', 'STATE', 'ROLE', 'SINCE', 'NOTE', 'ENTITY ID'],
-    members.map((m) => [m.petname, m.fingerprint, memberState(m, now), m.role, relative(m.joinedAt, now), m.note, m.entity]),
+    ['NAME', 'FINGERPRINT', 'STATE', 'ROLE', 'COPIES', 'SINCE', 'NOTE', 'ENTITY ID'],
+    members.map((m) => [m.petname, m.fingerprint, memberState(m, now), m.role, copyMode(m.onion), relative(m.joinedAt, now), m.note, m.entity]),
   );
+}
+
+/** How a member gets its copies: "clear", or "onion/N" (N relays per path). */
+function copyMode(onion: number): string {
+  return onion > 0 ? `onion/${onion}` : 'clear';
 }
 
 /** `wotrelay list pending`: subscribe requests waiting for the owner. */

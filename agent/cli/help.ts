@@ -383,16 +383,21 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'list join',
-    args: '<list-id|petname>',
-    positionals: { min: 1, max: 1, names: ['list-id|petname'] },
+    args: '<list-id|petname|invite>',
+    positionals: { min: 1, max: 1, names: ['list-id|petname|invite'] },
     summary: 'subscribe to someone\'s list (your agent trusts it and sends a signed request)',
     json: true,
-    options: [{ name: 'addr', type: 'addr', metavar: 'HOST:PORT', describe: 'where the list\'s agent can be reached' }],
-    notes: [
-      'With an invite code of the list, wotrelay accept <code> is simpler: it makes you a member at once.',
-      'On a moderated list the request waits for the owner\'s approval; the list tells you.',
+    options: [
+      { name: 'addr', type: 'addr', metavar: 'HOST:PORT', describe: 'where the list\'s agent can be reached' },
+      { name: 'onion', type: 'boolean', describe: 'ask for every copy in onion mode: no relay learns that you read this list' },
+      { name: 'hops', type: 'number', metavar: 'N', integer: true, min: 1, max: 8, describe: 'with --onion: relays on each copy\'s path (1-8, default 2)' },
     ],
-    examples: ['wotrelay list join wot1… --addr 192.0.2.40:7117', 'wotrelay list join news'],
+    notes: [
+      'With an invite code of the list you become a member at once (as with wotrelay accept <code>), and the request says how you want your copies.',
+      'On a moderated list the request waits for the owner\'s approval; the list tells you.',
+      'Join again to change how copies come: with --onion for onion copies, without it for clear ones. A request for onion copies travels as an onion itself.',
+    ],
+    examples: ['wotrelay list join wot1… --addr 192.0.2.40:7117', 'wotrelay list join news --onion --hops 3', `wotrelay list join 'wotrelay:invite?v=1&e=wot1…' --onion`],
   },
   {
     name: 'list leave',

@@ -834,15 +834,37 @@ function requestLabel(r: ListRequestResult): string {
 }
 
 async function cmdListJoin(c: Ctx): Promise<Outcome> {
-  const { who } = await checkWho(c.positionals[0]!, 'the list');
+  const arg = c.positionals[0]!.trim();
   const addr = str(c.opts.addr);
-  const r = await call(c, 'list.join', { list: who, ...(addr !== undefined ? { addr } : {}) });
+  const onion = c.opts.onion === true;
+  const hops = num(c.opts.hops);
+  if (hops !== undefined && !onion) throw new ArgError('--hops only applies with --onion (the relays of each copy\'s onion path)', 'add --onion, or drop --hops');
+  const { INVITE_PREFIX, decodeInvite } = await import('../identity/index.js');
+  let who: string;
+  let accepted = false;
+  if (arg.startsWith(INVITE_PREFIX)) {
+    if (addr !== undefined) throw new ArgError('--addr goes with a list id: an invite code carries the list\'s addresses', 'drop --addr');
+    try {
+      decodeInvite(arg);
+    } catch (e) {
+      if (isWotError(e)) throw new ArgError(`the invite code is not valid: ${e.message}`, e.hint ?? 'copy the whole code again (it starts with wotrelay:invite?)');
+      throw e;
+    }
+    // Redeeming the invite makes us a member; the request that follows says how copies come.
+    who = (await call(c, 'invite.accept', { code: arg }, 60_000)).entity;
+    accepted = true;
+  } else {
+    who = (await checkWho(arg, 'the list')).who;
+  }
+  const r = await call(c, 'list.join', { list: who, ...(addr !== undefined ? { addr } : {}), ...(onion ? { onion: true } : {}), ...(hops !== undefined ? { hops } : {}) });
   if (c.json) printJson(r);
   else {
+    const copies = r.onion ? `as onions through ${r.onion} relay${r.onion === 1 ? '' : 's'}` : 'in clear mode';
     out(
       [
-        `subscribe request sent to ${requestLabel(r)}; your agent trusts the list`,
-        `the list answers in your inbox (wotrelay inbox${c.homeArg}); on a moderated list the owner approves first`,
+        accepted ? `you joined ${requestLabel(r)} with its invite; your agent and the list trust each other` : `subscribe request sent to ${requestLabel(r)}; your agent trusts the list`,
+        `you asked for your copies ${copies}${onion ? '' : ` (for onion copies: wotrelay list join ${fmt.shellQuote(r.name ?? r.list)} --onion${c.homeArg})`}`,
+        `the list answers in your inbox (wotrelay inbox${c.homeArg})${accepted ? '' : '; on a moderated list the owner approves first'}`,
         ...(r.name === null ? [`give it a name with: wotrelay trust add ${r.list} --name NAME${c.homeArg}`] : []),
         '',
       ].join('\n'),

@@ -78,7 +78,7 @@ import type {
 } from '../wire/types.js';
 import { BoundedMap } from './bounded.js';
 import { EVIDENCE_MAX, EvidenceLog } from './evidence.js';
-import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
+import { decodeReceipt, decodeWant, deleteBytes, encodeReceipt, encodeSubscribe, encodeWant, fetchBytes, MAX_RECEIPT_IDS, MAX_WANT_HASHES } from './mail.js';
 import { COMPLAINT_DEFAULTS, ComplaintTracker, type ComplaintConfig } from './complaints.js';
 import { BatchSigner, PENDING_SIG, immediateSigner, type ItemSigner } from './batch.js';
 import { signHop, verifyChain, type VerifiedHop } from './path.js';
@@ -532,6 +532,8 @@ export class AgentCore {
       takeContent: (b, p, now) => this.takeContent(b, p, now),
       complaintToken: (h) => this.complaintBuckets.take(h, this.mono()),
       delivered: (id, recipient, step, now) => this.applyDelivered(id, recipient, 'delivered', step, now),
+      // As in clear mode: a list counts it against the post's author; anyone else just notes it.
+      ownComplaint: (id, complainant, reason, now) => (this.list ? this.list.onComplaint(id, complainant, reason, now) : [{ type: 'metric', name: 'complaint.about-own-message' }]),
     });
   }
 
@@ -2235,34 +2237,49 @@ export class AgentCore {
 
   /**
    * Queues a message of any kind from us to `to` without touching trust or the conversation
-   * (agent/lists: post copies with a deterministic id, notices, requests). A message whose
-   * id is already in the outbox is sent again instead. Returns queued: false when the
-   * recipient's outbox bound is reached (nothing written).
+   * (agent/lists: post copies with a deterministic id, notices, requests). `onion`: send it
+   * in onion mode over that many relays (as `send --onion --hops N`; omitted: clear mode).
+   * A message whose id is already in the outbox is sent again instead, in the mode asked for
+   * now. Returns queued: false when the recipient's outbox bound is reached (nothing written).
    */
-  queueMessage(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] } = {}): { queued: boolean; actions: Action[] } {
+  queueMessage(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[]; onion?: number } = {}): { queued: boolean; actions: Action[] } {
+    if (opts.onion !== undefined && !(Number.isInteger(opts.onion) && opts.onion >= 1 && opts.onion <= Limits.MAX_ONION_RELAYS)) {
+      throw new WotError('ERR_BAD_REQUEST', `an onion path has 1..${Limits.MAX_ONION_RELAYS} relays, not ${String(opts.onion)}`);
+    }
     return this.signer.run(() => this.queueMessageNow(to, kind, body, opts));
   }
 
-  private queueMessageNow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[] }): { queued: boolean; actions: Action[] } {
+  private queueMessageNow(to: Uint8Array, kind: OutboxKind, body: Uint8Array, opts: { id?: Uint8Array; parents?: Uint8Array[]; onion?: number }): { queued: boolean; actions: Action[] } {
     const now = this.deps.now();
+    const onion = opts.onion ?? null;
     if (opts.id) {
-      const existing = this.store.outbox.get(opts.id);
+      let existing = this.store.outbox.get(opts.id);
       if (existing) {
         this.inflight.delete(toHex(existing.id));
+        if ((existing.onion ?? null) !== onion) {
+          this.store.outbox.setOnion(existing.id, onion, now);
+          existing = { ...existing, onion };
+        }
         return { queued: true, actions: this.transmit(existing, now) };
       }
     }
     if (this.store.outbox.countPendingFor(to) >= this.cfg.outboxPerRecipient) return { queued: false, actions: [{ type: 'metric', name: 'outbox.full' }] };
-    const row = this.newOutboxRow(to, kind, body, undefined, opts.parents ?? [], now, opts.id);
+    const row = { ...this.newOutboxRow(to, kind, body, undefined, opts.parents ?? [], now, opts.id), onion };
     this.store.outbox.insert(row);
     return { queued: true, actions: this.transmit(row, now) };
   }
 
-  /** Member side of a list: trust it (and dial `addr`), then send a signed subscribe request. */
-  listJoin(list: Uint8Array, addr: string | undefined): Action[] {
+  /**
+   * Member side of a list: trust it (and dial `addr`), then send a signed subscribe request
+   * saying how we want our copies: `onion` relays per copy, 0 = clear mode (PROTOCOL.md 3.12).
+   * A request for onion copies travels as an onion itself. Joining again sends a new request:
+   * the list keeps the latest preference.
+   */
+  listJoin(list: Uint8Array, addr: string | undefined, onion = 0): Action[] {
+    const body = encodeSubscribe(onion);
     const actions: Action[] = [];
     if (this.store.trust.get(list)?.state !== 'active' || addr !== undefined) actions.push(...this.trustAdd(list, undefined, addr).actions);
-    return [...actions, ...this.queueMessage(list, 'subscribe', new Uint8Array(0)).actions];
+    return [...actions, ...this.queueMessage(list, 'subscribe', body, onion > 0 ? { onion } : {}).actions];
   }
 
   /** Member side: a signed unsubscribe request. */
@@ -2291,7 +2308,14 @@ export class AgentCore {
    * Each try schedules the next (backoff with jitter); HOLD or an ack reschedules it.
    */
   private transmit(row: OutboxRow, now: number): Action[] {
-    if (row.onion !== null && row.onion !== undefined) return this.onion.transmit(row, (detail) => this.markSent(row, now, detail));
+    if (row.onion !== null && row.onion !== undefined) {
+      return this.onion.transmit(row, (detail, short) => [
+        // An app message says so in its `sent` step; any other (a list's copy) in a metric and the debug log.
+        ...(short ? [{ type: 'metric', name: 'onion.short-path' } as const] : []),
+        ...(short && row.kind !== 'text' && row.kind !== 'file' ? [{ type: 'log', level: 'debug', event: 'onion-short-path', fields: { id: toHex(row.id), kind: row.kind, to: fingerprint(row.to), detail } } as const] : []),
+        ...this.markSent(row, now, detail),
+      ]);
+    }
     const idHex = toHex(row.id);
     const mono = this.mono();
     const f = this.inflight.get(idHex, mono);

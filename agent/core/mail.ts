@@ -2,11 +2,12 @@
  * Byte formats of store-and-forward that are not wire frames of their own: what a mailbox
  * fetch and delete sign, and the bodies of the two control content kinds, 'receipt' (the
  * recipient tells the sender which messages arrived or were read when no reverse path
- * exists) and 'want' (the recipient asks the sender again for causal parents it lacks).
- * Layouts are specified in agent/PROTOCOL.md §3.9–3.11.
+ * exists) and 'want' (the recipient asks the sender again for causal parents it lacks),
+ * and the body of a mailing-list 'subscribe' (how the member wants its copies).
+ * Layouts are specified in agent/PROTOCOL.md §3.9–3.12.
  */
 import { concatBytes, u64be, utf8 } from '../crypto/index.js';
-import { MESSAGE_ID_BYTES, KEY_BYTES } from '../wire/constants.js';
+import { MESSAGE_ID_BYTES, KEY_BYTES, Limits } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 
 /** Bytes an owner signs (Domain.MAILBOX) to fetch items with seq > after from `mailbox`. */
@@ -63,6 +64,26 @@ export function decodeWant(body: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) out.push(body.slice(i * KEY_BYTES, (i + 1) * KEY_BYTES));
   return out;
+}
+
+/**
+ * subscribe body = empty (clear copies, as every request before onion copies) or one byte:
+ * the relays wanted on each copy's onion path, 0 = clear mode. Sending: 0..MAX_ONION_RELAYS.
+ */
+export function encodeSubscribe(onionRelays: number): Uint8Array {
+  if (!(Number.isInteger(onionRelays) && onionRelays >= 0 && onionRelays <= Limits.MAX_ONION_RELAYS)) {
+    throw new WotError('ERR_BAD_REQUEST', `an onion path has 1..${Limits.MAX_ONION_RELAYS} relays, not ${String(onionRelays)}`, 'use --hops N with N from 1 to 8');
+  }
+  return onionRelays === 0 ? new Uint8Array(0) : Uint8Array.of(onionRelays);
+}
+
+/**
+ * The relays a subscribe request asks for (0 = clear). Reading is lenient, for requests from
+ * newer agents: bytes after the first are ignored and a count above MAX_ONION_RELAYS reads as
+ * MAX_ONION_RELAYS.
+ */
+export function decodeSubscribe(body: Uint8Array): number {
+  return body.length === 0 ? 0 : Math.min(body[0]!, Limits.MAX_ONION_RELAYS);
 }
 
 /** Concatenated 32-byte hashes (store columns) ↔ a list. */

@@ -116,6 +116,8 @@ export interface OnionHost {
   complaintToken(neighbourHex: string): boolean;
   /** The recipient's ack for our message `id` arrived (verified): outbox → delivered. */
   delivered(id: Uint8Array, recipient: Uint8Array, step: Uint8Array | undefined, now: number): Action[];
+  /** The recipient's verified complaint about our own message `id` walked back to us. */
+  ownComplaint(id: Uint8Array, complainant: Uint8Array, reason: string, now: number): Action[];
 }
 
 /** A relay's forwarding-log entry, keyed by the id toward its next hop. */
@@ -151,6 +153,8 @@ interface SentOnion {
   keys: LayerKeys[];
   /** Per layer: entity, agent key (to verify its report) and the id it received the onion under. */
   hops: Array<{ entity: Uint8Array; agent: Uint8Array; inId: Uint8Array }>;
+  /** The complaint secret given to the recipient: a complaint reaching us must carry it. */
+  cs: Uint8Array;
 }
 
 /** Bytes an onion hop signs: as a clear hop entry (path.ts) over the packet, with no earlier entry. */
@@ -446,7 +450,7 @@ export class OnionCore {
     const f = this.relayFwd.get(idHex, mono);
     if (!f) {
       const s = this.sent.get(idHex, mono);
-      if (s && s.first === fromHex) return [{ type: 'metric', name: 'complaint.about-own-message' }];
+      if (s && s.first === fromHex) return this.onOwnComplaint(s, c);
       return [{ type: 'metric', name: 'complaint.unrelated' }];
     }
     if (f.next !== fromHex) return [{ type: 'metric', name: 'complaint.unrelated' }];
@@ -474,6 +478,30 @@ export class OnionCore {
     return actions;
   }
 
+  /**
+   * A complaint about an onion we sent, back at its origin: it counts (for a list, against
+   * the post's author) when it is signed by the recipient and carries the complaint secret
+   * and path length we gave only to the recipient.
+   */
+  private onOwnComplaint(s: SentOnion, c: OnionComplaint): Action[] {
+    const recipient = s.hops[s.hops.length - 1]!.entity;
+    let cert: AgentCert;
+    try {
+      cert = verifyCert(c.c, this.now);
+    } catch {
+      return [{ type: 'metric', name: 'complaint.forged' }];
+    }
+    if (
+      !equalBytes(cert.entity, recipient) ||
+      c.k !== s.hops.length - 1 ||
+      !equalBytes(c.cs, s.cs) ||
+      !verify(cert.agent, Domain.ONION_COMPLAINT, onionComplaintBytes(c.cs, c.k, c.reason, c.ts), c.s)
+    ) {
+      return [{ type: 'metric', name: 'complaint.forged' }];
+    }
+    return this.host.ownComplaint(s.rowId, cert.entity, c.reason, this.now);
+  }
+
   // ---------------------------------------------------------------- sending
 
   /** The outbox row an onion toward our first hop belongs to (HOLD/REFUSE from the first hop). */
@@ -484,9 +512,10 @@ export class OnionCore {
   /**
    * Sends one outbox row as an onion: a fresh path and fresh layers at every attempt. With no
    * path yet it discovers the recipient; with a path shorter than wanted it first asks its
-   * neighbours for routes to the first relay (cover) and waits one retry for them.
+   * neighbours for routes to the first relay (cover) and waits one retry for them, then goes
+   * with the shorter path: `onSent`'s detail says so, and `short` is true.
    */
-  transmit(row: OutboxRow, onSent: (detail: string) => Action[]): Action[] {
+  transmit(row: OutboxRow, onSent: (detail: string, short: boolean) => Action[]): Action[] {
     const host = this.host;
     const now = this.now;
     const mono = host.mono();
@@ -517,8 +546,9 @@ export class OnionCore {
     const fresh = host.sessions.startFresh(row.to, row.attempts);
     const e2e = host.sessions.seal(row.to, recipientCert.x25519, row.envelope, { fresh });
     let built;
+    const cs = host.randomBytes(32);
     try {
-      built = buildOnion({ hops: hops.map((h) => ({ entity: h.entity, x25519: h.cert.x25519 })), exp: row.expiresAt, cs: host.randomBytes(32), body: e2e });
+      built = buildOnion({ hops: hops.map((h) => ({ entity: h.entity, x25519: h.cert.x25519 })), exp: row.expiresAt, cs, body: e2e });
     } catch (e) {
       if (e instanceof WotError && e.code === 'ERR_TOO_LARGE') {
         host.store.outbox.setState(row.id, 'failed', now, e.message);
@@ -534,14 +564,14 @@ export class OnionCore {
     const firstIdHex = toHex(firstId);
     this.sent.set(
       firstIdHex,
-      { rowId: row.id, first: firstHex, keys: built.keys, hops: hops.map((h, i) => ({ entity: h.entity, agent: h.cert.agent, inId: ids[i]! })) },
+      { rowId: row.id, first: firstHex, keys: built.keys, hops: hops.map((h, i) => ({ entity: h.entity, agent: h.cert.agent, inId: ids[i]! })), cs },
       mono + host.cfg.fwdRetentionMs,
     );
     this.latest.set(rowHex, firstIdHex, mono + host.cfg.fwdRetentionMs);
     host.setInflight(firstIdHex, firstHex);
     const msg: Onion = { t: MsgType.ONION, id: firstId, o: built.packet, s: this.signTo(firstId, built.packet, first) };
     const detail = `onion through ${path.length} relay${path.length === 1 ? '' : 's'}${path.length < wanted ? ` (${wanted} asked; no longer path known)` : ''}`;
-    return [{ type: 'send', link, msg }, { type: 'metric', name: 'onion.sent' }, ...onSent(detail)];
+    return [{ type: 'send', link, msg }, { type: 'metric', name: 'onion.sent' }, ...onSent(detail, path.length < wanted)];
   }
 
   /**

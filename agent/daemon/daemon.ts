@@ -894,12 +894,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   // ---------------------------------------------------------------- mailing lists
 
-  const listRequest = (list: Uint8Array, request: ListRequestResult['request'], count?: number): ListRequestResult => ({
+  const listRequest = (list: Uint8Array, request: ListRequestResult['request'], count?: number, onion?: number): ListRequestResult => ({
     list: encodeEntityId(list),
     fingerprint: fingerprint(list),
     name: nameOf(list),
     request,
     ...(count !== undefined ? { count } : {}),
+    ...(onion !== undefined ? { onion } : {}),
   });
 
   /** The list logic, or ERR_BAD_REQUEST when this agent is not a list. */
@@ -914,7 +915,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     return { host: listHost, cfg: cfg.list };
   };
 
-  const memberView = (m: { entity: Uint8Array; state: ListMemberState; role: 'owner' | 'member'; joinedAt: number; updatedAt: number; mutedUntil: number; note: string | null }): ListMemberView => ({
+  const memberView = (m: { entity: Uint8Array; state: ListMemberState; role: 'owner' | 'member'; joinedAt: number; updatedAt: number; mutedUntil: number; note: string | null; onion: number }): ListMemberView => ({
     entity: encodeEntityId(m.entity),
     fingerprint: fingerprint(m.entity),
     petname: nameOf(m.entity),
@@ -924,6 +925,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     updatedAt: m.updatedAt,
     mutedUntil: m.mutedUntil,
     note: m.note,
+    onion: m.onion,
   });
 
   /** Runs a change of the list logic in one transaction, performs its actions, and says where the entity stands. */
@@ -1372,10 +1374,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     'list.join': (p) => {
       const list = resolveWho(p.list);
       if (p.addr !== undefined) parseHostPort(p.addr);
-      perform(store.tx(() => core.listJoin(list, p.addr)));
-      log.log('info', 'list-subscribe-sent', { list: fingerprint(list) });
+      const onion = p.onion ? p.hops ?? cfg.core.onionHops ?? CORE_DEFAULTS.onionHops : 0;
+      perform(store.tx(() => core.listJoin(list, p.addr, onion)));
+      log.log('info', 'list-subscribe-sent', { list: fingerprint(list), onion });
       lan?.recheck();
-      return listRequest(list, 'subscribe');
+      return listRequest(list, 'subscribe', undefined, onion);
     },
     'list.leave': (p) => {
       const list = resolveWho(p.list);

@@ -3,13 +3,15 @@
  * takes posts addressed to it and re-sends one copy per subscriber through the normal relay
  * (paths, reports, custody, mailboxes), keeping the author's signed content so every
  * subscriber verifies who wrote it. This module owns: membership (invite, subscribe
- * requests by policy, approval, unsubscribe, ban), who may post (policy, bans, mutes), the
+ * requests by policy, approval, unsubscribe, ban), how each member wants its copies (clear
+ * or onion mode, from its subscribe request), who may post (policy, bans, mutes), the
  * bounded archive, paced fan-out with per-subscriber state, and complaints from subscribers
  * counting against a post's author (automatic mute). It is sans-I/O like the core it
  * attaches to: every method runs inside the caller's store transaction and returns actions.
  */
 import { concatBytes, equalBytes, sha256, toHex, utf8 } from '../crypto/index.js';
 import type { Action, AgentCore, ListHooks, ListInput } from '../core/index.js';
+import { decodeSubscribe } from '../core/mail.js';
 import { encodeEntityId, fingerprint } from '../identity/index.js';
 import type { CoreStore, ListMember, ListMemberState } from '../store/index.js';
 import { WotError } from '../wire/errors.js';
@@ -75,6 +77,10 @@ export interface ListStatus {
   posts: ListPostStatus[];
 }
 
+function modeText(onion: number): string {
+  return onion > 0 ? `as onions through ${onion} relay${onion === 1 ? '' : 's'}` : 'in clear mode';
+}
+
 /** The id of the copy of `postId` for `subscriber`: the same copy is never sent twice under two ids. */
 export function copyIdFor(postId: Uint8Array, subscriber: Uint8Array): Uint8Array {
   return sha256(utf8('wotrelay/v1/list-copy'), postId, subscriber).slice(0, 16);
@@ -99,7 +105,7 @@ export class ListHost implements ListHooks {
       if (t?.state !== 'active') core.trustAdd(settings.owner, t?.petname ?? 'owner', undefined);
       const m = store.list.member(settings.owner);
       if (!m || m.role !== 'owner' || m.state !== 'member') {
-        store.list.upsertMember({ entity: settings.owner, state: 'member', role: 'owner', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: 0, note: null });
+        store.list.upsertMember({ entity: settings.owner, state: 'member', role: 'owner', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: 0, note: null, onion: m?.onion ?? 0 });
       }
     });
   }
@@ -114,7 +120,7 @@ export class ListHost implements ListHooks {
     const author = m.content.from;
     switch (m.content.kind) {
       case 'subscribe':
-        return this.onSubscribe(author, now);
+        return this.onSubscribe(author, decodeSubscribe(m.content.body), now);
       case 'unsubscribe':
         return this.onUnsubscribe(author);
       case 'fetch':
@@ -133,7 +139,7 @@ export class ListHost implements ListHooks {
     // An invite of the list is an invitation to join it.
     const m = this.store.list.member(entity);
     if (m?.state === 'banned') return;
-    this.store.list.upsertMember({ entity, state: 'member', role: m?.role ?? 'member', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: m?.mutedUntil ?? 0, note: null });
+    this.store.list.upsertMember({ entity, state: 'member', role: m?.role ?? 'member', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: m?.mutedUntil ?? 0, note: null, onion: m?.onion ?? 0 });
   }
 
   onComplaint(copyId: Uint8Array, complainant: Uint8Array, reason: string, now: number): Action[] {
@@ -167,21 +173,46 @@ export class ListHost implements ListHooks {
 
   // ---------------------------------------------------------------- membership
 
-  private onSubscribe(entity: Uint8Array, now: number): Action[] {
+  /** `onion`: how the subscriber wants its copies (relays per onion path, 0 = clear mode). */
+  private onSubscribe(entity: Uint8Array, onion: number, now: number): Action[] {
     const m = this.store.list.member(entity);
     if (m?.state === 'banned') return [{ type: 'metric', name: 'list.subscribe-banned' }, ...this.notice(entity, `you are banned from ${this.name}${m.note ? `: ${m.note}` : ''}`)];
-    if (m?.state === 'member') return [{ type: 'metric', name: 'list.subscribe-again' }];
+    if (m) {
+      // Subscribing again (a member, or a request still pending) changes how copies come.
+      if (m.onion === onion) return [{ type: 'metric', name: 'list.subscribe-again' }];
+      this.store.list.upsertMember({ ...m, updatedAt: now, onion });
+      this.remode(entity, onion, now);
+      return [
+        { type: 'metric', name: 'list.copy-mode-changed' },
+        ...(m.state === 'member' ? this.notice(entity, `your copies from ${this.name} now come ${modeText(onion)}`) : []),
+      ];
+    }
     if (this.settings.policy === 'moderated') {
-      if (m?.state === 'pending') return [];
-      this.store.list.upsertMember({ entity, state: 'pending', role: 'member', joinedAt: now, updatedAt: now, mutedUntil: 0, note: null });
+      this.store.list.upsertMember({ entity, state: 'pending', role: 'member', joinedAt: now, updatedAt: now, mutedUntil: 0, note: null, onion });
       return [
         { type: 'metric', name: 'list.subscribe-pending' },
         { type: 'log', level: 'info', event: 'list-subscribe-request', fields: { list: this.name, who: fingerprint(entity) } },
         ...this.notice(entity, `your request to join ${this.name} waits for the owner's approval`),
       ];
     }
-    this.store.list.upsertMember({ entity, state: 'member', role: 'member', joinedAt: now, updatedAt: now, mutedUntil: 0, note: null });
-    return [{ type: 'metric', name: 'list.subscribed' }, ...this.notice(entity, `welcome to ${this.name} (${this.settings.policy} list)`)];
+    this.store.list.upsertMember({ entity, state: 'member', role: 'member', joinedAt: now, updatedAt: now, mutedUntil: 0, note: null, onion });
+    return [{ type: 'metric', name: 'list.subscribed' }, ...this.notice(entity, `welcome to ${this.name} (${this.settings.policy} list); your copies come ${modeText(onion)}`)];
+  }
+
+  /**
+   * The member's copies and notices not yet taken by a hop go out in its new mode from their
+   * next attempt (at most the outbox's per-recipient bound of rows; a rare event).
+   */
+  private remode(entity: Uint8Array, onion: number, now: number): void {
+    for (const row of this.store.outbox.pendingFor(entity, Infinity)) {
+      if (row.kind === 'post' || row.kind === 'notice') this.store.outbox.setOnion(row.id, onion > 0 ? onion : null, now);
+    }
+  }
+
+  /** queueMessage options for a message to `entity`, in the mode the member asked for. */
+  private modeFor(entity: Uint8Array): { onion?: number } {
+    const onion = this.store.list.member(entity)?.onion ?? 0;
+    return onion > 0 ? { onion } : {};
   }
 
   private onUnsubscribe(entity: Uint8Array): Action[] {
@@ -196,7 +227,7 @@ export class ListHost implements ListHooks {
     const m = this.store.list.member(entity);
     const actions: Action[] = [];
     if (this.store.trust.get(entity)?.state !== 'active') actions.push(...this.core.trustAdd(entity, undefined, undefined).actions);
-    this.store.list.upsertMember({ entity, state: 'member', role: m?.role ?? 'member', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: 0, note: null });
+    this.store.list.upsertMember({ entity, state: 'member', role: m?.role ?? 'member', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: 0, note: null, onion: m?.onion ?? 0 });
     return [...actions, ...this.notice(entity, `you were added to ${this.name}`)];
   }
 
@@ -217,7 +248,7 @@ export class ListHost implements ListHooks {
   ban(entity: Uint8Array, reason: string | null, now: number = Date.now()): Action[] {
     if (equalBytes(entity, this.settings.owner)) throw new WotError('ERR_BAD_REQUEST', 'the owner cannot be banned');
     const m = this.store.list.member(entity);
-    this.store.list.upsertMember({ entity, state: 'banned', role: 'member', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: 0, note: reason });
+    this.store.list.upsertMember({ entity, state: 'banned', role: 'member', joinedAt: m?.joinedAt ?? now, updatedAt: now, mutedUntil: 0, note: reason, onion: m?.onion ?? 0 });
     return this.notice(entity, `you are banned from ${this.name}${reason ? `: ${reason}` : ''}`);
   }
 
@@ -322,7 +353,7 @@ export class ListHost implements ListHooks {
     for (const f of waiting) {
       const post = this.store.list.post(f.postId);
       if (!post) continue;
-      const r = this.core.queueMessage(f.subscriber, 'post', post.signed, { id: f.copyId });
+      const r = this.core.queueMessage(f.subscriber, 'post', post.signed, { id: f.copyId, ...this.modeFor(f.subscriber) });
       actions.push(...r.actions);
       if (r.queued) queued.push(f.copyId);
     }
@@ -336,26 +367,29 @@ export class ListHost implements ListHooks {
     if (m?.state !== 'member') return [{ type: 'metric', name: 'list.fetch-refused' }, ...this.notice(entity, `only members of ${this.name} can fetch its archive`)];
     const want = body.length >= 2 ? (body[0]! << 8) | body[1]! : 50;
     const actions: Action[] = [{ type: 'metric', name: 'list.fetch' }];
+    const mode = m.onion > 0 ? { onion: m.onion } : {};
     for (const p of this.store.list.recentPosts(Math.min(want, this.t.fetchMax))) {
       if (equalBytes(p.author, entity)) continue;
-      actions.push(...this.core.queueMessage(entity, 'post', p.signed, { id: copyIdFor(p.postId, entity) }).actions);
+      actions.push(...this.core.queueMessage(entity, 'post', p.signed, { id: copyIdFor(p.postId, entity), ...mode }).actions);
     }
     return actions;
   }
 
   /** A member misses causal parents: the posts with those hashes are sent to it again. */
   private onWant(entity: Uint8Array, body: Uint8Array): Action[] {
-    if (this.store.list.member(entity)?.state !== 'member') return [];
+    const m = this.store.list.member(entity);
+    if (m?.state !== 'member') return [];
     const actions: Action[] = [];
+    const mode = m.onion > 0 ? { onion: m.onion } : {};
     for (let i = 0; i + 32 <= body.length && i < 64 * 32; i += 32) {
       const p = this.store.list.postByHash(body.subarray(i, i + 32));
-      if (p && !equalBytes(p.author, entity)) actions.push(...this.core.queueMessage(entity, 'post', p.signed, { id: copyIdFor(p.postId, entity) }).actions);
+      if (p && !equalBytes(p.author, entity)) actions.push(...this.core.queueMessage(entity, 'post', p.signed, { id: copyIdFor(p.postId, entity), ...mode }).actions);
     }
     return actions;
   }
 
-  /** A short text from the list to one member (refusals, welcome, mute); `refused` names the refused post. */
+  /** A short text from the list to one member (refusals, welcome, mute), in its mode; `refused` names the refused post. */
   private notice(to: Uint8Array, text: string, refused: Uint8Array[] = []): Action[] {
-    return this.core.queueMessage(to, 'notice', concatBytes(utf8(text)), { parents: refused }).actions;
+    return this.core.queueMessage(to, 'notice', concatBytes(utf8(text)), { parents: refused, ...this.modeFor(to) }).actions;
   }
 }

@@ -11,7 +11,7 @@
  * can be downloaded (package.json `allowScripts` approves its install script), so it does not
  * depend on a system libsqlite3.
  *
- * Schema (version 5). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
+ * Schema (version 6). All tables are STRICT; byte columns are BLOB; timestamps are INTEGER
  * milliseconds since the Unix epoch; booleans are INTEGER 0/1. "Hash lists" are the
  * concatenation of 32-byte sha256 hashes, NULL when empty (hashes.ts).
  *
@@ -181,6 +181,10 @@
  *     INDEX sessions_peer (peer, rank), INDEX sessions_used (used_at)
  *   onion_tags(tag BLOB PRIMARY KEY, expires_at INTEGER NOT NULL)     -- replay cache of peeled layers
  *     INDEX onion_tags_expires (expires_at)
+ *
+ *   Onion copies of a mailing list (v6):
+ *   list_members.onion  INTEGER NOT NULL DEFAULT 0   how the member wants its copies: 0 = clear,
+ *                       1..8 = onion mode over that many relays (from its subscribe request)
  *
  * The connection runs with `secure_delete = ON`: deleted and overwritten content is zeroed in
  * the file, so erased session keys do not linger in free pages; `checkpoint()` also truncates
@@ -637,6 +641,10 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   ) STRICT;
   CREATE INDEX onion_tags_expires ON onion_tags (expires_at);
+  `,
+  // 6: a list member may ask for its copies in onion mode (relays wanted; 0 = clear mode).
+  `
+  ALTER TABLE list_members ADD COLUMN onion INTEGER NOT NULL DEFAULT 0 CHECK (onion >= 0 AND onion <= 8);
   `,
 ];
 

@@ -2,7 +2,8 @@
  * Mailing-list repository: the state of a mailing-list entity's agent — its members (state,
  * role, mute, note), the post archive (seq order, never reused), the per-subscriber fan-out
  * of each post (a copy id per subscriber, 'waiting' until queued in the outbox) and the
- * complaints about authors. Only list agents use it; every store has the tables (v4).
+ * complaints about authors. Only list agents use it; every store has the tables (v4). Each
+ * member also says how it wants its copies, clear or onion (v6).
  * Per-state member counts and per-post fan-out counts are kept in `list_member_counts` /
  * `list_fanout_counts` by triggers (O(1) reads, always consistent with the rows).
  * Tables `list_members`, `list_posts`, `list_fanout`, `list_complaints`.
@@ -24,6 +25,8 @@ export interface ListMember {
   mutedUntil: number;
   /** E.g. the reason of a ban, or of a subscribe request. */
   note: string | null;
+  /** How the member wants its copies: 0 = clear mode, 1..8 = onion mode over that many relays (v6). */
+  onion: number;
 }
 
 export interface ListPost {
@@ -65,6 +68,7 @@ interface MemberDbRow {
   updated_at: number;
   muted_until: number;
   note: string | null;
+  onion: number;
 }
 
 interface PostDbRow {
@@ -84,7 +88,7 @@ interface FanoutDbRow {
   created_at: number;
 }
 
-const MEMBER_COLS = 'entity, state, role, joined_at, updated_at, muted_until, note';
+const MEMBER_COLS = 'entity, state, role, joined_at, updated_at, muted_until, note, onion';
 const POST_COLS = 'seq, post_id, hash, author, signed, received_at';
 const FANOUT_COLS = 'post_id, subscriber, copy_id, state, created_at';
 
@@ -97,6 +101,7 @@ function memberFromDb(r: MemberDbRow): ListMember {
     updatedAt: r.updated_at,
     mutedUntil: r.muted_until,
     note: r.note,
+    onion: r.onion,
   };
 }
 
@@ -144,10 +149,11 @@ export class ListRepo {
     this.sMember = db.prepare(`SELECT ${MEMBER_COLS} FROM list_members WHERE entity = ?`);
     this.sUpsertMember = db.prepare(
       `INSERT INTO list_members (${MEMBER_COLS})
-       VALUES (@entity, @state, @role, @joined_at, @updated_at, @muted_until, @note)
+       VALUES (@entity, @state, @role, @joined_at, @updated_at, @muted_until, @note, @onion)
        ON CONFLICT (entity) DO UPDATE SET
          state = excluded.state, role = excluded.role, joined_at = excluded.joined_at,
-         updated_at = excluded.updated_at, muted_until = excluded.muted_until, note = excluded.note`,
+         updated_at = excluded.updated_at, muted_until = excluded.muted_until, note = excluded.note,
+         onion = excluded.onion`,
     );
     this.sSetState = db.prepare(`UPDATE list_members SET state = ?, updated_at = ?, note = ? WHERE entity = ?`);
     this.sSetMuted = db.prepare(`UPDATE list_members SET muted_until = ?, updated_at = ? WHERE entity = ?`);
@@ -243,6 +249,7 @@ export class ListRepo {
       updated_at: m.updatedAt,
       muted_until: m.mutedUntil,
       note: m.note,
+      onion: m.onion,
     });
   }
 

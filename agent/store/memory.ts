@@ -13,7 +13,7 @@
  *   with what was stored; callers must not mutate returned or stored byte arrays.
  * - Byte fields come back as the Uint8Arrays that were stored, not as Buffers.
  * - CHECK constraints on enum columns are left to the type system; the primary-key,
- *   `uses_left >= 0` and list_fanout.copy_id UNIQUE constraints throw errors shaped like
+ *   `uses_left >= 0`, list_members.onion range and list_fanout.copy_id UNIQUE constraints throw errors shaped like
  *   SqliteError (same `code` and message).
  *   A parents/gap hash that is not 32 bytes is the same RangeError in both (hashes.ts).
  *
@@ -528,6 +528,15 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     const r = this.rows?.get(k(id));
     if (!r) return false;
     r.error = error;
+    r.updatedAt = now;
+    this.bound(r);
+    return true;
+  }
+
+  setOnion(id: Uint8Array, onion: number | null, now: number): boolean {
+    const r = this.rows?.get(k(id));
+    if (!r) return false;
+    r.onion = onion;
     r.updatedAt = now;
     this.bound(r);
     return true;
@@ -1247,6 +1256,7 @@ const copyMember = (m: ListMember): ListMember => ({
   updatedAt: m.updatedAt,
   mutedUntil: m.mutedUntil,
   note: m.note,
+  onion: m.onion,
 });
 const copyPost = (p: ListPost): ListPost => ({ seq: p.seq, postId: p.postId, hash: p.hash, author: p.author, signed: p.signed, receivedAt: p.receivedAt });
 const copyFanout = (r: FanoutRow): FanoutRow => ({ postId: r.postId, subscriber: r.subscriber, copyId: r.copyId, state: r.state, createdAt: r.createdAt });
@@ -1308,6 +1318,7 @@ export class MemoryListRepo implements PublicOf<ListRepo> {
   }
 
   upsertMember(m: ListMember): void {
+    if (!(m.onion >= 0 && m.onion <= 8)) throw constraintError('SQLITE_CONSTRAINT_CHECK', 'CHECK constraint failed: onion >= 0 AND onion <= 8');
     const key = k(m.entity);
     const rows = (this.memberRows ??= new Map());
     const old = rows.get(key);

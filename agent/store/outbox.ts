@@ -93,6 +93,7 @@ export class OutboxRepo {
   private readonly sHasHash: Database.Statement<[Uint8Array], { one: number }>;
   private readonly sSetState: Database.Statement<[OutboxState, number, string | null, Uint8Array]>;
   private readonly sSetError: Database.Statement<[string | null, number, Uint8Array]>;
+  private readonly sSetOnion: Database.Statement<[number | null, number, Uint8Array]>;
   private readonly sRetry: Database.Statement<[number, number, Uint8Array]>;
   private readonly sReschedule: Database.Statement<[number, number, Uint8Array]>;
   private readonly sDue: Database.Statement<[number, number], OutboxDbRow>;
@@ -114,6 +115,7 @@ export class OutboxRepo {
     this.sHasHash = db.prepare(`SELECT 1 AS one FROM outbox WHERE hash = ? LIMIT 1`);
     this.sSetState = db.prepare(`UPDATE outbox SET state = ?, updated_at = ?, error = ? WHERE id = ?`);
     this.sSetError = db.prepare(`UPDATE outbox SET error = ?, updated_at = ? WHERE id = ?`);
+    this.sSetOnion = db.prepare(`UPDATE outbox SET onion = ?, updated_at = ? WHERE id = ?`);
     this.sRetry = db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ? WHERE id = ?`);
     this.sReschedule = db.prepare(`UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?`);
     this.sShift = db.prepare(`UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE ${PENDING}`);
@@ -181,6 +183,11 @@ export class OutboxRepo {
   /** Sets (or clears) the error and updatedAt only. Returns false when no row has that id. */
   setError(id: Uint8Array, error: string | null, now: number): boolean {
     return this.sSetError.run(error, now, id).changes > 0;
+  }
+
+  /** Sets how the row is sent from its next attempt on (relays of an onion; null = clear mode) and updatedAt. False when no row has that id. */
+  setOnion(id: Uint8Array, onion: number | null, now: number): boolean {
+    return this.sSetOnion.run(onion, now, id).changes > 0;
   }
 
   /** Counts one more attempt and schedules the next one. Returns false when no row has that id. */

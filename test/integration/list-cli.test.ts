@@ -1,8 +1,9 @@
 /**
  * Mailing lists hosted in the owner's daemon, driven through the real CLI and real daemons:
  * `list create` makes and starts a list agent in <home>/lists/<name>/, `list hosted` shows it
- * running, a second agent redeems the list's invite and becomes a member (and gets the owner's
- * post shown as "<author> via <list>"), `list ban` and `list members` reflect the ban; the hosted list stops alone on `stop --home <list home>`,
+ * running, a second agent redeems the list's invite and becomes a member, joins again asking
+ * for onion copies (`list members` shows it; the owner's post comes as an onion, shown as
+ * "<author> via <list>"), `list ban` and `list members` reflect the ban; the hosted list stops alone on `stop --home <list home>`,
  * comes back with its owner's daemon, and goes away with it. (Posting behaviour in depth is
  * tested with the list logic itself.)
  */
@@ -79,7 +80,14 @@ test('list create → hosted and running → a member accepts the invite → mem
   assert.is(owner?.role, 'owner');
   const text = await O.cli(['list', 'members', 'friends']);
   assert.is(text.code, 0, text.stderr);
-  assert.match(text.stdout, new RegExp(`\\s${member.fingerprint}\\s+member\\s+member\\s`));
+  assert.match(text.stdout, new RegExp(`\\s${member.fingerprint}\\s+member\\s+member\\s+clear\\s`));
+
+  // Joining again with --onion: the signed request carries the copy mode; the list keeps it.
+  const rejoin = await M.cli(['list', 'join', 'friends', '--onion', '--hops', '1']);
+  assert.is(rejoin.code, 0, rejoin.stderr);
+  assert.match(rejoin.stdout, 'you asked for your copies as onions through 1 relay');
+  await eventually(async () => (await O.json<ListMemberView[]>(['list', 'members', 'friends'])).find((m) => m.entity === M.entity && m.onion === 1), 15_000, 'the list to store the onion preference');
+  assert.match((await O.cli(['list', 'members', 'friends'])).stdout, new RegExp(`\\s${member.fingerprint}\\s+member\\s+member\\s+onion/1\\s`));
 
   // A post by the owner reaches the member through the list: its inbox names the author and the list.
   const sent = await O.cli(['send', 'friends', 'hello members']);
@@ -91,6 +99,7 @@ test('list create → hosted and running → a member accepts the invite → mem
   assert.equal(post.author, { entity: O.entity, name: null, fingerprint: owner!.fingerprint });
   assert.equal(post.via, { entity: created.entity, name: 'friends', fingerprint: created.fingerprint });
   assert.is(post.from, created.entity);
+  assert.is(post.onion, true, 'the copy came in onion mode, as the member asked');
   const inboxText = await M.cli(['inbox']);
   assert.match(inboxText.stdout, `from ${owner!.fingerprint} via friends`);
 
@@ -101,6 +110,7 @@ test('list create → hosted and running → a member accepts the invite → mem
   const after = (await O.json<ListMemberView[]>(['list', 'members', 'friends'])).find((m) => m.entity === M.entity);
   assert.is(after?.state, 'banned');
   assert.is(after?.note, 'spam');
+  assert.is(after?.onion, 1, 'a ban keeps the copy mode');
   const st = await O.json<ListStatusView>(['list', 'status', 'friends']);
   assert.is(st.banned, 1);
   assert.is(st.members, 1, 'only the owner is left');

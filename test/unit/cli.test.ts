@@ -25,7 +25,7 @@ import type {
 import { SCHEMAS } from '../../agent/api/validate.js';
 import { socketPath } from '../../agent/daemon/paths.js';
 import { WotError } from '../../agent/wire/errors.js';
-import { decodeEntityId, encodeEntityId, fingerprint } from '../../agent/identity/index.js';
+import { decodeEntityId, encodeEntityId, encodeInvite, fingerprint } from '../../agent/identity/index.js';
 import { CLI, runCli, type CliResult } from '../helpers/testnet.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -611,7 +611,7 @@ test('list help: the group lists every subcommand; every subcommand has --help w
   assert.is(usage('list invite'), 'wotrelay list invite <list> [--uses N] [--expires DURATION]');
   assert.is(usage('list add'), 'wotrelay list add <list> <entity-id|petname>');
   assert.is(usage('list ban'), 'wotrelay list ban <list> <entity-id|petname> [--reason TEXT]');
-  assert.is(usage('list join'), 'wotrelay list join <list-id|petname> [--addr HOST:PORT]');
+  assert.is(usage('list join'), 'wotrelay list join <list-id|petname|invite> [--addr HOST:PORT] [--onion] [--hops N]');
   assert.is(usage('list fetch'), 'wotrelay list fetch <list-id|petname> [--last N]');
   const create = await cli(['help', 'list', 'create']);
   for (const p of ['announce', 'discuss', 'moderated']) assert.match(create.stdout, new RegExp(`^  ${p} +\\S`, 'm'), `explains ${p}`);
@@ -647,7 +647,13 @@ test('list argument errors exit 2, say what is wrong and name the fix (before an
     [['list', 'pending', 'a', 'b'], 'list pending: unexpected argument "b"', 'try: wotrelay list pending <list>'],
     [['list', 'status'], 'list status: missing argument <list>', 'try: wotrelay list status <list>'],
     [['list', 'hosted', 'x'], 'list hosted: unexpected argument "x"', 'try: wotrelay list hosted'],
-    [['list', 'join'], 'list join: missing argument <list-id|petname>', 'try: wotrelay list join <list-id|petname> [--addr HOST:PORT]'],
+    [['list', 'join'], 'list join: missing argument <list-id|petname|invite>', 'try: wotrelay list join <list-id|petname|invite> [--addr HOST:PORT] [--onion] [--hops N]'],
+    [['list', 'join', 'news', '--hops', '3'], '--hops only applies with --onion (the relays of each copy\'s onion path)', 'try: add --onion, or drop --hops'],
+    [['list', 'join', 'news', '--onion', '--hops', '9'], '--hops must be at most 8, not 9', 'try: '],
+    [['list', 'join', 'news', '--onion', '--hops', '0'], '--hops must be at least 1, not 0', 'try: '],
+    [['list', 'join', 'news', '--onion', '--hops', 'two'], '--hops needs a whole number, not "two"', 'try: '],
+    [['list', 'join', 'wotrelay:invite?v=1&e=nonsense'], 'the invite code is not valid', 'try: '],
+    [['list', 'join', 'wotrelay:invite?v=1&e=x', '--addr', '192.0.2.1:7117'], '--addr goes with a list id: an invite code carries the list\'s addresses', 'try: drop --addr'],
     [['list', 'join', 'news', '--addr', 'nohost'], '--addr: "nohost" has no port', 'try: --addr add a port'],
     [['list', 'join', bad], `the list "${bad}" is not a valid entity id`, 'try: '],
     [['list', 'leave'], 'list leave: missing argument <list-id|petname>', 'try: wotrelay list leave <list-id|petname>'],
@@ -711,9 +717,9 @@ test('owner commands talk to the list\'s own agent; petnames come from your trus
     }),
   });
   const members: ListMemberView[] = [
-    { entity: BOB, fingerprint: bobFp, petname: null, state: 'member', role: 'member', joinedAt: now - 3_600_000, updatedAt: now, mutedUntil: 0, note: null },
-    { entity: CAROL, fingerprint: carolFp, petname: null, state: 'banned', role: 'member', joinedAt: now - 7_200_000, updatedAt: now, mutedUntil: 0, note: 'spam' },
-    { entity: DAVE, fingerprint: daveFp, petname: 'owner', state: 'member', role: 'owner', joinedAt: now - 86_400_000, updatedAt: now, mutedUntil: 0, note: null },
+    { entity: BOB, fingerprint: bobFp, petname: null, state: 'member', role: 'member', joinedAt: now - 3_600_000, updatedAt: now, mutedUntil: 0, note: null, onion: 3 },
+    { entity: CAROL, fingerprint: carolFp, petname: null, state: 'banned', role: 'member', joinedAt: now - 7_200_000, updatedAt: now, mutedUntil: 0, note: 'spam', onion: 0 },
+    { entity: DAVE, fingerprint: daveFp, petname: 'owner', state: 'member', role: 'owner', joinedAt: now - 86_400_000, updatedAt: now, mutedUntil: 0, note: null, onion: 0 },
   ];
   const status: ListStatusView = {
     name: 'friends', policy: 'moderated', entity: DAVE, fingerprint: daveFp, owner: BOB, ownerFingerprint: bobFp,
@@ -752,10 +758,10 @@ test('owner commands talk to the list\'s own agent; petnames come from your trus
     assert.is(m.code, 0, m.stderr);
     assert.equal(listSeen.at(-1), ['members', {}]);
     const lines = m.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^NAME\s+FINGERPRINT\s+STATE\s+ROLE\s+SINCE\s+NOTE\s+ENTITY ID$/);
-    assert.match(lines[1]!, new RegExp(`^bob\\s+${bobFp}\\s+member\\s+member\\s+1h ago\\s+-\\s+${BOB}$`), 'your petname fills in');
-    assert.match(lines[2]!, new RegExp(`^-\\s+${carolFp}\\s+banned\\s+member\\s+2h ago\\s+spam\\s+${CAROL}$`));
-    assert.match(lines[3]!, new RegExp(`^friends\\s+${daveFp}\\s+member\\s+owner\\s`));
+    assert.match(lines[0]!, /^NAME\s+FINGERPRINT\s+STATE\s+ROLE\s+COPIES\s+SINCE\s+NOTE\s+ENTITY ID$/);
+    assert.match(lines[1]!, new RegExp(`^bob\\s+${bobFp}\\s+member\\s+member\\s+onion/3\\s+1h ago\\s+-\\s+${BOB}$`), 'your petname fills in; onion copies over 3 relays');
+    assert.match(lines[2]!, new RegExp(`^-\\s+${carolFp}\\s+banned\\s+member\\s+clear\\s+2h ago\\s+spam\\s+${CAROL}$`));
+    assert.match(lines[3]!, new RegExp(`^friends\\s+${daveFp}\\s+member\\s+owner\\s+clear\\s`));
     const mj = await cli(['list', 'members', 'friends', '--json', '--home', home]);
     assert.equal(JSON.parse(mj.stdout), members, '--json is the list agent\'s answer, unchanged');
 
@@ -816,7 +822,8 @@ test('member side: list join/leave/fetch reach your daemon with the right params
     via: { entity: CAROL, name: 'news', fingerprint: newsFp },
   };
   const server = await fakeDaemon(home, {
-    'list.join': (p) => (seen.push(['join', p]), answer('subscribe')),
+    'list.join': (p) => (seen.push(['join', p]), { ...answer('subscribe'), onion: p.onion ? p.hops ?? 2 : 0 }),
+    'invite.accept': (p) => (seen.push(['accept', p]), { entity: CAROL, fingerprint: newsFp, petname: 'news', how: 'invite' as const, state: 'active' as const, addr: '192.0.2.40:7117', addedAt: Date.now(), connected: true }),
     'list.leave': (p) => (seen.push(['leave', p]), answer('unsubscribe')),
     'list.fetch': (p) => (seen.push(['fetch', p]), answer('fetch', p.count ?? 50)),
     inbox: () => [post, { ...post, id: 'e'.repeat(32), author: { entity: BOB, name: null, fingerprint: 'BBBB-BBBB-BBBB-BBBB' }, via: { entity: CAROL, name: null, fingerprint: newsFp } }],
@@ -829,6 +836,17 @@ test('member side: list join/leave/fetch reach your daemon with the right params
     assert.match(j.stdout, 'on a moderated list the owner approves first');
     await cli(['list', 'join', 'news', '--home', home]);
     assert.equal(seen.at(-1), ['join', { list: 'news' }]);
+    const jo = await cli(['list', 'join', 'news', '--onion', '--hops', '3', '--home', home]);
+    assert.is(jo.code, 0, jo.stderr);
+    assert.equal(seen.at(-1), ['join', { list: 'news', onion: true, hops: 3 }]);
+    assert.match(jo.stdout, 'you asked for your copies as onions through 3 relays');
+    // An invite code of the list: redeemed first (a member at once), then the request with the copy mode.
+    const code = encodeInvite({ entity: decodeEntityId(CAROL), addrs: ['192.0.2.40:7117'], secret: new Uint8Array(32).fill(7), expiresAt: Date.now() + 3_600_000 });
+    const ji = await cli(['list', 'join', code, '--onion', '--home', home]);
+    assert.is(ji.code, 0, ji.stderr);
+    assert.equal(seen.slice(-2), [['accept', { code }], ['join', { list: CAROL, onion: true }]]);
+    assert.match(ji.stdout, `you joined news (${newsFp}) with its invite`);
+    assert.match(ji.stdout, 'as onions through 2 relays');
     const l = await cli(['list', 'leave', 'news', '--home', home]);
     assert.is(l.code, 0, l.stderr);
     assert.equal(seen.at(-1), ['leave', { list: 'news' }]);

@@ -4,13 +4,16 @@
  * the author's signature verified by each subscriber, replies held until the post they
  * answer, unsubscribe, bans and non-members refused with a notice, complaints muting an
  * author without the owner acting, an offline subscriber served on return, the archive,
- * and the small simulator run (every subscriber gets each post exactly once).
+ * onion copies for a subscriber that asked for them (and a shorter path when no longer one
+ * is known), and the small simulator run (every subscriber gets each post exactly once).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equalBytes, toHex } from '../../agent/crypto/index.js';
 import type { CoreConfig } from '../../agent/core/index.js';
-import { ListHost, type ListPolicy } from '../../agent/lists/index.js';
+import { decodeSubscribe, encodeSubscribe } from '../../agent/core/mail.js';
+import { copyIdFor, ListHost, type ListPolicy } from '../../agent/lists/index.js';
+import { decodeMessage } from '../../agent/wire/index.js';
 import { MsgType } from '../../agent/wire/constants.js';
 import { Net } from '../helpers/corenet.js';
 import { listScenario } from '../sim/scenarios.js';
@@ -207,6 +210,96 @@ test('a subscriber offline for the post gets it on return; the archive serves a 
   net.perform('M5', M5.store.tx(() => M5.core.listFetch(net.n('L').peer.entity, 10)));
   net.advance(10_000);
   assert.is(posts(net, 'M5').length, 2);
+});
+
+/**
+ * O (owner) – L – R1 – R2 – S, L – M1 – M2, R2 – M3: S asks for onion copies over `hops`
+ * relays (the request travels as an onion too); the others join in clear mode.
+ */
+function onionNet(hops: number): { net: Net; host: ListHost } {
+  const net = new Net();
+  for (const n of ['O', 'L', 'R1', 'R2', 'S', 'M1', 'M2', 'M3']) net.add(n, FAST);
+  for (const [a, b] of [['O', 'L'], ['L', 'R1'], ['R1', 'R2'], ['R2', 'S'], ['L', 'M1'], ['M1', 'M2'], ['R2', 'M3']] as const) net.connect(a, b);
+  const L = net.n('L');
+  const host = new ListHost(L.core, L.store, { name: 'quiet', policy: 'discuss', owner: net.n('O').peer.entity }, {}, net.clock);
+  for (const m of ['M1', 'M2', 'M3']) join(net, m);
+  const S = net.n('S');
+  net.perform('S', S.store.tx(() => S.core.listJoin(L.peer.entity, undefined, hops)));
+  net.run();
+  net.advance(10_000);
+  return { net, host };
+}
+
+/** Clear ENVELOPEs to `name` on any link so far (onion copies never are). */
+const clearTo = (net: Net, name: string) =>
+  net.wire.map((f) => decodeMessage(f.bytes)).filter((m) => m.t === MsgType.ENVELOPE && equalBytes(m.to, net.n(name).peer.entity));
+
+test('onion copies: a subscriber that asked for them gets every message from the list as ONION frames, once, author verified; the others get clear copies', () => {
+  const { net, host } = onionNet(2);
+  const [S, L, M1] = [net.n('S'), net.n('L'), net.n('M1')];
+  const mode = (n: string) => host.members().find((m) => equalBytes(m.entity, net.n(n).peer.entity))!.onion;
+  assert.equal(['S', 'M1', 'M2', 'M3', 'O'].map(mode), [2, 0, 0, 0, 0], 'the list stored each member\'s preference');
+  assert.ok(notices(net, 'S').some((n) => n === 'welcome to quiet (discuss list); your copies come as onions through 2 relays'), notices(net, 'S').join(' | '));
+  const postId = post(net, 'M1', 'hello, quietly');
+  net.advance(5_000);
+  const copy = copyIdFor(postId, S.peer.entity);
+  const frames = net.wire.map((f) => ({ ...f, msg: decodeMessage(f.bytes) }));
+  assert.not.ok(frames.some((f) => f.msg.t === MsgType.ENVELOPE && equalBytes(f.msg.id, copy)), 'no clear ENVELOPE carries S\'s copy on any link');
+  assert.is(clearTo(net, 'S').length, 0, 'nothing from the list (copy, welcome) reached S in clear mode');
+  const hopsOn = frames.filter((f) => f.msg.t === MsgType.ONION).map((f) => `${f.from}>${f.to}`);
+  for (const link of ['L>R1', 'R1>R2', 'R2>S']) assert.ok(hopsOn.includes(link), `ONION frames on ${link}: ${[...new Set(hopsOn)].join(' ')}`);
+  // Delivered once, as "M1 via the list", the author's signature checked by S.
+  assert.equal(posts(net, 'S'), [['M1', 'hello, quietly']]);
+  const row = S.store.inbox.list().find((r) => r.author)!;
+  assert.ok(equalBytes(row.id, copy) && equalBytes(row.from, L.peer.entity));
+  assert.ok(equalBytes(row.fromAgent, M1.peer.agent), 'the author\'s agent signed it');
+  // The others got clear copies.
+  for (const m of ['M2', 'M3', 'O']) {
+    assert.equal(posts(net, m), [['M1', 'hello, quietly']], m);
+    const id = copyIdFor(postId, net.n(m).peer.entity);
+    assert.ok(frames.some((f) => f.msg.t === MsgType.ENVELOPE && equalBytes(f.msg.id, id)), `${m}'s copy went as a clear ENVELOPE`);
+  }
+  assert.is(host.status(net.clock).posts[0]!.delivered, 4, 'list status counts the onion copy delivered too');
+  // S's complaint walks back through the onion relays to the list, which counts it against the author.
+  net.perform('S', S.store.tx(() => S.core.complain(row.id, 'off topic')));
+  net.run();
+  assert.is(net.count('L', 'list.complaint'), 1, 'the list counted the onion complaint');
+  assert.is(L.store.list.complainants(M1.peer.entity, 0), 1);
+  // Fetching the archive sends the same copy id again, still as an onion, still shown once.
+  net.perform('S', S.store.tx(() => S.core.listFetch(L.peer.entity, 10)));
+  net.advance(5_000);
+  assert.is(clearTo(net, 'S').length, 0);
+  assert.equal(posts(net, 'S'), [['M1', 'hello, quietly']]);
+  // Joining again without onion switches back to clear copies (and the list says so).
+  join(net, 'S');
+  net.advance(5_000);
+  assert.is(mode('S'), 0);
+  assert.ok(notices(net, 'S').includes('your copies from quiet now come in clear mode'), notices(net, 'S').join(' | '));
+  const second = post(net, 'M2', 'now in the clear');
+  net.advance(5_000);
+  assert.equal(posts(net, 'S'), [['M1', 'hello, quietly'], ['M2', 'now in the clear']]);
+  const c2 = copyIdFor(second, S.peer.entity);
+  assert.ok(clearTo(net, 'S').some((m) => m.t === MsgType.ENVELOPE && equalBytes(m.id, c2)), 'the new copy went clear');
+});
+
+test('onion copies with fewer relays known than asked: sent over the longest path (counted and logged), never dropped; an unknown mode byte is read leniently', () => {
+  const { net, host } = onionNet(5);
+  const S = net.n('S');
+  assert.is(host.members().find((m) => equalBytes(m.entity, S.peer.entity))!.onion, 5);
+  const id = post(net, 'M2', 'far away');
+  net.advance(5_000);
+  assert.equal(posts(net, 'S'), [['M2', 'far away']], 'delivered');
+  assert.is(clearTo(net, 'S').length, 0, 'still onion mode, only shorter');
+  assert.ok(net.count('L', 'onion.short-path') >= 1, 'the list counted a shortened path');
+  assert.ok(net.n('L').actions.some((a) => a.type === 'log' && a.event === 'onion-short-path' && String(a.fields.detail).includes('5 asked')), 'and logged why');
+  const st = host.status(net.clock).posts.find((p) => equalBytes(p.postId, id))!;
+  assert.equal([st.delivered, st.failed, st.waiting], [4, 0, 0]);
+  // A newer agent's subscribe body (a count above 8, an extra byte) reads as 8 relays.
+  assert.is(decodeSubscribe(Uint8Array.of(200, 1)), 8);
+  assert.is(decodeSubscribe(new Uint8Array(0)), 0, 'an empty body (every older request) is clear mode');
+  assert.equal([...encodeSubscribe(0)], []);
+  assert.equal([...encodeSubscribe(3)], [3]);
+  assert.throws(() => encodeSubscribe(9), /1\.\.8 relays/);
 });
 
 test('simulator: a list with 300 subscribers on a 300-agent graph: every subscriber gets each post exactly once', () => {

@@ -92,7 +92,7 @@ function mailRow(owner: number, id: number, over: Partial<Omit<MailRow, 'seq'>> 
 }
 
 function listMember(n: number, over: Partial<ListMember> = {}): ListMember {
-  return { entity: key(n), state: 'member', role: 'member', joinedAt: 100, updatedAt: 100, mutedUntil: 0, note: null, ...over };
+  return { entity: key(n), state: 'member', role: 'member', joinedAt: 100, updatedAt: 100, mutedUntil: 0, note: null, onion: 0, ...over };
 }
 
 /** Post id key(n, 16), hash key(60 + n), author key(100). */
@@ -416,6 +416,16 @@ for (const impl of IMPLS) {
     assert.is(s.outbox.get(key(1, 16))!.attempts, 3);
   });
 
+  t('outbox: setOnion changes only the mode (relays, or null = clear) and updatedAt; false for an unknown id', (s) => {
+    s.outbox.insert(outboxRow(1, { state: 'sent', attempts: 2, kind: 'post' }));
+    assert.is(s.outbox.setOnion(key(1, 16), 3, 7), true);
+    assert.equal(norm(s.outbox.get(key(1, 16))), norm(outboxRow(1, { state: 'sent', attempts: 2, kind: 'post', onion: 3, updatedAt: 7 })));
+    assert.is(s.outbox.setOnion(key(1, 16), null, 8), true);
+    assert.equal([s.outbox.get(key(1, 16))!.onion, s.outbox.get(key(1, 16))!.updatedAt], [null, 8]);
+    assert.is(s.outbox.setOnion(key(9, 16), 2, 8), false);
+    assert.equal(ids(s.outbox.pendingFor(key(200), 5)), [1], 'still pending');
+  });
+
   t('inbox: hash, parents and gap round trip (empty lists come back empty); hasHash; a hash in a list that is not 32 bytes is a RangeError', (s) => {
     const full = { hash: key(61), parents: [key(71), key(72)], gap: [key(72)] };
     assert.ok(s.inbox.insert(inboxRow(1, full)));
@@ -662,15 +672,20 @@ for (const impl of IMPLS) {
     assert.is(s.list.member(key(1)), undefined, 'a failed update creates nothing');
     s.list.upsertMember(listMember(1, { role: 'owner', note: 'founder' }));
     assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { role: 'owner', note: 'founder' })));
-    s.list.upsertMember(listMember(1, { state: 'pending', joinedAt: 7, updatedAt: 8, mutedUntil: 9 }));
-    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { state: 'pending', joinedAt: 7, updatedAt: 8, mutedUntil: 9 })), 'every field replaced');
+    s.list.upsertMember(listMember(1, { state: 'pending', joinedAt: 7, updatedAt: 8, mutedUntil: 9, onion: 3 }));
+    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { state: 'pending', joinedAt: 7, updatedAt: 8, mutedUntil: 9, onion: 3 })), 'every field replaced');
+    for (const bad of [9, -1]) {
+      const e = caught(() => s.list.upsertMember(listMember(1, { onion: bad })));
+      assert.equal([e.code, e.message], ['SQLITE_CONSTRAINT_CHECK', 'CHECK constraint failed: onion >= 0 AND onion <= 8'], `onion ${bad}`);
+    }
+    assert.is(s.list.member(key(1))!.onion, 3, 'a refused upsert changes nothing');
     assert.equal([s.list.countMembers('member'), s.list.countMembers('pending'), s.list.countMembers('banned')], [0, 1, 0]);
     const copy = s.list.member(key(1))!;
     copy.state = 'banned';
     copy.note = 'x';
     assert.equal([s.list.member(key(1))!.state, s.list.member(key(1))!.note], ['pending', null], 'returned rows are copies');
     assert.is(s.list.setState(key(1), 'banned', 20, 'spam'), true);
-    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { state: 'banned', joinedAt: 7, updatedAt: 20, mutedUntil: 9, note: 'spam' })));
+    assert.equal(norm(s.list.member(key(1))), norm(listMember(1, { state: 'banned', joinedAt: 7, updatedAt: 20, mutedUntil: 9, note: 'spam', onion: 3 })));
     assert.is(s.list.setState(key(1), 'banned', 21), true);
     assert.equal([s.list.member(key(1))!.note, s.list.member(key(1))!.updatedAt], [null, 21], 'no note given: cleared');
     assert.is(s.list.setState(key(1), 'member', 22, 'welcome'), true);
@@ -679,7 +694,7 @@ for (const impl of IMPLS) {
     assert.is(s.list.member(key(1))!.note, null);
     assert.is(s.list.setMuted(key(1), 500, 24), true);
     const r = s.list.member(key(1))!;
-    assert.equal([r.mutedUntil, r.updatedAt, r.state, r.joinedAt, r.role], [500, 24, 'member', 7, 'member']);
+    assert.equal([r.mutedUntil, r.updatedAt, r.state, r.joinedAt, r.role, r.onion], [500, 24, 'member', 7, 'member', 3], 'setState/setMuted keep the copy mode');
     assert.is(s.list.setMuted(key(1), 0, 25), true);
     assert.is(s.list.member(key(1))!.mutedUntil, 0);
     assert.equal([s.list.countMembers('member'), s.list.countMembers('pending'), s.list.countMembers('banned')], [1, 0, 0]);
@@ -991,6 +1006,7 @@ const OPS = {
     fc.record({ op: fc.constantFrom('outbox.byHash', 'outbox.hasHash'), h: small(3) }),
     fc.record({ op: fc.constant('outbox.purgeDone'), before: small(9), limit: small(3) }),
     fc.record({ op: fc.constant('outbox.setError'), id: small(5), err: fc.constantFrom('x', null), now: small(9) }),
+    fc.record({ op: fc.constant('outbox.setOnion'), id: small(5), onion: fc.option(small(8), { nil: null }), now: small(9) }),
     fc.record({ op: fc.constant('outbox.reschedule'), id: small(5), next: small(6), now: small(9) }),
     fc.record({ op: fc.constant('outbox.countPendingFor'), to: small(2) }),
     fc.record({ op: fc.constant('outbox.setState'), id: small(5), state: fc.constantFrom(...states), now: small(9), err: fc.option(fc.constantFrom('x', null), { nil: undefined }) }),
@@ -1052,7 +1068,7 @@ const OPS = {
       weight: 3,
       arbitrary: fc.record({
         op: fc.constant('list.upsertMember'), e: small(5), state: fc.constantFrom(...memberStates), role: fc.constantFrom('owner', 'member'),
-        joined: small(3), updated: small(5), muted: small(3), note: fc.constantFrom(null, 'n'),
+        joined: small(3), updated: small(5), muted: small(3), note: fc.constantFrom(null, 'n'), onion: fc.integer({ min: -1, max: 9 }),
       }),
     },
     fc.record({ op: fc.constantFrom('list.member', 'list.removeMember'), e: small(5) }),
@@ -1150,6 +1166,7 @@ function apply(s: CoreStore, o: Op): unknown {
     case 'outbox.hasHash': return s.outbox.hasHash(key(60 + n('h')));
     case 'outbox.purgeDone': return s.outbox.purgeDone(n('before'), n('limit'));
     case 'outbox.setError': return s.outbox.setError(key(n('id'), 16), o['err'] as string | null, n('now'));
+    case 'outbox.setOnion': return s.outbox.setOnion(key(n('id'), 16), o['onion'] as number | null, n('now'));
     case 'outbox.reschedule': return s.outbox.reschedule(key(n('id'), 16), n('next'), n('now'));
     case 'outbox.countPendingFor': return s.outbox.countPendingFor(key(200 + n('to')));
     case 'outbox.setState': {
@@ -1218,7 +1235,7 @@ function apply(s: CoreStore, o: Op): unknown {
     case 'list.upsertMember':
       return s.list.upsertMember(listMember(0, {
         entity: ent(n('e')), state: o['state'] as ListMemberState, role: o['role'] as 'owner', joinedAt: n('joined'), updatedAt: n('updated'),
-        mutedUntil: n('muted'), note: o['note'] as string | null,
+        mutedUntil: n('muted'), note: o['note'] as string | null, onion: n('onion'),
       }));
     case 'list.member': return s.list.member(ent(n('e')));
     case 'list.removeMember': return s.list.removeMember(ent(n('e')));

@@ -217,6 +217,9 @@ test('validate: nested objects, enums, integer ranges and the text/file rule', (
   assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', hops: 2 })), '"hops" needs "onion": true');
   assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', onion: true, hops: 9 })), '"hops"');
   assert.match(msg(() => validateParams('send', { to: 'a', text: 'x', onion: 'yes' })), '"onion"');
+  assert.equal(validateParams('list.join', { list: 'news', onion: true, hops: 3 }), { list: 'news', onion: true, hops: 3 });
+  assert.match(msg(() => validateParams('list.join', { list: 'news', hops: 3 })), '"hops" needs "onion": true');
+  assert.match(msg(() => validateParams('list.join', { list: 'news', onion: true, hops: 0 })), '"hops"');
   assert.match(msg(() => validateParams('send.wait', { id: 'x', until: 'read', timeoutMs: 1 })), '"until" must be one of');
   assert.match(msg(() => validateParams('invite.create', { uses: 0 })), '"uses" must be at least 1');
   assert.match(msg(() => validateParams('inbox', { limit: 1.5 })), '"limit" must be an integer');

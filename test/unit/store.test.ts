@@ -93,7 +93,7 @@ test('migrations from empty: a new database gets every table and the current sch
     'list_members', 'list_member_counts', 'list_posts', 'list_fanout', 'list_fanout_counts', 'list_complaints', 'sessions', 'onion_tags']) {
     assert.ok(tables.includes(t), `table ${t} missing`);
   }
-  assert.is(SCHEMA_VERSION, 5);
+  assert.is(SCHEMA_VERSION, 6);
   assert.is(s.db.pragma('foreign_keys', { simple: true }), 1);
   assert.is(s.db.pragma('busy_timeout', { simple: true }), 5000);
   s.close();
@@ -593,7 +593,7 @@ function vNDb(p: string, v: number): Database.Database {
 const id16 = (n: number): Uint8Array => key(n).subarray(0, 16);
 
 function listMember(n: number, over: Partial<ListMember> = {}): ListMember {
-  return { entity: key(n), state: 'member', role: 'member', joinedAt: 100, updatedAt: 100, mutedUntil: 0, note: null, ...over };
+  return { entity: key(n), state: 'member', role: 'member', joinedAt: 100, updatedAt: 100, mutedUntil: 0, note: null, onion: 0, ...over };
 }
 
 function fan(post: number, sub: number, copy: number, over: Partial<FanoutRow> = {}): FanoutRow {
@@ -659,7 +659,7 @@ test('migration 3 → 4: a version-3 file keeps its rows and counts, gains the e
   again.close();
 });
 
-test('migration 4 → 5: outbox rows gain onion = null, sessions and onion_tags exist empty, and the schema matches a fresh one', () => {
+test('migration 4 → 5 (→ current): outbox rows gain onion = null, sessions and onion_tags exist empty, and the schema matches a fresh one', () => {
   const p = tmpDb();
   const raw = vNDb(p, 4);
   raw.prepare(
@@ -668,12 +668,33 @@ test('migration 4 → 5: outbox rows gain onion = null, sessions and onion_tags 
   ).run(key(1), key(200));
   raw.close();
   const s = Store.open(p);
-  assert.is(s.schemaVersion(), 5);
+  assert.is(s.schemaVersion(), SCHEMA_VERSION);
   assert.is(s.outbox.get(key(1))!.onion, null);
   s.outbox.insert(outboxRow(2, { onion: 4 }));
   assert.is(s.outbox.get(key(2))!.onion, 4);
   assert.equal([s.sessions.count(), s.onionTags.count()], [0, 0]);
   assert.throws(() => s.outbox.insert(outboxRow(3, { onion: 9 })), /CHECK constraint failed/);
+  const fresh = Store.open(':memory:');
+  assert.equal(schemaOf(s.db), schemaOf(fresh.db), 'same tables, indexes and triggers as a new database');
+  fresh.close();
+  s.close();
+});
+
+test('migration 5 → 6: list members gain onion = 0 (clear copies), the column refuses counts outside 0..8, and the schema matches a fresh one', () => {
+  const p = tmpDb();
+  const raw = vNDb(p, 5);
+  raw.prepare(`INSERT INTO list_members (entity, state, role, joined_at, updated_at, muted_until, note) VALUES (?, 'member', 'member', 10, 11, 0, NULL)`).run(key(1));
+  raw.prepare(`INSERT INTO list_members (entity, state, role, joined_at, updated_at, muted_until, note) VALUES (?, 'pending', 'member', 12, 12, 0, 'hi')`).run(key(2));
+  raw.close();
+  const s = Store.open(p);
+  assert.is(s.schemaVersion(), 6);
+  assert.equal(s.list.members().map((m) => [m.entity[0], m.state, m.onion]), [[1, 'member', 0], [2, 'pending', 0]]);
+  assert.equal([s.list.countMembers('member'), s.list.countMembers('pending')], [1, 1], 'the counts kept by triggers are intact');
+  s.list.upsertMember(listMember(3, { onion: 8 }));
+  assert.is(s.list.member(key(3))!.onion, 8);
+  assert.throws(() => s.list.upsertMember(listMember(4, { onion: 9 })), /CHECK constraint failed: onion >= 0 AND onion <= 8/);
+  assert.throws(() => s.list.upsertMember(listMember(4, { onion: -1 })), /CHECK constraint failed/);
+  assert.is(s.list.member(key(4)), undefined);
   const fresh = Store.open(':memory:');
   assert.equal(schemaOf(s.db), schemaOf(fresh.db), 'same tables, indexes and triggers as a new database');
   fresh.close();
