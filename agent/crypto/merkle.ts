@@ -22,7 +22,7 @@
 import { Domain, Limits, type DomainTag } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import { sign, verify, type SigningKey } from './ed25519.js';
-import { sha256One } from './hash.js';
+import { sha256, sha256One } from './hash.js';
 
 /** How an item proves it is in a signed batch: root signature, sibling path, directions. */
 export interface BatchSig {
@@ -59,17 +59,7 @@ export function merkleLeaf(domain: DomainTag, bytes: Uint8Array): Uint8Array {
 
 /** The leaf of an item given in parts (their concatenation), without building the item first. */
 export function merkleLeafOf(domain: DomainTag, ...parts: Uint8Array[]): Uint8Array {
-  const pre = prefixOf(domain);
-  let len = pre.length;
-  for (const p of parts) len += p.length;
-  const buf = new Uint8Array(len);
-  buf.set(pre, 0);
-  let off = pre.length;
-  for (const p of parts) {
-    buf.set(p, off);
-    off += p.length;
-  }
-  return digest(buf);
+  return sha256(prefixOf(domain), ...parts);
 }
 
 const pair = new Uint8Array(65);

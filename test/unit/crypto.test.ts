@@ -342,4 +342,19 @@ test('sha256: hashes the concatenation of its parts (FIPS 180 "abc")', () => {
   assert.is(randomBytes(17).length, 17);
 });
 
+test('sha256: every length around the small-input/OpenSSL switch and the block edges matches node:crypto, in parts or whole', () => {
+  const data = randomBytes(20_000);
+  for (const n of [0, 1, 31, 32, 55, 56, 63, 64, 65, 119, 120, 255, 256, 257, 700, 16_384, 16_385, 20_000]) {
+    const want = createHash('sha256').update(data.subarray(0, n)).digest('hex');
+    assert.is(toHex(sha256(data.subarray(0, n))), want, `one part of ${n} bytes`);
+    const cut = Math.floor(n / 3);
+    assert.is(toHex(sha256(data.subarray(0, cut), data.subarray(cut, 2 * cut), data.subarray(2 * cut, n))), want, `three parts of ${n} bytes`);
+  }
+  // Digests are fresh arrays, not views of a buffer the next call overwrites.
+  const a = sha256(utf8('a'));
+  const b = sha256(utf8('b'));
+  assert.is(toHex(a), createHash('sha256').update('a').digest('hex'));
+  assert.not.ok(a.buffer === b.buffer && a.byteOffset === b.byteOffset);
+});
+
 test.run();
