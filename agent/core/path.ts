@@ -13,7 +13,7 @@
  * neighbour it came from, and every batch signature (through its cache of verified roots)
  * before delivering.
  */
-import { concatBytes, merkleLeafOf, sha256, verifyBatchedLeaf } from '../crypto/index.js';
+import { concatBytes, merkleLeafOf, sameBytes as same, sha256, verifyBatchedLeaf } from '../crypto/index.js';
 import { verifyCert, type AgentCert } from '../identity/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
@@ -30,13 +30,6 @@ export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: 
 /** The leaf of a hop's item: merkleLeaf(Domain.HOP, hopSigningBytes(…)), in one step. */
 export function hopLeaf(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): Uint8Array {
   return merkleLeafOf(Domain.HOP, id, bodyHash, prevLeaf, next, agent);
-}
-
-/** Equality of public byte strings in a chain (keys, leaves): no secret involved, no need for constant time. */
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

@@ -16,14 +16,45 @@ import { sodium } from './sodium.js';
  */
 const oneShot: ((algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer) | undefined = (nodeCrypto as { hash?: (a: string, d: Uint8Array, e: 'buffer') => Buffer }).hash;
 
+/**
+ * Which backend hashes what (measured, test/bench/README.md): libsodium's SHA-256 is portable
+ * C (about 0.4 µs per 64-byte block here) with a small call cost; OpenSSL uses the CPU's SHA
+ * instructions but each one-shot call costs about 2 µs. So inputs up to SMALL bytes (Merkle
+ * nodes, leaves, certificate bodies) go to libsodium, longer ones (message bodies) to OpenSSL.
+ */
+const SMALL = 256;
+
+/**
+ * libsodium reads its input from and writes its digest to buffers that live outside the JS
+ * heap; a fresh small Uint8Array lives on the heap and V8 moves it out on the first native
+ * call, which costs more than the hash. So small inputs are copied into `scratchIn` (one view
+ * per length, made once) and the digest is read from `scratchOut`. Hashing is synchronous and
+ * calls no other code, so one scratch pair serves every call.
+ */
+const scratchIn = new Uint8Array(new ArrayBuffer(SMALL));
+const scratchOut = new Uint8Array(new ArrayBuffer(32));
+const views: Uint8Array[] = [];
+for (let n = 0; n <= SMALL; n++) views.push(scratchIn.subarray(0, n));
+
+/** libsodium's SHA-256 of the first `len` bytes of scratchIn. */
+function sodiumDigest(len: number): Uint8Array {
+  sodium!.crypto_hash_sha256(scratchOut, views[len]!);
+  return scratchOut.slice();
+}
+
 /** SHA-256 of `data` (one part). */
 export function sha256One(data: Uint8Array): Uint8Array {
+  if (sodium && data.length <= SMALL) {
+    scratchIn.set(data, 0);
+    return sodiumDigest(data.length);
+  }
+  if (oneShot) return asU8(oneShot('sha256', data, 'buffer'));
   if (sodium) {
     const out = new Uint8Array(32);
     sodium.crypto_hash_sha256(out, data);
     return out;
   }
-  return asU8(oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest());
+  return asU8(createHash('sha256').update(data).digest());
 }
 
 /** SHA-256 of the concatenation of `parts`. */
@@ -31,6 +62,14 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return sha256One(parts[0]!);
   let len = 0;
   for (const p of parts) len += p.length;
+  if (sodium && len <= SMALL) {
+    let off = 0;
+    for (const p of parts) {
+      scratchIn.set(p, off);
+      off += p.length;
+    }
+    return sodiumDigest(len);
+  }
   if ((sodium || oneShot) && len <= 16 * 1024) {
     const buf = new Uint8Array(len);
     let off = 0;

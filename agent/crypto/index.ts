@@ -12,6 +12,7 @@ export * from './ed25519.js';
 export * from './x25519.js';
 export * from './aead.js';
 export * from './hash.js';
+export * from './bytecache.js';
 export * from './seal.js';
 export * from './merkle.js';
 export * from './onion.js';

@@ -22,7 +22,9 @@
 import { Domain, Limits, type DomainTag } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import { sign, verify, type SigningKey } from './ed25519.js';
-import { sha256One } from './hash.js';
+import { ByteCache } from './bytecache.js';
+import { sameBytes as same } from './bytes.js';
+import { sha256, sha256One } from './hash.js';
 
 /** How an item proves it is in a signed batch: root signature, sibling path, directions. */
 export interface BatchSig {
@@ -59,17 +61,7 @@ export function merkleLeaf(domain: DomainTag, bytes: Uint8Array): Uint8Array {
 
 /** The leaf of an item given in parts (their concatenation), without building the item first. */
 export function merkleLeafOf(domain: DomainTag, ...parts: Uint8Array[]): Uint8Array {
-  const pre = prefixOf(domain);
-  let len = pre.length;
-  for (const p of parts) len += p.length;
-  const buf = new Uint8Array(len);
-  buf.set(pre, 0);
-  let off = pre.length;
-  for (const p of parts) {
-    buf.set(p, off);
-    off += p.length;
-  }
-  return digest(buf);
+  return sha256(prefixOf(domain), ...parts);
 }
 
 const pair = new Uint8Array(65);
@@ -129,74 +121,71 @@ export function signLeaves(key: SigningKey, leaves: readonly Uint8Array[]): Batc
 }
 
 /**
- * Inner nodes and roots known to lie under a root signed by a public key, each with the rest
- * of its path up to that root (siblings from `from` on in `rest`, directions `x`) and the
- * root's verified signature. A climb stops early only where the rest of its proof and its
- * signature are exactly those, so an item is always checked in full: a wrong sibling,
- * direction or signature climbs to a root that must then verify.
+ * The cache of verified nodes: inner nodes, roots and siblings known to lie under a root that
+ * a public key signed, as a tree. Each entry names its node, its sibling and on which side
+ * that sibling is, and its parent entry (hash of the pair); a root entry instead holds the
+ * public key and the signature that were verified over it. An entry exists only because a
+ * climb that ended at a verified root (or at an entry that did) computed its parent from it
+ * and its sibling, so an entry's chain up is a proof that checked out.
  *
- * Keyed by the node's first 48 bits (a number: no string to build per lookup); an entry
- * counts only when its whole node and public key match, so a key collision is just a miss.
- * Two generations bound it (at most KNOWN_MAX entries): when the young one is full it becomes
- * the old one and the old one is dropped, O(1) per entry (deleting the oldest entry of a Map
- * one by one is not).
+ * A climb stops early only at an entry whose chain up is exactly the rest of its proof — the
+ * same siblings, directions and number of levels — ending at a root verified with exactly its
+ * `s` and public key; so an item is always checked in full, a cache hit only saves recomputing
+ * hashes and the Ed25519 check that gave the same answer before. A wrong sibling, direction or
+ * signature climbs to a root that must then verify.
+ *
+ * The entries live in a ByteCache (bytecache.ts) by their node: at most KNOWN_MAX, oldest
+ * generation out first. An entry keeps its parents alive (at most MAX_PROOF of them), so
+ * memory is bounded too.
  */
-interface KnownPath {
+interface Known {
   node: Uint8Array;
-  pub: Uint8Array;
-  rest: Uint8Array[];
-  from: number;
-  x: number;
-  /** The root signature that was verified. */
-  s: Uint8Array;
+  /** The sibling hashed with `node` into `up.node`; null at a root. */
+  sib: Uint8Array | null;
+  /** 1 when `sib` is the left one. */
+  left: number;
+  up: Known | null;
+  /** At a root: the public key and the signature verified over it. */
+  pub: Uint8Array | null;
+  s: Uint8Array | null;
 }
 const KNOWN_MAX = 131_072;
-let young = new Map<number, KnownPath>();
-let old = new Map<number, KnownPath>();
+const known = new ByteCache<Known>(KNOWN_MAX, (k) => k.node);
+let rootsVerified = 0;
 
-const keyOf = (node: Uint8Array): number => (node[0]! * 0x1000000 + node[1]! * 0x10000 + node[2]! * 0x100 + node[3]!) * 0x10000 + node[4]! * 0x100 + node[5]!;
-
-/** Equality of two byte strings of public data (not constant time). */
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function lookup(pub: Uint8Array, node: Uint8Array): KnownPath | undefined {
-  const key = keyOf(node);
-  const k = young.get(key) ?? old.get(key);
-  return k && same(k.node, node) && same(k.pub, pub) ? k : undefined;
-}
-
-function put(v: KnownPath): void {
-  if (young.size >= KNOWN_MAX / 2) {
-    old = young;
-    young = new Map();
+/**
+ * True when `k`'s chain up is siblings p[i..] with directions x >>> i and ends at a root that
+ * `pub` signed with `s`.
+ */
+function samePath(k: Known, pub: Uint8Array, p: readonly Uint8Array[], i: number, x: number, s: Uint8Array): boolean {
+  let e = k;
+  for (; e.up !== null; e = e.up, i++) {
+    if (i >= p.length || e.left !== ((x >>> i) & 1) || !same(e.sib!, p[i]!)) return false;
   }
-  young.set(keyOf(v.node), v);
+  return i === p.length && same(e.s!, s) && same(e.pub!, pub);
 }
 
 /**
- * Remembers what a verified climb showed to be under the root: the nodes climbed above the
- * leaf (node j's path up is siblings j.. of `path`), and each sibling met on the way (its
- * path up starts with the node it was paired with). The next item of the same batch then
- * usually meets a known node after one hash, or none when it is a sibling seen already.
+ * Remembers a verified climb: `climbed[j]` is the node at level j (the leaf at 0), `top` the
+ * known entry of level climbed.length (the verified root, or where the climb met the cache).
+ * Each level gets two entries, the climbed node and its sibling p[j], whose parent is the
+ * level above; the next item of the same batch then usually meets a known node after one
+ * hash, or none when it is a sibling seen already. The leaf itself is not kept (an item is
+ * not verified twice in a row); its sibling is.
  */
-function remember(pub: Uint8Array, nodes: Uint8Array[], path: Uint8Array[], x: number, s: Uint8Array): void {
-  for (let j = 0; j < nodes.length; j++) {
-    if (j > 0) put({ node: nodes[j]!, pub, rest: path, from: j, x: x >>> j, s });
-    if (j < path.length) put({ node: path[j]!, pub, rest: [nodes[j]!, ...path.slice(j + 1)], from: 0, x: ((x >>> (j + 1)) << 1) | (1 - ((x >>> j) & 1)), s });
+function remember(climbed: Uint8Array[], p: readonly Uint8Array[], x: number, top: Known): void {
+  let up = top;
+  for (let j = climbed.length - 1; j >= 0; j--) {
+    const left = (x >>> j) & 1;
+    // Copies: the node and siblings may be views into a received buffer about to be reused.
+    const node = j === 0 ? climbed[0]!.slice() : climbed[j]!;
+    const sib = p[j]!.slice();
+    known.set({ node: sib, sib: node, left: 1 - left, up, pub: null, s: null });
+    if (j === 0) break;
+    const self: Known = { node, sib, left, up, pub: null, s: null };
+    known.set(self);
+    up = self;
   }
-}
-
-/** True when siblings p[i..], directions x >>> i and the root signature are exactly the known path's. */
-function samePath(k: KnownPath, p: readonly Uint8Array[], i: number, x: number, s: Uint8Array): boolean {
-  if (k.x !== x >>> i || k.rest.length - k.from !== p.length - i || !same(k.s, s)) return false;
-  for (let j = 0; i + j < p.length; j++) {
-    if (!same(k.rest[k.from + j]!, p[i + j]!)) return false;
-  }
-  return true;
 }
 
 /**
@@ -221,39 +210,45 @@ export function verifyBatchedLeaf(pub: Uint8Array, leaf: Uint8Array, sig: BatchS
     const p = sig.p ?? [];
     const x = sig.x ?? 0;
     if (!Array.isArray(p) || p.length > Limits.MAX_PROOF || !Number.isInteger(x) || x < 0 || x >= 2 ** p.length) return false;
-    for (const sib of p) if (!(sib instanceof Uint8Array) || sib.length !== 32) return false;
+    for (let i = 0; i < p.length; i++) {
+      const sib = p[i];
+      if (!(sib instanceof Uint8Array) || sib.length !== 32) return false;
+    }
     if (!(leaf instanceof Uint8Array) || leaf.length !== 32) return false;
-    let node = leaf;
     // The leaf itself may be known: the sibling of an item verified before.
-    const atLeaf = lookup(pub, leaf);
-    if (atLeaf && samePath(atLeaf, p, 0, x, sig.s)) return true;
-    const climbed: Uint8Array[] = [node];
+    const atLeaf = known.get(leaf);
+    if (atLeaf && samePath(atLeaf, pub, p, 0, x, sig.s)) return true;
+    let node = leaf;
+    const climbed: Uint8Array[] = [leaf];
     for (let i = 0; i < p.length; i++) {
       node = (x >>> i) & 1 ? merkleNode(p[i]!, node) : merkleNode(node, p[i]!);
-      // A known node whose known path up is exactly the rest of this proof: done. (The same
-      // item may be in several batches, so another path is not an error: climb on.)
-      const k = lookup(pub, node);
-      if (k && samePath(k, p, i + 1, x, sig.s)) {
-        // p[i + 1..] is the known path: p is this leaf's whole path to the root.
-        remember(k.pub, climbed, p.map((b) => b.slice()), x, k.s);
+      // A known node whose chain up is exactly the rest of this proof: done. (The same item
+      // may be in several batches, so another path is not an error: climb on.)
+      const k = known.get(node);
+      if (k && samePath(k, pub, p, i + 1, x, sig.s)) {
+        remember(climbed, p, x, k);
         return true;
       }
       climbed.push(node);
     }
     if (!verify(pub, Domain.BATCH, node, sig.s)) return false;
-    // Copies: the siblings may be views into a received buffer that is about to be reused.
-    const s = sig.s.slice();
-    const owner = pub.slice();
-    if (p.length === 0) put({ node: node.slice(), pub: owner, rest: [], from: 0, x: 0, s });
-    else remember(owner, climbed, p.map((b) => b.slice()), x, s);
+    rootsVerified++;
+    climbed.pop(); // the root (the leaf itself for a batch of one)
+    const root: Known = { node: p.length === 0 ? leaf.slice() : node, sib: null, left: 0, up: null, pub: pub.slice(), s: sig.s.slice() };
+    known.set(root);
+    remember(climbed, p, x, root);
     return true;
   } catch {
     return false;
   }
 }
 
+/** The verified-node cache's size and bound, and how many root signatures it has checked. */
+export function batchCacheStats(): { size: number; max: number; rootsVerified: number } {
+  return { size: known.size, max: known.max, rootsVerified };
+}
+
 /** Forgets every verified root (tests measure cold verification with it). */
 export function clearBatchCache(): void {
-  young = new Map();
-  old = new Map();
+  known.clear();
 }

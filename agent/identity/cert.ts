@@ -7,7 +7,7 @@
  *                || notBefore u64 || notAfter u64 || seq u64      (big-endian, ms since epoch)
  *   cert (185) = body || Ed25519 signature (64)
  */
-import { concatBytes, isStrictBoxPublicKey, isStrictPublicKey, readU64be, sign, u64be, verify, type SigningKey } from '../crypto/index.js';
+import { ByteCache, concatBytes, isStrictBoxPublicKey, isStrictPublicKey, readU64be, sign, u64be, verify, type SigningKey } from '../crypto/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 
@@ -90,31 +90,34 @@ function parseFields(bytes: Uint8Array): AgentCert {
 }
 
 /**
+ * Certificates whose keys and signature already checked out, by their exact bytes (the
+ * same certificate arrives again and again: handshakes, every hop entry of every envelope,
+ * route replies, announcements). Only the time window is checked again. Found by bits of the
+ * signature; bounded, oldest generation out first (agent/crypto/bytecache.ts).
+ */
+const VERIFIED_CERTS_MAX = 32_768;
+const verifiedCerts = new ByteCache<{ cert: AgentCert; bytes: Uint8Array }>(VERIFIED_CERTS_MAX, (e) => e.bytes, CERT_BODY_BYTES);
+
+/**
  * Verifies layout, keys, signature (before looking at any other field) and validity time.
  * Throws ERR_BAD_CERT, ERR_BAD_SIGNATURE or ERR_CERT_EXPIRED.
  */
-/**
- * Certificates whose keys and signature already checked out, by their exact bytes (the
- * same certificate arrives again and again: handshakes, hop entries, route replies,
- * announcements). Only the time window is checked again. Bounded; oldest out first.
- */
-const verifiedCerts = new Map<string, { cert: AgentCert; bytes: Uint8Array }>();
-const VERIFIED_CERTS_MAX = 32_768;
-
 export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT_CLOCK_SKEW_MS): AgentCert {
   parseLayout(bytes);
-  // Keyed by the signature (shorter than the whole certificate); a hit counts only for the same bytes.
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset + CERT_BODY_BYTES, bytes.byteLength - CERT_BODY_BYTES).toString('latin1');
-  const known = verifiedCerts.get(key);
-  if (known && Buffer.compare(known.bytes, bytes) === 0) {
+  const known = verifiedCerts.get(bytes);
+  if (known) {
     checkWindow(known.cert, now, skewMs);
     return { ...known.cert };
   }
   const cert = verifyUncached(bytes);
-  if (verifiedCerts.size >= VERIFIED_CERTS_MAX) verifiedCerts.delete(verifiedCerts.keys().next().value!);
-  verifiedCerts.set(key, { cert, bytes: bytes.slice() });
+  verifiedCerts.set({ cert, bytes: bytes.slice() });
   checkWindow(cert, now, skewMs);
   return { ...cert };
+}
+
+/** The verified-certificate cache's size and bound. */
+export function certCacheStats(): { size: number; max: number } {
+  return { size: verifiedCerts.size, max: verifiedCerts.max };
 }
 
 function checkWindow(cert: AgentCert, now: number, skewMs: number): void {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import nacl from 'tweetnacl';
 import {
+  ByteCache,
   aeadOpen,
   aeadSeal,
   boxKeyFromSecret,
@@ -354,6 +355,50 @@ test('sha256: hashes the concatenation of its parts (FIPS 180 "abc")', () => {
   assert.is(toHex(sha256(utf8('abc'))), abc);
   assert.is(toHex(sha256(utf8('a'), utf8(''), utf8('bc'))), abc);
   assert.is(randomBytes(17).length, 17);
+});
+
+test('sha256: every length around the small-input/OpenSSL switch and the block edges matches node:crypto, in parts or whole', () => {
+  const data = randomBytes(20_000);
+  for (const n of [0, 1, 31, 32, 55, 56, 63, 64, 65, 119, 120, 255, 256, 257, 700, 16_384, 16_385, 20_000]) {
+    const want = createHash('sha256').update(data.subarray(0, n)).digest('hex');
+    assert.is(toHex(sha256(data.subarray(0, n))), want, `one part of ${n} bytes`);
+    const cut = Math.floor(n / 3);
+    assert.is(toHex(sha256(data.subarray(0, cut), data.subarray(cut, 2 * cut), data.subarray(2 * cut, n))), want, `three parts of ${n} bytes`);
+  }
+  // Digests are fresh arrays, not views of a buffer the next call overwrites.
+  const a = sha256(utf8('a'));
+  const b = sha256(utf8('b'));
+  assert.is(toHex(a), createHash('sha256').update('a').digest('hex'));
+  assert.not.ok(a.buffer === b.buffer && a.byteOffset === b.byteOffset);
+});
+
+test('ByteCache: a hit needs the exact bytes; entries sharing the look-up bits take turns; the bound holds', () => {
+  const cache = new ByteCache<{ bytes: Uint8Array; n: number }>(8, (e) => e.bytes, 2);
+  const a = { bytes: Uint8Array.of(9, 9, 1, 2, 3, 4, 5), n: 1 };
+  cache.set(a);
+  assert.is(cache.get(Uint8Array.of(9, 9, 1, 2, 3, 4, 5)), a, 'same bytes, another array: the stored entry');
+  assert.is(cache.get(Uint8Array.of(9, 9, 1, 2, 3, 4, 6)), undefined, 'a byte after the look-up bits changed');
+  assert.is(cache.get(Uint8Array.of(8, 9, 1, 2, 3, 4, 5)), undefined, 'a byte before them changed');
+  assert.is(cache.get(Uint8Array.of(9, 9, 1, 2, 3, 4)), undefined, 'one byte short');
+  assert.is(cache.get(Uint8Array.of(9, 9, 1)), undefined, 'too short to have a key');
+  // Same look-up bits (bytes 2..5 but the last two bits), different bytes: never the other's entry.
+  const b = { bytes: Uint8Array.of(0, 0, 1, 2, 3, 7, 5), n: 2 };
+  cache.set(b);
+  assert.is(cache.get(b.bytes), b);
+  assert.is(cache.get(a.bytes), undefined, 'a gave way to b');
+  // The bound: never more than 8 entries, however many go in; one that keeps being used stays.
+  const kept = { bytes: Uint8Array.of(0, 0, 200, 0, 0, 0), n: -1 };
+  cache.set(kept);
+  for (let i = 0; i < 1000; i++) {
+    cache.set({ bytes: Uint8Array.of(0, 0, i >> 8, i & 255, 7, 7), n: i });
+    assert.ok(cache.size <= 8, `size ${cache.size} after ${i + 1}`);
+    assert.is(cache.get(kept.bytes), kept, `the entry in use is still there after ${i + 1}`);
+  }
+  assert.is(cache.get(Uint8Array.of(0, 0, 0, 0, 7, 7)), undefined, 'the oldest unused entries are gone');
+  assert.is(cache.get(Uint8Array.of(0, 0, 999 >> 8, 999 & 255, 7, 7))?.n, 999, 'the newest is there');
+  cache.clear();
+  assert.is(cache.size, 0);
+  assert.throws(() => new ByteCache(1, (e: Uint8Array) => e));
 });
 
 test.run();

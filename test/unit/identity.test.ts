@@ -14,6 +14,7 @@ import { generateBoxKey, generateSigningKey, randomBytes, sha256, signingKeyFrom
 import {
   CERT_BYTES,
   CERT_CLOCK_SKEW_MS,
+  certCacheStats,
   createIdentity,
   decodeAgentId,
   decodeCertUnverified,
@@ -224,6 +225,29 @@ test('cert: expired / not-yet-valid → ERR_CERT_EXPIRED, honouring the clock-sk
   // A custom skew is honoured.
   assert.is(catchWot(() => verifyCert(bytes, f.notAfter + 1, 0), 'zero skew').code, 'ERR_CERT_EXPIRED');
   verifyCert(bytes, f.notAfter + 5000, 5000);
+});
+
+test('cert cache: a repeated certificate is a hit with the same fields; changed bytes miss and fail; the window is checked on every hit', () => {
+  const { bytes, f } = makeCert();
+  const first = verifyCert(bytes, T0 + DAY);
+  const size = certCacheStats().size;
+  const again = verifyCert(Uint8Array.from(bytes), T0 + DAY);
+  assert.equal(again, first, 'same fields from another copy of the bytes');
+  assert.is(certCacheStats().size, size, 'no second entry');
+  assert.ok(certCacheStats().size <= certCacheStats().max);
+  // Bytes that share the look-up bits (the signature's first bytes) but differ elsewhere.
+  for (const i of [5, 40, 100, 130, 184]) {
+    const t = Uint8Array.from(bytes);
+    t[i]! ^= 0x04;
+    const err = catchWot(() => verifyCert(t, T0 + DAY), `byte ${i}`);
+    assert.ok(err.code === 'ERR_BAD_SIGNATURE' || err.code === 'ERR_BAD_CERT', `byte ${i}: ${err.code}`);
+  }
+  assert.equal(verifyCert(bytes, T0 + DAY), first, 'the genuine one still passes');
+  assert.is(catchWot(() => verifyCert(bytes, f.notAfter + CERT_CLOCK_SKEW_MS + 1), 'expired, cached').code, 'ERR_CERT_EXPIRED');
+  assert.is(catchWot(() => verifyCert(bytes, f.notBefore - CERT_CLOCK_SKEW_MS - 1), 'not yet valid, cached').code, 'ERR_CERT_EXPIRED');
+  // A caller changing the returned object does not change what the cache returns.
+  (again as { seq: number }).seq = 99;
+  assert.is(verifyCert(bytes, T0 + DAY).seq, 3);
 });
 
 test('cert: issueCert refuses notBefore > notAfter and a bad agent key', () => {

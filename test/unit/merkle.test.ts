@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
+  batchCacheStats,
   clearBatchCache,
   equalBytes,
   merkleLeaf,
@@ -167,6 +168,67 @@ test('property: any single change to an item or its proof is refused, cached roo
     }),
     { numRuns: 150 },
   );
+});
+
+test('verified-node cache: a batch costs one root check; every later item is a hit with the same answer', () => {
+  clearBatchCache();
+  const items = Array.from({ length: 64 }, (_, i) => ({ domain: Domain.HOP, bytes: item(i) }));
+  const sigs = signBatch(key, items);
+  const before = batchCacheStats().rootsVerified;
+  for (let i = 0; i < 64; i++) assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(i), sigs[i]!), `item ${i}`);
+  assert.is(batchCacheStats().rootsVerified - before, 1, 'one Ed25519 check for 64 items');
+  for (let i = 63; i >= 0; i--) assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(i), sigs[i]!), `item ${i} again`);
+  assert.is(batchCacheStats().rootsVerified - before, 1, 'and none for the same items again');
+  // A tampered item or proof misses the cache and fails (the whole tree is cached by now).
+  const s9 = sigs[9]!;
+  for (let j = 0; j < s9.p!.length; j++) {
+    const p = s9.p!.map((b) => b.slice());
+    p[j]![31]! ^= 0x80;
+    assert.not.ok(verifyBatched(key.publicKey, Domain.HOP, item(9), { ...s9, p }), `sibling ${j} changed`);
+    assert.not.ok(verifyBatched(key.publicKey, Domain.HOP, item(9), { ...s9, x: s9.x! ^ (1 << j) }), `direction ${j} flipped`);
+  }
+  assert.not.ok(verifyBatched(key.publicKey, Domain.HOP, item(9), { ...s9, p: s9.p!.slice(0, -1) }), 'proof cut short of the root');
+  assert.not.ok(verifyBatched(key.publicKey, Domain.HOP, item(9), { ...s9, s: s9.s.map((b, i) => (i === 63 ? b ^ 1 : b)) }), 'signature changed');
+  assert.is(batchCacheStats().rootsVerified - before, 1, 'no failed check was remembered as verified');
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(9), s9));
+});
+
+test('verified-node cache: the same item in two batches; a proof mixing both is refused', () => {
+  clearBatchCache();
+  // Item 5 sits at index 5 of both batches; the other items differ above its first sibling pair.
+  const a = signBatch(key, Array.from({ length: 16 }, (_, i) => ({ domain: Domain.HOP, bytes: item(i) })));
+  const b = signBatch(key, Array.from({ length: 16 }, (_, i) => ({ domain: Domain.HOP, bytes: i === 4 || i === 5 ? item(i) : item(100 + i) })));
+  for (let i = 0; i < 16; i++) assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(i), a[i]!), `batch a item ${i}`);
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(5), b[5]!), 'item 5 by batch b\'s proof');
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(5), a[5]!), 'and still by batch a\'s');
+  const mixed: BatchSig = { s: a[5]!.s, p: [b[5]!.p![0]!, b[5]!.p![1]!, a[5]!.p![2]!, b[5]!.p![3]!], x: a[5]!.x! };
+  assert.not.ok(verifyBatched(key.publicKey, Domain.HOP, item(5), mixed), 'siblings of both batches');
+  assert.not.ok(verifyBatched(key.publicKey, Domain.HOP, item(5), { ...b[5]!, s: a[5]!.s }), 'batch b\'s proof with batch a\'s signature');
+});
+
+test('verified-node cache: bounded; driven far past its bound it holds, and evicted items still verify in full', () => {
+  clearBatchCache();
+  const { max } = batchCacheStats();
+  const per = 4096;
+  const first = signBatch(key, Array.from({ length: per }, (_, i) => ({ domain: Domain.HOP, bytes: item(i) })));
+  // Batches until the cache's size falls: its second change of generation, which drops the
+  // generation that held the first batch.
+  let peak = 0;
+  let drops = 0;
+  for (let b = 0; drops < 1; b++) {
+    assert.ok(b < 64, 'the cache never dropped anything');
+    const sigs = b === 0 ? first : signBatch(key, Array.from({ length: per }, (_, i) => ({ domain: Domain.HOP, bytes: item(b * per + i) })));
+    for (let i = 0; i < per; i++) if (!verifyBatched(key.publicKey, Domain.HOP, item(b * per + i), sigs[i]!)) assert.unreachable(`batch ${b} item ${i}`);
+    const size = batchCacheStats().size;
+    if (size < peak) drops++;
+    peak = Math.max(peak, size);
+  }
+  assert.ok(peak <= max, `${peak} entries, bound ${max}`);
+  assert.ok(peak > max / 2, `the bound was reached (${peak} of ${max})`);
+  const roots = batchCacheStats().rootsVerified;
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(7), first[7]!), 'an evicted batch verifies again');
+  assert.is(batchCacheStats().rootsVerified - roots, 1, 'by its signature');
+  clearBatchCache();
 });
 
 test('BatchSigner: one signature for a batch, at once outside one, nothing when the batch throws', () => {
