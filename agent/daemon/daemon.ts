@@ -40,8 +40,9 @@ import {
   type EvidenceView,
 } from '../api/methods.js';
 import { AgentCore, CORE_DEFAULTS, type Action, type CoreConfig, type EvidenceRecord, type LinkId, type ProgressEvent } from '../core/index.js';
-import { toHex, utf8 } from '../crypto/index.js';
+import { batchCacheStats, toHex, utf8 } from '../crypto/index.js';
 import {
+  certCacheStats,
   createIdentity,
   decodeCertUnverified,
   decodeEntityId,
@@ -1065,6 +1066,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         'lan addresses': { size: lanAddrs.size, max: MAX_LAN_ADDRS },
         'pending handshakes': { size: pendingHandshakes, max: cfg.maxPendingHandshakes },
         'links and handshakes': { size: links.size, max: cfg.maxLinks + cfg.maxPendingHandshakes },
+        'verified certificates (cache)': certCacheStats(),
+        'verified batch nodes (cache)': (({ size, max }) => ({ size, max }))(batchCacheStats()),
       },
       evidence: {
         total: core.evidence.total,
