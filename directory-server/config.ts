@@ -25,6 +25,8 @@ export interface Config {
   store: StoreSpec;
   ttlMs: number;
   maxRecords: number;
+  /** Records kept in memory in front of the SQLite store (0: none; not used with Redis). */
+  cacheRecords: number;
   rateWrite: Rate | null;
   rateRead: Rate | null;
   logFormat: LogFormat;
@@ -44,6 +46,8 @@ interface OptSpec {
 export const DEFAULT_LISTEN = '0.0.0.0:7118';
 export const DEFAULT_TTL = '24h';
 export const DEFAULT_MAX_RECORDS = 1_000_000;
+/** About 50 MB of announcements and their keys. */
+export const DEFAULT_CACHE_RECORDS = 100_000;
 export const DEFAULT_RATE_WRITE = '10/min';
 export const DEFAULT_RATE_READ = '120/min';
 const MIN_TTL_MS = 1000;
@@ -65,6 +69,13 @@ export const OPTIONS: readonly OptSpec[] = [
   },
   { flag: '--ttl', env: 'WOTRELAY_DIRECTORY_TTL', arg: 'DURATION', def: () => DEFAULT_TTL, help: 'how long a record lives without a newer announcement (agents re-announce every hour), e.g. 90s, 30m, 24h, 7d' },
   { flag: '--max-records', env: 'WOTRELAY_DIRECTORY_MAX_RECORDS', arg: 'N', def: () => String(DEFAULT_MAX_RECORDS), help: 'records kept at most; new entities get 507 past it' },
+  {
+    flag: '--cache-records',
+    env: 'WOTRELAY_DIRECTORY_CACHE_RECORDS',
+    arg: 'N',
+    def: () => String(DEFAULT_CACHE_RECORDS),
+    help: 'recently looked-up records kept in memory in front of a SQLite store (0: none); a Redis store is shared by several instances and is never cached',
+  },
   { flag: '--rate-write', env: 'WOTRELAY_DIRECTORY_RATE_WRITE', arg: 'N/PERIOD', def: () => DEFAULT_RATE_WRITE, help: 'announcements (PUT) per source address: N at once, refilled N per PERIOD (s, min, h or a duration like 10s); "off" disables' },
   { flag: '--rate-read', env: 'WOTRELAY_DIRECTORY_RATE_READ', arg: 'N/PERIOD', def: () => DEFAULT_RATE_READ, help: 'lookups (GET) per source address, same form; /healthz is not limited' },
   { flag: '--log-format', env: 'WOTRELAY_DIRECTORY_LOG_FORMAT', arg: 'logfmt|json', def: () => 'logfmt', help: 'log line format (stderr)' },
@@ -219,6 +230,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   if (!/^\d{1,10}$/.test(maxR.value) || Number(maxR.value) < 1) {
     throw new ConfigError(`${maxR.what}: "${maxR.value}" is not a positive whole number`, `e.g. ${ex(maxR.what, String(DEFAULT_MAX_RECORDS))}`);
   }
+  const cacheR = get('--cache-records');
+  if (!/^\d{1,10}$/.test(cacheR.value)) {
+    throw new ConfigError(`${cacheR.what}: "${cacheR.value}" is not a whole number`, `e.g. ${ex(cacheR.what, String(DEFAULT_CACHE_RECORDS))}, or 0 for no cache`);
+  }
   const fmt = get('--log-format');
   if (fmt.value !== 'logfmt' && fmt.value !== 'json') throw new ConfigError(`${fmt.what}: "${fmt.value}" is not a log format`, `use ${ex(fmt.what, 'logfmt')} or ${ex(fmt.what, 'json')}`);
   const lvl = get('--log-level');
@@ -233,6 +248,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     store: parseStore(store.value, store.what),
     ttlMs,
     maxRecords: Number(maxR.value),
+    cacheRecords: Number(cacheR.value),
     rateWrite: parseRate(rw.value, rw.what),
     rateRead: parseRate(rr.value, rr.what),
     logFormat: fmt.value,

@@ -23,7 +23,7 @@ function fail(code: number, message: string, hint?: string): number {
 }
 
 async function openStore(config: Config, log: Logger): Promise<RecordStore> {
-  if (config.store.kind === 'sqlite') return SqliteStore.open(config.store.path);
+  if (config.store.kind === 'sqlite') return SqliteStore.open(config.store.path, { cacheRecords: config.cacheRecords });
   return RedisStore.open(config.store.url, (msg) => log.warn('store connection problem', { err: msg }));
 }
 
@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     store: store.description,
     ttl: `${config.ttlMs / 1000}s`,
     max_records: config.maxRecords,
+    ...(store.kind === 'sqlite' ? { cache_records: config.cacheRecords } : {}),
     rate_write: config.rateWrite?.text ?? 'off',
     rate_read: config.rateRead?.text ?? 'off',
     version: packageVersion(),

@@ -18,6 +18,11 @@ interface Metric {
   render(): string;
 }
 
+/** One labelled series of a counter, looked up once and incremented without rebuilding its label text. */
+export interface CounterSeries {
+  inc(n?: number): void;
+}
+
 export class Counter implements Metric {
   private readonly values = new Map<string, { labels: Labels; v: number }>();
   constructor(
@@ -29,6 +34,22 @@ export class Counter implements Metric {
     const e = this.values.get(k);
     if (e) e.v += n;
     else this.values.set(k, { labels, v: n });
+  }
+  /** The series of `labels`, for hot paths (it appears in the output at its first inc, as with `inc`). */
+  series(labels: Labels): CounterSeries {
+    const k = labelText(labels);
+    const values = this.values;
+    let e = values.get(k);
+    return {
+      inc(n = 1): void {
+        if (e === undefined) values.set(k, (e = values.get(k) ?? { labels, v: 0 }));
+        e.v += n;
+      },
+    };
+  }
+  /** Sets a series to a total counted elsewhere (monotonic, e.g. a store's cache hits). */
+  setTotal(labels: Labels, v: number): void {
+    this.values.set(labelText(labels), { labels, v });
   }
   get(labels: Labels = {}): number {
     return this.values.get(labelText(labels))?.v ?? 0;
@@ -58,23 +79,33 @@ export class Gauge implements Metric {
 }
 
 export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly bySeries = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
   constructor(
     readonly name: string,
     readonly help: string,
     readonly buckets: readonly number[],
   ) {}
   observe(labels: Labels, v: number): void {
+    this.series(labels).observe(v);
+  }
+  /** The series of `labels`, for hot paths (created, and shown, from this call on). */
+  series(labels: Labels): { observe(v: number): void } {
     const k = labelText(labels);
-    let s = this.series.get(k);
-    if (!s) this.series.set(k, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
-    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += v;
-    s.count++;
+    let s = this.bySeries.get(k);
+    if (!s) this.bySeries.set(k, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    const series = s;
+    const buckets = this.buckets;
+    return {
+      observe(v: number): void {
+        for (let i = 0; i < buckets.length; i++) if (v <= buckets[i]!) series.counts[i]!++;
+        series.sum += v;
+        series.count++;
+      },
+    };
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    for (const s of this.series.values()) {
+    for (const s of this.bySeries.values()) {
       for (let i = 0; i < this.buckets.length; i++) {
         out += `${this.name}_bucket${labelText({ ...s.labels, le: String(this.buckets[i]) })} ${s.counts[i]}\n`;
       }
@@ -94,6 +125,8 @@ export class DirectoryMetrics {
   readonly conflicts = new Counter('wotrelay_directory_conflicts_total', 'Announcements with the stored seq but different bytes (an agent reused a seq).');
   readonly swept = new Counter('wotrelay_directory_swept_total', 'Expired records removed by the sweeper.');
   readonly records = new Gauge('wotrelay_directory_records', 'Records stored (SQLite: until swept; Redis: live).');
+  readonly cacheLookups = new Counter('wotrelay_directory_cache_lookups_total', 'Lookups answered from the in-memory record cache (result="hit") or the store (result="miss").');
+  readonly cacheRecords = new Gauge('wotrelay_directory_cache_records', 'Records held in the in-memory record cache.');
   readonly sources = new Gauge('wotrelay_directory_ratelimit_sources', 'Sources tracked by the rate limiter, by kind.');
   readonly info = new Gauge('wotrelay_directory_build_info', 'Version and store kind of this instance (value 1).');
   readonly storeLatency = new Histogram('wotrelay_directory_store_latency_seconds', 'Store operation latency by operation.', [
@@ -101,7 +134,7 @@ export class DirectoryMetrics {
   ]);
 
   render(): string {
-    return [this.requests, this.rejections, this.rateLimited, this.conflicts, this.swept, this.records, this.sources, this.info, this.storeLatency]
+    return [this.requests, this.rejections, this.rateLimited, this.conflicts, this.swept, this.records, this.cacheLookups, this.cacheRecords, this.sources, this.info, this.storeLatency]
       .map((m: Metric) => m.render())
       .join('');
   }

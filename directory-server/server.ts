@@ -15,7 +15,7 @@ import { equalBytes } from '../agent/crypto/index.js';
 import { isWotError } from '../agent/wire/errors.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
-import type { DirectoryMetrics } from './metrics.js';
+import type { CounterSeries, DirectoryMetrics } from './metrics.js';
 import { RateLimiter, clientAddress, sourceKey } from './ratelimit.js';
 import type { PutOutcome, RecordStore, StoredRecord } from './store.js';
 
@@ -53,6 +53,11 @@ export interface ServerDeps {
 }
 
 const RECORD_PATH = /^\/v1\/records\/([^/]{1,200})$/;
+/**
+ * A request target that is its own path: no query, fragment, percent-encoding, dot segment
+ * or backslash, and not `//host…`. Parsing it as a URL would give it back unchanged.
+ */
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9/_-]*$/;
 const STORE_TIMEOUT_MS = 3000;
 
 class Refusal {
@@ -70,13 +75,9 @@ class Refusal {
 
 function send(res: http.ServerResponse, status: number, body: string | Uint8Array, type: string, headers: Record<string, string> = {}): void {
   const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  res.writeHead(status, {
-    'Content-Type': type,
-    'Content-Length': String(buf.length),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...headers,
-  });
+  const list = ['Content-Type', type, 'Content-Length', String(buf.length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff'];
+  for (const k in headers) list.push(k, headers[k]!);
+  res.writeHead(status, list);
   res.end(buf);
 }
 
@@ -97,8 +98,16 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
   const writeLimiter = config.rateWrite ? new RateLimiter(config.rateWrite) : null;
   const readLimiter = config.rateRead ? new RateLimiter(config.rateRead) : null;
 
+  /** Store latency series by operation (a handful: get, put, count, ping, sweep). */
+  const latencySeries = new Map<string, { observe(v: number): void }>();
+  const observeLatency = (op: string, t0: number): void => {
+    let h = latencySeries.get(op);
+    if (h === undefined) latencySeries.set(op, (h = metrics.storeLatency.series({ op })));
+    h.observe((performance.now() - t0) / 1000);
+  };
+
   async function timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     let timer: NodeJS.Timeout | undefined;
     // The embedded store answers synchronously (its promise is settled already): a deadline
     // timer per lookup would cost more than the lookup. Only a remote store can hang.
@@ -106,7 +115,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       try {
         return await fn();
       } finally {
-        metrics.storeLatency.observe({ op }, Number(process.hrtime.bigint() - t0) / 1e9);
+        observeLatency(op, t0);
       }
     }
     try {
@@ -118,7 +127,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       ]);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
-      metrics.storeLatency.observe({ op }, Number(process.hrtime.bigint() - t0) / 1e9);
+      observeLatency(op, t0);
     }
   }
 
@@ -143,7 +152,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
   function parseEntity(raw: string): Uint8Array {
     let id: string;
     try {
-      id = decodeURIComponent(raw);
+      id = raw.includes('%') ? decodeURIComponent(raw) : raw;
     } catch {
       throw new Refusal(400, 'ERR_BAD_ID', 'bad_id', 'the entity id in the path is not valid percent-encoding');
     }
@@ -273,19 +282,19 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     }
   }
 
-  function wantsJson(req: http.IncomingMessage, url: URL): boolean {
-    const f = url.searchParams.get('format');
+  function wantsJson(req: http.IncomingMessage, query: URLSearchParams | null): boolean {
+    const f = query?.get('format') ?? null;
     if (f === 'json') return true;
     if (f !== null && f !== 'raw') throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', `format=${f.slice(0, 20)} is not known; use format=json or format=raw`);
     return /\bapplication\/json\b/.test(req.headers['accept'] ?? '');
   }
 
-  async function getRecord(req: http.IncomingMessage, res: http.ServerResponse, url: URL, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+  async function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
     limit(readLimiter, 'read', src);
     const entity = parseEntity(rawId);
     // The id as asked for, checksum verified (re-encoding it for the log line cost more than the lookup).
     fields['entity'] = rawId;
-    const json = wantsJson(req, url);
+    const json = wantsJson(req, query);
     let rec: StoredRecord | null;
     try {
       rec = await timed('get', () => store.get(entity, now()));
@@ -343,6 +352,12 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     } catch {
       /* keep the last value; the latency histogram and /healthz show the problem */
     }
+    const cache = store.cacheStats?.() ?? null;
+    if (cache) {
+      metrics.cacheLookups.setTotal({ result: 'hit' }, cache.hits);
+      metrics.cacheLookups.setTotal({ result: 'miss' }, cache.misses);
+      metrics.cacheRecords.set({}, cache.records);
+    }
     if (writeLimiter) metrics.sources.set({ kind: 'write' }, writeLimiter.size);
     if (readLimiter) metrics.sources.set({ kind: 'read' }, readLimiter.size);
     send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
@@ -353,23 +368,39 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     return new Refusal(405, 'ERR_METHOD_NOT_ALLOWED', 'method_not_allowed', `use ${allow.split(', ').join(' or ')} here`, {}, { Allow: allow });
   }
 
+  /** Request counters by route and status (both from small fixed sets). */
+  const requestSeries = new Map<string, CounterSeries>();
+  const countRequest = (route: Route, status: number): void => {
+    const k = `${route} ${status}`;
+    let c = requestSeries.get(k);
+    if (c === undefined) requestSeries.set(k, (c = metrics.requests.series({ route, status: String(status) })));
+    c.inc();
+  };
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     const src = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
     const method = req.method ?? 'GET';
     let route: Route = 'other';
     let status = 500;
     const fields: Record<string, string> = {};
-    const elapsed = (): string => (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(2);
+    const elapsed = (): string => (performance.now() - t0).toFixed(2);
     let refused = false;
     try {
-      let url: URL;
-      try {
-        url = new URL(req.url ?? '/', 'http://directory.invalid');
-      } catch {
-        throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
+      const target = req.url ?? '/';
+      let p: string;
+      let query: URLSearchParams | null = null;
+      if (PLAIN_PATH.test(target)) p = target; // what URL parsing would give, without its cost
+      else {
+        let url: URL;
+        try {
+          url = new URL(target, 'http://directory.invalid');
+        } catch {
+          throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
+        }
+        p = url.pathname;
+        query = url.searchParams;
       }
-      const p = url.pathname;
       const m = RECORD_PATH.exec(p);
       const isGet = method === 'GET' || method === 'HEAD';
       if (m) {
@@ -378,7 +409,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
           status = await putRecord(req, res, m[1]!, src, fields);
         } else if (isGet) {
           route = 'get_record';
-          status = await getRecord(req, res, url, m[1]!, src, fields);
+          status = await getRecord(req, res, query, m[1]!, src, fields);
         } else throw methodNotAllowed('GET, HEAD, PUT');
       } else if (p === '/healthz') {
         route = 'healthz';
@@ -407,7 +438,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       if (!res.headersSent) sendJson(res, r.status, { error: r.code, message: r.message, ...r.extra }, r.headers);
       else res.destroy();
     } finally {
-      metrics.requests.inc({ route, status: String(status) });
+      countRequest(route, status);
       if (!refused && log.enabled('debug')) log.debug('request', { method, route, status, src, ms: elapsed(), ...fields });
     }
   }

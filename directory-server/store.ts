@@ -36,6 +36,14 @@ export type PutOutcome =
   /** The bound on records is reached (after sweeping expired ones). Nothing changed. */
   | { readonly kind: 'full'; readonly count: number };
 
+/** Hits and misses of a store's in-memory record cache, and its size. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  records: number;
+  maxRecords: number;
+}
+
 export interface RecordStore {
   readonly kind: 'sqlite' | 'redis';
   /** Where the records live, for logs (no credentials). */
@@ -48,6 +56,8 @@ export interface RecordStore {
   count(now: number): Promise<number>;
   /** Deletes records with expiresAt <= now; returns how many were removed. */
   sweep(now: number): Promise<number>;
+  /** Its in-memory record cache's counters, when it has one (the SQLite store). */
+  cacheStats?(): CacheStats | null;
   /** Resolves when the store answers; rejects otherwise (for /healthz). */
   ping(): Promise<void>;
   close(): Promise<void>;

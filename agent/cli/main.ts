@@ -25,6 +25,7 @@ import {
   type ProgressItem,
 } from '../api/methods.js';
 import { resolveHome, socketPath, configPath, hostedListHome } from '../daemon/paths.js';
+import { EarlyListener, configuredListen } from '../daemon/listener.js';
 import { Limits } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
 import { ArgError, editDistance, parseArgs, type OptSpec, type OptValue } from './args.js';
@@ -177,10 +178,6 @@ async function cmdInit(c: Ctx): Promise<Outcome> {
 }
 
 async function cmdDaemon(c: Ctx): Promise<Outcome> {
-  const { identityExists } = await import('../identity/index.js');
-  if (!identityExists(c.home)) {
-    throw new WotError('ERR_KEY_FILE', `${c.home} has no identity yet`, `create one first with: wotrelay init${c.homeArg}`);
-  }
   // Say so before the daemon binds its ports when one already serves this home.
   try {
     const running = await RpcClient.connect(socketPath(c.home), 1000, { home: c.home });
@@ -189,14 +186,39 @@ async function cmdDaemon(c: Ctx): Promise<Outcome> {
   } catch (e) {
     if (!isWotError(e) || e.code !== 'ERR_NOT_RUNNING') throw e;
   }
-  const { runDaemon } = await import('../daemon/daemon.js');
   const listen = str(c.opts.listen);
+  // The port is bound before the daemon's modules load (most of its start-up): connections
+  // wait, unread, until the identity and store are ready (daemon/listener.ts).
+  // A home without an identity is the first thing to report, whether or not the port binds.
+  const at = configuredListen(c.home, listen);
+  let listener: EarlyListener | undefined;
+  let bindError: unknown = null;
+  if (at !== null) {
+    try {
+      listener = await EarlyListener.bind(at);
+    } catch (e) {
+      bindError = e;
+    }
+  }
+  let runDaemon: typeof import('../daemon/daemon.js').runDaemon;
+  try {
+    const { identityExists } = await import('../identity/index.js');
+    if (!identityExists(c.home)) {
+      throw new WotError('ERR_KEY_FILE', `${c.home} has no identity yet`, `create one first with: wotrelay init${c.homeArg}`);
+    }
+    if (bindError !== null) throw bindError;
+    ({ runDaemon } = await import('../daemon/daemon.js'));
+  } catch (e) {
+    await listener?.close();
+    throw e;
+  }
   const level = str(c.opts['log-level']) as 'debug' | 'info' | 'warn' | undefined;
   const handle = await runDaemon({
     home: c.home,
     ...(listen !== undefined ? { listen } : {}),
     ...(level !== undefined ? { logLevel: level } : {}),
     ...(c.json ? { logFormat: 'json' as const } : {}),
+    ...(listener ? { listener } : {}),
   });
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -68,6 +68,7 @@ import { createLogger, type LogFields, type Logger, type LogLevel } from './log.
 import { openFrameTap } from './tap.js';
 import { encodeMessage } from '../wire/codec.js';
 import { configPath, dbPath, hostedListHome, listsDir, socketPath } from './paths.js';
+import { DEFAULT_LISTEN, EarlyListener, formatHostPort, parseHostPort } from './listener.js';
 
 /**
  * A list agent keeps the routes its subscribers' requests came by (reversed) for a day, and
@@ -91,6 +92,12 @@ export interface DaemonOptions {
   onShutdown?: () => void;
   /** Runs inside another agent's daemon process (a hosted list): it hosts no lists itself. */
   hosted?: boolean;
+  /**
+   * The listener, already bound by `wotrelay daemon` before this module loaded (its held
+   * connections are served once the identity and store are ready). Used when it is bound to
+   * the configured address, closed otherwise; runDaemon owns it from the call on.
+   */
+  listener?: EarlyListener;
 }
 
 /** The `list` key of a list agent's config.json: this agent is a mailing-list entity. */
@@ -134,7 +141,7 @@ export interface DaemonConfig {
 }
 
 export const DAEMON_DEFAULTS: DaemonConfig = {
-  listen: '0.0.0.0:7117',
+  listen: DEFAULT_LISTEN,
   addrs: [],
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 75_000,
@@ -174,19 +181,7 @@ const MAX_REVOCATIONS_SHOWN = 100;
 /** Trusted agents' LAN addresses remembered (DNS-SD). */
 const MAX_LAN_ADDRS = 10_000;
 
-export function parseHostPort(s: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  if (!m) throw new WotError('ERR_BAD_REQUEST', `"${s}" is not HOST:PORT`, 'use e.g. 127.0.0.1:7117 or [::1]:7117');
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new WotError('ERR_BAD_REQUEST', `port ${m[2]} is out of range`, 'use a port between 0 and 65535');
-  }
-  return { host: m[1]!, port };
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { parseHostPort, formatHostPort };
 
 function loadConfig(home: string): DaemonConfig {
   const p = configPath(home);
@@ -281,6 +276,15 @@ interface PendingAccept {
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
+  try {
+    return await startDaemon(opts);
+  } catch (e) {
+    await opts.listener?.close(); // a start that failed leaves no port open
+    throw e;
+  }
+}
+
+async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const home = opts.home;
   const baseLog: Logger = createLogger({
     level: opts.logLevel ?? 'info',
@@ -701,7 +705,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   // maxConnectionsPerAddress pending connections (more are refused at once); when
   // maxPendingHandshakes are pending in all, the oldest is dropped to make room, so sockets
   // that only trickle cannot keep an honest peer (whose handshake takes one round trip) out.
-  const server = net.createServer({ pauseOnConnect: false }, (socket) => {
+  const onConnection = (socket: net.Socket): void => {
     if (stopping) return void socket.destroy();
     const ra = socket.remoteAddress ?? '?';
     const perAddr = pendingByAddress.get(ra) ?? 0;
@@ -737,22 +741,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     link.once('open', release);
     link.once('close', release);
     attach(link, 'in');
-  });
-  server.maxConnections = cfg.maxLinks + cfg.maxPendingHandshakes;
+    socket.resume(); // accepted paused (listener.ts): read from now on
+  };
 
-  const { host, port } = parseHostPort(cfg.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        new WotError(
-          'ERR_BAD_REQUEST',
-          `cannot listen on ${cfg.listen}: ${e.code ?? e.message}`,
-          e.code === 'EADDRINUSE' ? 'another process uses that port; pick another with --listen HOST:PORT' : 'check --listen',
-        ),
-      ),
-    );
-    server.listen(port, host, () => resolve());
-  });
+  let listener = opts.listener;
+  if (listener && listener.listen !== cfg.listen) {
+    await listener.close();
+    listener = undefined;
+  }
+  listener ??= await EarlyListener.bind(cfg.listen);
+  const server = listener.server;
+  server.maxConnections = cfg.maxLinks + cfg.maxPendingHandshakes;
+  listener.serve(onConnection);
   const bound = server.address() as net.AddressInfo;
   listenAddrs = [formatHostPort(bound.address, bound.port)];
   for (const a of listenAddrs) log.log('info', 'listening', { addr: a, entity: encodeEntityId(identity.entityPub), fingerprint: fingerprint(identity.entityPub) });

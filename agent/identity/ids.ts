@@ -17,14 +17,33 @@ const KEY_BYTES = 32;
 const DATA_CHARS = 52;
 const CHECKSUM_CHARS = 6;
 
+/** One step of the bech32 checksum: `chk` with the 5-bit value `v` appended. */
+function polymodStep(chk: number, v: number): number {
+  const top = chk >>> 25;
+  chk = (((chk & 0x1ffffff) << 5) ^ v) >>> 0;
+  for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk = (chk ^ GEN[i]!) >>> 0;
+  return chk;
+}
+
 function polymod(values: number[]): number {
   let chk = 1;
-  for (const v of values) {
-    const top = chk >>> 25;
-    chk = (((chk & 0x1ffffff) << 5) ^ v) >>> 0;
-    for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk = (chk ^ GEN[i]!) >>> 0;
-  }
+  for (const v of values) chk = polymodStep(chk, v);
   return chk;
+}
+
+/** CHARSET position of each ASCII code, -1 for the rest. */
+const CHARSET_REV = new Int8Array(128).fill(-1);
+for (let i = 0; i < CHARSET.length; i++) CHARSET_REV[CHARSET.charCodeAt(i)] = i;
+
+/** The checksum state after each known prefix's expansion (hrpExpand), computed once. */
+const HRP_CHK = new Map<string, number>();
+function hrpChecksum(hrp: string): number {
+  let c = HRP_CHK.get(hrp);
+  if (c === undefined) {
+    c = polymod(hrpExpand(hrp));
+    if (KIND[hrp] !== undefined) HRP_CHK.set(hrp, c);
+  }
+  return c;
 }
 
 function hrpExpand(hrp: string): number[] {
@@ -59,20 +78,21 @@ function toWords(bytes: Uint8Array): number[] {
 }
 
 /** 5-bit words → bytes; null if the padding is longer than 4 bits or not zero. */
-function fromWords(words: number[]): Uint8Array | null {
-  const out: number[] = [];
+function fromWords(words: ArrayLike<number>): Uint8Array | null {
+  const out = new Uint8Array(Math.floor((words.length * 5) / 8));
+  let n = 0;
   let acc = 0;
   let bits = 0;
-  for (const w of words) {
-    acc = ((acc << 5) | w) & 0xfff;
+  for (let i = 0; i < words.length; i++) {
+    acc = ((acc << 5) | words[i]!) & 0xfff;
     bits += 5;
     if (bits >= 8) {
       bits -= 8;
-      out.push((acc >>> bits) & 0xff);
+      out[n++] = (acc >>> bits) & 0xff;
     }
   }
   if (bits >= 5 || ((acc << (8 - bits)) & 0xff) !== 0) return null;
-  return Uint8Array.from(out);
+  return out;
 }
 
 function encode(hrp: string, pub: Uint8Array, what: string): string {
@@ -109,11 +129,13 @@ function decode(expectedHrp: string, input: string): Uint8Array {
     throw new WotError('ERR_BAD_ID', `not a wotrelay ${what}: it starts with '${hrp}1' instead of '${expectedHrp}1'`, hint);
   }
   const rest = s.slice(sep + 1);
-  const values: number[] = [];
+  const values = new Uint8Array(rest.length);
+  let chk = hrpChecksum(hrp);
   for (let i = 0; i < rest.length; i++) {
-    const ch = rest[i]!;
-    const v = CHARSET.indexOf(ch);
+    const code = rest.charCodeAt(i);
+    const v = code < 128 ? CHARSET_REV[code]! : -1;
     if (v < 0) {
+      const ch = rest[i]!;
       const shown = /^[\x21-\x7e]$/.test(ch) ? `'${ch}'` : `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
       throw new WotError(
         'ERR_BAD_ID',
@@ -121,7 +143,8 @@ function decode(expectedHrp: string, input: string): Uint8Array {
         hint,
       );
     }
-    values.push(v);
+    values[i] = v;
+    chk = polymodStep(chk, v);
   }
   if (values.length !== DATA_CHARS + CHECKSUM_CHARS) {
     throw new WotError(
@@ -130,10 +153,10 @@ function decode(expectedHrp: string, input: string): Uint8Array {
       hint,
     );
   }
-  if (polymod([...hrpExpand(hrp), ...values]) !== BECH32M_CONST) {
+  if (chk !== BECH32M_CONST) {
     throw new WotError('ERR_BAD_ID', `${what} checksum mismatch: a character is mistyped`, hint);
   }
-  const bytes = fromWords(values.slice(0, DATA_CHARS));
+  const bytes = fromWords(values.subarray(0, DATA_CHARS));
   if (bytes === null || bytes.length !== KEY_BYTES) {
     throw new WotError('ERR_BAD_ID', `${what} does not encode a ${KEY_BYTES}-byte key`, hint);
   }

@@ -273,8 +273,16 @@ test('future ts (clock skew) → 400; /healthz → ok; /metrics is Prometheus te
   const h = await request(main, 'GET', '/healthz');
   assert.is(h.status, 200);
   assert.is(h.body.toString(), 'ok\n');
+  // Two lookups of a fresh record: the first reads the store, the second the record cache.
+  const fred = who();
+  assert.is((await request(main, 'PUT', fred.url, { body: announce(fred, 1), headers: OCTETS })).status, 201);
+  const hitsBefore = Number(/wotrelay_directory_cache_lookups_total\{result="hit"\} (\d+)/.exec((await request(main, 'GET', '/metrics')).body.toString())?.[1] ?? 0);
+  assert.is((await request(main, 'GET', fred.url)).status, 200);
+  assert.is((await request(main, 'GET', fred.url)).status, 200);
   const m = await request(main, 'GET', '/metrics');
   assert.match(String(m.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  assert.is(Number(/wotrelay_directory_cache_lookups_total\{result="hit"\} (\d+)/.exec(m.body.toString())?.[1]), hitsBefore + 1, 'the second lookup is a cache hit');
+  assert.match(m.body.toString(), /wotrelay_directory_cache_records \d+/);
   const text = m.body.toString();
   assert.match(text, /# TYPE wotrelay_directory_requests_total counter/);
   assert.match(text, /wotrelay_directory_requests_total\{route="put_record",status="201"\} \d+/);

@@ -2,7 +2,8 @@
  * Unit tests for the directory's embedded record store (directory-server/sqlite-store.ts)
  * under a fake clock (every call takes `now`): compare-and-set on seq, older and equal seq
  * refused with the record unchanged, equal seq with other bytes flagged, TTL expiry, sweep,
- * the bound on records, persistence across reopen and the single-process lock.
+ * the bound on records, persistence across reopen and the single-process lock; the record
+ * cache in front of SQLite: bounded, never serving a replaced or expired record.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -138,6 +139,40 @@ test('records survive close and reopen; a second process-level open of the same 
     await again.ping();
   } finally {
     await again.close();
+  }
+});
+
+test('record cache: a replaced record is never served from it, an expired one neither, and it stays within its bound', async () => {
+  const s = SqliteStore.open(tmpFile(), { cacheRecords: 3 });
+  try {
+    const e = entity(1);
+    await s.put(e, rec(5, T0, HOUR), { now: T0, maxRecords: BIG });
+    assert.is((await s.get(e, T0))!.seq, 5); // miss: read from SQLite, now cached
+    assert.is((await s.get(e, T0 + 1))!.seq, 5); // hit
+    assert.equal(s.cacheStats(), { hits: 1, misses: 1, records: 1, maxRecords: 3 });
+    // A newer announcement replaces the cached record at once.
+    assert.is((await s.put(e, rec(6, T0 + 2, HOUR), { now: T0 + 2, maxRecords: BIG })).kind, 'replaced');
+    assert.is((await s.get(e, T0 + 3))!.seq, 6);
+    // A refused (older) one changes nothing, cached or not.
+    assert.is((await s.put(e, rec(4, T0 + 4, HOUR), { now: T0 + 4, maxRecords: BIG })).kind, 'stale');
+    assert.is((await s.get(e, T0 + 5))!.seq, 6);
+    assert.is((await s.get(e, T0 + 6))!.seq, 6);
+    // Cached, then expired: not served, as from SQLite.
+    assert.is(await s.get(e, T0 + 2 + HOUR), null);
+    // Bounded: the least recently read records go first.
+    for (let i = 10; i < 20; i++) await s.put(entity(i), rec(1, T0, HOUR), { now: T0, maxRecords: BIG });
+    for (let i = 10; i < 20; i++) assert.is((await s.get(entity(i), T0 + 1))!.seq, 1);
+    assert.is(s.cacheStats()!.records, 3);
+    assert.is((await s.get(entity(10), T0 + 2))!.seq, 1); // evicted long ago: read again from SQLite
+  } finally {
+    await s.close();
+  }
+  // No cache unless asked for.
+  const plain = SqliteStore.open(tmpFile());
+  try {
+    assert.is(plain.cacheStats(), null);
+  } finally {
+    await plain.close();
   }
 });
 
