@@ -100,9 +100,10 @@ const verifiedCerts = new ByteCache<{ cert: AgentCert; bytes: Uint8Array }>(VERI
 
 /**
  * Verifies layout, keys, signature (before looking at any other field) and validity time.
- * Throws ERR_BAD_CERT, ERR_BAD_SIGNATURE or ERR_CERT_EXPIRED.
+ * Throws ERR_BAD_CERT, ERR_BAD_SIGNATURE or ERR_CERT_EXPIRED. `remember: false` uses the
+ * cache but adds nothing to it: a handshake from a stranger must leave no state behind.
  */
-export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT_CLOCK_SKEW_MS): AgentCert {
+export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT_CLOCK_SKEW_MS, remember = true): AgentCert {
   parseLayout(bytes);
   const known = verifiedCerts.get(bytes);
   if (known) {
@@ -110,7 +111,7 @@ export function verifyCert(bytes: Uint8Array, now: number, skewMs: number = CERT
     return { ...known.cert };
   }
   const cert = verifyUncached(bytes);
-  verifiedCerts.set({ cert, bytes: bytes.slice() });
+  if (remember) verifiedCerts.set({ cert, bytes: bytes.slice() });
   checkWindow(cert, now, skewMs);
   return { ...cert };
 }
