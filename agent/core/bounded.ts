@@ -13,6 +13,11 @@ export class BoundedMap<V> {
     return this.map.size;
   }
 
+  /** Its size and bound, as the status tables show them. */
+  stats(): { size: number; max: number } {
+    return { size: this.map.size, max: this.maxEntries };
+  }
+
   get(key: string, now: number): V | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;

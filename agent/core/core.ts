@@ -2515,20 +2515,19 @@ export class AgentCore {
    * bounds are documented in PROTOCOL.md section 4; the store's tables have theirs in 3.7).
    */
   bounds(): Record<string, { size: number; max: number }> {
-    const m = (b: BoundedMap<unknown>) => ({ size: b.size, max: b.maxEntries });
     return {
-      'forwarding log': m(this.fwdlog),
-      'query ids': m(this.seen),
-      'in flight': m(this.inflight),
-      'unreachable targets': m(this.unreachable),
-      'wanted parents': m(this.wanted),
-      'parents to ask for': m(this.toWant),
-      'neighbours heard from': m(this.heardFrom),
-      'mailbox cursors': m(this.mailCursor),
-      'progress tracks': m(this.tracks),
-      'where-is pending': m(this.whereIsPending),
-      'where-is asked': m(this.whereIsAsked),
-      'redialed next hops': m(this.redialed),
+      'forwarding log': this.fwdlog.stats(),
+      'query ids': this.seen.stats(),
+      'in flight': this.inflight.stats(),
+      'unreachable targets': this.unreachable.stats(),
+      'wanted parents': this.wanted.stats(),
+      'parents to ask for': this.toWant.stats(),
+      'neighbours heard from': this.heardFrom.stats(),
+      'mailbox cursors': this.mailCursor.stats(),
+      'progress tracks': this.tracks.stats(),
+      'where-is pending': this.whereIsPending.stats(),
+      'where-is asked': this.whereIsAsked.stats(),
+      'redialed next hops': this.redialed.stats(),
       'route cache targets': { size: this.routes.size, max: this.routes.maxSize },
       'discoveries': { size: this.discoveries.size, max: MAX_DISCOVERIES },
       'query buckets': { size: this.queryBuckets.size, max: this.queryBuckets.maxSize },

@@ -190,13 +190,12 @@ export class OnionCore {
 
   /** The in-memory tables of onion mode, their sizes and bounds (AgentCore.bounds). */
   bounds(): Record<string, { size: number; max: number }> {
-    const m = (b: BoundedMap<unknown>) => ({ size: b.size, max: b.maxEntries });
     return {
-      'onion relay log': m(this.relayFwd),
-      'onion final hops': m(this.finals),
-      'onions sent': m(this.sent),
-      'onion latest per message': m(this.latest),
-      'onion cover probes': m(this.probed),
+      'onion relay log': this.relayFwd.stats(),
+      'onion final hops': this.finals.stats(),
+      'onions sent': this.sent.stats(),
+      'onion latest per message': this.latest.stats(),
+      'onion cover probes': this.probed.stats(),
     };
   }
 

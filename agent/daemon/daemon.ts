@@ -1067,7 +1067,7 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         'pending handshakes': { size: pendingHandshakes, max: cfg.maxPendingHandshakes },
         'links and handshakes': { size: links.size, max: cfg.maxLinks + cfg.maxPendingHandshakes },
         'verified certificates (cache)': certCacheStats(),
-        'verified batch nodes (cache)': (({ size, max }) => ({ size, max }))(batchCacheStats()),
+        'verified batch nodes (cache)': batchCacheStats(),
       },
       evidence: {
         total: core.evidence.total,

@@ -9,19 +9,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, runCli } from '../helpers/testnet.js';
+import { CLI, freePort, runCli } from '../helpers/testnet.js';
 import { compare, median, type Bench, type BenchOptions, type BenchReport } from './lib.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves with ms from `t0` until a TCP connect to the port succeeds. */
 function waitAccepting(port: number, t0: number, timeoutMs: number): Promise<number> {

@@ -11,7 +11,6 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { Redis } from 'ioredis';
 import { generateBoxKey, generateSigningKey, type SigningKey } from '../../agent/crypto/index.js';
 import { createAnnouncement, encodeEntityId, issueCert } from '../../agent/identity/index.js';
 import { packValue, unpackValue } from '../../agent/wire/codec.js';
+import { freePort } from '../helpers/testnet.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MAIN = path.resolve(here, '../../directory-server/main.js');
@@ -362,17 +362,6 @@ test('bad flags exit 2 naming the flag and the fix', () => {
 const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 if (!haveRedis) {
   process.stdout.write('\n  skipping the Redis tests: redis-server is not installed (Debian: apt-get install redis-server)\n');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
