@@ -213,9 +213,10 @@ export class OnionCore {
     // The neighbour signed handing this onion to us: checked before anything else is used.
     const env = onionAsEnvelope(m, host.self.entityPub);
     // An onion's hand-over is a batch of one (its root is the leaf; no proof on the wire).
-    const l = hopLeaf(m.id, sha256(m.o), new Uint8Array(32), host.self.entityPub, from.agent);
+    const packetHash = sha256(m.o);
+    const l = hopLeaf(m.id, packetHash, new Uint8Array(32), host.self.entityPub, from.agent);
     env.hops = [{ a: from.agent, n: host.self.entityPub, l, s: m.s, c: from.certBytes }];
-    verifyChain(env, host.self.entityPub, from.agent, now);
+    verifyChain(env, host.self.entityPub, from.agent, now, packetHash);
     const peeled = peelOnion(host.self.box, m.o);
     if (!peeled.ok) return [{ type: 'metric', name: `dropped.onion-${peeled.why}` }];
     const { keys, layer } = peeled;

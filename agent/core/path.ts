@@ -60,13 +60,13 @@ export interface VerifiedHop {
  * key is `fromAgent`. Returns the path, sender first. Throws WotError('ERR_BAD_SIGNATURE'
  * | 'ERR_BAD_CERT' | 'ERR_CERT_EXPIRED' | 'ERR_BAD_FIELD') naming the broken hop.
  */
-export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Array, now: number): VerifiedHop[] {
+export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Array, now: number, knownBodyHash?: Uint8Array): VerifiedHop[] {
   if (env.hops.length === 0) throw new WotError('ERR_BAD_FIELD', 'envelope has no hop entries');
   const last = env.hops[env.hops.length - 1]!;
   // Cheap checks first: a chain not meant for us, or not from this neighbour, costs no hashing.
   if (!same(last.n, self)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop handed the message to another entity');
   if (!same(last.a, fromAgent)) throw new WotError('ERR_BAD_SIGNATURE', 'last hop is not the neighbour it came from');
-  const bodyHash = sha256(env.body);
+  const bodyHash = knownBodyHash ?? sha256(env.body);
   const path: VerifiedHop[] = [];
   let prev: Uint8Array = ZERO32;
   for (let i = 0; i < env.hops.length; i++) {
