@@ -119,6 +119,10 @@
  *   relayq_totals(one = 1 PRIMARY KEY, n, bytes)                       -- single row
  *     Both kept by triggers relayq_count_insert/_delete/_update (AFTER INSERT, AFTER DELETE,
  *     AFTER UPDATE OF wait_for, envelope); bytes = sum of length(envelope).
+ *   relayq_journal(seq INTEGER PRIMARY KEY, entries BLOB)              -- hot custody, one row per commit (v7)
+ *     entries: msgpack array of [id, to, wait_for, dep, prev, envelope, received_at, expires_at,
+ *     attempts, next_attempt_at]; emptied into relayq when the store opens (relayq.ts)
+ *   relayq_journal_passed(seq INTEGER PRIMARY KEY, passed BLOB)        -- bit i: entry i released (v7)
  *
  *   mailbox_accounts                                                   -- entities we are a mailbox for (v3)
  *     owner BLOB PRIMARY KEY, ann_seq INTEGER, created_at INTEGER, updated_at INTEGER
@@ -646,6 +650,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE list_members ADD COLUMN onion INTEGER NOT NULL DEFAULT 0 CHECK (onion >= 0 AND onion <= 8);
   `,
+  // 7: the relay custody queue's hot part is journaled, one row per commit (relayq.ts).
+  `
+  CREATE TABLE relayq_journal (
+    seq     INTEGER PRIMARY KEY,
+    entries BLOB NOT NULL
+  ) STRICT;
+  CREATE TABLE relayq_journal_passed (
+    seq    INTEGER PRIMARY KEY,
+    passed BLOB NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this code writes and understands. */
@@ -728,7 +743,7 @@ export class Store {
     this.outbox = new OutboxRepo(db);
     this.kv = new KvRepo(db);
     this.addrbook = new AddrBookRepo(db);
-    this.relayq = new RelayQueueRepo(db);
+    this.relayq = new RelayQueueRepo(db, { inTx: () => this.rollbackHooks.open, onRollback: (undo) => this.rollbackHooks.add(undo) }, readonly);
     this.mailbox = new MailboxRepo(db);
     this.myMailboxes = new MyMailboxesRepo(db);
     this.held = new HeldRepo(db);
@@ -841,7 +856,17 @@ export class Store {
    */
   tx<T>(fn: () => T): T {
     try {
-      return this.rollbackHooks.run(() => (this.readonly ? this.runTx.deferred(fn) : this.runTx.immediate(fn)) as T);
+      if (this.readonly) return this.rollbackHooks.run(() => this.runTx.deferred(fn) as T);
+      if (this.rollbackHooks.open) return this.rollbackHooks.run(() => this.runTx.immediate(fn) as T);
+      // The outermost level: the relay queue journals its hot part just before the commit.
+      return this.rollbackHooks.run(
+        () =>
+          this.runTx.immediate(() => {
+            const r = fn();
+            this.relayq.beforeCommit();
+            return r;
+          }) as T,
+      );
     } catch (e) {
       throw translateSqliteError(e, this.path);
     }

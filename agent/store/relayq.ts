@@ -1,11 +1,30 @@
 /**
  * Relay custody queue repository: envelopes this agent holds for others until the next hop
- * (or the recipient, or a mailbox) takes them. Per-waitFor and total counts (messages and
- * envelope bytes) are kept in `relayq_counts` / `relayq_totals` by triggers, so they are read
- * in O(1) and always agree with the rows, inside the same transaction. Table `relayq`.
+ * (or the recipient, or a mailbox) takes them.
+ *
+ * Two parts, one queue to its callers:
+ *  - cold: table `relayq`, a row per envelope, for envelopes that wait (no way on yet, a
+ *    backoff, a deposit). Per-waitFor and total counts are kept in `relayq_counts` /
+ *    `relayq_totals` by triggers, so they are read in O(1) and always agree with the rows.
+ *  - hot: envelopes taken into custody inside a store transaction (Store.tx) and handed on at
+ *    once, waiting only for the next hop's HOLD — nearly all of them on a busy relay. They are
+ *    kept in memory (relayq-memory.ts) and made durable by a journal: at the commit of the
+ *    transaction that took them, one row of `relayq_journal` holds all of them; releasing one
+ *    sets its bit in `relayq_journal_passed` at the next commit, and the row goes when all its
+ *    envelopes have gone. So custody costs one journal write per commit, not a row, two index
+ *    updates, a reschedule and a delete per envelope (issue 8). On open, the journal's
+ *    unreleased envelopes become cold rows, due at once: nothing accepted is lost by a crash,
+ *    and one released just before it may be handed on once more (the recipient's inbox drops
+ *    the duplicate by id).
+ * An envelope leaves the hot part for a cold row when it starts to wait (an attempt counted,
+ * a deposit chosen); the hot part holds at most HOT_MAX envelopes and HOT_MAX_BYTES.
  */
+import { Packr } from 'msgpackr';
 import type Database from 'better-sqlite3';
 import { sqlLimit } from './limits.js';
+import type { PublicOf } from './types.js';
+import { k } from './memkeys.js';
+import { MemoryRelayQueueRepo } from './relayq-memory.js';
 
 export interface RelayRow {
   /** Message id (16 bytes). */
@@ -69,6 +88,51 @@ function fromDb(r: RelayDbRow): RelayRow {
   };
 }
 
+/** The queue as the core sees it (the store calls beforeCommit itself). */
+export type RelayQueue = Omit<PublicOf<RelayQueueRepo>, 'beforeCommit' | 'hotStats'>;
+
+/** At most this many envelopes, and bytes of them, in the hot part; more go to cold rows. */
+export const HOT_MAX = 20_000;
+export const HOT_MAX_BYTES = 32 * 1024 * 1024;
+
+/** What the hot part needs from the store (db.ts): its transactions and their undo hooks. */
+export interface RelayTxHooks {
+  /** True inside Store.tx, whose outermost level calls beforeCommit() before it commits. */
+  inTx(): boolean;
+  /** Runs `undo` if the enclosing Store.tx level (transaction or savepoint) rolls back. */
+  onRollback(undo: () => void): void;
+}
+
+/** A journal row's state: its envelopes still in custody, and which have been released. */
+interface JournalState {
+  live: number;
+  passed: Uint8Array;
+  dirty: boolean;
+}
+
+type JournalEntry = [Uint8Array, Uint8Array, Uint8Array, Uint8Array | null, Uint8Array | null, Uint8Array, number, number, number, number];
+
+/** Journal rows: msgpack arrays of entries, no records extension (plain, stable encoding). */
+const journalCodec = new Packr({ useRecords: false });
+
+const toEntry = (r: RelayRow): JournalEntry => [r.id, r.to, r.waitFor, r.dep, r.prev, r.envelope, r.receivedAt, r.expiresAt, r.attempts, r.nextAttemptAt];
+const u8 = (b: Uint8Array | null): Uint8Array | null => (b === null ? null : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+const fromEntry = (e: JournalEntry): RelayRow => ({
+  id: u8(e[0])!,
+  to: u8(e[1])!,
+  waitFor: u8(e[2])!,
+  dep: u8(e[3]),
+  prev: u8(e[4]),
+  envelope: u8(e[5])!,
+  receivedAt: e[6],
+  expiresAt: e[7],
+  attempts: e[8],
+  nextAttemptAt: e[9],
+});
+
+/** Oldest received first, as the SQL queries order them (insertion breaks ties there). */
+const byReceived = (a: RelayRow, b: RelayRow): number => a.receivedAt - b.receivedAt;
+
 export class RelayQueueRepo {
   private readonly sInsert: Database.Statement<[Record<string, unknown>]>;
   private readonly sGet: Database.Statement<[Uint8Array], RelayDbRow>;
@@ -84,9 +148,25 @@ export class RelayQueueRepo {
   private readonly sExpiredIds: Database.Statement<[number, number], { id: Buffer }>;
   private readonly sList: Database.Statement<[number], RelayDbRow>;
   private readonly sShift: Database.Statement<[number]>;
-  private readonly expireTx: Database.Transaction<(now: number, limit: number) => Uint8Array[]>;
+  private readonly sJournalPut: Database.Statement<[number, Uint8Array]>;
+  private readonly sJournalDel: Database.Statement<[number]>;
+  private readonly sPassedPut: Database.Statement<[number, Uint8Array]>;
+  private readonly sPassedDel: Database.Statement<[number]>;
 
-  constructor(db: Database.Database) {
+  /** The hot part: envelopes handed on, waiting for HOLD; durable through the journal. */
+  private readonly hot = new MemoryRelayQueueRepo();
+  /** Hot envelope (id key) → its journal row and place in it; absent until its transaction commits. */
+  private readonly slotOf = new Map<string, { seq: number; idx: number }>();
+  private readonly journals = new Map<number, JournalState>();
+  /** Hot envelopes taken in the open transaction: journaled when it commits. */
+  private fresh: RelayRow[] = [];
+  private nextSeq: number;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly hooks: RelayTxHooks = { inTx: () => false, onRollback: () => {} },
+    readOnly = false,
+  ) {
     this.sInsert = db.prepare(
       `INSERT INTO relayq (${COLS})
        VALUES (@id, @to_entity, @wait_for, @dep, @prev, @envelope, @received_at, @expires_at, @attempts, @next_attempt_at)
@@ -111,15 +191,42 @@ export class RelayQueueRepo {
     this.sPerWaitFor = db.prepare(`SELECT wait_for, n, bytes FROM relayq_counts ORDER BY n DESC, bytes DESC, wait_for LIMIT ?`);
     this.sExpiredIds = db.prepare(`SELECT id FROM relayq WHERE expires_at <= ? ORDER BY expires_at, rowid LIMIT ?`);
     this.sList = db.prepare(`SELECT ${COLS} FROM relayq ORDER BY received_at, rowid LIMIT ?`);
-    this.expireTx = db.transaction((now: number, limit: number) => {
-      const ids = this.sExpiredIds.all(now, limit).map((r) => r.id);
-      for (const id of ids) this.sDelete.run(id);
-      return ids;
-    });
+    this.sJournalPut = db.prepare(`INSERT INTO relayq_journal (seq, entries) VALUES (?, ?)`);
+    this.sJournalDel = db.prepare(`DELETE FROM relayq_journal WHERE seq = ?`);
+    this.sPassedPut = db.prepare(`INSERT INTO relayq_journal_passed (seq, passed) VALUES (?, ?) ON CONFLICT (seq) DO UPDATE SET passed = excluded.passed`);
+    this.sPassedDel = db.prepare(`DELETE FROM relayq_journal_passed WHERE seq = ?`);
+    this.nextSeq = 1;
+    this.recover(readOnly);
   }
 
-  /** Takes custody; false (and nothing changed) when a row with that id is already queued. */
-  insert(row: RelayRow): boolean {
+  /**
+   * After a restart: the journal's envelopes not yet released become cold rows, due at
+   * once, and the journal is emptied. A read-only store shows them (hot, in memory) and
+   * changes nothing.
+   */
+  private recover(readOnly: boolean): void {
+    const journal = this.db.prepare(`SELECT seq, entries FROM relayq_journal ORDER BY seq`).all() as Array<{ seq: number; entries: Buffer }>;
+    if (journal.length === 0) return;
+    const passed = new Map((this.db.prepare(`SELECT seq, passed FROM relayq_journal_passed`).all() as Array<{ seq: number; passed: Buffer }>).map((r) => [r.seq, r.passed]));
+    const rows: RelayRow[] = [];
+    for (const j of journal) {
+      const bits = passed.get(j.seq);
+      const entries = journalCodec.unpack(j.entries) as JournalEntry[];
+      entries.forEach((e, i) => {
+        if (!bits || ((bits[i >> 3] ?? 0) & (1 << (i & 7))) === 0) rows.push(fromEntry(e));
+      });
+    }
+    if (readOnly) {
+      for (const r of rows) this.hot.insert(r);
+      return;
+    }
+    this.db.transaction(() => {
+      for (const r of rows) this.coldInsert({ ...r, nextAttemptAt: Math.min(r.nextAttemptAt, r.receivedAt) });
+      this.db.exec(`DELETE FROM relayq_journal; DELETE FROM relayq_journal_passed;`);
+    })();
+  }
+
+  private coldInsert(row: RelayRow): boolean {
     return (
       this.sInsert.run({
         id: row.id,
@@ -136,25 +243,137 @@ export class RelayQueueRepo {
     );
   }
 
+  /**
+   * Takes custody; false (and nothing changed) when that id is already queued. Inside a
+   * transaction, while the hot part has room, the envelope goes there (journaled at commit).
+   */
+  insert(row: RelayRow): boolean {
+    if (this.hot.has(row.id) || this.sHas.get(row.id) !== undefined) return false;
+    const t = this.hot.totals();
+    if (!this.hooks.inTx() || t.n >= HOT_MAX || t.bytes + row.envelope.length > HOT_MAX_BYTES) return this.coldInsert(row);
+    this.hot.insert(row);
+    const rec = row;
+    this.fresh.push(rec);
+    this.hooks.onRollback(() => {
+      this.hot.delete(row.id);
+      const i = this.fresh.indexOf(rec);
+      if (i >= 0) this.fresh.splice(i, 1);
+    });
+    return true;
+  }
+
+  /**
+   * Writes what the open transaction did to the hot part: one journal row for the envelopes
+   * it took, the released bits of the journal rows it touched (a row whose envelopes have
+   * all gone is deleted). Store.tx calls it just before the outermost commit.
+   */
+  beforeCommit(): void {
+    const fresh = this.fresh.filter((r) => this.hot.has(r.id) && !this.slotOf.has(k(r.id)));
+    this.fresh = [];
+    if (fresh.length > 0) {
+      const seq = this.nextSeq++;
+      this.sJournalPut.run(seq, journalCodec.pack(fresh.map(toEntry)));
+      this.journals.set(seq, { live: fresh.length, passed: new Uint8Array((fresh.length + 7) >> 3), dirty: false });
+      fresh.forEach((r, idx) => this.slotOf.set(k(r.id), { seq, idx }));
+      this.hooks.onRollback(() => {
+        this.journals.delete(seq);
+        for (const r of fresh) this.slotOf.delete(k(r.id));
+      });
+    }
+    for (const [seq, j] of this.journals) {
+      if (!j.dirty) continue;
+      j.dirty = false;
+      this.hooks.onRollback(() => {
+        j.dirty = true;
+        this.journals.set(seq, j);
+      });
+      if (j.live === 0) {
+        this.sJournalDel.run(seq);
+        this.sPassedDel.run(seq);
+        this.journals.delete(seq);
+      } else {
+        this.sPassedPut.run(seq, j.passed);
+      }
+    }
+  }
+
+  /** The hot part's size and bounds (status --json → tables). */
+  hotStats(): { size: number; max: number; bytes: number; maxBytes: number; journalRows: number } {
+    const t = this.hot.totals();
+    return { size: t.n, max: HOT_MAX, bytes: t.bytes, maxBytes: HOT_MAX_BYTES, journalRows: this.journals.size };
+  }
+
+  /** Removes a hot envelope: its journal bit is set (written at the next commit). */
+  private releaseHot(id: Uint8Array): RelayRow {
+    const row = this.hot.get(id)!;
+    this.hot.delete(id);
+    const key = k(id);
+    const slot = this.slotOf.get(key);
+    if (slot) {
+      this.slotOf.delete(key);
+      const j = this.journals.get(slot.seq)!;
+      const was = j.dirty;
+      j.passed[slot.idx >> 3]! |= 1 << (slot.idx & 7);
+      j.live--;
+      j.dirty = true;
+      this.hooks.onRollback(() => {
+        this.hot.insert(row);
+        this.slotOf.set(key, slot);
+        j.passed[slot.idx >> 3]! &= ~(1 << (slot.idx & 7));
+        j.live++;
+        j.dirty = was;
+      });
+    } else {
+      this.hooks.onRollback(() => this.hot.insert(row));
+    }
+    // Outside Store.tx nothing else would write the bit: write it now.
+    if (!this.hooks.inTx()) this.db.transaction(() => this.beforeCommit())();
+    return row;
+  }
+
   get(id: Uint8Array): RelayRow | undefined {
+    const h = this.hot.get(id);
+    if (h) return h;
     const r = this.sGet.get(id);
     return r ? fromDb(r) : undefined;
   }
 
   has(id: Uint8Array): boolean {
-    return this.sHas.get(id) !== undefined;
+    return this.hot.has(id) || this.sHas.get(id) !== undefined;
   }
 
   /** Releases custody. Returns false when no row has that id. */
   delete(id: Uint8Array): boolean {
+    if (this.hot.has(id)) {
+      this.releaseHot(id);
+      return true;
+    }
     return this.sDelete.run(id).changes > 0;
   }
 
   /**
    * Sets what the row waits for and when it is next tried; counts an attempt unless
    * `countAttempt` is false; changes dep only when given. Returns false when no row has that id.
+   * A hot envelope stays hot while it is only handed to another next hop (or its wait for
+   * HOLD extended); when it starts to wait (an attempt counted, a deposit) it becomes a cold row.
    */
   reschedule(id: Uint8Array, waitFor: Uint8Array, nextAttemptAt: number, opts: RelayRescheduleOptions = {}): boolean {
+    if (this.hot.has(id)) {
+      if (opts.countAttempt === false && opts.dep === undefined) {
+        const before = this.hot.get(id)!;
+        this.hot.reschedule(id, waitFor, nextAttemptAt, opts);
+        this.hooks.onRollback(() => this.hot.reschedule(id, before.waitFor, before.nextAttemptAt, { countAttempt: false }));
+        return true;
+      }
+      const row = this.releaseHot(id);
+      return this.coldInsert({
+        ...row,
+        waitFor,
+        nextAttemptAt,
+        attempts: row.attempts + (opts.countAttempt === false ? 0 : 1),
+        dep: opts.dep === undefined ? row.dep : opts.dep,
+      });
+    }
     return (
       this.sReschedule.run({
         id,
@@ -169,48 +388,90 @@ export class RelayQueueRepo {
 
   /** Moves every row's next attempt by `deltaMs` (after a wall-clock step). Returns the rows moved. */
   shiftSchedule(deltaMs: number): number {
-    return this.sShift.run(deltaMs).changes;
+    const hot = this.hot.shiftSchedule(deltaMs);
+    if (hot > 0) this.hooks.onRollback(() => this.hot.shiftSchedule(-deltaMs));
+    return hot + this.sShift.run(deltaMs).changes;
   }
 
   /** Rows due at `now`: by nextAttemptAt, then receivedAt, then insertion. */
   due(now: number, limit: number): RelayRow[] {
-    return this.sDue.all(now, sqlLimit(limit)).map(fromDb);
+    const cold = this.sDue.all(now, sqlLimit(limit)).map(fromDb);
+    return merged(this.hot.due(now, limit), cold, limit, (a, b) => a.nextAttemptAt - b.nextAttemptAt || byReceived(a, b));
   }
 
   /** Rows waiting for `entity`, oldest received first. */
   byWaitFor(entity: Uint8Array, limit: number): RelayRow[] {
-    return this.sByWaitFor.all(entity, sqlLimit(limit)).map(fromDb);
+    return merged(this.hot.byWaitFor(entity, limit), this.sByWaitFor.all(entity, sqlLimit(limit)).map(fromDb), limit, byReceived);
   }
 
   /** Rows addressed to `entity`, oldest received first. */
   byTo(entity: Uint8Array, limit: number): RelayRow[] {
-    return this.sByTo.all(entity, sqlLimit(limit)).map(fromDb);
+    return merged(this.hot.byTo(entity, limit), this.sByTo.all(entity, sqlLimit(limit)).map(fromDb), limit, byReceived);
   }
 
   /** Messages and bytes waiting for `waitFor` (O(1)). */
   countFor(waitFor: Uint8Array): QueueCount {
+    const h = this.hot.countFor(waitFor);
     const r = this.sCountFor.get(waitFor);
-    return r ? { n: r.n, bytes: r.bytes } : { n: 0, bytes: 0 };
+    return r ? { n: r.n + h.n, bytes: r.bytes + h.bytes } : h;
   }
 
   /** Messages and bytes in the whole queue (O(1)). */
   totals(): QueueCount {
+    const h = this.hot.totals();
     const r = this.sTotals.get()!;
-    return { n: r.n, bytes: r.bytes };
+    return { n: r.n + h.n, bytes: r.bytes + h.bytes };
   }
 
   /** Counts per waitFor, most messages first (then most bytes, then waitFor bytes ascending). */
   perWaitFor(limit: number): Array<{ waitFor: Uint8Array } & QueueCount> {
-    return this.sPerWaitFor.all(sqlLimit(limit)).map((r) => ({ waitFor: r.wait_for, n: r.n, bytes: r.bytes }));
+    const all = new Map<string, { waitFor: Uint8Array } & QueueCount>();
+    for (const r of this.sPerWaitFor.all(-1)) all.set(k(r.wait_for), { waitFor: r.wait_for, n: r.n, bytes: r.bytes });
+    for (const h of this.hot.perWaitFor(Infinity)) {
+      const c = all.get(k(h.waitFor));
+      if (c) {
+        c.n += h.n;
+        c.bytes += h.bytes;
+      } else all.set(k(h.waitFor), { ...h });
+    }
+    const sorted = [...all.values()].sort((a, b) => b.n - a.n || b.bytes - a.bytes || Buffer.compare(a.waitFor, b.waitFor));
+    const n = sqlLimit(limit);
+    return n < 0 ? sorted : sorted.slice(0, n);
   }
 
-  /** Deletes at most `limit` rows with expiresAt <= now (soonest expiry first); returns their ids. Atomic. */
+  /**
+   * Deletes at most `limit` rows with expiresAt <= now (soonest expiry first in each part,
+   * the hot part first); returns their ids. Atomic.
+   */
   expire(now: number, limit: number): Uint8Array[] {
-    return this.expireTx(now, sqlLimit(limit));
+    const outer = !this.hooks.inTx();
+    return this.db.transaction(() => {
+      const n = sqlLimit(limit);
+      const rows = this.hot.expiring(now, n);
+      for (const r of rows) this.releaseHot(r.id);
+      const ids = rows.map((r) => r.id);
+      const more = n < 0 ? -1 : n - ids.length;
+      if (more !== 0) {
+        for (const { id } of this.sExpiredIds.all(now, more)) {
+          this.sDelete.run(id);
+          ids.push(id);
+        }
+      }
+      if (outer) this.beforeCommit();
+      return ids;
+    })();
   }
 
   /** Rows, oldest received first. */
   list(limit: number): RelayRow[] {
-    return this.sList.all(sqlLimit(limit)).map(fromDb);
+    return merged(this.hot.list(limit), this.sList.all(sqlLimit(limit)).map(fromDb), limit, byReceived);
   }
+}
+
+/** Two lists each sorted by `cmp`, merged and cut to `limit` (-1: all). */
+function merged(a: RelayRow[], b: RelayRow[], limit: number, cmp: (x: RelayRow, y: RelayRow) => number): RelayRow[] {
+  if (a.length === 0) return b;
+  const all = [...a, ...b].sort(cmp);
+  const n = sqlLimit(limit);
+  return n < 0 ? all : all.slice(0, n);
 }

@@ -25,6 +25,11 @@ export class RollbackHooks {
     }
   }
 
+  /** True while a level is open (inside Store.tx). */
+  get open(): boolean {
+    return this.levels.length > 0;
+  }
+
   /** Registers `undo` with the innermost open level; outside any transaction it is dropped. */
   add(undo: () => void): void {
     this.levels[this.levels.length - 1]?.push(undo);

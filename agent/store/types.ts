@@ -9,7 +9,7 @@ import type { InviteRepo } from './invites.js';
 import type { InboxRepo } from './inbox.js';
 import type { OutboxRepo } from './outbox.js';
 import type { AddrBookRepo } from './addrbook.js';
-import type { RelayQueueRepo } from './relayq.js';
+import type { RelayQueue } from './relayq.js';
 import type { MailboxRepo } from './mailbox.js';
 import type { MyMailboxesRepo } from './mymailboxes.js';
 import type { HeldRepo } from './held.js';
@@ -35,7 +35,7 @@ export interface CoreStore {
   readonly inbox: PublicOf<InboxRepo>;
   readonly outbox: PublicOf<OutboxRepo>;
   readonly addrbook: PublicOf<AddrBookRepo>;
-  readonly relayq: PublicOf<RelayQueueRepo>;
+  readonly relayq: RelayQueue;
   readonly mailbox: PublicOf<MailboxRepo>;
   readonly myMailboxes: PublicOf<MyMailboxesRepo>;
   readonly held: PublicOf<HeldRepo>;

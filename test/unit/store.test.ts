@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { Store, MIGRATIONS, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow, type RelayRow, type MailRow, type FanoutRow, type ListMember } from '../../agent/store/index.js';
 import { WotError } from '../../agent/wire/errors.js';
+import { HOT_MAX_BYTES } from '../../agent/store/relayq.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wotrelay-store-test-'));
 let dbCounter = 0;
@@ -90,10 +91,10 @@ test('migrations from empty: a new database gets every table and the current sch
   assert.is(meta.value, String(SCHEMA_VERSION));
   const tables = (s.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
   for (const t of ['meta', 'kv', 'trust', 'certs', 'invites', 'inbox', 'outbox', 'addrbook', 'held', 'convo_heads', 'relayq', 'relayq_counts', 'relayq_totals', 'mailbox_accounts', 'mailbox', 'mailbox_counts', 'mailbox_totals', 'my_mailboxes',
-    'list_members', 'list_member_counts', 'list_posts', 'list_fanout', 'list_fanout_counts', 'list_complaints', 'sessions', 'onion_tags']) {
+    'list_members', 'list_member_counts', 'list_posts', 'list_fanout', 'list_fanout_counts', 'list_complaints', 'sessions', 'onion_tags', 'relayq_journal', 'relayq_journal_passed']) {
     assert.ok(tables.includes(t), `table ${t} missing`);
   }
-  assert.is(SCHEMA_VERSION, 6);
+  assert.is(SCHEMA_VERSION, 7);
   assert.is(s.db.pragma('foreign_keys', { simple: true }), 1);
   assert.is(s.db.pragma('busy_timeout', { simple: true }), 5000);
   s.close();
@@ -687,7 +688,7 @@ test('migration 5 → 6: list members gain onion = 0 (clear copies), the column 
   raw.prepare(`INSERT INTO list_members (entity, state, role, joined_at, updated_at, muted_until, note) VALUES (?, 'pending', 'member', 12, 12, 0, 'hi')`).run(key(2));
   raw.close();
   const s = Store.open(p);
-  assert.is(s.schemaVersion(), 6);
+  assert.is(s.schemaVersion(), SCHEMA_VERSION);
   assert.equal(s.list.members().map((m) => [m.entity[0], m.state, m.onion]), [[1, 'member', 0], [2, 'pending', 0]]);
   assert.equal([s.list.countMembers('member'), s.list.countMembers('pending')], [1, 1], 'the counts kept by triggers are intact');
   s.list.upsertMember(listMember(3, { onion: 8 }));
@@ -1038,6 +1039,112 @@ test('disk full is reported as a WotError naming the file, and the transaction r
   );
   assert.ok(e.message.includes(p));
   assert.is(s.inbox.count(), 0);
+  s.close();
+});
+
+// ---------------------------------------------------------------- relay custody: hot part and journal
+
+const journalRows = (s: Store): number => (s.db.prepare(`SELECT count(*) AS n FROM relayq_journal`).get() as { n: number }).n;
+const coldRows = (s: Store): number => (s.db.prepare(`SELECT count(*) AS n FROM relayq`).get() as { n: number }).n;
+
+test('relayq hot part: envelopes taken in one transaction are one journal row, not rows; released ones set their bits; the row goes with the last', () => {
+  const s = Store.open(tmpDb());
+  s.tx(() => {
+    for (let i = 1; i <= 5; i++) s.tx(() => assert.ok(s.relayq.insert(relayRow(i))));
+    assert.not.ok(s.relayq.insert(relayRow(3)), 'a second insert of an id queued (hot) is refused');
+  });
+  assert.equal([coldRows(s), journalRows(s)], [0, 1], 'five envelopes: no relayq row, one journal row');
+  assert.equal([s.relayq.totals(), s.relayq.countFor(key(210)).n, s.relayq.has(id16(2)), s.relayq.get(id16(4))!.envelope.length], [{ n: 5, bytes: 2 + 3 + 4 + 5 + 6 }, 5, true, 5]);
+  assert.equal(s.relayq.list(Infinity).map((r) => r.receivedAt), [1, 2, 3, 4, 5]);
+  // Forwarded (not counted as an attempt): stays hot.
+  s.tx(() => assert.ok(s.relayq.reschedule(id16(1), key(211), 500, { countAttempt: false })));
+  assert.equal([coldRows(s), s.relayq.countFor(key(211)).n, s.relayq.get(id16(1))!.nextAttemptAt], [0, 1, 500]);
+  s.tx(() => {
+    assert.ok(s.relayq.delete(id16(1)));
+    assert.ok(s.relayq.delete(id16(2)));
+  });
+  const bits = s.db.prepare(`SELECT passed FROM relayq_journal_passed`).get() as { passed: Buffer };
+  assert.equal([...bits.passed], [0b11], 'entries 0 and 1 released');
+  // Starting to wait (an attempt counted): a cold row with everything the envelope had.
+  s.tx(() => assert.ok(s.relayq.reschedule(id16(3), key(212), 900, { dep: key(230) })));
+  assert.equal([coldRows(s), s.relayq.get(id16(3))!.attempts, s.relayq.get(id16(3))!.nextAttemptAt, [...s.relayq.get(id16(3))!.dep!].length], [1, 1, 900, 32]);
+  s.tx(() => {
+    s.relayq.delete(id16(4));
+    s.relayq.delete(id16(5));
+  });
+  assert.equal([journalRows(s), (s.db.prepare(`SELECT count(*) AS n FROM relayq_journal_passed`).get() as { n: number }).n], [0, 0], 'all released: the journal row and its bits are gone');
+  assert.equal(s.relayq.totals(), { n: 1, bytes: 4 });
+  s.close();
+});
+
+test('relayq hot part: a savepoint or transaction that rolls back takes its inserts, releases and reschedules back, in memory and in the journal', () => {
+  const s = Store.open(tmpDb());
+  s.tx(() => {
+    s.relayq.insert(relayRow(1));
+    try {
+      s.tx(() => {
+        s.relayq.insert(relayRow(2));
+        throw new Error('boom');
+      });
+    } catch {
+      /* the savepoint rolled back */
+    }
+  });
+  assert.equal([s.relayq.has(id16(1)), s.relayq.has(id16(2)), s.relayq.totals().n], [true, false, 1]);
+  assert.throws(() =>
+    s.tx(() => {
+      s.relayq.delete(id16(1));
+      s.relayq.insert(relayRow(3));
+      throw new Error('boom');
+    }),
+  );
+  assert.equal([s.relayq.has(id16(1)), s.relayq.has(id16(3)), s.relayq.totals().n], [true, false, 1]);
+  assert.throws(() =>
+    s.tx(() => {
+      s.relayq.reschedule(id16(1), key(219), 77, { countAttempt: false });
+      throw new Error('boom');
+    }),
+  );
+  assert.equal([s.relayq.get(id16(1))!.nextAttemptAt, s.relayq.countFor(key(210)).n], [0, 1]);
+  s.close();
+  // The journal agrees: reopened, the one envelope that was committed is there.
+  const again = Store.open(s.path);
+  assert.equal(again.relayq.list(Infinity).map((r) => r.receivedAt), [1]);
+  again.close();
+});
+
+test('relayq hot part after a crash: reopening turns what was not released into cold rows due at once and empties the journal', () => {
+  const p = tmpDb();
+  const s = Store.open(p);
+  s.tx(() => {
+    for (let i = 1; i <= 20; i++) s.relayq.insert(relayRow(i, { nextAttemptAt: 100 + i, prev: key(220) }));
+  });
+  s.tx(() => {
+    for (let i = 1; i <= 20; i += 2) s.relayq.delete(id16(i));
+  });
+  s.tx(() => s.relayq.insert(relayRow(30)));
+  // A crash: the process ends without closing; a second connection sees what was committed.
+  const after = Store.open(p);
+  assert.equal([journalRows(after), coldRows(after)], [0, 11], 'ten unreleased of the first twenty and the last one');
+  const rows = after.relayq.list(Infinity);
+  assert.equal(rows.map((r) => r.receivedAt), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 30]);
+  assert.ok(rows.every((r) => r.nextAttemptAt <= r.receivedAt), 'due at once');
+  assert.equal([[...rows[0]!.prev!][0], rows[0]!.envelope.length, after.relayq.totals().n], [220, 3, 11]);
+  assert.equal(after.integrityCheck(), 'ok');
+  after.close();
+  s.close();
+});
+
+test('relayq hot part: outside a transaction everything is a cold row; the hot part is bounded, then cold rows take the rest', () => {
+  const s = Store.open(tmpDb());
+  assert.ok(s.relayq.insert(relayRow(1)));
+  assert.equal([coldRows(s), journalRows(s)], [1, 0]);
+  const big = new Uint8Array(HOT_MAX_BYTES / 2 + 1);
+  s.tx(() => {
+    s.relayq.insert(relayRow(2, { envelope: big }));
+    s.relayq.insert(relayRow(3, { envelope: big })); // would pass HOT_MAX_BYTES
+  });
+  assert.equal([coldRows(s), s.relayq.totals().n, s.relayq.get(id16(3))!.envelope.length], [2, 3, big.length]);
   s.close();
 });
 
