@@ -708,11 +708,15 @@ export class AgentCore {
 
   // ---------------------------------------------------------------- messages from neighbours
 
-  onMessage(link: LinkId, msg: WireMessage): Action[] {
-    return this.signer.run(() => this.handleMessage(link, msg));
+  /**
+   * A message from the neighbour on `link`. `raw`, when given, is the bytes it was decoded
+   * from: an envelope taken into custody is stored as received instead of encoded again.
+   */
+  onMessage(link: LinkId, msg: WireMessage, raw?: Uint8Array): Action[] {
+    return this.signer.run(() => this.handleMessage(link, msg, raw));
   }
 
-  private handleMessage(link: LinkId, msg: WireMessage): Action[] {
+  private handleMessage(link: LinkId, msg: WireMessage, raw: Uint8Array | undefined): Action[] {
     const n = this.neighbours.get(link);
     if (!n) return [];
     const heard = this.mono();
@@ -720,7 +724,7 @@ export class AgentCore {
     try {
       switch (msg.t) {
         case MsgType.ENVELOPE:
-          return this.onEnvelope(n, msg);
+          return this.onEnvelope(n, msg, raw);
         case MsgType.ACK:
           return this.onAck(n, msg);
         case MsgType.REPORT:
@@ -779,7 +783,7 @@ export class AgentCore {
 
   // ---------------------------------------------------------------- envelopes
 
-  private onEnvelope(n: Neighbour, env: Envelope): Action[] {
+  private onEnvelope(n: Neighbour, env: Envelope, raw?: Uint8Array): Action[] {
     const now = this.deps.now();
     if (env.exp < now) return [{ type: 'metric', name: 'dropped.expired' }];
     const last = env.hops[env.hops.length - 1]!;
@@ -799,7 +803,7 @@ export class AgentCore {
       throw e;
     }
     if (env.dep && equalBytes(env.dep, this.self.entityPub)) return this.depositHere(n, env, now);
-    return this.relay(n, env);
+    return this.relay(n, env, raw);
   }
 
   /** A message for us from a neighbour: accepted exactly once, then acked back along the path. */
@@ -1143,7 +1147,7 @@ export class AgentCore {
    * transaction and HOLD goes back only after the commit; then we move it on. A full queue
    * refuses it (REFUSE ERR_QUEUE_FULL) and the previous hop keeps it.
    */
-  private relay(n: Neighbour, env: Envelope): Action[] {
+  private relay(n: Neighbour, env: Envelope, raw?: Uint8Array): Action[] {
     const now = this.deps.now();
     const mono = this.mono();
     const idHex = toHex(env.id);
@@ -1158,7 +1162,8 @@ export class AgentCore {
     }
     if (env.hops.length >= Limits.MAX_HOPS) return this.refuse(n, env.id, 'ERR_LIMIT_EXCEEDED', `the envelope already has ${env.hops.length} hops`);
     const waitFor = env.route[0] ?? env.dep ?? env.to;
-    const bytes = encodeMessage(env);
+    // As received (a copy: the link reuses its buffers), or encoded again.
+    const bytes = raw ? raw.slice() : encodeMessage(env);
     const full = this.relayQueueFull(waitFor, bytes.length);
     if (full) return [{ type: 'metric', name: 'relay.refused' }, ...this.refuse(n, env.id, 'ERR_QUEUE_FULL', full)];
     this.store.relayq.insert({

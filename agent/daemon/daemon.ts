@@ -392,16 +392,16 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
    * that arrived in one event-loop turn, each message in a savepoint of its own so a failing
    * one is rolled back alone; answers go out only after the commit (inbound.ts).
    */
-  const inbound = new InboundBatcher<[LinkId, WireMessage]>((batch) => {
+  const inbound = new InboundBatcher<[LinkId, WireMessage, Uint8Array]>((batch) => {
     if (stopping) return; // not acknowledged: the previous hop keeps it and tries again
     let actions: Action[];
     try {
       actions = store.tx(() =>
         core.batch(() => {
           const out: Action[] = [];
-          for (const [id, msg] of batch) {
+          for (const [id, msg, raw] of batch) {
             try {
-              out.push(...store.tx(() => core.onMessage(id, msg)));
+              out.push(...store.tx(() => core.onMessage(id, msg, raw)));
             } catch (e) {
               metrics.inc('core.error');
               log.log('error', 'core-error', { error: (e as Error).message });
@@ -625,7 +625,7 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     });
     link.on('message', (msg, raw) => {
       if (tap && link.peer) tap.write('in', link.peer.entity, raw);
-      inbound.push([id, msg]);
+      inbound.push([id, msg, raw]);
     });
     link.on('close', (info: CloseInfo) => {
       links.delete(id);
@@ -1029,7 +1029,7 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       trusted: store.trust.list().filter((t) => t.state === 'active').length,
       inbox: store.inbox.count(),
       outboxPending: store.outbox.countPending(),
-      metrics: metrics.snapshot(),
+      metrics: { ...metrics.snapshot(), 'inbound.batches': inbound.stats.batches, 'inbound.items': inbound.stats.items, 'inbound.largest': inbound.stats.largest },
       revocations: [...revocations],
       reachability: (() => {
         const m = upnp?.status();
@@ -1068,6 +1068,7 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         'links and handshakes': { size: links.size, max: cfg.maxLinks + cfg.maxPendingHandshakes },
         'verified certificates (cache)': certCacheStats(),
         'verified batch nodes (cache)': batchCacheStats(),
+        'relay queue, hot part (journaled)': store.relayq.hotStats(),
       },
       evidence: {
         total: core.evidence.total,
