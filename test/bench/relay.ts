@@ -103,14 +103,17 @@ async function measure(
   seconds: number,
   count: (m: SinkMark) => number,
   drained: () => Promise<boolean> = async () => true,
+  window: { start?: () => void; end?: () => void } = {},
 ): Promise<LineResult & { marks: SinkMark[] }> {
   const ramp = Math.min(1000, seconds * 300);
   const flood = startFlood();
   await sleep(ramp);
   await sink.request<SinkMark>({ cmd: 'mark', latencies: false });
+  window.start?.();
   const t0 = performance.now();
   await sleep(seconds * 1000);
   const m1 = await sink.request<SinkMark>({ cmd: 'mark', latencies: false });
+  window.end?.();
   const rate = count(m1) / ((performance.now() - t0) / 1000);
   await flood;
   // Let the line drain: the latency at half load must not include the flood's backlog.
@@ -155,7 +158,19 @@ async function rawLine(seconds: number): Promise<LineResult> {
   }
 }
 
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in ticks of 1/100 s
+  } catch {
+    return NaN;
+  }
+}
+
 interface SignedResult extends LineResult {
+  /** CPU time per relayed message of B and C during the peak window (µs): what the load on the machine hardly moves. */
+  cpuPerMessageUs: { B: number; C: number };
   envelopeBytesAtD: number;
   envelopeBytesAtB: number;
   sealedBodyBytes: number;
@@ -203,6 +218,8 @@ async function signedLine(seconds: number, window: number, warm: boolean, log: (
       await sleep(500);
     }
     const total = seconds + (seconds < 1 ? 0.6 : 1.5);
+    let cpu0 = { B: NaN, C: NaN };
+    let cpu1 = { B: NaN, C: NaN };
     const r = await measure(
       d,
       () => a.request({ cmd: 'flood', seconds: total, window }, (m) => m['done'] === true),
@@ -213,15 +230,26 @@ async function signedLine(seconds: number, window: number, warm: boolean, log: (
         const c = await a.request<{ sent: number; acked: number }>({ cmd: 'counts' }, (m) => 'envelopeBytes' in m);
         return c.acked >= c.sent;
       },
+      {
+        start: () => {
+          cpu0 = { B: cpuMs(B.proc.pid), C: cpuMs(C.proc.pid) };
+        },
+        end: () => {
+          cpu1 = { B: cpuMs(B.proc.pid), C: cpuMs(C.proc.pid) };
+        },
+      },
     );
+    const relayedInWindow = r.marks[0]!.verified ?? 0;
     const sender = await a.request<Record<string, unknown>>({ cmd: 'counts' }, (m) => 'envelopeBytes' in m);
     const relays: Record<string, Record<string, number>> = {};
     for (const [name, agent] of [['B', B], ['C', C]] as const) {
       const st = await agent.json<{ metrics: Record<string, number> }>(['status']);
       relays[name] = Object.fromEntries(Object.entries(st.metrics).filter(([k]) => /^(relay|custody|core|send|dropped|signing|inbound)/.test(k)));
     }
+    const per = (k: 'B' | 'C'): number => ((cpu1[k] - cpu0[k]) * 1000) / Math.max(1, relayedInWindow);
     return {
       ...r,
+      cpuPerMessageUs: { B: per('B'), C: per('C') },
       envelopeBytesAtD: r.marks[0]!.hopBytes ?? 0,
       envelopeBytesAtB: Number(sender['envelopeBytes'] ?? 0),
       sealedBodyBytes: Number(aReady['bodyBytes'] ?? 0),
@@ -252,6 +280,7 @@ export const relayBench: Bench = {
       { name: 'raw relay, peak rate', value: raw.rate, unit: 'msgs/s' },
       compare({ name: 'wotrelay relay, peak rate (every hop signed, D verifies all)', value: signed.rate, unit: 'msgs/s', baseline: { name: 'raw', value: raw.rate }, target: '≥ 10 % of raw', met: signed.rate >= 0.1 * raw.rate }),
       compare({ name: `latency p50 at half load (raw ${Math.round(raw.halfRate)}/s, wotrelay ${Math.round(signed.halfRate)}/s)`, value: ms(signed.p50us), unit: 'ms', baseline: { name: 'raw', value: ms(raw.p50us) }, lowerIsBetter: true, target: '≤ 2× raw', met: signed.p50us <= 2 * raw.p50us }),
+      { name: 'CPU per relayed message at B / C (peak window)', value: signed.cpuPerMessageUs.B, unit: `µs (C: ${Math.round(signed.cpuPerMessageUs.C)} µs)` },
       compare({ name: 'latency p99 at half load', value: ms(signed.p99us), unit: 'ms', baseline: { name: 'raw', value: ms(raw.p99us) }, lowerIsBetter: true, target: '≤ 4 ms', met: signed.p99us <= 4000 }),
     ];
     // ratio of the latency figures: raw / wotrelay (so 0.5 = twice as slow).

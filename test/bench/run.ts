@@ -16,8 +16,9 @@ import { memoryBench } from './memory.js';
 import { readyBench } from './ready.js';
 import { relayBench } from './relay.js';
 import { verifyBench } from './verify.js';
+import { relayCoreBench } from './relaycore.js';
 
-export const BENCHES: Bench[] = [relayBench, verifyBench, cryptoBench, readyBench, discoveryBench, listBench, directoryBench, memoryBench, crashBench];
+export const BENCHES: Bench[] = [relayBench, relayCoreBench, verifyBench, cryptoBench, readyBench, discoveryBench, listBench, directoryBench, memoryBench, crashBench];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -102,7 +102,9 @@ function waitForLine(proc: ChildProcess, log: string[], re: RegExp, timeoutMs: n
 }
 
 function spawnDaemon(home: string, listen: string, log: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const proc = spawn(process.execPath, [CLI, 'daemon', '--home', home, '--listen', listen], {
+  // WOTRELAY_CPU_PROF=<dir>: each daemon writes a CPU profile there when it stops (profiling benchmarks).
+  const prof = process.env['WOTRELAY_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['WOTRELAY_CPU_PROF']}`] : [];
+  const proc = spawn(process.execPath, [...prof, CLI, 'daemon', '--home', home, '--listen', listen], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

@@ -1,0 +1,185 @@
+/**
+ * One relay's work per message, in one process on one core: B's real AgentCore with its
+ * SQLite store, fed exactly what a daemon in the middle of a line A→B→C→D gets — envelopes
+ * from A (decoded from their wire bytes), then from C the HOLDs, the progress reports and
+ * D's acks for them — grouped as the daemon groups them (inbound.ts: one transaction and one
+ * signing batch per turn, a savepoint per message), and everything B sends encoded to bytes.
+ * No sockets and no Noise: what is left is the relay's own logic, custody and codec, measured
+ * in CPU time per relayed message, which other load on the machine hardly moves.
+ *
+ * Baseline in the same run: the same core on the in-memory store (the simulator's), i.e. the
+ * same work without durable custody; the ratio is what durability costs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentCore, type Action } from '../../agent/core/core.js';
+import { BatchSigner, PENDING_SIG } from '../../agent/core/batch.js';
+import { ackBytes, reportBytes } from '../../agent/core/core.js';
+import { signHop } from '../../agent/core/path.js';
+import { generateBoxKey, randomBytes, signingKeyFromSeed, type BoxKey, type SigningKey } from '../../agent/crypto/index.js';
+import { decodeCertUnverified, issueCert, type AgentCert } from '../../agent/identity/index.js';
+import type { PeerIdentity } from '../../agent/link/index.js';
+import { Store, type CoreStore } from '../../agent/store/index.js';
+import { MemoryStore } from '../../agent/store/memory.js';
+import { Domain, MsgType } from '../../agent/wire/constants.js';
+import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
+import type { Ack, Envelope, Report, WireMessage } from '../../agent/wire/types.js';
+import { compare, type Bench, type BenchOptions, type BenchReport } from './lib.js';
+
+interface Party {
+  entity: SigningKey;
+  agent: SigningKey;
+  box: BoxKey;
+  certBytes: Uint8Array;
+  cert: AgentCert;
+}
+
+function party(now: number): Party {
+  const entity = signingKeyFromSeed(randomBytes(32));
+  const agent = signingKeyFromSeed(randomBytes(32));
+  const box = generateBoxKey();
+  const certBytes = issueCert(entity, { agent: agent.publicKey, x25519: box.publicKey, notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
+  return { entity, agent, box, certBytes, cert: decodeCertUnverified(certBytes) };
+}
+
+const peerOf = (p: Party, port: number): PeerIdentity => ({
+  agent: p.agent.publicKey,
+  entity: p.entity.publicKey,
+  cert: p.cert,
+  certBytes: p.certBytes,
+  remoteAddress: '127.0.0.1',
+  remotePort: port,
+});
+
+interface RunResult {
+  messages: number;
+  cpuUs: number;
+  perMessageUs: number;
+  sentBytes: number;
+  custodyLeft: number;
+}
+
+/** Relays `n` envelopes A→B→C in batches of `batch`, B's store made by `open`. */
+function runRelay(open: () => { store: CoreStore; close: () => void }, n: number, batch: number, warm: number): RunResult {
+  const now0 = Date.now();
+  const [A, B, C, D] = [party(now0), party(now0), party(now0), party(now0)];
+  const { store, close } = open();
+  try {
+    for (const p of [A, C]) {
+      store.trust.upsert({ entity: p.entity.publicKey, petname: null, how: 'manual', addedAt: now0, state: 'active', addr: null, updatedAt: now0, note: null });
+    }
+    const core = new AgentCore({
+      identity: { entityPub: B.entity.publicKey, agent: B.agent, box: B.box, certBytes: B.certBytes, cert: B.cert },
+      store,
+      now: () => Date.now(),
+      mono: () => performance.now(),
+      randomBytes,
+      addrs: () => ['127.0.0.1:1'],
+    });
+    const LA = 1;
+    const LC = 2;
+    store.tx(() => core.peerUp(LA, peerOf(A, 1)));
+    store.tx(() => core.peerUp(LC, peerOf(C, 2)));
+
+    // What A sends (its hop entry signed in batches, as a sender's core does) and what C and D
+    // answer, all made before the clock starts.
+    const total = warm + n;
+    const body = randomBytes(700);
+    const aSigner = new BatchSigner(A.agent);
+    const cSigner = new BatchSigner(C.agent);
+    const dSigner = new BatchSigner(D.agent);
+    const envs: Uint8Array[] = [];
+    const answers: Uint8Array[][] = [];
+    const exp = now0 + 3600_000;
+    for (let i = 0; i < total; i += batch) {
+      const ids = Array.from({ length: Math.min(batch, total - i) }, () => randomBytes(16));
+      const made: Envelope[] = [];
+      aSigner.run(() => {
+        for (const id of ids) {
+          const env: Envelope = { t: MsgType.ENVELOPE, id, to: D.entity.publicKey, exp, route: [C.entity.publicKey, D.entity.publicKey], body, hops: [] };
+          env.hops = [signHop(aSigner, A.certBytes, env, B.entity.publicKey)];
+          made.push(env);
+        }
+      });
+      for (const env of made) envs.push(encodeMessage(env)); // once the batch is signed
+      const back: WireMessage[] = [];
+      cSigner.run(() => {
+        for (const id of ids) {
+          back.push({ t: MsgType.HOLD, id });
+          const rep: Report = { t: MsgType.REPORT, id, st: 'forwarded', ts: now0, s: PENDING_SIG, c: C.certBytes };
+          cSigner.sign(Domain.REPORT, reportBytes(id, 'forwarded', now0), rep);
+          back.push(rep);
+        }
+      });
+      dSigner.run(() => {
+        for (const id of ids) {
+          const ack: Ack = { t: MsgType.ACK, id, st: 'delivered', by: D.agent.publicKey, s: PENDING_SIG, c: D.certBytes };
+          dSigner.sign(Domain.ACK, ackBytes(id, 'delivered'), ack);
+          back.push(ack);
+        }
+      });
+      answers.push(back.map((m) => encodeMessage(m)));
+    }
+
+    let sentBytes = 0;
+    const perform = (actions: Action[]): void => {
+      for (const a of actions) if (a.type === 'send') sentBytes += encodeMessage(a.msg).length;
+    };
+    /** One daemon turn: decode, one transaction and signing batch, a savepoint per message. */
+    const turn = (link: number, wire: Uint8Array[]): void => {
+      const msgs = wire.map((b) => decodeMessage(b));
+      perform(store.tx(() => core.batch(() => msgs.flatMap((m, i) => store.tx(() => core.onMessage(link, m, wire[i]))))));
+    };
+    let c0 = process.cpuUsage();
+    for (let i = 0, b = 0; i < total; i += batch, b++) {
+      if (i === warm) {
+        c0 = process.cpuUsage();
+        sentBytes = 0;
+      }
+      turn(LA, envs.slice(i, i + batch));
+      turn(LC, answers[b]!);
+    }
+    const c = process.cpuUsage(c0);
+    const cpuUs = c.user + c.system;
+    return { messages: n, cpuUs, perMessageUs: cpuUs / n, sentBytes, custodyLeft: store.relayq.totals().n };
+  } finally {
+    close();
+  }
+}
+
+export const relayCoreBench: Bench = {
+  name: 'relaycore',
+  title: "one relay's core per message (custody, hop signing, reports, acks, codec), one process",
+  async run(opts: BenchOptions): Promise<BenchReport> {
+    const t0 = performance.now();
+    const n = opts.quick ? 512 : 20_000;
+    const warm = opts.quick ? 128 : 2_000;
+    const batch = 64;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-relaycore-'));
+    try {
+      opts.log(`relaycore: ${n} envelopes through B's core, batches of ${batch}, SQLite store, then the in-memory store`);
+      const sqlite = runRelay(() => {
+        const s = Store.open(path.join(dir, 'b.db'));
+        return { store: s, close: () => s.close() };
+      }, n, batch, warm);
+      const memory = runRelay(() => ({ store: new MemoryStore(), close: () => {} }), n, batch, warm);
+      return {
+        name: 'relaycore',
+        title: this.title,
+        figures: [
+          compare({ name: 'CPU per relayed message, SQLite custody', value: sqlite.perMessageUs, unit: 'µs', baseline: { name: 'in-memory store', value: memory.perMessageUs }, lowerIsBetter: true }),
+          { name: 'relayed messages per CPU-second, SQLite custody', value: 1e6 / sqlite.perMessageUs, unit: 'msgs/s' },
+        ],
+        details: { batch, sqlite, memory },
+        notes: [
+          `per relayed message B takes 1 envelope from A and 3 messages from C (HOLD, report, D's ack) and sends 4 (the envelope on, HOLD, its report and the two passed back); ${Math.round(sqlite.sentBytes / n)} bytes sent per message`,
+          `custody left at the end (must be 0): ${sqlite.custodyLeft} SQLite, ${memory.custodyLeft} in memory`,
+        ],
+        seconds: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
