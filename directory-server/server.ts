@@ -59,6 +59,7 @@ const RECORD_PATH = /^\/v1\/records\/([^/]{1,200})$/;
  */
 const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9/_-]*$/;
 const STORE_TIMEOUT_MS = 3000;
+const JSON_TYPE = /\bapplication\/json\b/;
 
 class Refusal {
   /** Logged at debug instead of warn (repeated rate-limit refusals, 404). */
@@ -286,32 +287,102 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     const f = query?.get('format') ?? null;
     if (f === 'json') return true;
     if (f !== null && f !== 'raw') throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', `format=${f.slice(0, 20)} is not known; use format=json or format=raw`);
-    return /\bapplication\/json\b/.test(req.headers['accept'] ?? '');
+    // Read from rawHeaders: req.headers is built on first use, and a lookup needs no other header.
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!;
+      if (k.length === 6 && k.toLowerCase() === 'accept' && JSON_TYPE.test(raw[i + 1]!)) return true;
+    }
+    return false;
   }
 
-  async function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+  /** The headers of a record's raw answer (200, application/octet-stream). */
+  function rawHeaders(rec: StoredRecord): readonly string[] {
+    return [
+      'Content-Type',
+      'application/octet-stream',
+      'Content-Length',
+      String(rec.bytes.byteLength),
+      'Cache-Control',
+      'no-store',
+      'X-Content-Type-Options',
+      'nosniff',
+      'X-Wotrelay-Seq',
+      String(rec.seq),
+      'X-Wotrelay-Expires',
+      new Date(rec.expiresAt).toISOString(),
+    ];
+  }
+
+  interface RawAnswer {
+    readonly headers: readonly string[];
+    readonly body: Buffer;
+    readonly seq: string;
+  }
+  /**
+   * Raw answers of records a caching store hands out again and again, kept with the record
+   * object (so they go when it leaves the store's cache, and a replaced record never meets
+   * its predecessor's answer): the expiry date text alone cost more than the cache look-up.
+   */
+  const rawAnswers = new WeakMap<StoredRecord, RawAnswer>();
+  function rawAnswer(rec: StoredRecord): RawAnswer {
+    let a = store.sharesRecords ? rawAnswers.get(rec) : undefined;
+    if (a === undefined) {
+      a = { headers: rawHeaders(rec), body: Buffer.from(rec.bytes.buffer, rec.bytes.byteOffset, rec.bytes.byteLength), seq: String(rec.seq) };
+      if (store.sharesRecords) rawAnswers.set(rec, a);
+    }
+    return a;
+  }
+
+  function storeFailed(op: string, e: unknown): Refusal {
+    log.error('store failed', { op, err: e instanceof Error ? e.message : String(e) });
+    return new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
+  }
+
+  /**
+   * A lookup: synchronous when the store answers synchronously (the embedded one), so a
+   * lookup costs no promise and no microtask turn; a remote store's answer is awaited.
+   */
+  function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: Record<string, string>): number | Promise<number> {
     limit(readLimiter, 'read', src);
     const entity = parseEntity(rawId);
     // The id as asked for, checksum verified (re-encoding it for the log line cost more than the lookup).
     fields['entity'] = rawId;
     const json = wantsJson(req, query);
-    let rec: StoredRecord | null;
-    try {
-      rec = await timed('get', () => store.get(entity, now()));
-    } catch (e) {
-      log.error('store failed', { op: 'get', err: e instanceof Error ? e.message : String(e) });
-      throw new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
+    if (store.getSync !== undefined) {
+      const t0 = performance.now();
+      let rec: StoredRecord | null;
+      try {
+        rec = store.getSync(entity, now());
+      } catch (e) {
+        throw storeFailed('get', e);
+      } finally {
+        observeLatency('get', t0);
+      }
+      return answerRecord(res, entity, rec, json, fields);
     }
+    return timed('get', () => store.get(entity, now())).then(
+      (rec) => answerRecord(res, entity, rec, json, fields),
+      (e: unknown) => {
+        throw storeFailed('get', e);
+      },
+    );
+  }
+
+  function answerRecord(res: http.ServerResponse, entity: Uint8Array, rec: StoredRecord | null, json: boolean, fields: Record<string, string>): number {
     if (rec === null) {
       sendJson(res, 404, { error: 'ERR_NOT_FOUND', message: `no live record for ${encodeEntityId(entity)}` });
       return 404;
     }
-    fields['seq'] = String(rec.seq);
-    const headers = { 'X-Wotrelay-Seq': String(rec.seq), 'X-Wotrelay-Expires': new Date(rec.expiresAt).toISOString() };
     if (!json) {
-      send(res, 200, rec.bytes, 'application/octet-stream', headers);
+      const a = rawAnswer(rec);
+      fields['seq'] = a.seq;
+      res.writeHead(200, a.headers as string[]);
+      res.end(a.body);
       return 200;
     }
+    fields['seq'] = String(rec.seq);
+    const headers = { 'X-Wotrelay-Seq': String(rec.seq), 'X-Wotrelay-Expires': new Date(rec.expiresAt).toISOString() };
     const a = decodeAnnouncementUnverified(rec.bytes);
     sendJson(
       res,
@@ -369,78 +440,116 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
   }
 
   /** Request counters by route and status (both from small fixed sets). */
-  const requestSeries = new Map<string, CounterSeries>();
+  const requestSeries = new Map<Route, Map<number, CounterSeries>>();
   const countRequest = (route: Route, status: number): void => {
-    const k = `${route} ${status}`;
-    let c = requestSeries.get(k);
-    if (c === undefined) requestSeries.set(k, (c = metrics.requests.series({ route, status: String(status) })));
+    let byStatus = requestSeries.get(route);
+    if (byStatus === undefined) requestSeries.set(route, (byStatus = new Map()));
+    let c = byStatus.get(status);
+    if (c === undefined) byStatus.set(status, (c = metrics.requests.series({ route, status: String(status) })));
     c.inc();
   };
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const t0 = performance.now();
-    const src = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
-    const method = req.method ?? 'GET';
-    let route: Route = 'other';
-    let status = 500;
-    const fields: Record<string, string> = {};
-    const elapsed = (): string => (performance.now() - t0).toFixed(2);
-    let refused = false;
+  /** One request being answered: what its counter and its log line need. */
+  interface Exchange {
+    readonly t0: number;
+    readonly method: string;
+    readonly src: string;
+    route: Route;
+    readonly fields: Record<string, string>;
+  }
+
+  const elapsed = (x: Exchange): string => (performance.now() - x.t0).toFixed(2);
+
+  /** Routes a request; its status, or a promise of it when the answer needs to wait (a body, a remote store). Throws a Refusal. */
+  function dispatch(req: http.IncomingMessage, res: http.ServerResponse, x: Exchange): number | Promise<number> {
+    const { method, src, fields } = x;
+    const target = req.url ?? '/';
+    let p: string;
+    let query: URLSearchParams | null = null;
+    if (PLAIN_PATH.test(target)) p = target; // what URL parsing would give, without its cost
+    else {
+      let url: URL;
+      try {
+        url = new URL(target, 'http://directory.invalid');
+      } catch {
+        throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
+      }
+      p = url.pathname;
+      query = url.searchParams;
+    }
+    const m = RECORD_PATH.exec(p);
+    const isGet = method === 'GET' || method === 'HEAD';
+    if (m) {
+      if (method === 'PUT') {
+        x.route = 'put_record';
+        return putRecord(req, res, m[1]!, src, fields);
+      }
+      if (isGet) {
+        x.route = 'get_record';
+        return getRecord(req, res, query, m[1]!, src, fields);
+      }
+      throw methodNotAllowed('GET, HEAD, PUT');
+    }
+    if (p === '/healthz') {
+      x.route = 'healthz';
+      if (!isGet) throw methodNotAllowed('GET, HEAD');
+      return healthz(res);
+    }
+    if (p === '/metrics') {
+      x.route = 'metrics';
+      if (!isGet) throw methodNotAllowed('GET, HEAD');
+      return metricsRoute(res, src);
+    }
+    limit(readLimiter, 'read', src);
+    throw new Refusal(404, 'ERR_NOT_FOUND', 'not_found', 'no such endpoint; see /v1/records/<entity-id>, /healthz and /metrics');
+  }
+
+  function answered(x: Exchange, status: number): void {
+    countRequest(x.route, status);
+    if (log.enabled('debug')) log.debug('request', { method: x.method, route: x.route, status, src: x.src, ms: elapsed(x), ...x.fields });
+  }
+
+  function refused(x: Exchange, res: http.ServerResponse, e: unknown): void {
+    let r: Refusal;
+    if (e instanceof Refusal) r = e;
+    else {
+      log.error('internal error', { method: x.method, route: x.route, err: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      r = new Refusal(500, 'ERR_INTERNAL', 'internal', 'internal error; see the server log');
+    }
     try {
-      const target = req.url ?? '/';
-      let p: string;
-      let query: URLSearchParams | null = null;
-      if (PLAIN_PATH.test(target)) p = target; // what URL parsing would give, without its cost
-      else {
-        let url: URL;
-        try {
-          url = new URL(target, 'http://directory.invalid');
-        } catch {
-          throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
-        }
-        p = url.pathname;
-        query = url.searchParams;
-      }
-      const m = RECORD_PATH.exec(p);
-      const isGet = method === 'GET' || method === 'HEAD';
-      if (m) {
-        if (method === 'PUT') {
-          route = 'put_record';
-          status = await putRecord(req, res, m[1]!, src, fields);
-        } else if (isGet) {
-          route = 'get_record';
-          status = await getRecord(req, res, query, m[1]!, src, fields);
-        } else throw methodNotAllowed('GET, HEAD, PUT');
-      } else if (p === '/healthz') {
-        route = 'healthz';
-        if (!isGet) throw methodNotAllowed('GET, HEAD');
-        status = await healthz(res);
-      } else if (p === '/metrics') {
-        route = 'metrics';
-        if (!isGet) throw methodNotAllowed('GET, HEAD');
-        status = await metricsRoute(res, src);
-      } else {
-        limit(readLimiter, 'read', src);
-        throw new Refusal(404, 'ERR_NOT_FOUND', 'not_found', 'no such endpoint; see /v1/records/<entity-id>, /healthz and /metrics');
-      }
-    } catch (e) {
-      let r: Refusal;
-      if (e instanceof Refusal) r = e;
-      else {
-        log.error('internal error', { method, route, err: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-        r = new Refusal(500, 'ERR_INTERNAL', 'internal', 'internal error; see the server log');
-      }
-      status = r.status;
       metrics.rejections.inc({ reason: r.reason });
       // One line per request: a refusal's line replaces the debug request line.
-      refused = true;
-      log.log(r.quiet || r.status === 404 ? 'debug' : 'warn', 'refused', { method, route, status: r.status, reason: r.reason, src, ms: elapsed(), ...fields, detail: r.message });
+      log.log(r.quiet || r.status === 404 ? 'debug' : 'warn', 'refused', { method: x.method, route: x.route, status: r.status, reason: r.reason, src: x.src, ms: elapsed(x), ...x.fields, detail: r.message });
       if (!res.headersSent) sendJson(res, r.status, { error: r.code, message: r.message, ...r.extra }, r.headers);
       else res.destroy();
     } finally {
-      countRequest(route, status);
-      if (!refused && log.enabled('debug')) log.debug('request', { method, route, status, src, ms: elapsed(), ...fields });
+      countRequest(x.route, r.status);
     }
+  }
+
+  /** Answers one request: synchronously when it can (a lookup in the embedded store), else when its promise settles. */
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const x: Exchange = {
+      t0: performance.now(),
+      method: req.method ?? 'GET',
+      // X-Forwarded-For is read only from trusted proxies (and req.headers built only then).
+      src: clientAddress(req.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : req.headers['x-forwarded-for'], config.trustProxy),
+      route: 'other',
+      fields: {},
+    };
+    let out: number | Promise<number>;
+    try {
+      out = dispatch(req, res, x);
+    } catch (e) {
+      refused(x, res, e);
+      return;
+    }
+    if (typeof out === 'number') answered(x, out);
+    else
+      out.then(
+        (status) => answered(x, status),
+        (e: unknown) => refused(x, res, e),
+      );
   }
 
   const server = http.createServer(
@@ -450,9 +559,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       headersTimeout: 10_000,
       keepAliveTimeout: 5_000,
     },
-    (req, res) => {
-      void handle(req, res);
-    },
+    handle,
   );
   server.maxConnections = 10_000;
   server.maxRequestsPerSocket = 1000;
