@@ -19,6 +19,12 @@ import type { CounterSeries, DirectoryMetrics } from './metrics.js';
 import { RateLimiter, clientAddress, sourceKey } from './ratelimit.js';
 import type { PutOutcome, RecordStore, StoredRecord } from './store.js';
 
+/** What a request's log line says about the record it was about (set as they become known). */
+interface RequestIds {
+  entity: string | undefined;
+  seq: string | undefined;
+}
+
 /** Stable `error` codes of refusals (documented in directory-server/README.md). */
 export type RefusalCode =
   | 'ERR_BAD_REQUEST'
@@ -60,6 +66,34 @@ const RECORD_PATH = /^\/v1\/records\/([^/]{1,200})$/;
 const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9/_-]*$/;
 const STORE_TIMEOUT_MS = 3000;
 const JSON_TYPE = /\bapplication\/json\b/;
+
+const DAY_MS = 86_400_000;
+/** 'YYYY-MM-DDT' of recent days (a record's expiry falls on one of a few). */
+const dayText = new Map<number, string>();
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * `new Date(ms).toISOString()`, in a tenth of its time (it is on every lookup's answer): the
+ * day's text is kept, the time of day is arithmetic. Whole ms from 1970 to 9999 only; others
+ * go to Date.
+ */
+export function isoTime(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms >= 253_402_300_800_000) return new Date(ms).toISOString();
+  const day = Math.floor(ms / DAY_MS);
+  let d = dayText.get(day);
+  if (d === undefined) {
+    if (dayText.size >= 64) dayText.clear();
+    dayText.set(day, (d = new Date(day * DAY_MS).toISOString().slice(0, 11)));
+  }
+  let r = ms - day * DAY_MS;
+  const h = Math.floor(r / 3_600_000);
+  r -= h * 3_600_000;
+  const m = Math.floor(r / 60_000);
+  r -= m * 60_000;
+  const sec = Math.floor(r / 1000);
+  const milli = r - sec * 1000;
+  return `${d}${pad2(h)}:${pad2(m)}:${pad2(sec)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
 
 class Refusal {
   /** Logged at debug instead of warn (repeated rate-limit refusals, 404). */
@@ -213,10 +247,10 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     }
   }
 
-  async function putRecord(req: http.IncomingMessage, res: http.ServerResponse, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+  async function putRecord(req: http.IncomingMessage, res: http.ServerResponse, rawId: string, src: string, fields: RequestIds): Promise<number> {
     limit(writeLimiter, 'write', src);
     const entity = parseEntity(rawId);
-    fields['entity'] = encodeEntityId(entity);
+    fields.entity = encodeEntityId(entity);
     const cl = req.headers['content-length'];
     if (cl === undefined) {
       throw new Refusal(411, 'ERR_LENGTH_REQUIRED', 'length_required', 'a Content-Length header is required (chunked bodies are not accepted)', {}, { Connection: 'close' });
@@ -235,7 +269,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     } catch (e) {
       throw verifyRefusal(e);
     }
-    fields['seq'] = String(a.seq);
+    fields.seq = String(a.seq);
     if (!equalBytes(a.entity, entity)) {
       throw new Refusal(403, 'ERR_KEY_MISMATCH', 'entity_mismatch', `the announcement is for ${encodeEntityId(a.entity)}, not the entity in the path`);
     }
@@ -296,44 +330,6 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     return false;
   }
 
-  /** The headers of a record's raw answer (200, application/octet-stream). */
-  function rawHeaders(rec: StoredRecord): readonly string[] {
-    return [
-      'Content-Type',
-      'application/octet-stream',
-      'Content-Length',
-      String(rec.bytes.byteLength),
-      'Cache-Control',
-      'no-store',
-      'X-Content-Type-Options',
-      'nosniff',
-      'X-Wotrelay-Seq',
-      String(rec.seq),
-      'X-Wotrelay-Expires',
-      new Date(rec.expiresAt).toISOString(),
-    ];
-  }
-
-  interface RawAnswer {
-    readonly headers: readonly string[];
-    readonly body: Buffer;
-    readonly seq: string;
-  }
-  /**
-   * Raw answers of records a caching store hands out again and again, kept with the record
-   * object (so they go when it leaves the store's cache, and a replaced record never meets
-   * its predecessor's answer): the expiry date text alone cost more than the cache look-up.
-   */
-  const rawAnswers = new WeakMap<StoredRecord, RawAnswer>();
-  function rawAnswer(rec: StoredRecord): RawAnswer {
-    let a = store.sharesRecords ? rawAnswers.get(rec) : undefined;
-    if (a === undefined) {
-      a = { headers: rawHeaders(rec), body: Buffer.from(rec.bytes.buffer, rec.bytes.byteOffset, rec.bytes.byteLength), seq: String(rec.seq) };
-      if (store.sharesRecords) rawAnswers.set(rec, a);
-    }
-    return a;
-  }
-
   function storeFailed(op: string, e: unknown): Refusal {
     log.error('store failed', { op, err: e instanceof Error ? e.message : String(e) });
     return new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
@@ -343,11 +339,11 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
    * A lookup: synchronous when the store answers synchronously (the embedded one), so a
    * lookup costs no promise and no microtask turn; a remote store's answer is awaited.
    */
-  function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: Record<string, string>): number | Promise<number> {
+  function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: RequestIds): number | Promise<number> {
     limit(readLimiter, 'read', src);
     const entity = parseEntity(rawId);
     // The id as asked for, checksum verified (re-encoding it for the log line cost more than the lookup).
-    fields['entity'] = rawId;
+    fields.entity = rawId;
     const json = wantsJson(req, query);
     if (store.getSync !== undefined) {
       const t0 = performance.now();
@@ -369,20 +365,34 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     );
   }
 
-  function answerRecord(res: http.ServerResponse, entity: Uint8Array, rec: StoredRecord | null, json: boolean, fields: Record<string, string>): number {
+  function answerRecord(res: http.ServerResponse, entity: Uint8Array, rec: StoredRecord | null, json: boolean, fields: RequestIds): number {
     if (rec === null) {
       sendJson(res, 404, { error: 'ERR_NOT_FOUND', message: `no live record for ${encodeEntityId(entity)}` });
       return 404;
     }
+    const seq = String(rec.seq);
+    fields.seq = seq;
+    const expires = isoTime(rec.expiresAt);
     if (!json) {
-      const a = rawAnswer(rec);
-      fields['seq'] = a.seq;
-      res.writeHead(200, a.headers as string[]);
-      res.end(a.body);
+      // The same headers as send() gives, without building them from an object.
+      res.writeHead(200, [
+        'Content-Type',
+        'application/octet-stream',
+        'Content-Length',
+        String(rec.bytes.byteLength),
+        'Cache-Control',
+        'no-store',
+        'X-Content-Type-Options',
+        'nosniff',
+        'X-Wotrelay-Seq',
+        seq,
+        'X-Wotrelay-Expires',
+        expires,
+      ]);
+      res.end(rec.bytes);
       return 200;
     }
-    fields['seq'] = String(rec.seq);
-    const headers = { 'X-Wotrelay-Seq': String(rec.seq), 'X-Wotrelay-Expires': new Date(rec.expiresAt).toISOString() };
+    const headers = { 'X-Wotrelay-Seq': seq, 'X-Wotrelay-Expires': expires };
     const a = decodeAnnouncementUnverified(rec.bytes);
     sendJson(
       res,
@@ -455,7 +465,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     readonly method: string;
     readonly src: string;
     route: Route;
-    readonly fields: Record<string, string>;
+    readonly fields: RequestIds;
   }
 
   const elapsed = (x: Exchange): string => (performance.now() - x.t0).toFixed(2);
@@ -535,7 +545,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       // X-Forwarded-For is read only from trusted proxies (and req.headers built only then).
       src: clientAddress(req.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : req.headers['x-forwarded-for'], config.trustProxy),
       route: 'other',
-      fields: {},
+      fields: { entity: undefined, seq: undefined },
     };
     let out: number | Promise<number>;
     try {

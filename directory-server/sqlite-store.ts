@@ -61,8 +61,6 @@ interface Cached {
 
 export class SqliteStore implements RecordStore {
   readonly kind = 'sqlite' as const;
-  /** With a record cache, a record's object is the same until it is replaced, expires or is evicted. */
-  readonly sharesRecords: boolean;
   private n: number;
   /** Recently read live records by entity key (null without a cache). */
   private readonly hot: ByteCache<Cached> | null;
@@ -83,7 +81,6 @@ export class SqliteStore implements RecordStore {
     readonly description: string,
     private readonly cacheRecords: number,
   ) {
-    this.sharesRecords = cacheRecords >= 2;
     // Entity keys are public keys (uniformly spread bits): the look-up bits come from the first bytes.
     // (A cache needs room for two records: --cache-records 1 is none.)
     this.hot = cacheRecords >= 2 ? new ByteCache<Cached>(cacheRecords, (c) => c.entity) : null;

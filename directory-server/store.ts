@@ -55,12 +55,6 @@ export interface RecordStore {
    * one): the server then answers a lookup without a promise. A remote store has none.
    */
   getSync?(entity: Uint8Array, now: number): StoredRecord | null;
-  /**
-   * True when `get` hands out the same record object for as long as the record is unchanged
-   * (a store with a record cache): the server then keeps the record's response headers with
-   * it instead of building them per lookup.
-   */
-  readonly sharesRecords?: boolean;
   /** Atomic compare-and-set on seq (see PutOutcome). */
   put(entity: Uint8Array, record: StoredRecord, cond: PutConditions): Promise<PutOutcome>;
   /** Number of stored records (SQLite: rows, expired ones included until swept; Redis: live records). */
