@@ -53,11 +53,12 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** A cached record and the entity it belongs to (the store's own copy of the key). */
-interface Cached {
+/** A record as read and cached: one object, with the entity it belongs to (the store's own copy of the key). */
+interface Cached extends StoredRecord {
   readonly entity: Uint8Array;
-  readonly rec: StoredRecord;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export class SqliteStore implements RecordStore {
   readonly kind = 'sqlite' as const;
@@ -182,19 +183,20 @@ export class SqliteStore implements RecordStore {
     const hot = this.hot;
     if (hot !== null) {
       const hit = hot.get(entity);
-      if (hit !== undefined && hit.rec.expiresAt > now) {
+      if (hit !== undefined && hit.expiresAt > now) {
         this.hits++;
-        return hit.rec;
+        return hit;
       }
       this.misses++;
     }
-    const row = this.stmts.get.get(asBuffer(entity), now);
+    // A pooled copy of the key: a view of it would move a small on-heap array off the heap first.
+    const row = this.stmts.get.get(Buffer.from(entity), now);
     if (row === undefined) return null;
-    // A view of the row's own buffer (a fresh copy from SQLite): no second copy.
-    const b = row[4];
-    const rec: StoredRecord = { seq: row[0], ts: row[1], storedAt: row[2], expiresAt: row[3], bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) };
+    // The row's own buffer (a fresh copy from SQLite, and a Uint8Array): no second copy, no
+    // second object. Few objects per cached record: each one that stays costs the GC.
     // The caller's key may be a view of a buffer it reuses: the cache keeps a copy.
-    if (hot !== null) hot.set({ entity: Uint8Array.from(entity), rec });
+    const rec: Cached = { seq: row[0], ts: row[1], storedAt: row[2], expiresAt: row[3], bytes: row[4], entity: hot !== null ? Uint8Array.from(entity) : EMPTY };
+    if (hot !== null) hot.set(rec);
     return rec;
   }
 

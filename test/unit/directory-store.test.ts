@@ -49,7 +49,7 @@ test('CAS on seq: create, replace with a greater seq; older and equal seq refuse
     const got = await s.get(e, T0 + 4);
     assert.ok(got);
     assert.is(got.seq, 6);
-    assert.equal(got.bytes, rec(6, T0 + 1).bytes);
+    assert.equal(Uint8Array.from(got.bytes), rec(6, T0 + 1).bytes);
     assert.is(got.storedAt, T0 + 1);
     assert.is(await s.get(entity(2), T0), null, 'unknown entity');
     assert.is(await s.count(T0), 1);
@@ -64,7 +64,7 @@ test('equal seq with different bytes → stale with conflict flagged, stored byt
     const e = entity(3);
     await s.put(e, rec(9, T0, 24 * HOUR, 1), { now: T0, maxRecords: BIG });
     assert.equal(await s.put(e, rec(9, T0, 24 * HOUR, 2), { now: T0 + 1, maxRecords: BIG }), { kind: 'stale', storedSeq: 9, conflict: true });
-    assert.equal((await s.get(e, T0 + 2))!.bytes, rec(9, T0, 24 * HOUR, 1).bytes);
+    assert.equal(Uint8Array.from((await s.get(e, T0 + 2))!.bytes), rec(9, T0, 24 * HOUR, 1).bytes);
   } finally {
     await s.close();
   }
