@@ -19,6 +19,12 @@ import type { CounterSeries, DirectoryMetrics } from './metrics.js';
 import { RateLimiter, clientAddress, sourceKey } from './ratelimit.js';
 import type { PutOutcome, RecordStore, StoredRecord } from './store.js';
 
+/** What a request's log line says about the record it was about (set as they become known). */
+interface RequestIds {
+  entity: string | undefined;
+  seq: string | undefined;
+}
+
 /** Stable `error` codes of refusals (documented in directory-server/README.md). */
 export type RefusalCode =
   | 'ERR_BAD_REQUEST'
@@ -59,6 +65,35 @@ const RECORD_PATH = /^\/v1\/records\/([^/]{1,200})$/;
  */
 const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9/_-]*$/;
 const STORE_TIMEOUT_MS = 3000;
+const JSON_TYPE = /\bapplication\/json\b/;
+
+const DAY_MS = 86_400_000;
+/** 'YYYY-MM-DDT' of recent days (a record's expiry falls on one of a few). */
+const dayText = new Map<number, string>();
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * `new Date(ms).toISOString()` in about a sixth of its time (it is on every lookup's answer): the
+ * day's text is kept, the time of day is arithmetic. Whole ms from 1970 to 9999 only; others
+ * go to Date.
+ */
+export function isoTime(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms >= 253_402_300_800_000) return new Date(ms).toISOString();
+  const day = Math.floor(ms / DAY_MS);
+  let d = dayText.get(day);
+  if (d === undefined) {
+    if (dayText.size >= 64) dayText.clear();
+    dayText.set(day, (d = new Date(day * DAY_MS).toISOString().slice(0, 11)));
+  }
+  let r = ms - day * DAY_MS;
+  const h = Math.floor(r / 3_600_000);
+  r -= h * 3_600_000;
+  const m = Math.floor(r / 60_000);
+  r -= m * 60_000;
+  const sec = Math.floor(r / 1000);
+  const milli = r - sec * 1000;
+  return `${d}${pad2(h)}:${pad2(m)}:${pad2(sec)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
 
 class Refusal {
   /** Logged at debug instead of warn (repeated rate-limit refusals, 404). */
@@ -212,10 +247,10 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     }
   }
 
-  async function putRecord(req: http.IncomingMessage, res: http.ServerResponse, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+  async function putRecord(req: http.IncomingMessage, res: http.ServerResponse, rawId: string, src: string, fields: RequestIds): Promise<number> {
     limit(writeLimiter, 'write', src);
     const entity = parseEntity(rawId);
-    fields['entity'] = encodeEntityId(entity);
+    fields.entity = encodeEntityId(entity);
     const cl = req.headers['content-length'];
     if (cl === undefined) {
       throw new Refusal(411, 'ERR_LENGTH_REQUIRED', 'length_required', 'a Content-Length header is required (chunked bodies are not accepted)', {}, { Connection: 'close' });
@@ -234,7 +269,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     } catch (e) {
       throw verifyRefusal(e);
     }
-    fields['seq'] = String(a.seq);
+    fields.seq = String(a.seq);
     if (!equalBytes(a.entity, entity)) {
       throw new Refusal(403, 'ERR_KEY_MISMATCH', 'entity_mismatch', `the announcement is for ${encodeEntityId(a.entity)}, not the entity in the path`);
     }
@@ -286,32 +321,78 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     const f = query?.get('format') ?? null;
     if (f === 'json') return true;
     if (f !== null && f !== 'raw') throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', `format=${f.slice(0, 20)} is not known; use format=json or format=raw`);
-    return /\bapplication\/json\b/.test(req.headers['accept'] ?? '');
+    // Read from rawHeaders: req.headers is built on first use, and a lookup needs no other header.
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!;
+      if (k.length === 6 && k.toLowerCase() === 'accept' && JSON_TYPE.test(raw[i + 1]!)) return true;
+    }
+    return false;
   }
 
-  async function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: Record<string, string>): Promise<number> {
+  function storeFailed(op: string, e: unknown): Refusal {
+    log.error('store failed', { op, err: e instanceof Error ? e.message : String(e) });
+    return new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
+  }
+
+  /**
+   * A lookup: synchronous when the store answers synchronously (the embedded one), so a
+   * lookup costs no promise and no microtask turn; a remote store's answer is awaited.
+   */
+  function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: RequestIds): number | Promise<number> {
     limit(readLimiter, 'read', src);
     const entity = parseEntity(rawId);
     // The id as asked for, checksum verified (re-encoding it for the log line cost more than the lookup).
-    fields['entity'] = rawId;
+    fields.entity = rawId;
     const json = wantsJson(req, query);
-    let rec: StoredRecord | null;
-    try {
-      rec = await timed('get', () => store.get(entity, now()));
-    } catch (e) {
-      log.error('store failed', { op: 'get', err: e instanceof Error ? e.message : String(e) });
-      throw new Refusal(503, 'ERR_STORE_UNAVAILABLE', 'store_unavailable', 'the record store does not answer; retry later', {}, { 'Retry-After': '5' });
+    if (store.getSync !== undefined) {
+      const t0 = performance.now();
+      let rec: StoredRecord | null;
+      try {
+        rec = store.getSync(entity, now());
+      } catch (e) {
+        throw storeFailed('get', e);
+      } finally {
+        observeLatency('get', t0);
+      }
+      return answerRecord(res, entity, rec, json, fields);
     }
+    return timed('get', () => store.get(entity, now())).then(
+      (rec) => answerRecord(res, entity, rec, json, fields),
+      (e: unknown) => {
+        throw storeFailed('get', e);
+      },
+    );
+  }
+
+  function answerRecord(res: http.ServerResponse, entity: Uint8Array, rec: StoredRecord | null, json: boolean, fields: RequestIds): number {
     if (rec === null) {
       sendJson(res, 404, { error: 'ERR_NOT_FOUND', message: `no live record for ${encodeEntityId(entity)}` });
       return 404;
     }
-    fields['seq'] = String(rec.seq);
-    const headers = { 'X-Wotrelay-Seq': String(rec.seq), 'X-Wotrelay-Expires': new Date(rec.expiresAt).toISOString() };
+    const seq = String(rec.seq);
+    fields.seq = seq;
+    const expires = isoTime(rec.expiresAt);
     if (!json) {
-      send(res, 200, rec.bytes, 'application/octet-stream', headers);
+      // The same headers as send() gives, without building them from an object.
+      res.writeHead(200, [
+        'Content-Type',
+        'application/octet-stream',
+        'Content-Length',
+        String(rec.bytes.byteLength),
+        'Cache-Control',
+        'no-store',
+        'X-Content-Type-Options',
+        'nosniff',
+        'X-Wotrelay-Seq',
+        seq,
+        'X-Wotrelay-Expires',
+        expires,
+      ]);
+      res.end(rec.bytes);
       return 200;
     }
+    const headers = { 'X-Wotrelay-Seq': seq, 'X-Wotrelay-Expires': expires };
     const a = decodeAnnouncementUnverified(rec.bytes);
     sendJson(
       res,
@@ -369,78 +450,116 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
   }
 
   /** Request counters by route and status (both from small fixed sets). */
-  const requestSeries = new Map<string, CounterSeries>();
+  const requestSeries = new Map<Route, Map<number, CounterSeries>>();
   const countRequest = (route: Route, status: number): void => {
-    const k = `${route} ${status}`;
-    let c = requestSeries.get(k);
-    if (c === undefined) requestSeries.set(k, (c = metrics.requests.series({ route, status: String(status) })));
+    let byStatus = requestSeries.get(route);
+    if (byStatus === undefined) requestSeries.set(route, (byStatus = new Map()));
+    let c = byStatus.get(status);
+    if (c === undefined) byStatus.set(status, (c = metrics.requests.series({ route, status: String(status) })));
     c.inc();
   };
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const t0 = performance.now();
-    const src = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
-    const method = req.method ?? 'GET';
-    let route: Route = 'other';
-    let status = 500;
-    const fields: Record<string, string> = {};
-    const elapsed = (): string => (performance.now() - t0).toFixed(2);
-    let refused = false;
+  /** One request being answered: what its counter and its log line need. */
+  interface Exchange {
+    readonly t0: number;
+    readonly method: string;
+    readonly src: string;
+    route: Route;
+    readonly fields: RequestIds;
+  }
+
+  const elapsed = (x: Exchange): string => (performance.now() - x.t0).toFixed(2);
+
+  /** Routes a request; its status, or a promise of it when the answer needs to wait (a body, a remote store). Throws a Refusal. */
+  function dispatch(req: http.IncomingMessage, res: http.ServerResponse, x: Exchange): number | Promise<number> {
+    const { method, src, fields } = x;
+    const target = req.url ?? '/';
+    let p: string;
+    let query: URLSearchParams | null = null;
+    if (PLAIN_PATH.test(target)) p = target; // what URL parsing would give, without its cost
+    else {
+      let url: URL;
+      try {
+        url = new URL(target, 'http://directory.invalid');
+      } catch {
+        throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
+      }
+      p = url.pathname;
+      query = url.searchParams;
+    }
+    const m = RECORD_PATH.exec(p);
+    const isGet = method === 'GET' || method === 'HEAD';
+    if (m) {
+      if (method === 'PUT') {
+        x.route = 'put_record';
+        return putRecord(req, res, m[1]!, src, fields);
+      }
+      if (isGet) {
+        x.route = 'get_record';
+        return getRecord(req, res, query, m[1]!, src, fields);
+      }
+      throw methodNotAllowed('GET, HEAD, PUT');
+    }
+    if (p === '/healthz') {
+      x.route = 'healthz';
+      if (!isGet) throw methodNotAllowed('GET, HEAD');
+      return healthz(res);
+    }
+    if (p === '/metrics') {
+      x.route = 'metrics';
+      if (!isGet) throw methodNotAllowed('GET, HEAD');
+      return metricsRoute(res, src);
+    }
+    limit(readLimiter, 'read', src);
+    throw new Refusal(404, 'ERR_NOT_FOUND', 'not_found', 'no such endpoint; see /v1/records/<entity-id>, /healthz and /metrics');
+  }
+
+  function answered(x: Exchange, status: number): void {
+    countRequest(x.route, status);
+    if (log.enabled('debug')) log.debug('request', { method: x.method, route: x.route, status, src: x.src, ms: elapsed(x), ...x.fields });
+  }
+
+  function refused(x: Exchange, res: http.ServerResponse, e: unknown): void {
+    let r: Refusal;
+    if (e instanceof Refusal) r = e;
+    else {
+      log.error('internal error', { method: x.method, route: x.route, err: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      r = new Refusal(500, 'ERR_INTERNAL', 'internal', 'internal error; see the server log');
+    }
     try {
-      const target = req.url ?? '/';
-      let p: string;
-      let query: URLSearchParams | null = null;
-      if (PLAIN_PATH.test(target)) p = target; // what URL parsing would give, without its cost
-      else {
-        let url: URL;
-        try {
-          url = new URL(target, 'http://directory.invalid');
-        } catch {
-          throw new Refusal(400, 'ERR_BAD_REQUEST', 'malformed', 'the request target is not a valid path');
-        }
-        p = url.pathname;
-        query = url.searchParams;
-      }
-      const m = RECORD_PATH.exec(p);
-      const isGet = method === 'GET' || method === 'HEAD';
-      if (m) {
-        if (method === 'PUT') {
-          route = 'put_record';
-          status = await putRecord(req, res, m[1]!, src, fields);
-        } else if (isGet) {
-          route = 'get_record';
-          status = await getRecord(req, res, query, m[1]!, src, fields);
-        } else throw methodNotAllowed('GET, HEAD, PUT');
-      } else if (p === '/healthz') {
-        route = 'healthz';
-        if (!isGet) throw methodNotAllowed('GET, HEAD');
-        status = await healthz(res);
-      } else if (p === '/metrics') {
-        route = 'metrics';
-        if (!isGet) throw methodNotAllowed('GET, HEAD');
-        status = await metricsRoute(res, src);
-      } else {
-        limit(readLimiter, 'read', src);
-        throw new Refusal(404, 'ERR_NOT_FOUND', 'not_found', 'no such endpoint; see /v1/records/<entity-id>, /healthz and /metrics');
-      }
-    } catch (e) {
-      let r: Refusal;
-      if (e instanceof Refusal) r = e;
-      else {
-        log.error('internal error', { method, route, err: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-        r = new Refusal(500, 'ERR_INTERNAL', 'internal', 'internal error; see the server log');
-      }
-      status = r.status;
       metrics.rejections.inc({ reason: r.reason });
       // One line per request: a refusal's line replaces the debug request line.
-      refused = true;
-      log.log(r.quiet || r.status === 404 ? 'debug' : 'warn', 'refused', { method, route, status: r.status, reason: r.reason, src, ms: elapsed(), ...fields, detail: r.message });
+      log.log(r.quiet || r.status === 404 ? 'debug' : 'warn', 'refused', { method: x.method, route: x.route, status: r.status, reason: r.reason, src: x.src, ms: elapsed(x), ...x.fields, detail: r.message });
       if (!res.headersSent) sendJson(res, r.status, { error: r.code, message: r.message, ...r.extra }, r.headers);
       else res.destroy();
     } finally {
-      countRequest(route, status);
-      if (!refused && log.enabled('debug')) log.debug('request', { method, route, status, src, ms: elapsed(), ...fields });
+      countRequest(x.route, r.status);
     }
+  }
+
+  /** Answers one request: synchronously when it can (a lookup in the embedded store), else when its promise settles. */
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const x: Exchange = {
+      t0: performance.now(),
+      method: req.method ?? 'GET',
+      // X-Forwarded-For is read only from trusted proxies (and req.headers built only then).
+      src: clientAddress(req.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : req.headers['x-forwarded-for'], config.trustProxy),
+      route: 'other',
+      fields: { entity: undefined, seq: undefined },
+    };
+    let out: number | Promise<number>;
+    try {
+      out = dispatch(req, res, x);
+    } catch (e) {
+      refused(x, res, e);
+      return;
+    }
+    if (typeof out === 'number') answered(x, out);
+    else
+      out.then(
+        (status) => answered(x, status),
+        (e: unknown) => refused(x, res, e),
+      );
   }
 
   const server = http.createServer(
@@ -450,9 +569,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       headersTimeout: 10_000,
       keepAliveTimeout: 5_000,
     },
-    (req, res) => {
-      void handle(req, res);
-    },
+    handle,
   );
   server.maxConnections = 10_000;
   server.maxRequestsPerSocket = 1000;

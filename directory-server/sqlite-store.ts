@@ -14,14 +14,18 @@
  * The record count is kept in memory (exact: only this process writes) so the bound check
  * does not scan the table.
  *
- * Lookups go through a bounded LRU of recently read records (`cacheRecords`, 0 for none).
- * Exact because this process is the store's only writer (the file is locked): a `put` of an
- * entity drops its cached record before the transaction, whatever its outcome, and a cached
- * record is served only until its expiresAt, like a row.
+ * Lookups go through a bounded cache of recently read records (`cacheRecords`, 0 for none):
+ * a ByteCache (agent/crypto/bytecache.ts) by entity key, two generations so that every
+ * operation is O(1) (a Map kept in recency order is not: finding its oldest entry skips every
+ * entry deleted before it, tens of µs per lookup once it is full). Exact because this process
+ * is the store's only writer (the file is locked): a `put` of an entity drops its cached
+ * record before the transaction, whatever its outcome, and a cached record is served only
+ * until its expiresAt, like a row.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ByteCache } from '../agent/crypto/index.js';
 import { StoreError, type CacheStats, type PutConditions, type PutOutcome, type RecordStore, type StoredRecord } from './store.js';
 
 const SCHEMA_VERSION = 1;
@@ -49,11 +53,18 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** A record as read and cached: one object, with the entity it belongs to (the store's own copy of the key). */
+interface Cached extends StoredRecord {
+  readonly entity: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
 export class SqliteStore implements RecordStore {
   readonly kind = 'sqlite' as const;
   private n: number;
-  /** Recently read live records by entity key (latin1 of the 32 bytes), least recent first. */
-  private readonly hot = new Map<string, StoredRecord>();
+  /** Recently read live records by entity key (null without a cache). */
+  private readonly hot: ByteCache<Cached> | null;
   private hits = 0;
   private misses = 0;
   private readonly stmts: {
@@ -71,6 +82,9 @@ export class SqliteStore implements RecordStore {
     readonly description: string,
     private readonly cacheRecords: number,
   ) {
+    // Entity keys are public keys (uniformly spread bits): the look-up bits come from the first bytes.
+    // (A cache needs room for two records: --cache-records 1 is none.)
+    this.hot = cacheRecords >= 2 ? new ByteCache<Cached>(cacheRecords, (c) => c.entity) : null;
     this.stmts = {
       get: db.prepare<[Buffer, number], RawRow>('SELECT seq, ts, stored_at, expires_at, bytes FROM records WHERE entity = ? AND expires_at > ?').raw(true),
       getAny: db.prepare('SELECT seq, ts, stored_at, expires_at, bytes FROM records WHERE entity = ?'),
@@ -161,35 +175,34 @@ export class SqliteStore implements RecordStore {
 
   /** The live record of `entity`; the object may be shared with other callers: do not modify it. */
   async get(entity: Uint8Array, now: number): Promise<StoredRecord | null> {
-    const key = asBuffer(entity);
-    const k = this.cacheRecords > 0 ? key.toString('latin1') : '';
-    if (this.cacheRecords > 0) {
-      const hit = this.hot.get(k);
-      if (hit !== undefined) {
-        this.hot.delete(k);
-        if (hit.expiresAt > now) {
-          this.hot.set(k, hit); // most recent last
-          this.hits++;
-          return hit;
-        }
+    return this.getSync(entity, now);
+  }
+
+  /** `get` without the promise (SQLite answers synchronously). */
+  getSync(entity: Uint8Array, now: number): StoredRecord | null {
+    const hot = this.hot;
+    if (hot !== null) {
+      const hit = hot.get(entity);
+      if (hit !== undefined && hit.expiresAt > now) {
+        this.hits++;
+        return hit;
       }
       this.misses++;
     }
-    const row = this.stmts.get.get(key, now);
+    // A pooled copy of the key: a view of it would move a small on-heap array off the heap first.
+    const row = this.stmts.get.get(Buffer.from(entity), now);
     if (row === undefined) return null;
-    // A view of the row's own buffer (a fresh copy from SQLite): no second copy.
-    const b = row[4];
-    const rec: StoredRecord = { seq: row[0], ts: row[1], storedAt: row[2], expiresAt: row[3], bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) };
-    if (this.cacheRecords > 0) {
-      if (this.hot.size >= this.cacheRecords) this.hot.delete(this.hot.keys().next().value!);
-      this.hot.set(k, rec);
-    }
+    // The row's own buffer (a fresh copy from SQLite, and a Uint8Array): no second copy, no
+    // second object. Few objects per cached record: each one that stays costs the GC.
+    // The caller's key may be a view of a buffer it reuses: the cache keeps a copy.
+    const rec: Cached = { seq: row[0], ts: row[1], storedAt: row[2], expiresAt: row[3], bytes: row[4], entity: hot !== null ? Uint8Array.from(entity) : EMPTY };
+    if (hot !== null) hot.set(rec);
     return rec;
   }
 
   async put(entity: Uint8Array, record: StoredRecord, cond: PutConditions): Promise<PutOutcome> {
     const key = asBuffer(entity);
-    if (this.cacheRecords > 0) this.hot.delete(key.toString('latin1'));
+    this.hot?.delete(entity);
     try {
       return this.putTxn(key, record, cond);
     } catch (e) {
@@ -201,7 +214,7 @@ export class SqliteStore implements RecordStore {
 
   /** The record cache's counters (null when there is none). */
   cacheStats(): CacheStats | null {
-    if (this.cacheRecords === 0) return null;
+    if (this.hot === null) return null;
     return { hits: this.hits, misses: this.misses, records: this.hot.size, maxRecords: this.cacheRecords };
   }
 
@@ -220,7 +233,7 @@ export class SqliteStore implements RecordStore {
   }
 
   async close(): Promise<void> {
-    this.hot.clear();
+    this.hot?.clear();
     if (this.db.open) this.db.close();
   }
 }

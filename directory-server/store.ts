@@ -50,6 +50,11 @@ export interface RecordStore {
   readonly description: string;
   /** The live record of `entity` (32-byte key), or null if none or expired. */
   get(entity: Uint8Array, now: number): Promise<StoredRecord | null>;
+  /**
+   * The same answer as `get`, synchronously, for a store that has it at hand (the embedded
+   * one): the server then answers a lookup without a promise. A remote store has none.
+   */
+  getSync?(entity: Uint8Array, now: number): StoredRecord | null;
   /** Atomic compare-and-set on seq (see PutOutcome). */
   put(entity: Uint8Array, record: StoredRecord, cond: PutConditions): Promise<PutOutcome>;
   /** Number of stored records (SQLite: rows, expired ones included until swept; Redis: live records). */

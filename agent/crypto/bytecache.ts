@@ -1,7 +1,7 @@
 /**
  * A bounded cache of results of checks that passed, found by the exact bytes that were
  * checked: verified certificates (agent/identity/cert.ts), nodes under verified batch roots
- * (merkle.ts). A hit counts only when every byte is the same as those stored, so it can only
+ * (merkle.ts); also the directory's record cache, by entity key (directory-server/sqlite-store.ts). A hit counts only when every byte is the same as those stored, so it can only
  * ever repeat the answer a full check gave for the same input; anything else is a miss and is
  * checked in full.
  *
@@ -61,6 +61,16 @@ export class ByteCache<V> {
     const key = this.keyOf(b);
     this.old.delete(key);
     this.store(key, v);
+  }
+
+  /** Drops the entry stored for exactly `bytes`, if any (an entry sharing only its look-up bits stays). */
+  delete(bytes: Uint8Array): void {
+    if (bytes.length < this.keyAt + 4) return;
+    const key = this.keyOf(bytes);
+    const y = this.young.get(key);
+    if (y !== undefined && sameBytes(this.bytesOf(y), bytes)) this.young.delete(key);
+    const o = this.old.get(key);
+    if (o !== undefined && sameBytes(this.bytesOf(o), bytes)) this.old.delete(key);
   }
 
   private store(key: number, v: V): void {

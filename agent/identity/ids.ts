@@ -25,6 +25,10 @@ function polymodStep(chk: number, v: number): number {
   return chk;
 }
 
+/** GEN terms xor-ed together for each value of a checksum's top five bits (one table look-up per step). */
+const GEN_BY_TOP = new Int32Array(32);
+for (let top = 0; top < 32; top++) for (let i = 0; i < 5; i++) if ((top >>> i) & 1) GEN_BY_TOP[top]! ^= GEN[i]!;
+
 function polymod(values: number[]): number {
   let chk = 1;
   for (const v of values) chk = polymodStep(chk, v);
@@ -105,7 +109,46 @@ function encode(hrp: string, pub: Uint8Array, what: string): string {
 
 const KIND: Record<string, string> = { [ENTITY_HRP]: 'entity id', [AGENT_HRP]: 'agent id' };
 
+/**
+ * The key of `input` when it is exactly `hrp1` + 58 lower-case data and checksum characters
+ * with a valid checksum and zero padding (the form encode() gives), else null: the common
+ * case, without the copies and per-step loops of the general path. Every string it accepts
+ * the general path accepts too, with the same key; anything else goes to the general path,
+ * which accepts the other spellings or says what is wrong.
+ */
+function decodeCanonical(hrp: string, input: string): Uint8Array | null {
+  const start = hrp.length + 1;
+  if (input.length !== start + DATA_CHARS + CHECKSUM_CHARS || input.charCodeAt(hrp.length) !== 0x31 || !input.startsWith(hrp)) return null;
+  const out = new Uint8Array(KEY_BYTES);
+  let chk = hrpChecksum(hrp);
+  let acc = 0;
+  let bits = 0;
+  let n = 0;
+  const end = input.length;
+  for (let i = start; i < end; i++) {
+    const code = input.charCodeAt(i);
+    const v = code < 128 ? CHARSET_REV[code]! : -1;
+    if (v < 0) return null;
+    // (chk & 0x1ffffff) << 5 and the GEN terms stay below 2^30: no sign or overflow to mind.
+    chk = ((chk & 0x1ffffff) << 5) ^ v ^ GEN_BY_TOP[chk >>> 25]!;
+    if (i >= end - CHECKSUM_CHARS) continue;
+    acc = ((acc << 5) | v) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = acc >>> bits;
+    }
+  }
+  // 52 five-bit groups carry 260 bits: the last 4 are padding and must be zero.
+  if (chk !== BECH32M_CONST || n !== KEY_BYTES || (acc & ((1 << bits) - 1)) !== 0) return null;
+  return out;
+}
+
 function decode(expectedHrp: string, input: string): Uint8Array {
+  if (typeof input === 'string') {
+    const fast = decodeCanonical(expectedHrp, input);
+    if (fast !== null) return fast;
+  }
   const what = KIND[expectedHrp]!;
   const hint = `an ${what} looks like ${expectedHrp}1… (${expectedHrp.length + 1 + DATA_CHARS + CHECKSUM_CHARS} characters); copy it again`;
   if (typeof input !== 'string') throw new WotError('ERR_BAD_ID', `${what} must be a string`, hint);

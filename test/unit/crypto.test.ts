@@ -396,6 +396,19 @@ test('ByteCache: a hit needs the exact bytes; entries sharing the look-up bits t
   }
   assert.is(cache.get(Uint8Array.of(0, 0, 0, 0, 7, 7)), undefined, 'the oldest unused entries are gone');
   assert.is(cache.get(Uint8Array.of(0, 0, 999 >> 8, 999 & 255, 7, 7))?.n, 999, 'the newest is there');
+  // delete drops exactly the entry of those bytes, in either generation; not one that only shares its look-up bits.
+  const c2 = new ByteCache<{ bytes: Uint8Array; n: number }>(4, (e) => e.bytes, 2);
+  const x = { bytes: Uint8Array.of(1, 1, 5, 5, 5, 5), n: 1 };
+  const y = { bytes: Uint8Array.of(1, 1, 6, 6, 6, 6), n: 2 };
+  c2.set(x);
+  c2.set(y);
+  c2.set({ bytes: Uint8Array.of(1, 1, 7, 7, 7, 7), n: 3 }); // x and y move to the old generation
+  c2.delete(Uint8Array.of(2, 2, 5, 5, 5, 5));
+  assert.is(c2.get(x.bytes), x, 'same look-up bits, other bytes: x stays');
+  c2.delete(Uint8Array.of(1, 1, 5, 5, 5, 5));
+  assert.is(c2.get(x.bytes), undefined, 'x deleted (young)');
+  c2.delete(y.bytes);
+  assert.is(c2.get(y.bytes), undefined, 'y deleted (old)');
   cache.clear();
   assert.is(cache.size, 0);
   assert.throws(() => new ByteCache(1, (e: Uint8Array) => e));

@@ -49,7 +49,7 @@ test('CAS on seq: create, replace with a greater seq; older and equal seq refuse
     const got = await s.get(e, T0 + 4);
     assert.ok(got);
     assert.is(got.seq, 6);
-    assert.equal(got.bytes, rec(6, T0 + 1).bytes);
+    assert.equal(Uint8Array.from(got.bytes), rec(6, T0 + 1).bytes);
     assert.is(got.storedAt, T0 + 1);
     assert.is(await s.get(entity(2), T0), null, 'unknown entity');
     assert.is(await s.count(T0), 1);
@@ -64,7 +64,7 @@ test('equal seq with different bytes → stale with conflict flagged, stored byt
     const e = entity(3);
     await s.put(e, rec(9, T0, 24 * HOUR, 1), { now: T0, maxRecords: BIG });
     assert.equal(await s.put(e, rec(9, T0, 24 * HOUR, 2), { now: T0 + 1, maxRecords: BIG }), { kind: 'stale', storedSeq: 9, conflict: true });
-    assert.equal((await s.get(e, T0 + 2))!.bytes, rec(9, T0, 24 * HOUR, 1).bytes);
+    assert.equal(Uint8Array.from((await s.get(e, T0 + 2))!.bytes), rec(9, T0, 24 * HOUR, 1).bytes);
   } finally {
     await s.close();
   }
@@ -159,11 +159,16 @@ test('record cache: a replaced record is never served from it, an expired one ne
     assert.is((await s.get(e, T0 + 6))!.seq, 6);
     // Cached, then expired: not served, as from SQLite.
     assert.is(await s.get(e, T0 + 2 + HOUR), null);
-    // Bounded: the least recently read records go first.
+    // Bounded: never more than 3 records, the least recently read ones go first.
     for (let i = 10; i < 20; i++) await s.put(entity(i), rec(1, T0, HOUR), { now: T0, maxRecords: BIG });
-    for (let i = 10; i < 20; i++) assert.is((await s.get(entity(i), T0 + 1))!.seq, 1);
-    assert.is(s.cacheStats()!.records, 3);
+    for (let i = 10; i < 20; i++) {
+      assert.is((await s.get(entity(i), T0 + 1))!.seq, 1);
+      assert.ok(s.cacheStats()!.records <= 3, `${s.cacheStats()!.records} records cached`);
+    }
+    const before = s.cacheStats()!;
+    assert.is((await s.get(entity(19), T0 + 2))!.seq, 1); // the last one read: still cached
     assert.is((await s.get(entity(10), T0 + 2))!.seq, 1); // evicted long ago: read again from SQLite
+    assert.equal(s.cacheStats(), { ...before, hits: before.hits + 1, misses: before.misses + 1, records: s.cacheStats()!.records });
   } finally {
     await s.close();
   }

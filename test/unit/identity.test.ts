@@ -109,6 +109,34 @@ test('ids: every single-character substitution at every position is rejected', (
   }
 });
 
+test('ids: non-zero padding bits under a valid checksum are refused (the canonical fast path as the general one)', () => {
+  // 52 data characters carry 260 bits: the last 4 must be zero. Build ids whose last data
+  // character sets them, with a correct bech32m checksum (computed here independently).
+  const GEN = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+  const polymod = (vals: number[]): number => {
+    let chk = 1;
+    for (const v of vals) {
+      const b = chk >>> 25;
+      chk = (((chk & 0x1ffffff) << 5) ^ v) >>> 0;
+      for (let i = 0; i < 5; i++) if ((b >> i) & 1) chk = (chk ^ GEN[i]!) >>> 0;
+    }
+    return chk;
+  };
+  const good = encodeEntityId(generateSigningKey().publicKey);
+  const words = [...good.slice(4, 56)].map((c) => CHARSET.indexOf(c));
+  for (const pad of [1, 2, 4, 8, 15]) {
+    const data = [...words.slice(0, 51), (words[51]! & 0x10) | pad];
+    const hrp = [...'wot'].map((c) => c.charCodeAt(0) >> 5).concat([0], [...'wot'].map((c) => c.charCodeAt(0) & 31));
+    const pm = polymod([...hrp, ...data, 0, 0, 0, 0, 0, 0]) ^ 0x2bc830a3;
+    const check = Array.from({ length: 6 }, (_, i) => (pm >>> (5 * (5 - i))) & 31);
+    const id = 'wot1' + [...data, ...check].map((d) => CHARSET[d]).join('');
+    assert.is(polymod([...hrp, ...data, ...check]), 0x2bc830a3, 'the checksum is valid');
+    for (const form of [id, id.toUpperCase()]) {
+      assert.match(catchWot(() => decodeEntityId(form), `padding ${pad}`).message, /does not encode a 32-byte key/);
+    }
+  }
+});
+
 test('ids: a mistyped data character reports a checksum mismatch', () => {
   const id = encodeEntityId(generateSigningKey().publicKey);
   const c = id[20] === 'q' ? 'p' : 'q';

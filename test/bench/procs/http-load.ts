@@ -2,11 +2,12 @@
  * HTTP load generator for the directory benchmark, in its own process: `conns` keep-alive
  * connections, each with `depth` pipelined GET requests in flight (opened again every 500
  * requests), for `seconds`; paths are
- * drawn at random from a file of one path per line. Counts responses by status and prints
+ * drawn at random (seeded afresh each run) from a file of one path per line. Counts responses by status and prints
  * one JSON line. HTTP/1.1 responses are parsed just enough to split them (Content-Length).
  *
  *   node http-load.js HOST:PORT PATHS_FILE SECONDS CONNS DEPTH
  */
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 
@@ -20,7 +21,9 @@ const conns = Number(connsArg);
 const depth = Number(depthArg);
 const counts: Record<string, number> = {};
 let done = 0;
-let x = 0x9e3779b9;
+// A fresh seed per run: with a fixed one every run would ask the same keys in the same order,
+// and a server's cache would meet again exactly what the warm-up left in it.
+let x = randomInt(1, 2 ** 31);
 const rnd = (n: number): number => {
   x ^= x << 13;
   x ^= x >>> 17;
