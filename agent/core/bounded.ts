@@ -33,8 +33,8 @@ export class BoundedMap<V> {
   }
 
   set(key: string, v: V, exp: number): void {
-    if (this.map.has(key)) this.map.delete(key);
-    else if (this.map.size >= this.maxEntries) {
+    // Re-inserted, not updated in place: insertion order stays expiry order (see sweep).
+    if (!this.map.delete(key) && this.map.size >= this.maxEntries) {
       const oldest = this.map.keys().next().value;
       if (oldest !== undefined) this.map.delete(oldest);
     }
