@@ -40,8 +40,8 @@ export class BoundedMap<V> {
    * once per maxEntries / 16 inserts.
    */
   set(key: string, v: V, exp: number): void {
-    if (this.map.has(key)) this.map.delete(key);
-    else if (this.map.size >= this.maxEntries) {
+    // Re-inserted, not updated in place: insertion order stays expiry order (see sweep).
+    if (!this.map.delete(key) && this.map.size >= this.maxEntries) {
       let n = Math.max(1, this.maxEntries >>> 4);
       for (const k of this.map.keys()) {
         this.map.delete(k);

@@ -182,7 +182,7 @@ export const CORE_DEFAULTS: CoreConfig = {
   messageTtlMs: 7 * 24 * 3600_000,
   retryBaseMs: 1000,
   maxRetryMs: 5 * 60_000,
-  rings: [1, 2, 3, 4, 6, 8, 16],
+  rings: [1, 2, 3, 4, 6, 7, 8, 16],
   ringWaitPerHopMs: 250,
   queryPerNeighbour: { ratePerSec: 20, burst: 40 },
   queryGlobal: { ratePerSec: 200, burst: 400 },

@@ -8,20 +8,28 @@
  * them on commit.
  */
 export class RollbackHooks {
-  private readonly levels: Array<Array<() => void>> = [];
+  /** One entry per open level: its hooks, or null while it has none (most never get one). */
+  private readonly levels: Array<Array<() => void> | null> = [];
 
   /** Runs `fn` as one level; `fn` is the store's own transaction call. */
   run<T>(fn: () => T): T {
-    this.levels.push([]);
+    this.levels.push(null);
     let ok = false;
     try {
       const r = fn();
       ok = true;
       return r;
     } finally {
-      const mine = this.levels.pop()!;
-      if (ok) this.levels[this.levels.length - 1]?.push(...mine);
-      else for (let i = mine.length - 1; i >= 0; i--) mine[i]!();
+      const mine = this.levels.pop();
+      if (mine) {
+        const top = this.levels.length - 1;
+        if (!ok) for (let i = mine.length - 1; i >= 0; i--) mine[i]!();
+        else if (top >= 0) {
+          const parent = this.levels[top];
+          if (parent) parent.push(...mine);
+          else this.levels[top] = mine;
+        }
+      }
     }
   }
 
@@ -32,6 +40,10 @@ export class RollbackHooks {
 
   /** Registers `undo` with the innermost open level; outside any transaction it is dropped. */
   add(undo: () => void): void {
-    this.levels[this.levels.length - 1]?.push(undo);
+    const top = this.levels.length - 1;
+    if (top < 0) return;
+    const mine = this.levels[top];
+    if (mine) mine.push(undo);
+    else this.levels[top] = [undo];
   }
 }

@@ -4,7 +4,8 @@
  * other by expanding rings; the same pairs' first discoveries are repeated as one full flood
  * (ttl 16) each, on the same graph and keys. Reports messages (queries + replies) per
  * discovery against the trust edges, the expanding ring's advantage at the median, the
- * success rate, and the wall time per discovery (issue 8: 1,000 in under a minute).
+ * success rate, and the wall time of all 1,000 expanding-ring discoveries, measured (issue 8:
+ * under a minute); building the network is timed apart and not counted.
  */
 import { discoveryScenario } from '../sim/scenarios.js';
 import { compare, type Bench, type BenchOptions, type BenchReport } from './lib.js';
@@ -15,12 +16,13 @@ export const discoveryBench: Bench = {
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
     const nodes = opts.quick ? 300 : 10_000;
-    const discoveries = opts.quick ? 4 : 50;
+    // 1,000 take 8–15 minutes here: `--full` runs them all; by default 200, measured the same way.
+    const discoveries = opts.quick ? 4 : opts.full ? 1000 : 200;
     const floodSample = opts.quick ? 2 : 5;
     opts.log(`discovery: ${discoveries} expanding-ring discoveries and ${floodSample} full floods on ${nodes} agents`);
     const r = discoveryScenario({ nodes, degree: 8, seed: 'bench-discovery', discoveries, floodSample });
     const perDiscoveryMs = r.ringWallMs / r.discoveries;
-    const thousand = (perDiscoveryMs * 1000) / 1000;
+    const allSeconds = r.ringWallMs / 1000;
     return {
       name: 'discovery',
       title: this.title,
@@ -29,7 +31,11 @@ export const discoveryBench: Bench = {
         compare({ name: 'expanding ring: messages per discovery (median)', value: r.ringMedian, unit: 'msgs', baseline: { name: 'full flood', value: r.floodMedian }, lowerIsBetter: true, target: '≥ 5× cheaper', met: r.ringAdvantage >= 5 }),
         { name: 'discoveries that found a route', value: r.successRate * 100, unit: '%' },
         { name: 'wall time per discovery (expanding ring)', value: perDiscoveryMs, unit: 'ms' },
-        { name: `1,000 discoveries at that pace (${r.discoveries} run)`, value: thousand, unit: 's', target: '< 60 s', met: thousand < 60 },
+        { name: 'CPU time of this process for them (per discovery)', value: r.ringCpuMs / r.discoveries, unit: 'ms' },
+        { name: `wall time of all ${r.discoveries.toLocaleString('en-US')} expanding-ring discoveries`, value: allSeconds, unit: 's', ...(opts.quick || r.discoveries < 1000 ? {} : { target: '1,000 in < 60 s', met: allSeconds < 60 }) },
+        ...(opts.quick || r.discoveries >= 1000
+          ? []
+          : [{ name: `1,000 at that pace (${r.discoveries} run; --full runs 1,000)`, value: (perDiscoveryMs * 1000) / 1000, unit: 's', target: '1,000 in < 60 s', met: perDiscoveryMs * 1000 < 60_000 }]),
       ],
       details: r as unknown as Record<string, unknown>,
       notes: [

@@ -22,6 +22,7 @@ export const BENCHES: Bench[] = [relayBench, relayCoreBench, verifyBench, crypto
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const full = args.includes('--full');
 if (args.includes('--list')) {
   for (const b of BENCHES) process.stdout.write(`${b.name.padEnd(10)} ${b.title}\n`);
   process.exit(0);
@@ -37,7 +38,7 @@ let failed = 0;
 const t0 = performance.now();
 for (const b of chosen) {
   try {
-    const report = await b.run({ quick, log: (l) => process.stderr.write(`  ${l}\n`) });
+    const report = await b.run({ quick, full, log: (l) => process.stderr.write(`  ${l}\n`) });
     const m = machine();
     process.stdout.write(`\n${table(report, m)}\n`);
     if (!quick) process.stdout.write(`  written to ${writeResult(report, m)}\n`);

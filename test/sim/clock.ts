@@ -63,6 +63,13 @@ export class VirtualClock {
     };
   }
 
+  /** Like schedule, for an event that is never cancelled (no Timer is made). */
+  post(atMs: number, fn: () => void): void {
+    if (Number.isNaN(atMs)) throw new WotError('ERR_BAD_REQUEST', 'VirtualClock.post: time is NaN');
+    this.push({ at: Math.max(atMs, this.t), seq: this.seq++, fn });
+    this.live++;
+  }
+
   after(delayMs: number, fn: () => void): Timer {
     return this.schedule(this.t + Math.max(0, delayMs), fn);
   }
