@@ -296,6 +296,8 @@ export interface ListHooks {
 }
 
 /** A hop still answering gets at most this many custody deadlines (stallMs each) for one envelope. */
+/** How stale a neighbour's last-heard time may be (well under stallMs). */
+const HEARD_GRAIN_MS = 100;
 const STALL_PATIENCE = 12;
 /** How often the certificate and address-book tables are pruned to their bounds. */
 const PRUNE_EVERY_MS = 60_000;
@@ -720,7 +722,10 @@ export class AgentCore {
     const n = this.neighbours.get(link);
     if (!n) return [];
     const heard = this.mono();
-    this.heardFrom.set(n.entityHex, heard, heard + 60_000);
+    // Refreshed at most every HEARD_GRAIN_MS, not per message: re-inserting a Map entry for
+    // every message was ~7 % of a busy agent's time; stillBusy needs it to within stallMs.
+    const last = this.heardFrom.get(n.entityHex, heard);
+    if (last === undefined || heard - last >= HEARD_GRAIN_MS) this.heardFrom.set(n.entityHex, heard, heard + 60_000);
     try {
       switch (msg.t) {
         case MsgType.ENVELOPE:

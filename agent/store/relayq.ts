@@ -133,6 +133,8 @@ const fromEntry = (e: JournalEntry): RelayRow => ({
 /** Oldest received first, as the SQL queries order them (insertion breaks ties there). */
 const byReceived = (a: RelayRow, b: RelayRow): number => a.receivedAt - b.receivedAt;
 
+const sameId = (a: Uint8Array, b: Uint8Array): boolean => a === b || Buffer.compare(a, b) === 0;
+
 export class RelayQueueRepo {
   private readonly sInsert: Database.Statement<[Record<string, unknown>]>;
   private readonly sGet: Database.Statement<[Uint8Array], RelayDbRow>;
@@ -161,6 +163,14 @@ export class RelayQueueRepo {
   /** Hot envelopes taken in the open transaction: journaled when it commits. */
   private fresh: RelayRow[] = [];
   private nextSeq: number;
+  /**
+   * Read-through caches of the cold part, valid inside one Store.tx until the repository
+   * writes a cold row (and dropped when the transaction ends): the id has() just found
+   * absent (insert() checks it again), and the counts read for the queue bounds.
+   */
+  private absent: Uint8Array | null = null;
+  private coldTotals: QueueCount | null = null;
+  private readonly coldCounts = new Map<string, QueueCount>();
 
   constructor(
     private readonly db: Database.Database,
@@ -226,7 +236,15 @@ export class RelayQueueRepo {
     })();
   }
 
+  /** Forgets what the cold-part caches hold (a cold write, or the transaction ended). */
+  private coldChanged(): void {
+    this.absent = null;
+    this.coldTotals = null;
+    this.coldCounts.clear();
+  }
+
   private coldInsert(row: RelayRow): boolean {
+    this.coldChanged();
     return (
       this.sInsert.run({
         id: row.id,
@@ -248,7 +266,8 @@ export class RelayQueueRepo {
    * transaction, while the hot part has room, the envelope goes there (journaled at commit).
    */
   insert(row: RelayRow): boolean {
-    if (this.hot.has(row.id) || this.sHas.get(row.id) !== undefined) return false;
+    if (this.hot.has(row.id)) return false;
+    if (!(this.absent !== null && this.hooks.inTx() && sameId(this.absent, row.id)) && this.sHas.get(row.id) !== undefined) return false;
     const t = this.hot.totals();
     if (!this.hooks.inTx() || t.n >= HOT_MAX || t.bytes + row.envelope.length > HOT_MAX_BYTES) return this.coldInsert(row);
     this.hot.insert(row);
@@ -268,6 +287,7 @@ export class RelayQueueRepo {
    * all gone is deleted). Store.tx calls it just before the outermost commit.
    */
   beforeCommit(): void {
+    this.coldChanged();
     const fresh = this.fresh.filter((r) => this.hot.has(r.id) && !this.slotOf.has(k(r.id)));
     this.fresh = [];
     if (fresh.length > 0) {
@@ -339,7 +359,13 @@ export class RelayQueueRepo {
   }
 
   has(id: Uint8Array): boolean {
-    return this.hot.has(id) || this.sHas.get(id) !== undefined;
+    if (this.hot.has(id)) return true;
+    if (this.sHas.get(id) !== undefined) return true;
+    if (this.hooks.inTx()) {
+      this.absent = id;
+      this.hooks.onRollback(() => this.coldChanged());
+    }
+    return false;
   }
 
   /** Releases custody. Returns false when no row has that id. */
@@ -348,6 +374,7 @@ export class RelayQueueRepo {
       this.releaseHot(id);
       return true;
     }
+    this.coldChanged();
     return this.sDelete.run(id).changes > 0;
   }
 
@@ -374,6 +401,7 @@ export class RelayQueueRepo {
         dep: opts.dep === undefined ? row.dep : opts.dep,
       });
     }
+    this.coldChanged();
     return (
       this.sReschedule.run({
         id,
@@ -412,15 +440,26 @@ export class RelayQueueRepo {
   /** Messages and bytes waiting for `waitFor` (O(1)). */
   countFor(waitFor: Uint8Array): QueueCount {
     const h = this.hot.countFor(waitFor);
-    const r = this.sCountFor.get(waitFor);
-    return r ? { n: r.n + h.n, bytes: r.bytes + h.bytes } : h;
+    const r = this.cached(this.coldCounts.get(k(waitFor)), () => this.sCountFor.get(waitFor) ?? { n: 0, bytes: 0 }, (c) => this.coldCounts.set(k(waitFor), c));
+    return { n: r.n + h.n, bytes: r.bytes + h.bytes };
   }
 
   /** Messages and bytes in the whole queue (O(1)). */
   totals(): QueueCount {
     const h = this.hot.totals();
-    const r = this.sTotals.get()!;
+    const r = this.cached(this.coldTotals, () => this.sTotals.get()!, (c) => (this.coldTotals = c));
     return { n: r.n + h.n, bytes: r.bytes + h.bytes };
+  }
+
+  /** A cold count from the cache inside Store.tx, else read (and cached when inside one). */
+  private cached(hit: QueueCount | null | undefined, read: () => QueueCount, keep: (c: QueueCount) => void): QueueCount {
+    if (hit && this.hooks.inTx()) return hit;
+    const c = read();
+    if (this.hooks.inTx()) {
+      keep({ n: c.n, bytes: c.bytes });
+      this.hooks.onRollback(() => this.coldChanged());
+    }
+    return c;
   }
 
   /** Counts per waitFor, most messages first (then most bytes, then waitFor bytes ascending). */
@@ -453,6 +492,7 @@ export class RelayQueueRepo {
       const more = n < 0 ? -1 : n - ids.length;
       if (more !== 0) {
         for (const { id } of this.sExpiredIds.all(now, more)) {
+          this.coldChanged();
           this.sDelete.run(id);
           ids.push(id);
         }

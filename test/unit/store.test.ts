@@ -1148,4 +1148,31 @@ test('relayq hot part: outside a transaction everything is a cold row; the hot p
   s.close();
 });
 
+test('relayq counts read inside a transaction follow its own writes (hot and cold) and its rollback', () => {
+  const s = Store.open(tmpDb());
+  s.relayq.insert(relayRow(1)); // outside a transaction: a cold row
+  s.tx(() => {
+    assert.equal(s.relayq.totals(), { n: 1, bytes: 2 });
+    assert.not.ok(s.relayq.has(id16(2)));
+    assert.ok(s.relayq.insert(relayRow(2)), 'the id has() found absent is taken (hot)');
+    assert.not.ok(s.relayq.insert(relayRow(1)), 'a cold id is still refused');
+    assert.equal([s.relayq.totals(), s.relayq.countFor(key(210))], [{ n: 2, bytes: 5 }, { n: 2, bytes: 5 }]);
+    s.relayq.reschedule(id16(2), key(211), 50); // starts to wait: a cold row now
+    assert.equal([s.relayq.totals(), s.relayq.countFor(key(210)), s.relayq.countFor(key(211))], [{ n: 2, bytes: 5 }, { n: 1, bytes: 2 }, { n: 1, bytes: 3 }]);
+    s.relayq.delete(id16(1));
+    assert.equal([s.relayq.totals(), s.relayq.countFor(key(210))], [{ n: 1, bytes: 3 }, { n: 0, bytes: 0 }]);
+  });
+  assert.throws(() =>
+    s.tx(() => {
+      assert.equal(s.relayq.totals().n, 1);
+      s.relayq.insert(relayRow(3));
+      s.relayq.delete(id16(2));
+      assert.equal(s.relayq.totals().n, 1);
+      throw new Error('boom');
+    }),
+  );
+  assert.equal([s.relayq.totals(), s.relayq.has(id16(2)), s.relayq.has(id16(3))], [{ n: 1, bytes: 3 }, true, false]);
+  s.close();
+});
+
 test.run();
