@@ -193,6 +193,18 @@ export class MemoryRelayQueueRepo implements RelayQueue {
   }
 
   expire(now: number, limit: number): Uint8Array[] {
+    const gone = this.expired(now, limit);
+    for (const r of gone) this.delete(r.id);
+    return gone.map((r) => r.id);
+  }
+
+  /** The rows expire() would delete now, soonest expiry first; the caller deletes them all. */
+  expiring(now: number, limit: number): RelayRow[] {
+    return this.expired(now, limit).map(copyRelay);
+  }
+
+  /** Rows with expiresAt <= now, soonest first, at most `limit`; minExp moves past them. */
+  private expired(now: number, limit: number): RelayRec[] {
     if (!this.rows || now < this.minExp) return [];
     const out: RelayRec[] = [];
     let min = Infinity;
@@ -203,21 +215,7 @@ export class MemoryRelayQueueRepo implements RelayQueue {
     const gone = applyLimit(out.sort((a, b) => a.expiresAt - b.expiresAt || a.rowid - b.rowid), limit);
     // Expired rows beyond the limit stay: the bound must not pass them.
     this.minExp = gone.length < out.length ? Math.min(min, out[gone.length]!.expiresAt) : min;
-    for (const r of gone) this.delete(r.id);
-    return gone.map((r) => r.id);
-  }
-
-  /** The rows expire() would delete now, soonest expiry first, without deleting them. */
-  expiring(now: number, limit: number): RelayRow[] {
-    if (!this.rows || now < this.minExp) return [];
-    const out: RelayRec[] = [];
-    let min = Infinity;
-    for (const r of this.rows.values()) {
-      if (r.expiresAt <= now) out.push(r);
-      else if (r.expiresAt < min) min = r.expiresAt;
-    }
-    if (out.length === 0) this.minExp = min; // a lower bound again: later calls return at once
-    return applyLimit(out.sort((a, b) => a.expiresAt - b.expiresAt || a.rowid - b.rowid), limit).map(copyRelay);
+    return gone;
   }
 
   list(limit: number): RelayRow[] {

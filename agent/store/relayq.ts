@@ -169,6 +169,8 @@ export class RelayQueueRepo {
    * absent (insert() checks it again), and the counts read for the queue bounds.
    */
   private absent: Uint8Array | null = null;
+  /** Whether the open transaction has a hook to forget the caches if it rolls back. */
+  private cacheHooked = false;
   private coldTotals: QueueCount | null = null;
   private readonly coldCounts = new Map<string, QueueCount>();
 
@@ -238,6 +240,7 @@ export class RelayQueueRepo {
 
   /** Forgets what the cold-part caches hold (a cold write, or the transaction ended). */
   private coldChanged(): void {
+    this.cacheHooked = false;
     this.absent = null;
     this.coldTotals = null;
     this.coldCounts.clear();
@@ -271,11 +274,10 @@ export class RelayQueueRepo {
     const t = this.hot.totals();
     if (!this.hooks.inTx() || t.n >= HOT_MAX || t.bytes + row.envelope.length > HOT_MAX_BYTES) return this.coldInsert(row);
     this.hot.insert(row);
-    const rec = row;
-    this.fresh.push(rec);
+    this.fresh.push(row);
     this.hooks.onRollback(() => {
       this.hot.delete(row.id);
-      const i = this.fresh.indexOf(rec);
+      const i = this.fresh.indexOf(row);
       if (i >= 0) this.fresh.splice(i, 1);
     });
     return true;
@@ -363,7 +365,7 @@ export class RelayQueueRepo {
     if (this.sHas.get(id) !== undefined) return true;
     if (this.hooks.inTx()) {
       this.absent = id;
-      this.hooks.onRollback(() => this.coldChanged());
+      this.forgetOnRollback();
     }
     return false;
   }
@@ -451,13 +453,20 @@ export class RelayQueueRepo {
     return { n: r.n + h.n, bytes: r.bytes + h.bytes };
   }
 
+  /** One rollback hook per transaction for the caches, not one per cached read (a hot path). */
+  private forgetOnRollback(): void {
+    if (this.cacheHooked) return;
+    this.cacheHooked = true;
+    this.hooks.onRollback(() => this.coldChanged());
+  }
+
   /** A cold count from the cache inside Store.tx, else read (and cached when inside one). */
   private cached(hit: QueueCount | null | undefined, read: () => QueueCount, keep: (c: QueueCount) => void): QueueCount {
     if (hit && this.hooks.inTx()) return hit;
     const c = read();
     if (this.hooks.inTx()) {
       keep({ n: c.n, bytes: c.bytes });
-      this.hooks.onRollback(() => this.coldChanged());
+      this.forgetOnRollback();
     }
     return c;
   }
