@@ -15,6 +15,8 @@ export interface Sodium {
   crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
   /** X25519 public key of secret `n` (ephemeral keys, x25519.ts). */
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
+  /** X25519 agreement of secret `n` with public `p` (x25519.ts); throws when the result is all zero. */
+  crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
 }
 
 function load(): Sodium | null {

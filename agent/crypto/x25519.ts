@@ -11,6 +11,11 @@
  * storage (a ratchet key) is imported from JWK with its known public half. Ephemeral and
  * ratchet secrets never enter the cache, so they can be forgotten.
  *
+ * When libsodium loads (sodium.ts), an agreement is its `crypto_scalarmult` on the raw
+ * secret instead: no KeyObject at all, 2.2× cheaper than a JWK import plus OpenSSL's
+ * agreement and 1.3× cheaper than a cached one (measured here). The same checks apply
+ * either way: a non-canonical peer key is refused before, an all-zero secret after.
+ *
  * `isStrictBoxPublicKey` checks a public key on its own (canonical and not of low order)
  * before it is stored or used.
  */
@@ -18,7 +23,7 @@ import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from
 import { WotError } from '../wire/errors.js';
 import { asU8, concatBytes } from './bytes.js';
 import { randomBytes } from './hash.js';
-import { sodium } from './sodium.js';
+import { sodium, type Sodium } from './sodium.js';
 
 export interface BoxKey {
   readonly secretKey: Uint8Array;
@@ -63,8 +68,8 @@ export function generateBoxKey(): BoxKey {
 
 /**
  * A fresh key pair whose secret is never cached (ratchet and onion ephemerals): a random
- * secret, its public half from libsodium when it loads (then a fast JWK import), else from
- * OpenSSL. Not `generateKeyPairSync`: on Node 20, a garbage collection that frees its key
+ * secret, its public half from libsodium when it loads (which then also does its agreements:
+ * no KeyObject), else from OpenSSL. Not `generateKeyPairSync`: on Node 20, a garbage collection that frees its key
  * generation job while the same key is being exported deadlocks the process (the job's
  * destructor waits for the key's mutex, which the export holds) — seen in the test suite.
  */
@@ -73,9 +78,7 @@ export function generateEphemeralBoxKey(): BoxKey {
   if (!sodium) return boxKeyFromSecret(secretKey, false);
   const publicKey = new Uint8Array(32);
   sodium.crypto_scalarmult_base(publicKey, secretKey);
-  const box: BoxKey = Object.freeze({ secretKey, publicKey });
-  ownObjects.set(box, importPrivate(secretKey, publicKey));
-  return box;
+  return Object.freeze({ secretKey, publicKey });
 }
 
 /** The key pair of secret `sk`; `cache: false` keeps the secret out of the KeyObject cache. */
@@ -84,6 +87,11 @@ export function boxKeyFromSecret(sk: Uint8Array, cache = true): BoxKey {
     throw new WotError('ERR_BAD_FIELD', 'X25519 secret key must be 32 bytes');
   }
   const secretKey = Uint8Array.from(sk);
+  if (sodium) {
+    const publicKey = new Uint8Array(32);
+    sodium.crypto_scalarmult_base(publicKey, secretKey);
+    return Object.freeze({ secretKey, publicKey });
+  }
   const ko = cache ? cachedPrivate(secretKey) : importPrivate(secretKey);
   const spki = createPublicKey(ko).export({ format: 'der', type: 'spki' });
   const publicKey = Uint8Array.from(asU8(spki).subarray(spki.length - 32));
@@ -97,12 +105,14 @@ export function boxKeyFromSecret(sk: Uint8Array, cache = true): BoxKey {
  * own KeyObject when it was made here, else imported (fast, from JWK) for this call only.
  */
 export function x25519Ephemeral(own: BoxKey, publicKey: Uint8Array): Uint8Array {
+  if (sodium) return deriveSodium(sodium, checkSecret(own.secretKey), publicKey);
   const ko = ownObjects.get(own) ?? importPrivate(checkSecret(own.secretKey), own.publicKey);
   return derive(ko, publicKey);
 }
 
 /** Raw X25519 shared secret with a long-lived (cached) secret key; throws ERR_BAD_FIELD on wrong lengths, a non-canonical or a low-order peer point. */
 export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  if (sodium) return deriveSodium(sodium, checkSecret(secretKey), publicKey);
   return derive(cachedPrivate(checkSecret(secretKey)), publicKey);
 }
 
@@ -113,25 +123,45 @@ function checkSecret(secretKey: Uint8Array): Uint8Array {
   return secretKey;
 }
 
-function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
+function checkPeer(publicKey: Uint8Array): void {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
     throw new WotError('ERR_BAD_FIELD', `X25519 public key must be 32 bytes, got ${publicKey?.length}`);
   }
   if (!isCanonicalBoxPublicKey(publicKey)) {
     throw new WotError('ERR_BAD_FIELD', 'X25519 public key is not canonical (u >= 2^255 - 19, or the top bit set)');
   }
+}
+
+const LOW_ORDER = 'X25519 public key is a low-order point (shared secret would be zero)';
+
+function deriveSodium(s: Sodium, secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  checkPeer(publicKey);
+  const shared = new Uint8Array(32);
+  try {
+    s.crypto_scalarmult(shared, secretKey, publicKey);
+  } catch {
+    // libsodium refuses to return an all-zero secret itself.
+    throw new WotError('ERR_BAD_FIELD', LOW_ORDER);
+  }
+  return nonZero(shared);
+}
+
+function derive(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array {
+  checkPeer(publicKey);
   let shared: Uint8Array;
   try {
     shared = asU8(diffieHellman({ privateKey, publicKey: publicKeyObject(publicKey) }));
   } catch {
     // OpenSSL refuses to derive an all-zero secret itself.
-    throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');
+    throw new WotError('ERR_BAD_FIELD', LOW_ORDER);
   }
+  return nonZero(shared);
+}
+
+function nonZero(shared: Uint8Array): Uint8Array {
   let acc = 0;
   for (const b of shared) acc |= b;
-  if (acc === 0) {
-    throw new WotError('ERR_BAD_FIELD', 'X25519 public key is a low-order point (shared secret would be zero)');
-  }
+  if (acc === 0) throw new WotError('ERR_BAD_FIELD', LOW_ORDER);
   return shared;
 }
 

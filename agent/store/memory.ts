@@ -1423,14 +1423,21 @@ interface SessionRec extends SessionRow {
 export class MemorySessionRepo implements PublicOf<SessionRepo> {
   /** Keyed by sid; a replaced state drops the old object (nothing else refers to it). */
   private rows: Map<string, SessionRec> | undefined;
+  /** The same rows by peer, then sid: a peer's sessions without scanning everyone's (a list entity has one per subscriber). */
+  private byPeerKey: Map<string, Map<string, SessionRec>> | undefined;
   private nextRowid = 1;
 
   put(row: SessionRow): void {
     const rows = (this.rows ??= new Map());
     const key = k(row.sid);
     const old = rows.get(key);
-    if (old) rows.set(key, { ...old, state: row.state, usedAt: row.usedAt });
-    else rows.set(key, { ...row, rowid: this.nextRowid++ });
+    const rec = old ? { ...old, state: row.state, usedAt: row.usedAt } : { ...row, rowid: this.nextRowid++ };
+    rows.set(key, rec);
+    const pk = k(rec.peer);
+    const index = (this.byPeerKey ??= new Map());
+    let mine = index.get(pk);
+    if (!mine) index.set(pk, (mine = new Map()));
+    mine.set(key, rec);
   }
 
   get(sid: Uint8Array): SessionRow | undefined {
@@ -1439,14 +1446,18 @@ export class MemorySessionRepo implements PublicOf<SessionRepo> {
   }
 
   byPeer(peer: Uint8Array, limit: number): SessionRow[] {
-    if (!this.rows) return [];
-    const pk = k(peer);
-    const rows = [...this.rows.values()].filter((r) => k(r.peer) === pk).sort((a, b) => b.rank - a.rank || cmpBytes(b.sid, a.sid));
+    const mine = this.byPeerKey?.get(k(peer));
+    if (!mine) return [];
+    const rows = [...mine.values()].sort((a, b) => b.rank - a.rank || cmpBytes(b.sid, a.sid));
     return applyLimit(rows, limit).map(copySession);
   }
 
   delete(sid: Uint8Array): boolean {
-    return this.rows?.delete(k(sid)) ?? false;
+    const key = k(sid);
+    const r = this.rows?.get(key);
+    if (!r) return false;
+    this.forget(key, r);
+    return true;
   }
 
   count(): number {
@@ -1456,15 +1467,24 @@ export class MemorySessionRepo implements PublicOf<SessionRepo> {
   deleteUnusedBefore(before: number, limit: number): number {
     if (!this.rows) return 0;
     const victims = applyLimit([...this.rows.values()].filter((r) => r.usedAt < before).sort(byUse), limit);
-    for (const r of victims) this.rows.delete(k(r.sid));
+    for (const r of victims) this.forget(k(r.sid), r);
     return victims.length;
   }
 
   deleteOldest(n: number): number {
     if (!this.rows) return 0;
     const victims = applyLimit([...this.rows.values()].sort(byUse), n);
-    for (const r of victims) this.rows.delete(k(r.sid));
+    for (const r of victims) this.forget(k(r.sid), r);
     return victims.length;
+  }
+
+  private forget(key: string, r: SessionRec): void {
+    this.rows!.delete(key);
+    const pk = k(r.peer);
+    const mine = this.byPeerKey?.get(pk);
+    if (!mine) return;
+    mine.delete(key);
+    if (mine.size === 0) this.byPeerKey!.delete(pk);
   }
 }
 

@@ -912,6 +912,8 @@ for (const impl of IMPLS) {
     assert.is(s.sessions.delete(key(2, 16)), false);
     assert.is(s.sessions.get(key(2, 16)), undefined);
     assert.is(s.sessions.count(), 3);
+    assert.equal(s.sessions.byPeer(key(150), 10).map((r) => r.sid[0]), [3, 1], 'a deleted session is gone from its peer too; a replaced one keeps its peer');
+    assert.equal(s.sessions.byPeer(key(151), 10).map((r) => r.sid[0]), [4]);
   });
 
   t('sessions: deleteUnusedBefore and deleteOldest go least recently used first (ties: inserted first), limited', (s) => {
@@ -923,8 +925,11 @@ for (const impl of IMPLS) {
     assert.is(s.sessions.get(key(2, 16)), undefined);
     assert.is(s.sessions.deleteOldest(2), 2);
     assert.equal([1, 2, 3, 4].map((n) => s.sessions.get(key(n, 16)) !== undefined), [false, false, false, true]);
+    assert.equal(s.sessions.byPeer(key(150), 10), [], 'pruned sessions are gone from their peer too');
+    assert.equal(s.sessions.byPeer(key(151), 10).map((r) => r.sid[0]), [4]);
     assert.is(s.sessions.deleteUnusedBefore(1000, 10), 1);
     assert.is(s.sessions.count(), 0);
+    assert.equal(s.sessions.byPeer(key(151), 10), []);
   });
 
   t('onion tags: add once (a second add is a replay), has, purge expired soonest first, evictOldest, count', (s) => {
