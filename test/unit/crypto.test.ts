@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import nacl from 'tweetnacl';
 import {
@@ -22,6 +22,7 @@ import {
   generateEphemeralBoxKey,
   generateSigningKey,
   hkdfSha256,
+  hmacSha256,
   isCanonicalBoxPublicKey,
   isStrictPublicKey,
   open,
@@ -348,6 +349,38 @@ test('hkdf: RFC 5869 test case 3 (empty salt and info)', () => {
     toHex(hkdfSha256(ikm, new Uint8Array(0), '', 42)),
     '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8',
   );
+});
+
+test('hkdf: RFC 5869 test case 2 (80-byte salt, IKM and info: longer than a block)', () => {
+  const seq = (from: number) => Uint8Array.from({ length: 80 }, (_, i) => from + i);
+  assert.is(
+    toHex(hkdfSha256(seq(0x00), seq(0x60), seq(0xb0), 82)),
+    'b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87',
+  );
+});
+
+test('hmac and hkdf: key, message and output lengths on both sides of the block and scratch limits match node:crypto', () => {
+  const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7 + 1) & 0xff);
+  for (const kl of [0, 1, 31, 32, 33, 63, 64, 65, 100]) {
+    for (const ml of [0, 1, 32, 191, 192, 193, 300]) {
+      const key = bytes(kl, 1);
+      const msg = bytes(ml, 2);
+      const want = toHex(createHmac('sha256', key).update(msg).digest());
+      assert.is(toHex(hmacSha256(key, msg)), want, `hmac key ${kl} msg ${ml}`);
+      assert.is(toHex(hmacSha256(key, msg.subarray(0, ml >> 1), msg.subarray(ml >> 1))), want, `hmac in parts, key ${kl} msg ${ml}`);
+    }
+  }
+  for (const sl of [0, 32, 64, 65]) {
+    for (const il of [0, 20, 158, 159, 200]) {
+      for (const len of [1, 31, 32, 33, 44, 64, 100]) {
+        const ikm = bytes(32, 3);
+        const salt = bytes(sl, 4);
+        const info = bytes(il, 5);
+        assert.is(toHex(hkdfSha256(ikm, salt, info, len)), toHex(new Uint8Array(hkdfSync('sha256', ikm, salt, info, len))), `hkdf salt ${sl} info ${il} len ${len}`);
+      }
+    }
+  }
+  assert.is(toHex(hkdfSha256(bytes(32, 6), bytes(32, 7), 'wotrelay/v1/ratchet-mk', 44)), toHex(new Uint8Array(hkdfSync('sha256', bytes(32, 6), bytes(32, 7), 'wotrelay/v1/ratchet-mk', 44))), 'string info is UTF-8');
 });
 
 test('sha256: hashes the concatenation of its parts (FIPS 180 "abc")', () => {
