@@ -1466,7 +1466,11 @@ export class MemorySessionRepo implements PublicOf<SessionRepo> {
 
   deleteUnusedBefore(before: number, limit: number): number {
     if (!this.rows) return 0;
-    const victims = applyLimit([...this.rows.values()].filter((r) => r.usedAt < before).sort(byUse), limit);
+    // Runs every tick over every session (a list entity has one per subscriber): no copy of them all.
+    const unused: SessionRec[] = [];
+    for (const r of this.rows.values()) if (r.usedAt < before) unused.push(r);
+    if (unused.length === 0) return 0;
+    const victims = applyLimit(unused.sort(byUse), limit);
     for (const r of victims) this.forget(k(r.sid), r);
     return victims.length;
   }
