@@ -201,7 +201,9 @@ function keyAt(b: Uint8Array, off: number): number {
 function holds(c: NodeCache, slot: number, b: Uint8Array, off: number): boolean {
   const nodes = c.nodes;
   const at = slot * 32;
-  for (let i = 0; i < 32; i++) if (nodes[at + i] !== b[off + i]) return false;
+  for (let i = 0; i < 32; i += 4) {
+    if (nodes[at + i] !== b[off + i] || nodes[at + i + 1] !== b[off + i + 1] || nodes[at + i + 2] !== b[off + i + 2] || nodes[at + i + 3] !== b[off + i + 3]) return false;
+  }
   return true;
 }
 
