@@ -172,6 +172,8 @@ interface NodeCache {
   next: number;
   /** Nodes held. */
   size: number;
+  /** Pairs taken since the cache was made or cleared (clearing costs what was used). */
+  taken: number;
 }
 
 let cache: NodeCache | null = null;
@@ -188,6 +190,7 @@ function nodeCache(): NodeCache {
     table: new Int32Array(1 << TABLE_BITS),
     next: 0,
     size: 0,
+    taken: 0,
   };
   return cache;
 }
@@ -222,17 +225,23 @@ function unindex(c: NodeCache, slot: number): void {
   if (c.table[k] === slot + 1) c.table[k] = 0;
 }
 
+/** Drops what pair q holds. */
+function dropPair(c: NodeCache, q: number): void {
+  const kind = c.kind[q]!;
+  if (kind === 0) return;
+  unindex(c, 2 * q);
+  if (kind === 1) unindex(c, 2 * q + 1);
+  c.size -= kind === 1 ? 2 : 1;
+  c.roots[q] = undefined;
+  c.kind[q] = 0;
+}
+
 /** Takes the next pair of the ring, dropping what it held. */
 function takePair(c: NodeCache): number {
   const q = c.next;
   c.next = (q + 1) % PAIRS;
-  const kind = c.kind[q]!;
-  if (kind !== 0) {
-    unindex(c, 2 * q);
-    if (kind === 1) unindex(c, 2 * q + 1);
-    c.size -= kind === 1 ? 2 : 1;
-    c.roots[q] = undefined;
-  }
+  c.taken++;
+  dropPair(c, q);
   c.seq[q] = (c.seq[q]! + 1) | 0;
   return q;
 }
@@ -365,10 +374,11 @@ export function batchCacheStats(): { size: number; max: number; rootsVerified: n
 
 /** Forgets every verified root (tests measure cold verification with it). */
 export function clearBatchCache(): void {
-  if (!cache) return;
-  cache.table.fill(0);
-  cache.kind.fill(0);
-  cache.roots.fill(undefined);
-  cache.next = 0;
-  cache.size = 0;
+  const c = cache;
+  if (!c) return;
+  // Since the last clear, pairs were taken from 0 on: drop those (the table then holds nothing).
+  const used = Math.min(c.taken, PAIRS);
+  for (let q = 0; q < used; q++) dropPair(c, q);
+  c.next = 0;
+  c.taken = 0;
 }
