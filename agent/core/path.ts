@@ -13,7 +13,7 @@
  * neighbour it came from, and every batch signature (through its cache of verified roots)
  * before delivering.
  */
-import { concatBytes, merkleLeafOf, sameBytes as same, sha256, verifyBatchedLeaf } from '../crypto/index.js';
+import { HASH_INPUT_BYTES, concatBytes, digestInput, hashInput, leafPrefix, merkleLeafOf, sameBytes as same, sha256, verifyBatchedLeaf } from '../crypto/index.js';
 import { verifyCert, type AgentCert } from '../identity/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
@@ -30,6 +30,30 @@ export function hopSigningBytes(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: 
 /** The leaf of a hop's item: merkleLeaf(Domain.HOP, hopSigningBytes(…)), in one step. */
 export function hopLeaf(id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): Uint8Array {
   return merkleLeafOf(Domain.HOP, id, bodyHash, prevLeaf, next, agent);
+}
+
+const HOP_PREFIX = leafPrefix(Domain.HOP);
+
+/**
+ * True when hopLeaf(id, bodyHash, prevLeaf, next, agent) is `expected`: hashed from the shared
+ * off-heap input, compared where it lands (a recipient checks five of these per message).
+ */
+function hopLeafIs(expected: Uint8Array, id: Uint8Array, bodyHash: Uint8Array, prevLeaf: Uint8Array, next: Uint8Array, agent: Uint8Array): boolean {
+  const len = HOP_PREFIX.length + id.length + bodyHash.length + prevLeaf.length + next.length + agent.length;
+  if (len > HASH_INPUT_BYTES) return same(hopLeaf(id, bodyHash, prevLeaf, next, agent), expected);
+  const input = hashInput;
+  input.set(HOP_PREFIX, 0);
+  let off = HOP_PREFIX.length;
+  input.set(id, off);
+  off += id.length;
+  input.set(bodyHash, off);
+  off += bodyHash.length;
+  input.set(prevLeaf, off);
+  off += prevLeaf.length;
+  input.set(next, off);
+  off += next.length;
+  input.set(agent, off);
+  return same(digestInput(len), expected);
 }
 
 /**
@@ -77,11 +101,11 @@ export function verifyChain(env: Envelope, self: Uint8Array, fromAgent: Uint8Arr
     if (i > 0 && !same(env.hops[i - 1]!.n, cert.entity)) {
       throw new WotError('ERR_BAD_SIGNATURE', `hop ${i - 1} handed the message to another entity than hop ${i}`);
     }
-    const leaf = hopLeaf(env.id, bodyHash, prev, h.n, h.a);
-    if (!same(leaf, h.l)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} entry does not match the message and the hops before it`);
-    if (!verifyBatchedLeaf(h.a, leaf, h)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
+    // The leaf recomputed from the message must be the one the entry carries (so `h.l` is it).
+    if (!hopLeafIs(h.l, env.id, bodyHash, prev, h.n, h.a)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} entry does not match the message and the hops before it`);
+    if (!verifyBatchedLeaf(h.a, h.l, h)) throw new WotError('ERR_BAD_SIGNATURE', `hop ${i} signature does not verify`);
     path.push({ agent: h.a, entity: cert.entity, cert });
-    prev = leaf;
+    prev = h.l;
   }
   return path;
 }

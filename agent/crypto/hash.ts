@@ -42,6 +42,29 @@ function sodiumDigest(len: number): Uint8Array {
   return scratchOut.slice();
 }
 
+/** How many bytes `hashInput` holds. */
+export const HASH_INPUT_BYTES = SMALL;
+
+/**
+ * The shared off-heap input buffer of small hashes, for callers that hash many small inputs
+ * without allocating (Merkle proofs, hop leaves): write the input into its first `len` bytes
+ * and call digestInput(len) at once. Every other function of this module may overwrite it.
+ */
+export const hashInput: Uint8Array = scratchIn;
+
+/**
+ * SHA-256 of hashInput[0, len), len ≤ HASH_INPUT_BYTES, into a shared 32-byte buffer that is
+ * returned: valid only until the next hash of this module, so compare it or copy it at once.
+ */
+export function digestInput(len: number): Uint8Array {
+  if (sodium) {
+    sodium.crypto_hash_sha256(scratchOut, views[len]!);
+  } else {
+    scratchOut.set(oneShot ? oneShot('sha256', views[len]!, 'buffer') : createHash('sha256').update(views[len]!).digest());
+  }
+  return scratchOut;
+}
+
 /** SHA-256 of `data` (one part). */
 export function sha256One(data: Uint8Array): Uint8Array {
   if (sodium && data.length <= SMALL) {

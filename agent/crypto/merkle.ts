@@ -22,9 +22,8 @@
 import { Domain, Limits, type DomainTag } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import { sign, verify, type SigningKey } from './ed25519.js';
-import { ByteCache } from './bytecache.js';
 import { sameBytes as same } from './bytes.js';
-import { sha256, sha256One } from './hash.js';
+import { digestInput, hashInput, sha256 } from './hash.js';
 
 /** How an item proves it is in a signed batch: root signature, sibling path, directions. */
 export interface BatchSig {
@@ -52,7 +51,10 @@ function prefixOf(domain: DomainTag): Uint8Array {
   return p;
 }
 
-const digest = sha256One;
+/** The bytes a leaf of `domain` hashes before its item: 0x00 || utf8(domain) || 0x00. */
+export function leafPrefix(domain: DomainTag): Uint8Array {
+  return prefixOf(domain);
+}
 
 /** The leaf of an item: sha256(0x00 || utf8(domain) || 0x00 || bytes). */
 export function merkleLeaf(domain: DomainTag, bytes: Uint8Array): Uint8Array {
@@ -64,14 +66,12 @@ export function merkleLeafOf(domain: DomainTag, ...parts: Uint8Array[]): Uint8Ar
   return sha256(prefixOf(domain), ...parts);
 }
 
-const pair = new Uint8Array(65);
-pair[0] = 0x01;
-
 /** An inner node: sha256(0x01 || left || right). */
 export function merkleNode(left: Uint8Array, right: Uint8Array): Uint8Array {
-  pair.set(left, 1);
-  pair.set(right, 33);
-  return digest(pair);
+  hashInput[0] = 0x01;
+  hashInput.set(left, 1);
+  hashInput.set(right, 33);
+  return digestInput(65).slice();
 }
 
 /** The root of `leaves` (at least one) and each leaf's proof. */
@@ -122,69 +122,180 @@ export function signLeaves(key: SigningKey, leaves: readonly Uint8Array[]): Batc
 
 /**
  * The cache of verified nodes: inner nodes, roots and siblings known to lie under a root that
- * a public key signed, as a tree. Each entry names its node, its sibling and on which side
- * that sibling is, and its parent entry (hash of the pair); a root entry instead holds the
- * public key and the signature that were verified over it. An entry exists only because a
- * climb that ended at a verified root (or at an entry that did) computed its parent from it
- * and its sibling, so an entry's chain up is a proof that checked out.
+ * a public key signed, as a tree. Nodes are kept in pairs of siblings (the two children of
+ * one parent, left and right); a pair names its parent node, and a root (a pair of its own)
+ * the public key and the signature verified over it. A pair exists only because a climb that
+ * ended at a verified root (or at a node that did) computed its parent from its two nodes, so
+ * a node's chain up is a proof that checked out.
  *
- * A climb stops early only at an entry whose chain up is exactly the rest of its proof — the
+ * A climb stops early only at a node whose chain up is exactly the rest of its proof — the
  * same siblings, directions and number of levels — ending at a root verified with exactly its
  * `s` and public key; so an item is always checked in full, a cache hit only saves recomputing
  * hashes and the Ed25519 check that gave the same answer before. A wrong sibling, direction or
  * signature climbs to a root that must then verify.
  *
- * The entries live in a ByteCache (bytecache.ts) by their node: at most KNOWN_MAX, oldest
- * generation out first. An entry keeps its parents alive (at most MAX_PROOF of them), so
- * memory is bounded too.
+ * Storage is flat and allocated once (on first use), so a verification allocates nothing and
+ * leaves no objects for the garbage collector (which an object per node did: a third of the
+ * recipient's time went to collecting them): node hashes in one byte array of NODE_SLOTS × 32
+ * bytes, pairs in a ring of NODE_SLOTS / 2 (the oldest pair is overwritten first; each
+ * rewrite bumps the pair's sequence number, and a link up holds the sequence number it was
+ * made with, so a chain through an overwritten pair is a miss), and a direct-mapped look-up
+ * table from 19 bits of a node's hash to its slot (two nodes sharing those bits take turns:
+ * a miss, never a wrong hit, as every byte is compared). Memory: about 8 MiB, whatever comes.
  */
-interface Known {
-  node: Uint8Array;
-  /** The sibling hashed with `node` into `up.node`; null at a root. */
-  sib: Uint8Array | null;
-  /** 1 when `sib` is the left one. */
-  left: number;
-  up: Known | null;
-  /** At a root: the public key and the signature verified over it. */
-  pub: Uint8Array | null;
-  s: Uint8Array | null;
+const NODE_SLOTS = 131_072;
+const PAIRS = NODE_SLOTS >>> 1;
+const TABLE_BITS = 19;
+const NO_PARENT = -1;
+
+interface VerifiedRoot {
+  pub: Uint8Array;
+  s: Uint8Array;
 }
-const KNOWN_MAX = 131_072;
-const known = new ByteCache<Known>(KNOWN_MAX, (k) => k.node);
+
+interface NodeCache {
+  /** Node hashes: slot i at bytes [32 i, 32 i + 32). Pair q holds slots 2q (left) and 2q + 1 (right). */
+  nodes: Uint8Array;
+  /** Slot of pair q's parent node, or NO_PARENT for a root (then slot 2q is the root, 2q + 1 unused). */
+  parent: Int32Array;
+  /** The parent's pair's sequence number when the link was made. */
+  parentSeq: Int32Array;
+  /** Bumped each time pair q is rewritten. */
+  seq: Int32Array;
+  /** 0: pair q unused; 1: a pair of siblings; 2: a root. */
+  kind: Uint8Array;
+  /** What was verified over root pair q. */
+  roots: Array<VerifiedRoot | undefined>;
+  /** Look-up: 19 bits of a node's hash → its slot + 1 (0: none). */
+  table: Int32Array;
+  /** The pair to (re)write next. */
+  next: number;
+  /** Nodes held. */
+  size: number;
+  /** Pairs taken since the cache was made or cleared (clearing costs what was used). */
+  taken: number;
+}
+
+let cache: NodeCache | null = null;
 let rootsVerified = 0;
 
-/**
- * True when `k`'s chain up is siblings p[i..] with directions x >>> i and ends at a root that
- * `pub` signed with `s`.
- */
-function samePath(k: Known, pub: Uint8Array, p: readonly Uint8Array[], i: number, x: number, s: Uint8Array): boolean {
-  let e = k;
-  for (; e.up !== null; e = e.up, i++) {
-    if (i >= p.length || e.left !== ((x >>> i) & 1) || !same(e.sib!, p[i]!)) return false;
+function nodeCache(): NodeCache {
+  cache ??= {
+    nodes: new Uint8Array(NODE_SLOTS * 32),
+    parent: new Int32Array(PAIRS),
+    parentSeq: new Int32Array(PAIRS),
+    seq: new Int32Array(PAIRS),
+    kind: new Uint8Array(PAIRS),
+    roots: new Array<VerifiedRoot | undefined>(PAIRS).fill(undefined),
+    table: new Int32Array(1 << TABLE_BITS),
+    next: 0,
+    size: 0,
+    taken: 0,
+  };
+  return cache;
+}
+
+/** The look-up key of the 32-byte hash at b[off]: 19 bits of it (node hashes are SHA-256 output). */
+function keyAt(b: Uint8Array, off: number): number {
+  return (b[off]! << 11) | (b[off + 1]! << 3) | (b[off + 2]! >>> 5);
+}
+
+/** True when slot `slot` holds exactly the 32 bytes b[off, off + 32). */
+function holds(c: NodeCache, slot: number, b: Uint8Array, off: number): boolean {
+  const nodes = c.nodes;
+  const at = slot * 32;
+  for (let i = 0; i < 32; i += 4) {
+    if (nodes[at + i] !== b[off + i] || nodes[at + i + 1] !== b[off + i + 1] || nodes[at + i + 2] !== b[off + i + 2] || nodes[at + i + 3] !== b[off + i + 3]) return false;
   }
-  return i === p.length && same(e.s!, s) && same(e.pub!, pub);
+  return true;
+}
+
+/** The slot holding exactly the hash b[off, off + 32), or -1. */
+function find(c: NodeCache, b: Uint8Array, off: number): number {
+  const slot = c.table[keyAt(b, off)]! - 1;
+  return slot >= 0 && holds(c, slot, b, off) ? slot : -1;
+}
+
+function index(c: NodeCache, slot: number): void {
+  c.table[keyAt(c.nodes, slot * 32)] = slot + 1;
+}
+
+function unindex(c: NodeCache, slot: number): void {
+  const k = keyAt(c.nodes, slot * 32);
+  if (c.table[k] === slot + 1) c.table[k] = 0;
+}
+
+/** Drops what pair q holds. */
+function dropPair(c: NodeCache, q: number): void {
+  const kind = c.kind[q]!;
+  if (kind === 0) return;
+  unindex(c, 2 * q);
+  if (kind === 1) unindex(c, 2 * q + 1);
+  c.size -= kind === 1 ? 2 : 1;
+  c.roots[q] = undefined;
+  c.kind[q] = 0;
+}
+
+/** Takes the next pair of the ring, dropping what it held. */
+function takePair(c: NodeCache): number {
+  const q = c.next;
+  c.next = (q + 1) % PAIRS;
+  c.taken++;
+  dropPair(c, q);
+  c.seq[q] = (c.seq[q]! + 1) | 0;
+  return q;
 }
 
 /**
- * Remembers a verified climb: `climbed[j]` is the node at level j (the leaf at 0), `top` the
- * known entry of level climbed.length (the verified root, or where the climb met the cache).
- * Each level gets two entries, the climbed node and its sibling p[j], whose parent is the
- * level above; the next item of the same batch then usually meets a known node after one
- * hash, or none when it is a sibling seen already. The leaf itself is not kept (an item is
- * not verified twice in a row); its sibling is.
+ * True when the chain up from `slot` is siblings p[i..] with directions x >>> i and ends at a
+ * root that `pub` signed with `s`, every link of it still in place.
  */
-function remember(climbed: Uint8Array[], p: readonly Uint8Array[], x: number, top: Known): void {
-  let up = top;
-  for (let j = climbed.length - 1; j >= 0; j--) {
-    const left = (x >>> j) & 1;
-    // Copies: the node and siblings may be views into a received buffer about to be reused.
-    const node = j === 0 ? climbed[0]!.slice() : climbed[j]!;
-    const sib = p[j]!.slice();
-    known.set({ node: sib, sib: node, left: 1 - left, up, pub: null, s: null });
-    if (j === 0) break;
-    const self: Known = { node, sib, left, up, pub: null, s: null };
-    known.set(self);
+function samePath(c: NodeCache, slot: number, pub: Uint8Array, p: readonly Uint8Array[], i: number, x: number, s: Uint8Array): boolean {
+  let e = slot;
+  for (;;) {
+    const q = e >>> 1;
+    const up = c.parent[q]!;
+    if (up === NO_PARENT) {
+      const r = c.roots[q]!;
+      return i === p.length && same(r.s, s) && same(r.pub, pub);
+    }
+    // A node in the right slot has its sibling on the left: bit i set.
+    if (i >= p.length || (e & 1) !== ((x >>> i) & 1) || !holds(c, e ^ 1, p[i]!, 0)) return false;
+    if (c.seq[up >>> 1] !== c.parentSeq[q]) return false;
+    e = up;
+    i++;
+  }
+}
+
+/**
+ * The climb of the item being verified: its leaf at bytes [0, 32), the node of level j at
+ * [32 j, 32 j + 32). `levels[j]` is a view of level j, made once.
+ */
+const climb = new Uint8Array((Limits.MAX_PROOF + 1) * 32);
+const levels = Array.from({ length: Limits.MAX_PROOF + 1 }, (_, j) => climb.subarray(32 * j, 32 * j + 32));
+
+/**
+ * Remembers a verified climb: levels 0 .. `top` - 1 of `climb`, each with its sibling p[j] as
+ * one pair, under the node at `topSlot` (the verified root, or where the climb met the cache)
+ * whose pair had sequence number `topSeq`. The next item of the same batch then usually meets
+ * a known node after one hash, or none when its leaf is a sibling seen already.
+ */
+function remember(c: NodeCache, top: number, p: readonly Uint8Array[], x: number, topSlot: number, topSeq: number): void {
+  let up = topSlot;
+  let upSeq = topSeq;
+  for (let j = top - 1; j >= 0; j--) {
+    const q = takePair(c);
+    const self = 2 * q + ((x >>> j) & 1);
+    c.nodes.set(levels[j]!, self * 32);
+    c.nodes.set(p[j]!, (self ^ 1) * 32);
+    index(c, self);
+    index(c, self ^ 1);
+    c.parent[q] = up;
+    c.parentSeq[q] = upSeq;
+    c.kind[q] = 1;
+    c.size += 2;
     up = self;
+    upSeq = c.seq[q]!;
   }
 }
 
@@ -209,46 +320,65 @@ export function verifyBatchedLeaf(pub: Uint8Array, leaf: Uint8Array, sig: BatchS
     if (!(sig.s instanceof Uint8Array) || sig.s.length !== 64) return false;
     const p = sig.p ?? [];
     const x = sig.x ?? 0;
-    if (!Array.isArray(p) || p.length > Limits.MAX_PROOF || !Number.isInteger(x) || x < 0 || x >= 2 ** p.length) return false;
+    if (!Array.isArray(p) || p.length > Limits.MAX_PROOF || !Number.isInteger(x) || x < 0 || x >= 1 << p.length) return false;
     for (let i = 0; i < p.length; i++) {
       const sib = p[i];
       if (!(sib instanceof Uint8Array) || sib.length !== 32) return false;
     }
     if (!(leaf instanceof Uint8Array) || leaf.length !== 32) return false;
+    const c = nodeCache();
+    climb.set(leaf, 0);
     // The leaf itself may be known: the sibling of an item verified before.
-    const atLeaf = known.get(leaf);
-    if (atLeaf && samePath(atLeaf, pub, p, 0, x, sig.s)) return true;
-    let node = leaf;
-    const climbed: Uint8Array[] = [leaf];
+    const atLeaf = find(c, climb, 0);
+    if (atLeaf >= 0 && samePath(c, atLeaf, pub, p, 0, x, sig.s)) return true;
+    const input = hashInput;
+    input[0] = 0x01;
     for (let i = 0; i < p.length; i++) {
-      node = (x >>> i) & 1 ? merkleNode(p[i]!, node) : merkleNode(node, p[i]!);
+      if ((x >>> i) & 1) {
+        input.set(p[i]!, 1);
+        input.set(levels[i]!, 33);
+      } else {
+        input.set(levels[i]!, 1);
+        input.set(p[i]!, 33);
+      }
+      climb.set(digestInput(65), 32 * (i + 1));
       // A known node whose chain up is exactly the rest of this proof: done. (The same item
       // may be in several batches, so another path is not an error: climb on.)
-      const k = known.get(node);
-      if (k && samePath(k, pub, p, i + 1, x, sig.s)) {
-        remember(climbed, p, x, k);
+      const k = find(c, climb, 32 * (i + 1));
+      if (k >= 0 && samePath(c, k, pub, p, i + 1, x, sig.s)) {
+        remember(c, i + 1, p, x, k, c.seq[k >>> 1]!);
         return true;
       }
-      climbed.push(node);
     }
-    if (!verify(pub, Domain.BATCH, node, sig.s)) return false;
+    const root = levels[p.length]!;
+    if (!verify(pub, Domain.BATCH, root, sig.s)) return false;
     rootsVerified++;
-    climbed.pop(); // the root (the leaf itself for a batch of one)
-    const root: Known = { node: p.length === 0 ? leaf.slice() : node, sib: null, left: 0, up: null, pub: pub.slice(), s: sig.s.slice() };
-    known.set(root);
-    remember(climbed, p, x, root);
+    const q = takePair(c);
+    c.nodes.set(root, 64 * q);
+    index(c, 2 * q);
+    c.parent[q] = NO_PARENT;
+    c.roots[q] = { pub: pub.slice(), s: sig.s.slice() };
+    c.kind[q] = 2;
+    c.size += 1;
+    remember(c, p.length, p, x, 2 * q, c.seq[q]!);
     return true;
   } catch {
     return false;
   }
 }
 
-/** The verified-node cache's size and bound, and how many root signatures it has checked. */
+/** The verified-node cache's size and bound (nodes), and how many root signatures it has checked. */
 export function batchCacheStats(): { size: number; max: number; rootsVerified: number } {
-  return { size: known.size, max: known.max, rootsVerified };
+  return { size: cache?.size ?? 0, max: NODE_SLOTS, rootsVerified };
 }
 
 /** Forgets every verified root (tests measure cold verification with it). */
 export function clearBatchCache(): void {
-  known.clear();
+  const c = cache;
+  if (!c) return;
+  // Since the last clear, pairs were taken from 0 on: drop those (the table then holds nothing).
+  const used = Math.min(c.taken, PAIRS);
+  for (let q = 0; q < used; q++) dropPair(c, q);
+  c.next = 0;
+  c.taken = 0;
 }

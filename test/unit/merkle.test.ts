@@ -211,23 +211,53 @@ test('verified-node cache: bounded; driven far past its bound it holds, and evic
   const { max } = batchCacheStats();
   const per = 4096;
   const first = signBatch(key, Array.from({ length: per }, (_, i) => ({ domain: Domain.HOP, bytes: item(i) })));
-  // Batches until the cache's size falls: its second change of generation, which drops the
-  // generation that held the first batch.
+  // Batches until the cache is full, then as many again: every node of the first batch has
+  // been overwritten by then (the oldest go first).
   let peak = 0;
-  let drops = 0;
-  for (let b = 0; drops < 1; b++) {
-    assert.ok(b < 64, 'the cache never dropped anything');
+  let fullAt = -1;
+  for (let b = 0; fullAt < 0 || b < 2 * fullAt; b++) {
+    assert.ok(b < 64, `the cache never filled (${peak} of ${max})`);
     const sigs = b === 0 ? first : signBatch(key, Array.from({ length: per }, (_, i) => ({ domain: Domain.HOP, bytes: item(b * per + i) })));
     for (let i = 0; i < per; i++) if (!verifyBatched(key.publicKey, Domain.HOP, item(b * per + i), sigs[i]!)) assert.unreachable(`batch ${b} item ${i}`);
     const size = batchCacheStats().size;
-    if (size < peak) drops++;
+    assert.ok(size <= max, `${size} entries, bound ${max}`);
+    if (fullAt < 0 && size > max - 2 * per) fullAt = b + 1;
     peak = Math.max(peak, size);
   }
-  assert.ok(peak <= max, `${peak} entries, bound ${max}`);
-  assert.ok(peak > max / 2, `the bound was reached (${peak} of ${max})`);
+  assert.ok(peak > max - 2 * per, `the bound was reached (${peak} of ${max})`);
   const roots = batchCacheStats().rootsVerified;
   assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(7), first[7]!), 'an evicted batch verifies again');
   assert.is(batchCacheStats().rootsVerified - roots, 1, 'by its signature');
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(8), first[8]!), 'and its next item');
+  assert.is(batchCacheStats().rootsVerified - roots, 1, 'from the cache again');
+  clearBatchCache();
+  assert.is(batchCacheStats().size, 0, 'cleared');
+});
+
+test('verified-node cache: a chain whose root was overwritten is a miss; the root is checked again', () => {
+  clearBatchCache();
+  const verifyAll = (sigs: BatchSig[], base: number): void => {
+    for (let i = 0; i < sigs.length; i++) if (!verifyBatched(key.publicKey, Domain.HOP, item(base + i), sigs[i]!)) assert.unreachable(`item ${base + i}`);
+  };
+  // Batch a's item 0 leaves its root and three pairs of siblings (4 of the ring's pairs).
+  const a = signBatch(key, Array.from({ length: 8 }, (_, i) => ({ domain: Domain.HOP, bytes: item(i) })));
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(0), a[0]!));
+  // A batch of 2^k items verified in full takes 2^k pairs: fill the rest of the ring exactly,
+  // then one batch of one overwrites the oldest pair, batch a's root.
+  const ring = batchCacheStats().max / 2;
+  let base = 1000;
+  for (let left = ring - 4; left > 0; ) {
+    const n = 2 ** Math.min(12, Math.floor(Math.log2(left)));
+    verifyAll(signBatch(key, Array.from({ length: n }, (_, i) => ({ domain: Domain.HOP, bytes: item(base + i) }))), base);
+    base += n;
+    left -= n;
+  }
+  const roots = batchCacheStats().rootsVerified;
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(1), a[1]!), 'batch a before its root is overwritten');
+  assert.is(batchCacheStats().rootsVerified - roots, 0, 'from the cache');
+  verifyAll(signBatch(key, [{ domain: Domain.HOP, bytes: item(base) }]), base);
+  assert.ok(verifyBatched(key.publicKey, Domain.HOP, item(1), a[1]!), 'batch a after');
+  assert.is(batchCacheStats().rootsVerified - roots, 2, 'its root checked again (its lower pairs are still there)');
   clearBatchCache();
 });
 
