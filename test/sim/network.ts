@@ -23,7 +23,7 @@ import { MsgType } from '../../agent/wire/constants.js';
 import { WotError } from '../../agent/wire/errors.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
 import type { ContentKind, WireMessage } from '../../agent/wire/types.js';
-import { VirtualClock, type Timer } from './clock.js';
+import { VirtualClock, type ClockEvent, type Timer } from './clock.js';
 import { Rng } from './rng.js';
 import { simBoxKey, simIssueCert, simSigningKey } from './keys.js';
 import type { Graph } from './graphs.js';
@@ -103,6 +103,24 @@ interface Conn {
   lastBA: number;
 }
 
+/** One message on its way to a node. */
+interface Arrival {
+  from: NodeState;
+  conn: Conn;
+  toLink: LinkId;
+  msg: WireMessage;
+  bytes: Uint8Array | undefined;
+}
+
+/**
+ * Everything arriving at one node at one instant: one clock event (itself, no closure) handed
+ * over in one `core.batch`.
+ */
+interface ArrivalBox extends ClockEvent {
+  readonly to: NodeState;
+  readonly items: Arrival[];
+}
+
 class NodeState implements SimNode {
   core!: AgentCore;
   alive = true;
@@ -110,8 +128,11 @@ class NodeState implements SimNode {
   readonly byPeer = new Map<number, Conn>();
   nextLink = 1;
   tickTimer: Timer | null = null;
-  /** Messages arriving at one virtual instant, handed over together (SimNetwork.deliver). */
-  readonly arrivals = new Map<number, Array<{ from: NodeState; conn: Conn; toLink: LinkId; msg: WireMessage; bytes: Uint8Array | undefined }>>();
+  /**
+   * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver). A handful at most
+   * (a link's latency and jitter span a few milliseconds): a scan beats a Map keyed by time.
+   */
+  readonly boxes: ArrivalBox[] = [];
   lastActive = -Infinity;
   readonly coreRng: Rng;
   readonly netRng: Rng;
@@ -619,18 +640,29 @@ export class SimNetwork {
     this.inFlight++;
     // Everything arriving at one node at one instant is handed over in one event, as the
     // daemon commits what arrived in one event-loop turn together (one signing batch).
-    let box = to.arrivals.get(at);
-    if (!box) {
-      to.arrivals.set(at, (box = []));
-      this.clock.post(at, () => this.deliver(to, at));
+    let box: ArrivalBox | undefined;
+    for (const b of to.boxes) {
+      if (b.at === at) {
+        box = b;
+        break;
+      }
     }
-    box.push({ from, conn, toLink, msg, bytes });
+    if (!box) {
+      box = { at, fn: this.deliverBox, to, items: [] };
+      to.boxes.push(box);
+      this.clock.postEvent(box);
+    }
+    box.items.push({ from, conn, toLink, msg, bytes });
   }
 
-  private deliver(to: NodeState, at: number): void {
-    const box = to.arrivals.get(at);
-    if (!box) return;
-    to.arrivals.delete(at);
+  private readonly deliverBox = (box: ArrivalBox): void => this.deliver(box);
+
+  private deliver(ev: ArrivalBox): void {
+    const { to, at, items: box } = ev;
+    const boxes = to.boxes;
+    const i = boxes.indexOf(ev);
+    boxes[i] = boxes[boxes.length - 1]!;
+    boxes.pop();
     // The box is compacted in place to what is handed over (no second array per event).
     let k = 0;
     for (const item of box) {
