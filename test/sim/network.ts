@@ -51,6 +51,13 @@ export interface SimNetworkOptions {
   busyGraceMs?: number;
   /** Extra reason to keep a node ticking (in 'busy' mode). */
   keepTicking?: (node: SimNode) => boolean;
+  /**
+   * In 'busy' mode a node that was busy ticks once more even with nothing due (default true).
+   * false: when that tick comes and the node has no reason to tick (the reasons that keep a
+   * node ticking, see README), its core's tick() is not called — housekeeping only (sweeps,
+   * prunes), which changes no decision while nothing is due. Check with traceHash().
+   */
+  idleTick?: boolean;
   /** Keep every sent message for maxCopiesPerDirectedEdge (default true; turn off for huge floods). */
   record?: boolean;
   /** Delay from a dial to the link coming up (default 3 × latencyMs: Noise XX is 1.5 round trips). */
@@ -241,6 +248,7 @@ export class SimNetwork {
       busyGraceMs: opts.busyGraceMs ?? 120_000,
       record: opts.record ?? true,
       handshakeMs: opts.handshakeMs ?? 3 * latencyMs,
+      idleTick: opts.idleTick ?? true,
       ...(opts.keepTicking ? { keepTicking: opts.keepTicking } : {}),
     };
     if (!(this.opts.tickMs > 0)) throw new WotError('ERR_BAD_REQUEST', `SimNetwork: tickMs must be > 0, got ${this.opts.tickMs}`);
@@ -750,6 +758,7 @@ export class SimNetwork {
   private onTick(node: NodeState): void {
     node.tickTimer = null;
     if (!node.alive) return;
+    if (!this.opts.idleTick && !this.keepTicking(node, 0)) return;
     this.counters.ticks++;
     let produced = 0;
     this.call(node, 'tick', () => {
