@@ -20,7 +20,7 @@ export interface Timer {
 /**
  * An event the caller owns (see `postEvent`): `fn(ev)` runs at `at`. Letting the event object
  * carry its own state saves a closure and a wrapper per event (the simulator's deliveries).
- * `fn` is null once it ran (or, for a Timer's event, was cancelled).
+ * `fn` is null once it ran or was cancelled.
  */
 export interface ClockEvent {
   at: number;
@@ -65,15 +65,7 @@ export class VirtualClock {
   schedule(atMs: number, fn: () => void): Timer {
     const ev: ClockEvent = { at: atMs, fn };
     this.postEvent(ev);
-    return {
-      at: ev.at,
-      cancel: () => {
-        if (ev.fn) {
-          ev.fn = null;
-          this.live--;
-        }
-      },
-    };
+    return { at: ev.at, cancel: () => this.cancel(ev) };
   }
 
   /** Like schedule, for an event that is never cancelled (no Timer is made). */
@@ -82,8 +74,9 @@ export class VirtualClock {
   }
 
   /**
-   * Schedules a caller-made event, never cancelled (like post): `ev.fn(ev)` runs at `ev.at`
-   * (moved up to now if in the past). The clock sets `ev.fn` to null when it runs.
+   * Schedules a caller-made event: `ev.fn(ev)` runs at `ev.at` (moved up to now if in the
+   * past), unless given to `cancel` first. The clock sets `ev.fn` to null when it runs; an
+   * event object is posted once.
    */
   postEvent(ev: ClockEvent): void {
     if (Number.isNaN(ev.at)) throw new WotError('ERR_BAD_REQUEST', 'VirtualClock: event time is NaN');
@@ -96,6 +89,14 @@ export class VirtualClock {
     }
     b.evs.push(ev);
     this.live++;
+  }
+
+  /** Cancels an event given to postEvent that has not run yet (no-op if it ran). */
+  cancel(ev: ClockEvent): void {
+    if (ev.fn) {
+      ev.fn = null;
+      this.live--;
+    }
   }
 
   after(delayMs: number, fn: () => void): Timer {

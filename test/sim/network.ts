@@ -23,7 +23,7 @@ import { MsgType } from '../../agent/wire/constants.js';
 import { WotError } from '../../agent/wire/errors.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
 import type { ContentKind, WireMessage } from '../../agent/wire/types.js';
-import { VirtualClock, type ClockEvent, type Timer } from './clock.js';
+import { VirtualClock, type ClockEvent } from './clock.js';
 import { Rng } from './rng.js';
 import { simBoxKey, simIssueCert, simSigningKey } from './keys.js';
 import type { Graph } from './graphs.js';
@@ -128,13 +128,18 @@ interface ArrivalBox extends ClockEvent {
   readonly items: Arrival[];
 }
 
+/** A node's next tick: one object per tick, no closure or Timer (a flood schedules ~10,000). */
+interface TickEvent extends ClockEvent {
+  readonly node: NodeState;
+}
+
 class NodeState implements SimNode {
   core!: AgentCore;
   alive = true;
   readonly links = new Map<LinkId, Conn>();
   readonly byPeer = new Map<number, Conn>();
   nextLink = 1;
-  tickTimer: Timer | null = null;
+  tickTimer: TickEvent | null = null;
   /**
    * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver). A handful at most
    * (a link's latency and jitter span a few milliseconds): a scan beats a Map keyed by time.
@@ -445,7 +450,7 @@ export class SimNetwork {
     const node = this.nodeState(i);
     if (!node.alive) return;
     node.alive = false;
-    node.tickTimer?.cancel();
+    if (node.tickTimer) this.clock.cancel(node.tickTimer);
     node.tickTimer = null;
     const conns = [...node.byPeer.values()];
     // Take every link down first, so nothing the dying core does can use one.
@@ -752,8 +757,11 @@ export class SimNetwork {
     const tick = this.opts.tickMs;
     const base = this.t0 + node.phase;
     const k = Math.floor((this.clock.now() - base) / tick) + 1;
-    node.tickTimer = this.clock.schedule(base + k * tick, () => this.onTick(node));
+    node.tickTimer = { at: base + k * tick, fn: this.tickFn, node };
+    this.clock.postEvent(node.tickTimer);
   }
+
+  private readonly tickFn = (ev: TickEvent): void => this.onTick(ev.node);
 
   private onTick(node: NodeState): void {
     node.tickTimer = null;
