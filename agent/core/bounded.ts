@@ -6,6 +6,15 @@
  */
 export class BoundedMap<V> {
   private readonly map = new Map<string, { v: V; exp: number }>();
+  /**
+   * No entry expires before this (Infinity when empty), so `sweep` returns without walking the
+   * map while nothing can be due: the core sweeps eight of these maps on every tick, and with
+   * thousands of agents ticking that walk was ~3 % of a simulated discovery.
+   */
+  private minExp = Infinity;
+  /** Every entry so far was stored with an expiry ≥ the one before (see `sweep`). */
+  private ordered = true;
+  private lastExp = -Infinity;
 
   constructor(readonly maxEntries: number) {}
 
@@ -49,6 +58,9 @@ export class BoundedMap<V> {
       }
     }
     this.map.set(key, { v, exp });
+    if (exp < this.lastExp) this.ordered = false;
+    this.lastExp = exp;
+    if (exp < this.minExp) this.minExp = exp;
   }
 
   delete(key: string): boolean {
@@ -62,12 +74,23 @@ export class BoundedMap<V> {
    * that expires out of order is dropped when read, or evicted by the size bound.
    */
   sweep(now: number, budget = 1000): void {
+    if (now < this.minExp) return;
+    if (this.map.size === 0) {
+      this.minExp = Infinity;
+      return;
+    }
     let n = 0;
     for (const [k, e] of this.map) {
-      if (e.exp > now || n >= budget) break;
+      if (e.exp > now) {
+        // Stored in expiry order, the first live entry expires first of all that are left.
+        if (this.ordered) this.minExp = e.exp;
+        return;
+      }
+      if (n >= budget) return;
       this.map.delete(k);
       n++;
     }
+    this.minExp = Infinity;
   }
 
   *values(now: number): IterableIterator<[string, V]> {

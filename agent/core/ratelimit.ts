@@ -53,6 +53,11 @@ export class KeyedBuckets {
   ) {}
 
   take(key: string, now: number): boolean {
+    return this.bucket(key, now).take(now);
+  }
+
+  /** `key`'s bucket, made full if it has none (the oldest key goes when at the bound). */
+  bucket(key: string, now: number): TokenBucket {
     let b = this.buckets.get(key);
     if (!b) {
       if (this.buckets.size >= this.maxKeys) {
@@ -62,7 +67,7 @@ export class KeyedBuckets {
       b = new TokenBucket(this.cfg, now);
       this.buckets.set(key, b);
     }
-    return b.take(now);
+    return b;
   }
 
   get size(): number {

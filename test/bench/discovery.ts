@@ -32,6 +32,7 @@ export const discoveryBench: Bench = {
         { name: 'discoveries that found a route', value: r.successRate * 100, unit: '%' },
         { name: 'wall time per discovery (expanding ring)', value: perDiscoveryMs, unit: 'ms' },
         { name: 'CPU time of this process for them (per discovery)', value: r.ringCpuMs / r.discoveries, unit: 'ms' },
+        { name: 'CPU time per message (query or reply, expanding ring)', value: (r.ringCpuMs * 1000) / Math.max(1, r.ringMean * r.discoveries), unit: 'µs' },
         { name: `wall time of all ${r.discoveries.toLocaleString('en-US')} expanding-ring discoveries`, value: allSeconds, unit: 's', ...(opts.quick || r.discoveries < 1000 ? {} : { target: '1,000 in < 60 s', met: allSeconds < 60 }) },
         ...(opts.quick || r.discoveries >= 1000
           ? []

@@ -1,7 +1,13 @@
 /**
- * VirtualClock: simulated time for test/sim. Events live in a binary min-heap keyed by
- * (time, insertion sequence), so events at the same time run in the order they were
- * scheduled and every run is deterministic. Nothing here touches the wall clock.
+ * VirtualClock: simulated time for test/sim. Events run in (time, insertion sequence) order,
+ * so events at the same time run in the order they were scheduled and every run is
+ * deterministic. Nothing here touches the wall clock.
+ *
+ * Layout: one bucket per distinct time holding its events in scheduling order, and a binary
+ * min-heap of the distinct times (plain numbers). A simulation has many events per time and
+ * few distinct times pending (the next few milliseconds of deliveries, the next second of
+ * ticks), so a push is a Map look-up and an append, and the heap compares numbers instead of
+ * walking thousands of event objects (the event heap was ~6 % of a 10,000-agent discovery run).
  */
 import { WotError } from '../../agent/wire/errors.js';
 
@@ -11,18 +17,28 @@ export interface Timer {
   cancel(): void;
 }
 
-interface Ev {
+/**
+ * An event the caller owns (see `postEvent`): `fn(ev)` runs at `at`. Letting the event object
+ * carry its own state saves a closure and a wrapper per event (the simulator's deliveries).
+ * `fn` is null once it ran or was cancelled.
+ */
+export interface ClockEvent {
   at: number;
-  seq: number;
-  fn: (() => void) | null;
+  fn: ((ev: never) => void) | null;
 }
 
-const before = (a: Ev, b: Ev): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+interface Bucket {
+  readonly at: number;
+  readonly evs: ClockEvent[];
+  /** Next event to run. */
+  i: number;
+}
 
 export class VirtualClock {
   private t: number;
-  private seq = 0;
-  private readonly heap: Ev[] = [];
+  private readonly buckets = new Map<number, Bucket>();
+  /** Min-heap of the times that have a bucket. */
+  private readonly times: number[] = [];
   private live = 0;
   /** Events run so far. */
   executed = 0;
@@ -42,32 +58,45 @@ export class VirtualClock {
 
   /** Time of the next event, or undefined when idle. */
   nextAt(): number | undefined {
-    this.dropCancelled();
-    return this.heap[0]?.at;
+    return this.front()?.at;
   }
 
   /** Runs fn at absolute time atMs (a time in the past runs at now, after what is already due). */
   schedule(atMs: number, fn: () => void): Timer {
-    if (Number.isNaN(atMs)) throw new WotError('ERR_BAD_REQUEST', 'VirtualClock.schedule: time is NaN');
-    const ev: Ev = { at: Math.max(atMs, this.t), seq: this.seq++, fn };
-    this.push(ev);
-    this.live++;
-    return {
-      at: ev.at,
-      cancel: () => {
-        if (ev.fn) {
-          ev.fn = null;
-          this.live--;
-        }
-      },
-    };
+    const ev: ClockEvent = { at: atMs, fn };
+    this.postEvent(ev);
+    return { at: ev.at, cancel: () => this.cancel(ev) };
   }
 
   /** Like schedule, for an event that is never cancelled (no Timer is made). */
   post(atMs: number, fn: () => void): void {
-    if (Number.isNaN(atMs)) throw new WotError('ERR_BAD_REQUEST', 'VirtualClock.post: time is NaN');
-    this.push({ at: Math.max(atMs, this.t), seq: this.seq++, fn });
+    this.postEvent({ at: atMs, fn });
+  }
+
+  /**
+   * Schedules a caller-made event: `ev.fn(ev)` runs at `ev.at` (moved up to now if in the
+   * past), unless given to `cancel` first. The clock sets `ev.fn` to null when it runs; an
+   * event object is posted once.
+   */
+  postEvent(ev: ClockEvent): void {
+    if (Number.isNaN(ev.at)) throw new WotError('ERR_BAD_REQUEST', 'VirtualClock: event time is NaN');
+    if (ev.at < this.t) ev.at = this.t;
+    let b = this.buckets.get(ev.at);
+    if (!b) {
+      b = { at: ev.at, evs: [], i: 0 };
+      this.buckets.set(ev.at, b);
+      this.heapPush(ev.at);
+    }
+    b.evs.push(ev);
     this.live++;
+  }
+
+  /** Cancels an event given to postEvent that has not run yet (no-op if it ran). */
+  cancel(ev: ClockEvent): void {
+    if (ev.fn) {
+      ev.fn = null;
+      this.live--;
+    }
   }
 
   after(delayMs: number, fn: () => void): Timer {
@@ -76,15 +105,15 @@ export class VirtualClock {
 
   /** Runs the next event; false when there is none. */
   step(): boolean {
-    this.dropCancelled();
-    const ev = this.pop();
-    if (!ev) return false;
-    this.t = ev.at;
-    const fn = ev.fn!;
+    const b = this.front();
+    if (!b) return false;
+    const ev = b.evs[b.i++]!;
+    this.t = b.at;
+    const fn = ev.fn as (ev: ClockEvent) => void;
     ev.fn = null;
     this.live--;
     this.executed++;
-    fn();
+    fn(ev);
     return true;
   }
 
@@ -112,44 +141,49 @@ export class VirtualClock {
     return n;
   }
 
-  // ---------------------------------------------------------------- heap
+  // ---------------------------------------------------------------- buckets and heap
 
-  private dropCancelled(): void {
-    while (this.heap.length > 0 && this.heap[0]!.fn === null) this.pop();
+  /** The earliest bucket with an event still to run (cancelled ones and spent buckets dropped). */
+  private front(): Bucket | undefined {
+    for (;;) {
+      const at = this.times[0];
+      if (at === undefined) return undefined;
+      const b = this.buckets.get(at)!;
+      while (b.i < b.evs.length && b.evs[b.i]!.fn === null) b.i++;
+      if (b.i < b.evs.length) return b;
+      this.buckets.delete(at);
+      this.heapPop();
+    }
   }
 
-  private push(ev: Ev): void {
-    const h = this.heap;
+  private heapPush(at: number): void {
+    const h = this.times;
     let i = h.length;
-    h.push(ev);
+    h.push(at);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(ev, h[p]!)) break;
+      if (h[p]! <= at) break;
       h[i] = h[p]!;
       i = p;
     }
-    h[i] = ev;
+    h[i] = at;
   }
 
-  private pop(): Ev | undefined {
-    const h = this.heap;
-    const top = h[0];
-    if (top === undefined) return undefined;
+  private heapPop(): void {
+    const h = this.times;
     const last = h.pop()!;
-    if (h.length > 0) {
-      let i = 0;
-      const n = h.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(h[r]!, h[l]!) ? r : l;
-        if (!before(h[c]!, last)) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
+    const n = h.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && h[r]! < h[l]! ? r : l;
+      if (h[c]! >= last) break;
+      h[i] = h[c]!;
+      i = c;
     }
-    return top;
+    h[i] = last;
   }
 }

@@ -23,7 +23,7 @@ import { MsgType } from '../../agent/wire/constants.js';
 import { WotError } from '../../agent/wire/errors.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
 import type { ContentKind, WireMessage } from '../../agent/wire/types.js';
-import { VirtualClock, type Timer } from './clock.js';
+import { VirtualClock, type ClockEvent } from './clock.js';
 import { Rng } from './rng.js';
 import { simBoxKey, simIssueCert, simSigningKey } from './keys.js';
 import type { Graph } from './graphs.js';
@@ -51,6 +51,13 @@ export interface SimNetworkOptions {
   busyGraceMs?: number;
   /** Extra reason to keep a node ticking (in 'busy' mode). */
   keepTicking?: (node: SimNode) => boolean;
+  /**
+   * In 'busy' mode a node that was busy ticks once more even with nothing due (default true).
+   * false: when that tick comes and the node has no reason to tick (the reasons that keep a
+   * node ticking, see README), its core's tick() is not called — housekeeping only (sweeps,
+   * prunes), which changes no decision while nothing is due. Check with traceHash().
+   */
+  idleTick?: boolean;
   /** Keep every sent message for maxCopiesPerDirectedEdge (default true; turn off for huge floods). */
   record?: boolean;
   /** Delay from a dial to the link coming up (default 3 × latencyMs: Noise XX is 1.5 round trips). */
@@ -103,15 +110,41 @@ interface Conn {
   lastBA: number;
 }
 
+/** One message on its way to a node. */
+interface Arrival {
+  from: NodeState;
+  conn: Conn;
+  toLink: LinkId;
+  msg: WireMessage;
+  bytes: Uint8Array | undefined;
+}
+
+/**
+ * Everything arriving at one node at one instant: one clock event (itself, no closure) handed
+ * over in one `core.batch`.
+ */
+interface ArrivalBox extends ClockEvent {
+  readonly to: NodeState;
+  readonly items: Arrival[];
+}
+
+/** A node's next tick: one object per tick, no closure or Timer (a flood schedules ~10,000). */
+interface TickEvent extends ClockEvent {
+  readonly node: NodeState;
+}
+
 class NodeState implements SimNode {
   core!: AgentCore;
   alive = true;
   readonly links = new Map<LinkId, Conn>();
   readonly byPeer = new Map<number, Conn>();
   nextLink = 1;
-  tickTimer: Timer | null = null;
-  /** Messages arriving at one virtual instant, handed over together (SimNetwork.deliver). */
-  readonly arrivals = new Map<number, Array<{ from: NodeState; conn: Conn; toLink: LinkId; msg: WireMessage; bytes: Uint8Array | undefined }>>();
+  tickTimer: TickEvent | null = null;
+  /**
+   * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver). A handful at most
+   * (a link's latency and jitter span a few milliseconds): a scan beats a Map keyed by time.
+   */
+  readonly boxes: ArrivalBox[] = [];
   lastActive = -Infinity;
   readonly coreRng: Rng;
   readonly netRng: Rng;
@@ -220,6 +253,7 @@ export class SimNetwork {
       busyGraceMs: opts.busyGraceMs ?? 120_000,
       record: opts.record ?? true,
       handshakeMs: opts.handshakeMs ?? 3 * latencyMs,
+      idleTick: opts.idleTick ?? true,
       ...(opts.keepTicking ? { keepTicking: opts.keepTicking } : {}),
     };
     if (!(this.opts.tickMs > 0)) throw new WotError('ERR_BAD_REQUEST', `SimNetwork: tickMs must be > 0, got ${this.opts.tickMs}`);
@@ -416,7 +450,7 @@ export class SimNetwork {
     const node = this.nodeState(i);
     if (!node.alive) return;
     node.alive = false;
-    node.tickTimer?.cancel();
+    if (node.tickTimer) this.clock.cancel(node.tickTimer);
     node.tickTimer = null;
     const conns = [...node.byPeer.values()];
     // Take every link down first, so nothing the dying core does can use one.
@@ -619,18 +653,29 @@ export class SimNetwork {
     this.inFlight++;
     // Everything arriving at one node at one instant is handed over in one event, as the
     // daemon commits what arrived in one event-loop turn together (one signing batch).
-    let box = to.arrivals.get(at);
-    if (!box) {
-      to.arrivals.set(at, (box = []));
-      this.clock.post(at, () => this.deliver(to, at));
+    let box: ArrivalBox | undefined;
+    for (const b of to.boxes) {
+      if (b.at === at) {
+        box = b;
+        break;
+      }
     }
-    box.push({ from, conn, toLink, msg, bytes });
+    if (!box) {
+      box = { at, fn: this.deliverBox, to, items: [] };
+      to.boxes.push(box);
+      this.clock.postEvent(box);
+    }
+    box.items.push({ from, conn, toLink, msg, bytes });
   }
 
-  private deliver(to: NodeState, at: number): void {
-    const box = to.arrivals.get(at);
-    if (!box) return;
-    to.arrivals.delete(at);
+  private readonly deliverBox = (box: ArrivalBox): void => this.deliver(box);
+
+  private deliver(ev: ArrivalBox): void {
+    const { to, at, items: box } = ev;
+    const boxes = to.boxes;
+    const i = boxes.indexOf(ev);
+    boxes[i] = boxes[boxes.length - 1]!;
+    boxes.pop();
     // The box is compacted in place to what is handed over (no second array per event).
     let k = 0;
     for (const item of box) {
@@ -712,12 +757,16 @@ export class SimNetwork {
     const tick = this.opts.tickMs;
     const base = this.t0 + node.phase;
     const k = Math.floor((this.clock.now() - base) / tick) + 1;
-    node.tickTimer = this.clock.schedule(base + k * tick, () => this.onTick(node));
+    node.tickTimer = { at: base + k * tick, fn: this.tickFn, node };
+    this.clock.postEvent(node.tickTimer);
   }
+
+  private readonly tickFn = (ev: TickEvent): void => this.onTick(ev.node);
 
   private onTick(node: NodeState): void {
     node.tickTimer = null;
     if (!node.alive) return;
+    if (!this.opts.idleTick && !this.keepTicking(node, 0)) return;
     this.counters.ticks++;
     let produced = 0;
     this.call(node, 'tick', () => {

@@ -93,11 +93,11 @@ export function discoveryScenario(opts: { nodes: number; degree: number; seed: s
     const b = pairRng.int(opts.nodes);
     if (a !== b) pairs.push([a, b]);
   }
-  // A node ticks once after it was busy, not for seconds more: discovery leaves timers only at
-  // the asker (its rings: the core's wantsTick keeps it ticking), and a forwarder's tick has
-  // nothing due, so this changes no decision (the same costs, seed for seed) while a flood
-  // no longer costs two or three idle ticks per agent it touched.
-  const quiet = { busyGraceMs: 0, encode: false } as const;
+  // Only nodes with something due tick: discovery leaves timers only at the asker (its rings:
+  // the core's wantsTick keeps it ticking), and a forwarder's tick has nothing due, so this
+  // changes no decision (the same trace, seed for seed: test/unit/sim.test.ts) while a flood
+  // no longer costs a housekeeping tick per agent it touched (one per 2.7 messages).
+  const quiet = { busyGraceMs: 0, idleTick: false, encode: false } as const;
   const ring = new SimNetwork({ seed: opts.seed, graph, record: opts.nodes <= 2000, ...quiet });
   // Links come up with an announcement each way: let that settle before measuring.
   ring.runUntilIdle(10 * 60_000);

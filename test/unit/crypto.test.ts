@@ -63,6 +63,9 @@ function throwsCode(fn: () => unknown, code: string, what: string): void {
 test('bytes: hex and base64url round trip; bad hex and bad base64url throw ERR_BAD_FIELD', () => {
   const b = randomBytes(33);
   assert.equal(fromHex(toHex(b)), b);
+  // A view into a larger buffer encodes only its own bytes.
+  assert.is(toHex(new Uint8Array([1, 0xab, 0xff, 2]).subarray(1, 3)), 'abff');
+  assert.is(toHex(new Uint8Array(0)), '');
   assert.equal(fromBase64url(toBase64url(b)), b);
   assert.ok(fromHex('') instanceof Uint8Array);
   throwsCode(() => fromHex('abc'), 'ERR_BAD_FIELD', 'odd hex');

@@ -883,6 +883,24 @@ test('case 21: every in-memory table of the core stays within its bound when dri
   assert.is(bm.get('k999', 0), 999, 'the newest kept');
   assert.is(bm.get('k906', 0), 906, 'the newest 94 kept');
   assert.is(bm.get('k0', 0), undefined, 'the oldest dropped');
+  // sweep drops the expired prefix in insertion order, whatever it skipped before.
+  const sw = new BoundedMap<number>(100);
+  for (let i = 0; i < 10; i++) sw.set(`s${i}`, i, 100 + 10 * i);
+  sw.sweep(99);
+  assert.is(sw.size, 10, 'nothing due yet');
+  sw.sweep(125);
+  assert.is(sw.size, 7, 'the three due by 125 dropped');
+  sw.set('late', 0, 105); // out of expiry order: stays until read, evicted, or at the front
+  sw.sweep(130);
+  assert.is(sw.size, 7, 's3 (exp 130) is the first entry and due: dropped; late (105) is behind live ones and stays');
+  for (let i = 4; i < 10; i++) sw.delete(`s${i}`);
+  sw.sweep(131);
+  assert.is(sw.size, 0, 'once the expired out-of-order entry is at the front, a sweep drops it');
+  sw.set('again', 1, 500);
+  sw.sweep(499);
+  assert.is(sw.get('again', 499), 1);
+  sw.sweep(500);
+  assert.is(sw.size, 0);
   const kb = new KeyedBuckets({ ratePerSec: 1, burst: 1 }, 1_000);
   for (let i = 0; i < 5_000; i++) kb.take(`n${i}`, 0);
   assert.is(kb.size, 1_000);

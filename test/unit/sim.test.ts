@@ -380,6 +380,36 @@ test('network: busy ticking stops when idle; tickPolicy all keeps every live nod
   assert.not.ok(all.runUntilIdle(5000), 'never idle with tickPolicy all');
 });
 
+test('network: idleTick false skips only ticks with nothing due: discoveries give the same trace, costs and routes', () => {
+  const run = (idleTick: boolean) => {
+    const seed = 'idle-tick';
+    const net = new SimNetwork({ seed, graph: smallWorld(300, 8, 0.1, new Rng(seed).fork('graph')), busyGraceMs: 0, idleTick });
+    net.runUntilIdle(60_000);
+    const rng = new Rng(`${seed}/pairs`);
+    let found = 0;
+    const off = net.onAction((_node, a) => {
+      if (a.type === 'route-found') found++;
+    });
+    for (let k = 0; k < 6; k++) {
+      const a = rng.int(net.n);
+      const b = (a + 1 + rng.int(net.n - 1)) % net.n;
+      net.step(a, (core) => core.discover(net.node(b).entity.publicKey));
+      assert.ok(net.runUntilIdle(10 * 60_000));
+      net.run(5_000);
+    }
+    off();
+    assert.equal(net.errors, []);
+    return { trace: net.traceHash(), byType: net.sentByType(), found, ticks: net.counters.ticks };
+  };
+  const every = run(true);
+  const needed = run(false);
+  assert.ok(every.found >= 6, 'routes found');
+  assert.is(needed.trace, every.trace);
+  assert.equal(needed.byType, every.byType);
+  assert.is(needed.found, every.found);
+  assert.ok(needed.ticks * 10 < every.ticks, `the forwarders' idle ticks are skipped (${needed.ticks} vs ${every.ticks})`);
+});
+
 test('network: node certificates verify and node keys are deterministic per seed and index', () => {
   const a = new SimNetwork({ seed: 'ids', graph: line(3) });
   const b = new SimNetwork({ seed: 'ids', graph: line(5) });
