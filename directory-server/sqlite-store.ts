@@ -53,9 +53,26 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** A record as read and cached: one object, with the entity it belongs to (the store's own copy of the key). */
-interface Cached extends StoredRecord {
-  readonly entity: Uint8Array;
+/**
+ * A record as read and cached, with the entity it belongs to (the store's own copy of the
+ * key). Its bytes are kept as a latin1 string: two heap objects per cached record and no
+ * ArrayBuffer (a Buffer per record is three objects and an off-heap block the GC has to
+ * track and free), and what the server writes as the body. `bytes` makes a Buffer of them
+ * on demand (the JSON answer, tests).
+ */
+class ReadRecord implements StoredRecord {
+  constructor(
+    readonly entity: Uint8Array,
+    readonly seq: number,
+    readonly ts: number,
+    readonly storedAt: number,
+    readonly expiresAt: number,
+    readonly latin1: string,
+  ) {}
+
+  get bytes(): Uint8Array {
+    return Buffer.from(this.latin1, 'latin1');
+  }
 }
 
 const EMPTY = new Uint8Array(0);
@@ -64,7 +81,7 @@ export class SqliteStore implements RecordStore {
   readonly kind = 'sqlite' as const;
   private n: number;
   /** Recently read live records by entity key (null without a cache). */
-  private readonly hot: ByteCache<Cached> | null;
+  private readonly hot: ByteCache<ReadRecord> | null;
   private hits = 0;
   private misses = 0;
   private readonly stmts: {
@@ -84,7 +101,7 @@ export class SqliteStore implements RecordStore {
   ) {
     // Entity keys are public keys (uniformly spread bits): the look-up bits come from the first bytes.
     // (A cache needs room for two records: --cache-records 1 is none.)
-    this.hot = cacheRecords >= 2 ? new ByteCache<Cached>(cacheRecords, (c) => c.entity) : null;
+    this.hot = cacheRecords >= 2 ? new ByteCache<ReadRecord>(cacheRecords, (c) => c.entity) : null;
     this.stmts = {
       get: db.prepare<[Buffer, number], RawRow>('SELECT seq, ts, stored_at, expires_at, bytes FROM records WHERE entity = ? AND expires_at > ?').raw(true),
       getAny: db.prepare('SELECT seq, ts, stored_at, expires_at, bytes FROM records WHERE entity = ?'),
@@ -189,13 +206,13 @@ export class SqliteStore implements RecordStore {
       }
       this.misses++;
     }
-    // A pooled copy of the key: a view of it would move a small on-heap array off the heap first.
-    const row = this.stmts.get.get(Buffer.from(entity), now);
+    // A Buffer is bound as it is; a plain Uint8Array gets a pooled copy (a view of it would
+    // move a small on-heap array off the heap first).
+    const row = this.stmts.get.get(Buffer.isBuffer(entity) ? entity : Buffer.from(entity), now);
     if (row === undefined) return null;
-    // The row's own buffer (a fresh copy from SQLite, and a Uint8Array): no second copy, no
-    // second object. Few objects per cached record: each one that stays costs the GC.
-    // The caller's key may be a view of a buffer it reuses: the cache keeps a copy.
-    const rec: Cached = { seq: row[0], ts: row[1], storedAt: row[2], expiresAt: row[3], bytes: row[4], entity: hot !== null ? Uint8Array.from(entity) : EMPTY };
+    // Few objects per cached record: each one that stays costs the GC. The caller's key may
+    // be a view of a buffer it reuses: the cache keeps a copy.
+    const rec = new ReadRecord(hot !== null ? new Uint8Array(entity) : EMPTY, row[0], row[1], row[2], row[3], row[4].toString('latin1'));
     if (hot !== null) hot.set(rec);
     return rec;
   }
