@@ -25,7 +25,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { sameBytes } from '../agent/crypto/index.js';
 import { StoreError, type CacheStats, type PutConditions, type PutOutcome, type RecordStore, type StoredRecord } from './store.js';
 
 const SCHEMA_VERSION = 1;
@@ -54,15 +53,13 @@ function asBuffer(b: Uint8Array): Buffer {
 }
 
 /**
- * A record as read and cached, with the entity it belongs to (the store's own copy of the
- * key). Its bytes are kept as a latin1 string: two heap objects per cached record and no
- * ArrayBuffer (a Buffer per record is three objects and an off-heap block the GC has to
- * track and free), and what the server writes as the body. `bytes` makes a Buffer of them
- * on demand (the JSON answer, tests).
+ * A record as read (and cached). Its bytes are kept as a latin1 string: one heap object per
+ * cached record and no ArrayBuffer (a Buffer per record is three objects and an off-heap
+ * block the GC has to track and free), and what the server writes as the body. `bytes`
+ * makes a Buffer of them on demand (the JSON answer, tests).
  */
 class ReadRecord implements StoredRecord {
   constructor(
-    readonly entity: Uint8Array,
     readonly seq: number,
     readonly ts: number,
     readonly storedAt: number,
@@ -75,54 +72,64 @@ class ReadRecord implements StoredRecord {
   }
 }
 
-const EMPTY = new Uint8Array(0);
+const KEY_BYTES = 32;
 
 /**
  * The record cache: a direct-mapped table of `max` slots. A record goes in the slot picked
  * by 30 bits of its entity key (keys are public keys: uniformly spread bits) and replaces
- * whatever was there; a look-up reads that one slot and compares the 32 bytes (two keys
- * sharing a slot take turns: a miss, never a wrong record). No hash table to probe: a miss
- * costs one array read and one write, where two Maps of tens of thousands of entries
- * (ByteCache's generations) took four or five probes, each likely a cache miss, about
- * 2 µs per lookup under load. For keys spread evenly it hits about as often as an LRU of
- * the same size would (over twice its size: 43 % against 50 %), and a record asked for
- * often stays unless another one asked for as often shares its slot.
+ * whatever was there; a look-up compares the key with the one kept for that slot, the keys
+ * of all slots lying side by side in one byte array (one cache line to compare, no object
+ * to follow; two keys sharing a slot take turns: a miss, never a wrong record). No hash
+ * table to probe: where two Maps of tens of thousands of entries (ByteCache's generations)
+ * took four or five probes per miss, each likely a CPU cache miss, about 2 µs per lookup
+ * under load, this reads one slot and writes one. For keys spread evenly it hits about as
+ * often as an LRU of the same size would (over twice its size: 43 % against 50 %), and a
+ * record asked for often stays unless another one asked for as often shares its slot.
  */
 class RecordSlots {
   private slots: (ReadRecord | undefined)[];
+  private readonly keys: Uint8Array;
   /** Slots holding a record. */
   size = 0;
 
   constructor(readonly max: number) {
     this.slots = new Array<ReadRecord | undefined>(max).fill(undefined);
+    this.keys = new Uint8Array(max * KEY_BYTES);
   }
 
-  private slotOf(b: Uint8Array): number {
-    return (((b[0]! << 22) | (b[1]! << 14) | (b[2]! << 6) | (b[3]! >>> 2)) >>> 0) % this.max;
+  /** The slot of `key`, if it holds the record of exactly this key; else -1. */
+  private find(key: Uint8Array): number {
+    if (key.length !== KEY_BYTES) return -1;
+    const i = (((key[0]! << 22) | (key[1]! << 14) | (key[2]! << 6) | (key[3]! >>> 2)) >>> 0) % this.max;
+    if (this.slots[i] === undefined) return -1;
+    const keys = this.keys;
+    const at = i * KEY_BYTES;
+    for (let j = 0; j < KEY_BYTES; j++) if (keys[at + j] !== key[j]) return -1;
+    return i;
   }
 
-  get(entity: Uint8Array): ReadRecord | undefined {
-    const r = this.slots[this.slotOf(entity)];
-    return r !== undefined && sameBytes(r.entity, entity) ? r : undefined;
+  get(key: Uint8Array): ReadRecord | undefined {
+    const i = this.find(key);
+    return i < 0 ? undefined : this.slots[i];
   }
 
-  set(r: ReadRecord): void {
-    const i = this.slotOf(r.entity);
+  set(key: Uint8Array, r: ReadRecord): void {
+    if (key.length !== KEY_BYTES) return;
+    const i = (((key[0]! << 22) | (key[1]! << 14) | (key[2]! << 6) | (key[3]! >>> 2)) >>> 0) % this.max;
     if (this.slots[i] === undefined) this.size++;
     this.slots[i] = r;
+    this.keys.set(key, i * KEY_BYTES);
   }
 
-  delete(entity: Uint8Array): void {
-    const i = this.slotOf(entity);
-    const r = this.slots[i];
-    if (r !== undefined && sameBytes(r.entity, entity)) {
-      this.slots[i] = undefined;
-      this.size--;
-    }
+  delete(key: Uint8Array): void {
+    const i = this.find(key);
+    if (i < 0) return;
+    this.slots[i] = undefined;
+    this.size--;
   }
 
   clear(): void {
-    this.slots = new Array<ReadRecord | undefined>(this.max).fill(undefined);
+    this.slots.fill(undefined);
     this.size = 0;
   }
 }
@@ -260,10 +267,10 @@ export class SqliteStore implements RecordStore {
     // move a small on-heap array off the heap first).
     const row = this.stmts.get.get(Buffer.isBuffer(entity) ? entity : Buffer.from(entity), now);
     if (row === undefined) return null;
-    // Few objects per cached record: each one that stays costs the GC. The caller's key may
-    // be a view of a buffer it reuses: the cache keeps a copy.
-    const rec = new ReadRecord(hot !== null ? new Uint8Array(entity) : EMPTY, row[0], row[1], row[2], row[3], row[4].toString('latin1'));
-    if (hot !== null) hot.set(rec);
+    // Few objects per cached record: each one that stays costs the GC. (The cache copies the
+    // key: the caller's may be a view of a buffer it reuses.)
+    const rec = new ReadRecord(row[0], row[1], row[2], row[3], row[4].toString('latin1'));
+    if (hot !== null) hot.set(entity, rec);
     return rec;
   }
 
