@@ -80,6 +80,8 @@ export class RateLimiter {
 
 /** Strips the IPv4-mapped prefix (::ffff:192.0.2.1 → 192.0.2.1). */
 export function normalizeIp(ip: string): string {
+  // Only an address starting with ':' can be IPv4-mapped (checked on every request).
+  if (ip.charCodeAt(0) !== 0x3a) return ip;
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   return m ? m[1]! : ip;
 }

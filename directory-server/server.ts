@@ -10,7 +10,7 @@
  *   GET  /metrics                  → Prometheus text format
  */
 import http from 'node:http';
-import { CERT_CLOCK_SKEW_MS, decodeAnnouncementUnverified, decodeEntityId, encodeAgentId, encodeEntityId, fingerprint, verifyAnnouncement, MAX_ANNOUNCEMENT_BYTES, type Announcement } from '../agent/identity/index.js';
+import { CERT_CLOCK_SKEW_MS, decodeAnnouncementUnverified, decodeCanonicalEntityId, decodeEntityId, encodeAgentId, encodeEntityId, fingerprint, verifyAnnouncement, MAX_ANNOUNCEMENT_BYTES, type Announcement } from '../agent/identity/index.js';
 import { equalBytes } from '../agent/crypto/index.js';
 import { isWotError } from '../agent/wire/errors.js';
 import type { Config } from './config.js';
@@ -58,6 +58,7 @@ export interface ServerDeps {
   now?: () => number;
 }
 
+const RECORD_PREFIX = '/v1/records/';
 const RECORD_PATH = /^\/v1\/records\/([^/]{1,200})$/;
 /**
  * A request target that is its own path: no query, fragment, percent-encoding, dot segment
@@ -339,9 +340,17 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
    * A lookup: synchronous when the store answers synchronously (the embedded one), so a
    * lookup costs no promise and no microtask turn; a remote store's answer is awaited.
    */
-  function getRecord(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams | null, rawId: string, src: string, fields: RequestIds): number | Promise<number> {
+  function getRecord(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    query: URLSearchParams | null,
+    rawId: string,
+    src: string,
+    fields: RequestIds,
+    decoded: Uint8Array | null = null,
+  ): number | Promise<number> {
     limit(readLimiter, 'read', src);
-    const entity = parseEntity(rawId);
+    const entity = decoded ?? parseEntity(rawId);
     // The id as asked for, checksum verified (re-encoding it for the log line cost more than the lookup).
     fields.entity = rawId;
     const json = wantsJson(req, query);
@@ -374,12 +383,15 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     fields.seq = seq;
     const expires = isoTime(rec.expiresAt);
     if (!json) {
-      // The same headers as send() gives, without building them from an object.
+      // The body as a latin1 string (the store's cached text, or the bytes made one): Node
+      // then writes head and body as one string in one write, not a header string and a
+      // Buffer gathered by writev. The headers are those send() gives, listed directly.
+      const body = rec.latin1 ?? Buffer.from(rec.bytes.buffer, rec.bytes.byteOffset, rec.bytes.byteLength).toString('latin1');
       res.writeHead(200, [
         'Content-Type',
         'application/octet-stream',
         'Content-Length',
-        String(rec.bytes.byteLength),
+        String(body.length),
         'Cache-Control',
         'no-store',
         'X-Content-Type-Options',
@@ -389,7 +401,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
         'X-Wotrelay-Expires',
         expires,
       ]);
-      res.end(rec.bytes);
+      res.end(body, 'latin1');
       return 200;
     }
     const headers = { 'X-Wotrelay-Seq': seq, 'X-Wotrelay-Expires': expires };
@@ -474,6 +486,18 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
   function dispatch(req: http.IncomingMessage, res: http.ServerResponse, x: Exchange): number | Promise<number> {
     const { method, src, fields } = x;
     const target = req.url ?? '/';
+    const isGet = method === 'GET' || method === 'HEAD';
+    if (isGet && target.startsWith(RECORD_PREFIX)) {
+      // The usual lookup: an id in canonical form holds only [a-z0-9], so the target is a
+      // plain path and matches RECORD_PATH; no URL parsing, no patterns. The key goes
+      // straight into an off-heap (pooled) Buffer, which SQLite binds without a copy.
+      const rawId = target.slice(RECORD_PREFIX.length);
+      const entity = decodeCanonicalEntityId(rawId, Buffer.allocUnsafe(32));
+      if (entity !== null) {
+        x.route = 'get_record';
+        return getRecord(req, res, null, rawId, src, fields, entity);
+      }
+    }
     let p: string;
     let query: URLSearchParams | null = null;
     if (PLAIN_PATH.test(target)) p = target; // what URL parsing would give, without its cost
@@ -488,7 +512,6 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       query = url.searchParams;
     }
     const m = RECORD_PATH.exec(p);
-    const isGet = method === 'GET' || method === 'HEAD';
     if (m) {
       if (method === 'PUT') {
         x.route = 'put_record';

@@ -18,6 +18,12 @@ export interface StoredRecord {
   expiresAt: number;
   /** The exact, verified announcement bytes. */
   bytes: Uint8Array;
+  /**
+   * The same bytes as a latin1 string (one character per byte), when the store keeps them so:
+   * one heap object to cache, and the server writes it together with the response head in one
+   * piece (a Buffer body is a second chunk, written with writev).
+   */
+  readonly latin1?: string;
 }
 
 /** What `put` must hold atomically besides "seq greater than the stored live record's". */

@@ -1,7 +1,7 @@
 /**
  * A bounded cache of results of checks that passed, found by the exact bytes that were
  * checked: verified certificates (agent/identity/cert.ts), nodes under verified batch roots
- * (merkle.ts); also the directory's record cache, by entity key (directory-server/sqlite-store.ts). A hit counts only when every byte is the same as those stored, so it can only
+ * (merkle.ts). A hit counts only when every byte is the same as those stored, so it can only
  * ever repeat the answer a full check gave for the same input; anything else is a miss and is
  * checked in full.
  *

@@ -116,10 +116,11 @@ const KIND: Record<string, string> = { [ENTITY_HRP]: 'entity id', [AGENT_HRP]: '
  * the general path accepts too, with the same key; anything else goes to the general path,
  * which accepts the other spellings or says what is wrong.
  */
-function decodeCanonical(hrp: string, input: string): Uint8Array | null {
+function decodeCanonical(hrp: string, input: string, out?: Uint8Array): Uint8Array | null {
   const start = hrp.length + 1;
   if (input.length !== start + DATA_CHARS + CHECKSUM_CHARS || input.charCodeAt(hrp.length) !== 0x31 || !input.startsWith(hrp)) return null;
-  const out = new Uint8Array(KEY_BYTES);
+  if (out === undefined) out = new Uint8Array(KEY_BYTES);
+  else if (out.length !== KEY_BYTES) throw new RangeError(`the key is written into ${KEY_BYTES} bytes, not ${out.length}`);
   let chk = hrpChecksum(hrp);
   let acc = 0;
   let bits = 0;
@@ -211,6 +212,15 @@ export function encodeEntityId(pub: Uint8Array): string {
 }
 export function decodeEntityId(s: string): Uint8Array {
   return decode(ENTITY_HRP, s);
+}
+/**
+ * The key of `s` when it is an entity id exactly as encodeEntityId writes it (lower case,
+ * nothing around it, valid checksum), written into `out` (32 bytes) when given; else null
+ * — then decodeEntityId accepts the other spellings or says what is wrong. For hot paths
+ * (the directory's lookups), which then know the string holds only [a-z0-9].
+ */
+export function decodeCanonicalEntityId(s: string, out?: Uint8Array): Uint8Array | null {
+  return decodeCanonical(ENTITY_HRP, s, out);
 }
 export function encodeAgentId(pub: Uint8Array): string {
   return encode(AGENT_HRP, pub, 'agent');

@@ -9,7 +9,7 @@
  * warm-up that brings the directory to its steady state (record cache full and turning over);
  * its first seconds after start (cold) are measured and shown on their own. The server runs
  * with its default record cache (100,000 records; the keys asked for are 200,000 drawn
- * uniformly, so about half the lookups hit it), then again without it.
+ * uniformly, so a good third of the lookups hit it), then again without it.
  *
  * Filling: 1,000 real signed announcements (real entities), and 999,000 more records that
  * carry copies of those bytes under random entity keys, written straight into the store

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +205,63 @@ test('PUT then GET: 201 created, the exact bytes and a JSON view served, 200 on 
   assert.is(put2.json()['status'], 'replaced');
   assert.is((await request(main, 'GET', alice.url, { headers: { Accept: 'application/json' } })).json()['seq'], 2);
   assert.is((await request(main, 'GET', who().url)).status, 404, 'unknown entity');
+});
+
+/** Writes `raw` on one connection and splits what comes back into `n` responses (by Content-Length; none after HEAD). */
+function rawExchange(dir: Dir, raw: string, heads: boolean[]): Promise<{ head: string; body: Buffer }[]> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: dir.port });
+    let buf = Buffer.alloc(0);
+    const out: { head: string; body: Buffer }[] = [];
+    s.setTimeout(10_000, () => s.destroy(new Error('no complete answer in 10 s')));
+    s.on('error', reject);
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1');
+        const len = heads[out.length] ? 0 : Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        out.push({ head, body: Buffer.from(buf.subarray(end + 4, end + 4 + len)) });
+        buf = buf.subarray(end + 4 + len);
+        if (out.length === heads.length) {
+          s.end();
+          resolve(out);
+        }
+      }
+    });
+    s.write(raw);
+  });
+}
+
+test('lookups pipelined on one kept-alive connection: each answered in order with the exact bytes (read, cached, other spellings, HEAD); fetch() as the agent uses it', async () => {
+  const bob = who();
+  const b1 = announce(bob, 1);
+  assert.is((await request(main, 'PUT', bob.url, { body: b1, headers: OCTETS })).status, 201);
+  const upper = `/v1/records/${bob.id.toUpperCase()}`;
+  const unknown = who().url;
+  const asks: [string, string][] = [['GET', bob.url], ['GET', bob.url], ['GET', upper], ['HEAD', bob.url], ['GET', unknown], ['GET', `${bob.url}?format=raw`], ['GET', bob.url]];
+  const raw = asks.map(([m, p]) => `${m} ${p} HTTP/1.1\r\nHost: directory\r\n\r\n`).join('');
+  const got = await rawExchange(main, raw, asks.map(([m]) => m === 'HEAD'));
+  for (const [i, r] of got.entries()) {
+    const [m, p] = asks[i]!;
+    if (p === unknown) {
+      assert.match(r.head, /^HTTP\/1\.1 404 /, `${i}: unknown entity`);
+      continue;
+    }
+    assert.match(r.head, /^HTTP\/1\.1 200 OK\r\n/, `${i} ${m} ${p}`);
+    assert.match(r.head, new RegExp(`\r\ncontent-length: ${b1.length}\r\n`, 'i'));
+    assert.match(r.head, /\r\nx-wotrelay-seq: 1\r\n/i);
+    assert.match(r.head, /\r\nconnection: keep-alive\r\n/i);
+    assert.equal(new Uint8Array(r.body), m === 'HEAD' ? new Uint8Array(0) : b1, `${i} ${m} ${p}: the stored bytes`);
+  }
+  // The agent's client (agent/daemon: fetch, i.e. undici with its kept-alive pool).
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch(`http://127.0.0.1:${main.port}${bob.url}`);
+    assert.is(r.status, 200);
+    assert.equal(new Uint8Array(await r.arrayBuffer()), b1);
+  }
 });
 
 test('forged record (bad signature) → 403 and nothing stored; a record for another entity → 403', async () => {

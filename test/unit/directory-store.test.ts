@@ -159,7 +159,7 @@ test('record cache: a replaced record is never served from it, an expired one ne
     assert.is((await s.get(e, T0 + 6))!.seq, 6);
     // Cached, then expired: not served, as from SQLite.
     assert.is(await s.get(e, T0 + 2 + HOUR), null);
-    // Bounded: never more than 3 records, the least recently read ones go first.
+    // Bounded: never more than 3 records (one per slot; a record read later takes its slot).
     for (let i = 10; i < 20; i++) await s.put(entity(i), rec(1, T0, HOUR), { now: T0, maxRecords: BIG });
     for (let i = 10; i < 20; i++) {
       assert.is((await s.get(entity(i), T0 + 1))!.seq, 1);
@@ -178,6 +178,23 @@ test('record cache: a replaced record is never served from it, an expired one ne
     assert.is(plain.cacheStats(), null);
   } finally {
     await plain.close();
+  }
+});
+
+test('record cache: every byte value comes back as stored, read from SQLite and from the cache, as bytes and as latin1 text', async () => {
+  const s = SqliteStore.open(tmpFile(), { cacheRecords: 8 });
+  try {
+    const all = Uint8Array.from({ length: 512 }, (_, i) => (i * 7) & 0xff);
+    const e = entity(42);
+    await s.put(e, { seq: 1, ts: T0, storedAt: T0, expiresAt: T0 + HOUR, bytes: all }, { now: T0, maxRecords: BIG });
+    for (const what of ['miss', 'hit']) {
+      const got = (await s.get(e, T0 + 1))!;
+      assert.equal(new Uint8Array(got.bytes), all, `${what}: bytes`);
+      assert.is(got.latin1, Buffer.from(all).toString('latin1'), `${what}: latin1`);
+    }
+    assert.equal(s.cacheStats(), { hits: 1, misses: 1, records: 1, maxRecords: 8 });
+  } finally {
+    await s.close();
   }
 });
 

@@ -17,6 +17,7 @@ import {
   certCacheStats,
   createIdentity,
   decodeAgentId,
+  decodeCanonicalEntityId,
   decodeCertUnverified,
   decodeEntityId,
   decodeInvite,
@@ -135,6 +136,21 @@ test('ids: non-zero padding bits under a valid checksum are refused (the canonic
       assert.match(catchWot(() => decodeEntityId(form), `padding ${pad}`).message, /does not encode a 32-byte key/);
     }
   }
+});
+
+test('ids: decodeCanonicalEntityId gives the key of the canonical form only (into the buffer given), null for what decodeEntityId must word', () => {
+  const pub = generateSigningKey().publicKey;
+  const id = encodeEntityId(pub);
+  assert.equal(decodeCanonicalEntityId(id), pub);
+  const out = Buffer.alloc(32, 0xff);
+  assert.is(decodeCanonicalEntityId(id, out), out, 'written into the buffer given');
+  assert.equal(new Uint8Array(out), pub);
+  const c = id[20] === 'q' ? 'p' : 'q';
+  for (const other of [id.toUpperCase(), ` ${id}`, `${id} `, id.slice(0, -1), `${id}q`, id.slice(0, 20) + c + id.slice(21), encodeAgentId(pub), id.replace('wot1', 'wot2'), '']) {
+    assert.is(decodeCanonicalEntityId(other), null, JSON.stringify(other));
+  }
+  assert.equal(decodeEntityId(id.toUpperCase()), pub, 'the general path still takes the upper-case form');
+  assert.throws(() => decodeCanonicalEntityId(id, new Uint8Array(31)), RangeError);
 });
 
 test('ids: a mistyped data character reports a checksum mismatch', () => {
