@@ -1,7 +1,7 @@
 /**
  * The crypto backends on one core, to decide which library does what (the decision is in
  * test/bench/README.md): Ed25519 sign and verify with node:crypto (OpenSSL), sodium-native
- * (libsodium), @noble/ed25519 and tweetnacl; X25519 with node:crypto and tweetnacl; a 1 KiB AEAD (node's
+ * (libsodium), @noble/ed25519 and tweetnacl; X25519 with node:crypto, sodium-native and tweetnacl; a 1 KiB AEAD (node's
  * ChaCha20-Poly1305, tweetnacl's XSalsa20-Poly1305 secretbox); SHA-256 of a Merkle node;
  * and what a batch signature costs per item, signing and verifying, against one Ed25519
  * signature per item. node:crypto is the baseline of every row.
@@ -51,7 +51,9 @@ export const cryptoBench: Bench = {
     const b = generateKeyPairSync('x25519');
     const bRaw = new Uint8Array(Buffer.from(String(b.publicKey.export({ format: 'jwk' }).x), 'base64url'));
     const aRaw = new Uint8Array(Buffer.from(String(a.privateKey.export({ format: 'jwk' }).d), 'base64url'));
+    const shared = new Uint8Array(32);
     row('X25519 (key agreement)', 'ops/s', opsPerSecond(() => diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKey }), ms), [
+      ...sodiumRows(() => sodium!.crypto_scalarmult(shared, aRaw, bRaw)),
       ['tweetnacl', opsPerSecond(() => nacl.scalarMult(aRaw, bRaw), ms / 3)],
     ]);
     row('X25519 incl. importing the raw peer key (as seal/open do)', 'ops/s', opsPerSecond(() => diffieHellman({ privateKey: a.privateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(bRaw).toString('base64url') }, format: 'jwk' }) }), ms), [
@@ -98,7 +100,7 @@ export const cryptoBench: Bench = {
       title: this.title,
       figures,
       details: { openssl: process.versions.openssl, msgBytes: msg.length },
-      notes: [`the hot path uses ${sodium ? 'libsodium (sodium-native) for Ed25519 and SHA-256' : 'node:crypto (sodium-native did not load here)'} and node:crypto for X25519, AEAD and HKDF; the pure-JS libraries stay off it (see test/bench/README.md); batch rows use the agent's own sign/verify`],
+      notes: [`the hot path uses ${sodium ? 'libsodium (sodium-native) for Ed25519, X25519, SHA-256 of small inputs and HMAC/HKDF of short ones, and node:crypto for AEAD and long inputs' : 'node:crypto (sodium-native did not load here)'}; the pure-JS libraries stay off it (see test/bench/README.md); batch rows use the agent's own sign/verify`],
       seconds: (performance.now() - t0) / 1000,
     };
   },
