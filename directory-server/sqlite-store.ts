@@ -97,10 +97,15 @@ class RecordSlots {
     this.keys = new Uint8Array(max * KEY_BYTES);
   }
 
+  /** The slot a key goes in: 30 bits of it, modulo the table's size. */
+  private slotOf(key: Uint8Array): number {
+    return (((key[0]! << 22) | (key[1]! << 14) | (key[2]! << 6) | (key[3]! >>> 2)) >>> 0) % this.max;
+  }
+
   /** The slot of `key`, if it holds the record of exactly this key; else -1. */
   private find(key: Uint8Array): number {
     if (key.length !== KEY_BYTES) return -1;
-    const i = (((key[0]! << 22) | (key[1]! << 14) | (key[2]! << 6) | (key[3]! >>> 2)) >>> 0) % this.max;
+    const i = this.slotOf(key);
     if (this.slots[i] === undefined) return -1;
     const keys = this.keys;
     const at = i * KEY_BYTES;
@@ -115,7 +120,7 @@ class RecordSlots {
 
   set(key: Uint8Array, r: ReadRecord): void {
     if (key.length !== KEY_BYTES) return;
-    const i = (((key[0]! << 22) | (key[1]! << 14) | (key[2]! << 6) | (key[3]! >>> 2)) >>> 0) % this.max;
+    const i = this.slotOf(key);
     if (this.slots[i] === undefined) this.size++;
     this.slots[i] = r;
     this.keys.set(key, i * KEY_BYTES);

@@ -68,10 +68,18 @@ export function merkleLeafOf(domain: DomainTag, ...parts: Uint8Array[]): Uint8Ar
 
 /** An inner node: sha256(0x01 || left || right). */
 export function merkleNode(left: Uint8Array, right: Uint8Array): Uint8Array {
+  return nodeDigest(left, right).slice();
+}
+
+/**
+ * merkleNode without the copy: hashed from the shared off-heap input into the shared digest
+ * buffer, valid until the next hash (the verified climb copies it where it belongs).
+ */
+function nodeDigest(left: Uint8Array, right: Uint8Array): Uint8Array {
   hashInput[0] = 0x01;
   hashInput.set(left, 1);
   hashInput.set(right, 33);
-  return digestInput(65).slice();
+  return digestInput(65);
 }
 
 /** The root of `leaves` (at least one) and each leaf's proof. */
@@ -331,17 +339,9 @@ export function verifyBatchedLeaf(pub: Uint8Array, leaf: Uint8Array, sig: BatchS
     // The leaf itself may be known: the sibling of an item verified before.
     const atLeaf = find(c, climb, 0);
     if (atLeaf >= 0 && samePath(c, atLeaf, pub, p, 0, x, sig.s)) return true;
-    const input = hashInput;
-    input[0] = 0x01;
     for (let i = 0; i < p.length; i++) {
-      if ((x >>> i) & 1) {
-        input.set(p[i]!, 1);
-        input.set(levels[i]!, 33);
-      } else {
-        input.set(levels[i]!, 1);
-        input.set(p[i]!, 33);
-      }
-      climb.set(digestInput(65), 32 * (i + 1));
+      // Bit i set: this level's node is the right child, its sibling the left.
+      climb.set((x >>> i) & 1 ? nodeDigest(p[i]!, levels[i]!) : nodeDigest(levels[i]!, p[i]!), 32 * (i + 1));
       // A known node whose chain up is exactly the rest of this proof: done. (The same item
       // may be in several batches, so another path is not an error: climb on.)
       const k = find(c, climb, 32 * (i + 1));

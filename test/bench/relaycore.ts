@@ -17,8 +17,7 @@ import { AgentCore, type Action } from '../../agent/core/core.js';
 import { BatchSigner, PENDING_SIG } from '../../agent/core/batch.js';
 import { ackBytes, reportBytes } from '../../agent/core/core.js';
 import { signHop } from '../../agent/core/path.js';
-import { generateBoxKey, randomBytes, signingKeyFromSeed, type BoxKey, type SigningKey } from '../../agent/crypto/index.js';
-import { decodeCertUnverified, issueCert, type AgentCert } from '../../agent/identity/index.js';
+import { randomBytes } from '../../agent/crypto/index.js';
 import type { PeerIdentity } from '../../agent/link/index.js';
 import { Store, type CoreStore } from '../../agent/store/index.js';
 import { MemoryStore } from '../../agent/store/memory.js';
@@ -26,22 +25,7 @@ import { Domain, MsgType } from '../../agent/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
 import type { Ack, Envelope, Report, WireMessage } from '../../agent/wire/types.js';
 import { compare, type Bench, type BenchOptions, type BenchReport } from './lib.js';
-
-interface Party {
-  entity: SigningKey;
-  agent: SigningKey;
-  box: BoxKey;
-  certBytes: Uint8Array;
-  cert: AgentCert;
-}
-
-function party(now: number): Party {
-  const entity = signingKeyFromSeed(randomBytes(32));
-  const agent = signingKeyFromSeed(randomBytes(32));
-  const box = generateBoxKey();
-  const certBytes = issueCert(entity, { agent: agent.publicKey, x25519: box.publicKey, notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
-  return { entity, agent, box, certBytes, cert: decodeCertUnverified(certBytes) };
-}
+import { benchParty, type Party } from './party.js';
 
 const peerOf = (p: Party, port: number): PeerIdentity => ({
   agent: p.agent.publicKey,
@@ -63,7 +47,7 @@ interface RunResult {
 /** Relays `n` envelopes A→B→C in batches of `batch`, B's store made by `open`. */
 function runRelay(open: () => { store: CoreStore; close: () => void }, n: number, batch: number, warm: number): RunResult {
   const now0 = Date.now();
-  const [A, B, C, D] = [party(now0), party(now0), party(now0), party(now0)];
+  const [A, B, C, D] = [benchParty(now0), benchParty(now0), benchParty(now0), benchParty(now0)];
   const { store, close } = open();
   try {
     for (const p of [A, C]) {

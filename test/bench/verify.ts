@@ -8,28 +8,15 @@
  */
 import { BatchSigner } from '../../agent/core/batch.js';
 import { signHop, verifyChain } from '../../agent/core/path.js';
-import { generateBoxKey, clearBatchCache, randomBytes, signingKeyFromSeed, type SigningKey } from '../../agent/crypto/index.js';
-import { issueCert } from '../../agent/identity/index.js';
+import { clearBatchCache, randomBytes } from '../../agent/crypto/index.js';
 import { MsgType } from '../../agent/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../../agent/wire/index.js';
 import type { Envelope } from '../../agent/wire/types.js';
 import { compare, type Bench, type BenchOptions, type BenchReport } from './lib.js';
-
-interface Agent {
-  entity: SigningKey;
-  agent: SigningKey;
-  cert: Uint8Array;
-}
-
-function makeAgent(now: number): Agent {
-  const entity = signingKeyFromSeed(randomBytes(32));
-  const agent = signingKeyFromSeed(randomBytes(32));
-  const cert = issueCert(entity, { agent: agent.publicKey, x25519: generateBoxKey().publicKey, notBefore: now - 3600_000, notAfter: now + 86400_000, seq: 1 });
-  return { entity, agent, cert };
-}
+import { benchParty, type Party } from './party.js';
 
 /** `n` envelopes from hops[0] through hops[1..] to `to`, each hop signing `batch` at a time. */
-function chains(hops: Agent[], to: Uint8Array, n: number, batch: number, bodyBytes: number, now: number): Envelope[] {
+function chains(hops: Party[], to: Uint8Array, n: number, batch: number, bodyBytes: number, now: number): Envelope[] {
   const body = randomBytes(bodyBytes);
   const envs: Envelope[] = [];
   for (let i = 0; i < n; i++) envs.push({ t: MsgType.ENVELOPE, id: randomBytes(16), to, exp: now + 3600_000, route: [], body, hops: [] });
@@ -38,7 +25,7 @@ function chains(hops: Agent[], to: Uint8Array, n: number, batch: number, bodyByt
     const next = h + 1 < hops.length ? hops[h + 1]!.entity.publicKey : to;
     for (let i = 0; i < n; i += batch) {
       signer.run(() => {
-        for (const env of envs.slice(i, i + batch)) env.hops.push(signHop(signer, hops[h]!.cert, env, next));
+        for (const env of envs.slice(i, i + batch)) env.hops.push(signHop(signer, hops[h]!.certBytes, env, next));
       });
     }
   }
@@ -69,8 +56,8 @@ export const verifyBench: Bench = {
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
     const now = Date.now();
-    const hops = Array.from({ length: 5 }, () => makeAgent(now));
-    const me = makeAgent(now);
+    const hops = Array.from({ length: 5 }, () => benchParty(now));
+    const me = benchParty(now);
     const n = opts.quick ? 512 : 10_000;
     const batch = 64;
     opts.log(`verify: signing ${n} five-hop chains, batches of ${batch} and of 1`);
