@@ -27,7 +27,7 @@ import type { OutboxListOptions, OutboxRepo, OutboxRow, OutboxState } from './ou
 import type { AddrBookRepo, AddrBookRow } from './addrbook.js';
 import type { QueueCount } from './relayq.js';
 import { MemoryRelayQueueRepo } from './relayq-memory.js';
-import { applyLimit, cmpBytes, k } from './memkeys.js';
+import { applyLimit, cmpBytes, group, k, ungroup } from './memkeys.js';
 import type { MailAccount, MailboxRepo, MailPutResult, MailRow } from './mailbox.js';
 import type { MyMailboxesRepo } from './mymailboxes.js';
 import type { HeldRepo, HeldRow } from './held.js';
@@ -653,10 +653,7 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
     this.bound(r);
     if (isPending(r.state)) {
       (this.pending ??= new Map()).set(key, r);
-      const pendingTo = (this.pendingTo ??= new Map());
-      const mine = pendingTo.get(r.toKey);
-      if (mine) mine.set(key, r);
-      else pendingTo.set(r.toKey, new Map([[key, r]]));
+      group((this.pendingTo ??= new Map()), r.toKey, key, r);
     } else {
       (this.done ??= new Map()).set(key, r);
     }
@@ -666,9 +663,7 @@ export class MemoryOutboxRepo implements PublicOf<OutboxRepo> {
   private leave(key: string, r: OutboxRec): void {
     if (isPending(r.state)) {
       this.pending!.delete(key);
-      const mine = this.pendingTo!.get(r.toKey)!;
-      mine.delete(key);
-      if (mine.size === 0) this.pendingTo!.delete(r.toKey);
+      ungroup(this.pendingTo!, r.toKey, key);
     } else {
       this.done!.delete(key);
     }
@@ -778,10 +773,7 @@ export class MemoryHeldRepo implements PublicOf<HeldRepo> {
     if (rows.has(key)) return false;
     const rec: HeldRec = { ...copyHeld(row), rowid: this.nextRowid++, fromKey: k(row.from) };
     rows.set(key, rec);
-    const byFrom = (this.byFrom ??= new Map());
-    const mine = byFrom.get(rec.fromKey);
-    if (mine) mine.set(key, rec);
-    else byFrom.set(rec.fromKey, new Map([[key, rec]]));
+    group((this.byFrom ??= new Map()), rec.fromKey, key, rec);
     return true;
   }
 
@@ -799,9 +791,7 @@ export class MemoryHeldRepo implements PublicOf<HeldRepo> {
     const r = this.rows?.get(key);
     if (!r) return false;
     this.rows!.delete(key);
-    const mine = this.byFrom!.get(r.fromKey)!;
-    mine.delete(key);
-    if (mine.size === 0) this.byFrom!.delete(r.fromKey);
+    ungroup(this.byFrom!, r.fromKey, key);
     return true;
   }
 
@@ -1181,10 +1171,7 @@ export class MemoryListRepo implements PublicOf<ListRepo> {
   }
 
   private indexMember(key: string, m: ListMember): void {
-    const byState = (this.byState ??= new Map());
-    const mine = byState.get(m.state);
-    if (mine) mine.set(key, m);
-    else byState.set(m.state, new Map([[key, m]]));
+    group((this.byState ??= new Map()), m.state, key, m);
     if (m.state === 'member') {
       const keys = (this.subKeys ??= []);
       keys.splice(upperBound(keys, key), 0, key);
@@ -1192,9 +1179,7 @@ export class MemoryListRepo implements PublicOf<ListRepo> {
   }
 
   private unindexMember(key: string, m: ListMember): void {
-    const mine = this.byState!.get(m.state)!;
-    mine.delete(key);
-    if (mine.size === 0) this.byState!.delete(m.state);
+    ungroup(this.byState!, m.state, key);
     if (m.state === 'member') {
       const keys = this.subKeys!;
       // upperBound lands just after the key itself (keys are unique).
@@ -1419,6 +1404,8 @@ export class MemoryListRepo implements PublicOf<ListRepo> {
 
 interface SessionRec extends SessionRow {
   rowid: number;
+  /** k(peer), the byPeerKey group it is in. */
+  peerKey: string;
 }
 
 export class MemorySessionRepo implements PublicOf<SessionRepo> {
@@ -1432,13 +1419,9 @@ export class MemorySessionRepo implements PublicOf<SessionRepo> {
     const rows = (this.rows ??= new Map());
     const key = k(row.sid);
     const old = rows.get(key);
-    const rec = old ? { ...old, state: row.state, usedAt: row.usedAt } : { ...row, rowid: this.nextRowid++ };
+    const rec: SessionRec = old ? { ...old, state: row.state, usedAt: row.usedAt } : { ...row, rowid: this.nextRowid++, peerKey: k(row.peer) };
     rows.set(key, rec);
-    const pk = k(rec.peer);
-    const index = (this.byPeerKey ??= new Map());
-    let mine = index.get(pk);
-    if (!mine) index.set(pk, (mine = new Map()));
-    mine.set(key, rec);
+    group((this.byPeerKey ??= new Map()), rec.peerKey, key, rec);
   }
 
   get(sid: Uint8Array): SessionRow | undefined {
@@ -1485,11 +1468,7 @@ export class MemorySessionRepo implements PublicOf<SessionRepo> {
 
   private forget(key: string, r: SessionRec): void {
     this.rows!.delete(key);
-    const pk = k(r.peer);
-    const mine = this.byPeerKey?.get(pk);
-    if (!mine) return;
-    mine.delete(key);
-    if (mine.size === 0) this.byPeerKey!.delete(pk);
+    ungroup(this.byPeerKey!, r.peerKey, key);
   }
 }
 

@@ -5,7 +5,7 @@
  * made durable by a journal instead of a row each.
  */
 import type { QueueCount, RelayQueue, RelayRescheduleOptions, RelayRow } from './relayq.js';
-import { applyLimit, cmpBytes, k } from './memkeys.js';
+import { applyLimit, cmpBytes, group, k, ungroup } from './memkeys.js';
 
 interface RelayRec extends RelayRow {
   rowid: number;
@@ -35,20 +35,6 @@ function copyRelay(r: RelayRow): RelayRow {
 }
 
 const byReceived = (a: RelayRec, b: RelayRec): number => a.receivedAt - b.receivedAt || a.rowid - b.rowid;
-
-/** Adds a row to a grouped index (key → rows by id key). */
-function group<R>(m: Map<string, Map<string, R>>, g: string, key: string, r: R): void {
-  const mine = m.get(g);
-  if (mine) mine.set(key, r);
-  else m.set(g, new Map([[key, r]]));
-}
-
-function ungroup<R>(m: Map<string, Map<string, R>>, g: string, key: string): void {
-  const mine = m.get(g);
-  if (!mine) return;
-  mine.delete(key);
-  if (mine.size === 0) m.delete(g);
-}
 
 /** Adjusts a count row like the SQLite triggers: created on first use, deleted when n reaches 0. */
 function tally(m: Map<string, CountRec>, g: string, key: Uint8Array, dn: number, dbytes: number): void {
