@@ -41,6 +41,8 @@ interface RunResult {
   cpuUs: number;
   perMessageUs: number;
   sentBytes: number;
+  /** Envelopes B sent on to C, warm-up included (each of the warm-up + n must be). */
+  forwarded: number;
   custodyLeft: number;
 }
 
@@ -107,8 +109,13 @@ function runRelay(open: () => { store: CoreStore; close: () => void }, n: number
     }
 
     let sentBytes = 0;
+    let forwarded = 0;
     const perform = (actions: Action[]): void => {
-      for (const a of actions) if (a.type === 'send') sentBytes += encodeMessage(a.msg).length;
+      for (const a of actions) {
+        if (a.type !== 'send') continue;
+        sentBytes += encodeMessage(a.msg).length;
+        if (a.msg.t === MsgType.ENVELOPE) forwarded++;
+      }
     };
     /** One daemon turn: decode, one transaction and signing batch, a savepoint per message. */
     const turn = (link: number, wire: Uint8Array[]): void => {
@@ -126,7 +133,7 @@ function runRelay(open: () => { store: CoreStore; close: () => void }, n: number
     }
     const c = process.cpuUsage(c0);
     const cpuUs = c.user + c.system;
-    return { messages: n, cpuUs, perMessageUs: cpuUs / n, sentBytes, custodyLeft: store.relayq.totals().n };
+    return { messages: n, cpuUs, perMessageUs: cpuUs / n, sentBytes, forwarded, custodyLeft: store.relayq.totals().n };
   } finally {
     close();
   }
@@ -155,7 +162,7 @@ export const relayCoreBench: Bench = {
           compare({ name: 'CPU per relayed message, SQLite custody', value: sqlite.perMessageUs, unit: 'µs', baseline: { name: 'in-memory store', value: memory.perMessageUs }, lowerIsBetter: true }),
           { name: 'relayed messages per CPU-second, SQLite custody', value: 1e6 / sqlite.perMessageUs, unit: 'msgs/s' },
         ],
-        details: { batch, sqlite, memory },
+        details: { batch, warm, sqlite, memory },
         notes: [
           `per relayed message B takes 1 envelope from A and 3 messages from C (HOLD, report, D's ack) and sends 4 (the envelope on, HOLD, its report and the two passed back); ${Math.round(sqlite.sentBytes / n)} bytes sent per message`,
           `custody left at the end (must be 0): ${sqlite.custodyLeft} SQLite, ${memory.custodyLeft} in memory`,

@@ -19,6 +19,7 @@ import { listBench } from '../bench/list.js';
 import { memoryBench } from '../bench/memory.js';
 import { readyBench } from '../bench/ready.js';
 import { relayBench } from '../bench/relay.js';
+import { relayCoreBench } from '../bench/relaycore.js';
 import { verifyBench } from '../bench/verify.js';
 
 const quick = { quick: true, log: () => undefined };
@@ -40,6 +41,19 @@ test('relay: raw and signed lines carry messages; D verifies every chain', async
   const d = r.details['signed'] as { verifyFailures: number; envelopeBytesAtD: number; sender: { sent: number; acked: number } };
   assert.is(d.verifyFailures, 0, 'every chain verified at D');
   assert.ok(d.envelopeBytesAtD > 0 && d.sender.acked > 0, 'envelopes reached D, its acks came back to A');
+});
+
+test("relaycore: B's core forwards every envelope and ends with empty custody, on SQLite and in memory", async () => {
+  const r = await relayCoreBench.run(quick);
+  positive(r);
+  const f = fig(r, 'CPU per relayed message, SQLite custody');
+  assert.ok(f.value > 0 && f.baseline!.value > 0, 'both stores measured');
+  const d = r.details as { warm: number; sqlite: { messages: number; forwarded: number; custodyLeft: number }; memory: { forwarded: number; custodyLeft: number } };
+  assert.ok(d.sqlite.messages > 0);
+  assert.is(d.sqlite.forwarded, d.memory.forwarded, 'the same envelopes went on from both stores');
+  assert.is(d.sqlite.forwarded, d.warm + d.sqlite.messages, 'every envelope, warm-up and measured, went on to C');
+  assert.is(d.sqlite.custodyLeft, 0, 'HOLD, reports and acks released every envelope (SQLite)');
+  assert.is(d.memory.custodyLeft, 0, 'the same in memory');
 });
 
 test('verify and crypto: figures for every backend and batch size', async () => {
