@@ -1,6 +1,7 @@
 /**
  * libsodium through sodium-native, when it loads: the faster backend for the relay's hot
- * path (Ed25519 sign/verify about 1.7× node:crypto's, SHA-256 of a Merkle node about 2× —
+ * path (Ed25519 sign/verify about 1.7× node:crypto's, SHA-256 of a Merkle node about 2×, a
+ * link record's ChaCha20-Poly1305 about 4× for a few hundred bytes —
  * measured in test/bench/crypto.ts; the decision is in test/bench/README.md). sodium-native
  * ships prebuilt binaries (no install script) and is already what noise-handshake uses for
  * the link handshake. When it cannot load, `sodium` is null and agent/crypto falls back to
@@ -17,6 +18,10 @@ export interface Sodium {
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
   /** X25519 agreement of secret `n` with public `p` (x25519.ts); throws when the result is all zero. */
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
+  /** ChaCha20-Poly1305 IETF (aead.ts): writes ciphertext ‖ tag into `c` (m.length + 16 bytes). */
+  crypto_aead_chacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
+  /** The opposite; throws when the tag does not authenticate. */
+  crypto_aead_chacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number;
 }
 
 function load(): Sodium | null {
