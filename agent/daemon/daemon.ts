@@ -62,6 +62,7 @@ import type { LanDiscovery } from '../reach/lan.js';
 import type { UpnpMapper } from '../reach/upnp.js';
 import { Store, type InboxRow, type OutboxRow, type TrustEntry } from '../store/index.js';
 import { WotError, isWotError } from '../wire/errors.js';
+import { MsgType } from '../wire/constants.js';
 import type { WireMessage } from '../wire/types.js';
 import { InboundBatcher } from './inbound.js';
 import { createLogger, type LogFields, type Logger, type LogLevel } from './log.js';
@@ -180,6 +181,11 @@ const MAX_DROP_LOG_KEYS = 1_000;
 const MAX_REVOCATIONS_SHOWN = 100;
 /** Trusted agents' LAN addresses remembered (DNS-SD). */
 const MAX_LAN_ADDRS = 10_000;
+/**
+ * Messages that only acknowledge (custody taken, progress, delivery): sent lazily, so those
+ * of nearby messages share a record and the peer handles them in one turn (link.ts lingerMs).
+ */
+const ACKNOWLEDGEMENTS: ReadonlySet<number> = new Set([MsgType.HOLD, MsgType.REPORT, MsgType.ACK]);
 
 export { parseHostPort, formatHostPort };
 
@@ -433,17 +439,21 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   };
 
   const perform = (actions: Action[]): void => {
+    /** Links that carry an envelope in this group: written first, before any other link's answers. */
+    let onward: Set<Link> | null = null;
     for (const a of actions) {
       switch (a.type) {
         case 'send': {
           const l = links.get(a.link);
+          if (l && a.msg.t === MsgType.ENVELOPE) (onward ??= new Set()).add(l);
+          const lazy = ACKNOWLEDGEMENTS.has(a.msg.t);
           if (tap && l?.peer) {
             const bytes = encodeMessage(a.msg);
-            if (l.sendEncoded(bytes)) tap.write('out', l.peer.entity, bytes);
+            if (l.sendEncoded(bytes, lazy)) tap.write('out', l.peer.entity, bytes);
             else metrics.inc('send.refused');
             break;
           }
-          if (!l || !l.send(a.msg)) metrics.inc('send.refused');
+          if (!l || !l.send(a.msg, lazy)) metrics.inc('send.refused');
           break;
         }
         case 'dial':
@@ -513,6 +523,7 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           break;
       }
     }
+    if (onward) for (const l of onward) l.flushNow();
   };
 
   /** Re-announces at once when our addresses changed (polled, and checked on every new link). */

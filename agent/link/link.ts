@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import Noise from 'noise-handshake';
 import curve from 'noise-curve-ed';
-import { aeadOpen, aeadSeal, counterNonce, equalBytes, utf8 } from '../crypto/index.js';
+import { aeadOpen, aeadSealInto, counterNonce, equalBytes, utf8 } from '../crypto/index.js';
 import { decodeCertUnverified, verifyCert, inviteProof, inviteKeyFromSecret, type AgentCert } from '../identity/index.js';
 import { Limits, MsgType, NOISE_PROLOGUE, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
@@ -74,6 +74,11 @@ export interface LinkOptions {
   keepaliveMs?: number;
   /** Bytes that may wait in the send queue before send() refuses. */
   maxQueuedBytes?: number;
+  /**
+   * How long (ms) messages sent with `lazy` may wait for company before they are written
+   * (acknowledgements: many share one record, one write and one turn at the peer).
+   */
+  lingerMs?: number;
   /** Initiator: the entity we expect to reach (key substitution is refused). */
   expectEntity?: Uint8Array;
   /** Initiator: an invite secret to prove inside the handshake. */
@@ -98,7 +103,11 @@ export const LINK_DEFAULTS = {
   idleTimeoutMs: 75_000,
   keepaliveMs: 25_000,
   maxQueuedBytes: 8 * 1024 * 1024,
+  lingerMs: 2,
 } as const;
+
+/** Lazy messages are written at once, lingering no more, when this many bytes wait. */
+const LINGER_MAX_BYTES = 16 * 1024;
 
 const PROLOGUE = utf8(NOISE_PROLOGUE);
 const TAG_BYTES = 16;
@@ -127,6 +136,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private outQueue: Uint8Array[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  /** Set while only lazy messages wait: writes them when lingerMs has passed. */
+  private lingerTimer: NodeJS.Timeout | null = null;
   private lastRecv = 0;
   private lastSend = 0;
   private handshakeTimer: NodeJS.Timeout | null = null;
@@ -136,7 +147,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private emittedOpen = false;
   readonly openedAt: number = 0;
   /** Messages received and sent since open (for status). */
-  stats = { recvMessages: 0, sentMessages: 0, recvBytes: 0, sentBytes: 0 };
+  stats = { recvMessages: 0, sentMessages: 0, recvBytes: 0, sentBytes: 0, recvRecords: 0, sentRecords: 0 };
 
   private constructor(
     private readonly socket: Socket,
@@ -151,6 +162,7 @@ export class Link extends EventEmitter<LinkEvents> {
       idleTimeoutMs: LINK_DEFAULTS.idleTimeoutMs,
       keepaliveMs: LINK_DEFAULTS.keepaliveMs,
       maxQueuedBytes: LINK_DEFAULTS.maxQueuedBytes,
+      lingerMs: LINK_DEFAULTS.lingerMs,
       ...opts,
     };
     const staticKp = curve.generateKeyPair(opts.identity.agentSeed);
@@ -380,6 +392,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (!plain) throw new WotError('ERR_DECRYPT', 'record failed authentication');
     this.rxCounter++;
     this.stats.recvBytes += rec.length;
+    this.stats.recvRecords++;
     for (const raw of decodeBatch(plain)) {
       if (this.closing || this.state === 'closed') return;
       const msg = decodeMessage(raw);
@@ -423,24 +436,30 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Queues a message. Returns false (and queues nothing) when the link is not open or its
-   * send queue is over its bound; the caller keeps the message and retries on 'drain'.
+   * Queues a message, written at the end of this event-loop turn — or, when `lazy`, within
+   * lingerMs, together with whatever else is sent by then (a message that is not lazy takes
+   * the waiting ones along at once). Order on the link is always the order of the calls.
+   * Returns false (and queues nothing) when the link is not open or its send queue is over
+   * its bound; the caller keeps the message and retries on 'drain'.
    */
-  send(msg: WireMessage): boolean {
-    return this.sendEncoded(encodeMessage(msg));
+  send(msg: WireMessage, lazy = false): boolean {
+    return this.sendEncoded(encodeMessage(msg), lazy);
   }
 
   /** Queues an already-encoded message (forwarding without re-encoding). */
-  sendEncoded(bytes: Uint8Array): boolean {
+  sendEncoded(bytes: Uint8Array, lazy = false): boolean {
     if (this.state !== 'open' || this.closing) return false;
     if (this.bufferedBytes + bytes.length > this.opts.maxQueuedBytes) return false;
     this.outQueue.push(bytes);
     this.outBytes += bytes.length + 4;
     this.stats.sentMessages++;
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
+    if (this.flushScheduled) return true;
+    if (lazy && this.opts.lingerMs > 0 && this.outBytes < LINGER_MAX_BYTES) {
+      this.lingerTimer ??= setTimeout(() => this.flush(), this.opts.lingerMs);
+      return true;
     }
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
     return true;
   }
 
@@ -449,8 +468,21 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.state === 'open' && !this.closing && this.socket.writableLength < 1024 * 1024;
   }
 
+  /**
+   * Writes what is queued now instead of at the end of the event-loop turn: for messages
+   * whose latency matters (an envelope on its way), so they do not wait behind other links'
+   * writes. Whatever is queued later in the turn is flushed as usual.
+   */
+  flushNow(): void {
+    this.flush();
+  }
+
   private flush(): void {
     this.flushScheduled = false;
+    if (this.lingerTimer) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
     if (!this.txKey || this.state === 'closed' || this.outQueue.length === 0) return;
     const q = this.outQueue;
     this.outQueue = [];
@@ -465,12 +497,13 @@ export class Link extends EventEmitter<LinkEvents> {
         i++;
       }
       const plain = encodeBatch(q.slice(start, i));
-      const ct = aeadSeal(this.txKey, counterNonce(this.txCounter++), plain);
-      const header = new Uint8Array(4);
-      new DataView(header.buffer).setUint32(0, ct.length);
-      this.socket.write(header);
-      this.socket.write(ct);
-      this.stats.sentBytes += ct.length + 4;
+      // One buffer per record: the length prefix, then the ciphertext sealed in place.
+      const rec = new Uint8Array(new ArrayBuffer(4 + plain.length + TAG_BYTES));
+      new DataView(rec.buffer).setUint32(0, plain.length + TAG_BYTES);
+      aeadSealInto(rec.subarray(4), this.txKey, counterNonce(this.txCounter++), plain);
+      this.socket.write(rec);
+      this.stats.sentBytes += rec.length;
+      this.stats.sentRecords++;
     }
     this.socket.uncork();
     this.lastSend = performance.now();
@@ -523,7 +556,8 @@ export class Link extends EventEmitter<LinkEvents> {
     this.state = 'closed';
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
-    this.handshakeTimer = this.keepaliveTimer = null;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.handshakeTimer = this.keepaliveTimer = this.lingerTimer = null;
     this.input.clear();
     this.outQueue = [];
     this.socket.destroy();

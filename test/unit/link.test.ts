@@ -113,6 +113,50 @@ test('many messages in one tick share records and all arrive in order', async ()
   await srv.close();
 });
 
+test('lazy messages linger for company: they share a record with later ones, a message that is not lazy takes them along at once, order is kept', async () => {
+  const a = ident();
+  const b = ident();
+  const srv = await listen(b);
+  // A linger far longer than the test: only a message that is not lazy can write these.
+  const l = dial(srv.port, a, { lingerMs: 60_000 });
+  try {
+    await once(l, 'open');
+    await until(() => srv.links[0]?.stats !== undefined);
+    const hold = (n: number): WireMessage => ({ t: MsgType.HOLD, id: new Uint8Array(16).fill(n) });
+    const records0 = l.stats.sentRecords;
+    for (let i = 1; i <= 3; i++) {
+      assert.ok(l.send(hold(i), true));
+      await new Promise((r) => setImmediate(r)); // separate turns: no end-of-turn flush takes them
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(srv.messages.length, 0, 'lazy messages wait');
+    assert.is(l.stats.sentRecords, records0);
+    l.send({ t: MsgType.WELCOME, name: 'now' });
+    await until(() => srv.messages.length === 4);
+    assert.equal(srv.messages, [hold(1), hold(2), hold(3), { t: MsgType.WELCOME, name: 'now' }]);
+    assert.is(l.stats.sentRecords, records0 + 1, 'all four in one record');
+    // Lazy messages stop lingering once enough bytes wait (16 KiB): they go without the timer.
+    for (let i = 0; i < 1000; i++) l.send(hold(i & 0xff), true); // 22 bytes each, plus the length
+    await until(() => srv.messages.length >= 4 + 16 * 1024 / 26);
+  } finally {
+    l.close();
+    await srv.close();
+  }
+});
+
+test('a lazy message alone is written when its linger ends', async () => {
+  const a = ident();
+  const b = ident();
+  const srv = await listen(b);
+  const l = dial(srv.port, a, { lingerMs: 20 });
+  await once(l, 'open');
+  l.send({ t: MsgType.HOLD, id: new Uint8Array(16).fill(9) }, true);
+  await until(() => srv.messages.length === 1);
+  assert.equal(srv.messages[0], { t: MsgType.HOLD, id: new Uint8Array(16).fill(9) });
+  l.close();
+  await srv.close();
+});
+
 test('trust gate: the responder refuses an untrusted peer before parsing any frame and tells it why', async () => {
   const a = ident();
   const b = ident();

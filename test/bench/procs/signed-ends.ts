@@ -189,7 +189,7 @@ if (role === 'sender') {
       }
       return out;
     });
-    for (const a of acks) link.send(a);
+    for (const a of acks) link.send(a, true); // lazily, as a daemon acknowledges (link.ts lingerMs)
   };
   linkP.then((link) => {
     link.on('message', (m: WireMessage, raw: Uint8Array) => {
