@@ -572,6 +572,24 @@ test('case 13: 20 neighbours flooding route queries at 100× their limit are hel
   assert.ok(passed <= perNeighbour.ratePerSec * seconds + perNeighbour.burst);
 });
 
+test('rate limits: a bucket KeyedBuckets drops (bound or delete) is marked, so a neighbour holding it looks its key up again', () => {
+  const kb = new KeyedBuckets({ ratePerSec: 1, burst: 2 }, 2);
+  const a = kb.bucket('a', 0);
+  assert.ok(a.take(0) && a.take(0) && !a.take(0), 'a is empty');
+  assert.is(kb.bucket('a', 0), a, 'the same bucket while kept');
+  kb.bucket('b', 0);
+  kb.bucket('c', 0); // over the bound of 2: the oldest key, a, goes
+  assert.ok(a.dropped, 'the evicted bucket says so');
+  assert.not.ok(kb.bucket('b', 0).dropped);
+  const a2 = kb.bucket('a', 0);
+  assert.is.not(a2, a);
+  assert.ok(a2.take(0), 'a fresh, full bucket for a key looked up again');
+  const c = kb.bucket('c', 0);
+  kb.delete('c');
+  assert.ok(c.dropped, 'a deleted bucket says so too');
+  assert.is(kb.size, 1);
+});
+
 // ---------------------------------------------------------------- case 17 (the core's side)
 
 test('case 17: a relay whose commit fails (disk full) sends no HOLD, and takes the retried envelope into custody once the disk has room', () => {
