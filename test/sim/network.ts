@@ -110,22 +110,29 @@ interface Conn {
   lastBA: number;
 }
 
-/** One message on its way to a node. */
+/** One message on its way to a node; the next one in its box. */
 interface Arrival {
   from: NodeState;
   conn: Conn;
   toLink: LinkId;
   msg: WireMessage;
   bytes: Uint8Array | undefined;
+  next: Arrival | null;
+  /** Set at delivery: handed to the core (not lost, decoded). */
+  ok: boolean;
 }
 
 /**
  * Everything arriving at one node at one instant: one clock event (itself, no closure) handed
- * over in one `core.batch`.
+ * over in one `core.batch`. Its arrivals are a list in arrival order; the node's boxes not yet
+ * delivered are a list too (prev/next), so neither needs an array of its own.
  */
 interface ArrivalBox extends ClockEvent {
   readonly to: NodeState;
-  readonly items: Arrival[];
+  first: Arrival;
+  last: Arrival;
+  prev: ArrivalBox | null;
+  next: ArrivalBox | null;
 }
 
 /** A node's next tick: one object per tick, no closure or Timer (a flood schedules ~10,000). */
@@ -141,10 +148,11 @@ class NodeState implements SimNode {
   nextLink = 1;
   tickTimer: TickEvent | null = null;
   /**
-   * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver). A handful at most
-   * (a link's latency and jitter span a few milliseconds): a scan beats a Map keyed by time.
+   * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver), newest first. A
+   * handful at most (a link's latency and jitter span a few milliseconds): a scan beats a Map
+   * keyed by time, and a list in the boxes themselves touches no array of the node's.
    */
-  readonly boxes: ArrivalBox[] = [];
+  boxes: ArrivalBox | null = null;
   lastActive = -Infinity;
   readonly coreRng: Rng;
   readonly netRng: Rng;
@@ -176,6 +184,13 @@ const TYPE_NAMES = new Map<number, string>(Object.entries(MsgType).map(([name, t
 /** Printable name of a message type id (e.g. 16 → 'ENVELOPE'). */
 export const typeName = (t: number): string => TYPE_NAMES.get(t) ?? `T${t}`;
 
+/** Adds one to `key`'s count. */
+function count(cells: Map<string, { n: number }>, key: string): void {
+  const c = cells.get(key);
+  if (c) c.n++;
+  else cells.set(key, { n: 1 });
+}
+
 /** Map key for bytes (latin1: one char per byte). */
 const bkey = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
@@ -202,10 +217,9 @@ export class SimNetwork {
   readonly errors: SimError[] = [];
   /** Sent messages (when `record` is on), in send order. */
   readonly sent: SentRecord[] = [];
-  /** Sum of 'metric' actions over all nodes, by name. */
-  readonly metrics = new Map<string, number>();
-  /** Actions performed, by action type (all nodes). */
-  readonly actionCounts = new Map<string, number>();
+  /** Counts behind `metrics` and `actionCounts` (one look-up per action, no re-insert). */
+  private readonly metricCells = new Map<string, { n: number }>();
+  private readonly actionCells = new Map<string, { n: number }>();
   readonly counters = {
     /** Messages handed to a link. */
     sent: 0,
@@ -223,6 +237,16 @@ export class SimNetwork {
   };
   /** Messages currently in flight. */
   inFlight = 0;
+
+  /** Sum of 'metric' actions over all nodes, by name (a snapshot). */
+  get metrics(): Map<string, number> {
+    return new Map([...this.metricCells].map(([k, c]) => [k, c.n]));
+  }
+
+  /** Actions performed, by action type, all nodes (a snapshot). */
+  get actionCounts(): Map<string, number> {
+    return new Map([...this.actionCells].map(([k, c]) => [k, c.n]));
+  }
 
   private readonly nodes: NodeState[] = [];
   private readonly byEntity = new Map<string, number>();
@@ -299,8 +323,11 @@ export class SimNetwork {
     return node;
   }
 
+  /** Every core's clock: one function for all (a core reads it twice per message). */
+  private readonly nowFn = (): number => this.clock.now();
+
   private makeCore(node: NodeState): AgentCore {
-    const now = (): number => this.clock.now();
+    const now = this.nowFn;
     return new AgentCore(
       {
         identity: { entityPub: node.entity.publicKey, agent: node.agent, box: node.box, certBytes: node.certBytes, cert: node.cert },
@@ -558,15 +585,10 @@ export class SimNetwork {
    */
   runUntilIdle(maxMs = 24 * 3600_000): boolean {
     const limit = this.clock.now() + maxMs;
-    for (;;) {
-      const at = this.clock.nextAt();
-      if (at === undefined) return true;
-      if (at > limit) {
-        this.clock.runUntil(limit);
-        return false;
-      }
-      this.clock.step();
-    }
+    this.clock.runDue(limit);
+    if (this.clock.nextAt() === undefined) return true;
+    this.clock.runUntil(limit);
+    return false;
   }
 
   // ---------------------------------------------------------------- performing actions
@@ -605,12 +627,12 @@ export class SimNetwork {
           break;
         }
         case 'metric':
-          this.metrics.set(a.name, (this.metrics.get(a.name) ?? 0) + 1);
+          count(this.metricCells, a.name);
           break;
         default:
           break;
       }
-      this.actionCounts.set(a.type, (this.actionCounts.get(a.type) ?? 0) + 1);
+      count(this.actionCells, a.type);
       for (const h of this.hooks) h(node.index, a);
     }
   }
@@ -653,32 +675,30 @@ export class SimNetwork {
     this.inFlight++;
     // Everything arriving at one node at one instant is handed over in one event, as the
     // daemon commits what arrived in one event-loop turn together (one signing batch).
-    let box: ArrivalBox | undefined;
-    for (const b of to.boxes) {
-      if (b.at === at) {
-        box = b;
-        break;
-      }
-    }
-    if (!box) {
-      box = { at, fn: this.deliverBox, to, items: [] };
-      to.boxes.push(box);
+    const item: Arrival = { from, conn, toLink, msg, bytes, next: null, ok: false };
+    let box = to.boxes;
+    while (box !== null && box.at !== at) box = box.next;
+    if (box === null) {
+      box = { at, fn: this.deliverBox, to, first: item, last: item, prev: null, next: to.boxes };
+      if (to.boxes !== null) to.boxes.prev = box;
+      to.boxes = box;
       this.clock.postEvent(box);
+    } else {
+      box.last.next = item;
+      box.last = item;
     }
-    box.items.push({ from, conn, toLink, msg, bytes });
   }
 
   private readonly deliverBox = (box: ArrivalBox): void => this.deliver(box);
 
   private deliver(ev: ArrivalBox): void {
-    const { to, at, items: box } = ev;
-    const boxes = to.boxes;
-    const i = boxes.indexOf(ev);
-    boxes[i] = boxes[boxes.length - 1]!;
-    boxes.pop();
-    // The box is compacted in place to what is handed over (no second array per event).
+    const { to, at } = ev;
+    if (ev.prev !== null) ev.prev.next = ev.next;
+    else to.boxes = ev.next;
+    if (ev.next !== null) ev.next.prev = ev.prev;
     let k = 0;
-    for (const item of box) {
+    let one: Arrival | null = null;
+    for (let item: Arrival | null = ev.first; item !== null; item = item.next) {
       this.inFlight--;
       if (!item.conn.up || !to.alive) {
         this.counters.lost++;
@@ -694,20 +714,23 @@ export class SimNetwork {
       }
       this.counters.delivered++;
       this.traceRecord(at, item.from.index, to.index, item.msg);
-      box[k++] = item;
+      item.ok = true;
+      one = item;
+      k++;
     }
     if (k === 0) return;
-    box.length = k;
     this.activity(to);
     if (k === 1) {
-      const { toLink, msg } = box[0]!;
+      const { toLink, msg } = one!;
       this.call(to, 'onMessage', () => to.core.onMessage(toLink, msg), msg.t);
       return;
     }
     this.call(to, 'onMessage', () =>
       to.core.batch(() => {
         const out: Action[] = [];
-        for (const { toLink, msg } of box) {
+        for (let item: Arrival | null = ev.first; item !== null; item = item.next) {
+          if (!item.ok) continue;
+          const { toLink, msg } = item;
           try {
             for (const a of to.core.onMessage(toLink, msg)) out.push(a);
           } catch (e) {
