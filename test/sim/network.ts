@@ -112,8 +112,11 @@ interface Conn {
 
 /** One message on its way to a node; the next one in its box. */
 interface Arrival {
-  from: NodeState;
+  /** The sender's index (the trace needs no more of it). */
+  from: number;
   conn: Conn;
+  /** SimNetwork.linksDown when it was sent: while unchanged, its link is still up. */
+  downs: number;
   toLink: LinkId;
   msg: WireMessage;
   bytes: Uint8Array | undefined;
@@ -237,6 +240,8 @@ export class SimNetwork {
   };
   /** Messages currently in flight. */
   inFlight = 0;
+  /** Links taken down so far (see Arrival.downs). */
+  private linksDown = 0;
 
   /** Sum of 'metric' actions over all nodes, by name (a snapshot). */
   get metrics(): Map<string, number> {
@@ -437,6 +442,7 @@ export class SimNetwork {
   private closeConn(conn: Conn): void {
     if (!conn.up) return;
     conn.up = false;
+    this.linksDown++;
     conn.a.links.delete(conn.linkA);
     conn.a.byPeer.delete(conn.b.index);
     conn.b.links.delete(conn.linkB);
@@ -483,6 +489,7 @@ export class SimNetwork {
     // Take every link down first, so nothing the dying core does can use one.
     for (const c of conns) {
       c.up = false;
+      this.linksDown++;
       c.a.links.delete(c.linkA);
       c.a.byPeer.delete(c.b.index);
       c.b.links.delete(c.linkB);
@@ -675,7 +682,7 @@ export class SimNetwork {
     this.inFlight++;
     // Everything arriving at one node at one instant is handed over in one event, as the
     // daemon commits what arrived in one event-loop turn together (one signing batch).
-    const item: Arrival = { from, conn, toLink, msg, bytes, next: null, ok: false };
+    const item: Arrival = { from: from.index, conn, downs: this.linksDown, toLink, msg, bytes, next: null, ok: false };
     let box = to.boxes;
     while (box !== null && box.at !== at) box = box.next;
     if (box === null) {
@@ -700,7 +707,8 @@ export class SimNetwork {
     let one: Arrival | null = null;
     for (let item: Arrival | null = ev.first; item !== null; item = item.next) {
       this.inFlight--;
-      if (!item.conn.up || !to.alive) {
+      // The link's own flag only when some link went down since it was sent (one object less to read).
+      if ((item.downs !== this.linksDown && !item.conn.up) || !to.alive) {
         this.counters.lost++;
         continue;
       }
@@ -713,7 +721,7 @@ export class SimNetwork {
         }
       }
       this.counters.delivered++;
-      this.traceRecord(at, item.from.index, to.index, item.msg);
+      this.traceRecord(at, item.from, to.index, item.msg);
       item.ok = true;
       one = item;
       k++;
