@@ -213,6 +213,12 @@ const TRACE_CHUNK = 65_536;
 const TRACE_RECORD_MAX = 8 + 4 + 4 + 1 + 1 + 255;
 
 export class SimNetwork {
+  /**
+   * Virtual time in ms since `startMs` (now() adds it back): times this small are small
+   * integers to V8, so events, buckets and the cores' monotonic readings carry no boxed
+   * double (every event and every timestamp the cores keep allocated one when the clock ran
+   * on epoch milliseconds).
+   */
   readonly clock: VirtualClock;
   readonly rng: Rng;
   readonly n: number;
@@ -287,7 +293,7 @@ export class SimNetwork {
     };
     if (!(this.opts.tickMs > 0)) throw new WotError('ERR_BAD_REQUEST', `SimNetwork: tickMs must be > 0, got ${this.opts.tickMs}`);
     this.t0 = this.opts.startMs;
-    this.clock = new VirtualClock(this.t0);
+    this.clock = new VirtualClock(0);
     this.rng = new Rng(opts.seed);
     this.n = opts.graph.n;
     for (let i = 0; i < this.n; i++) this.nodes.push(this.makeNode(i));
@@ -328,17 +334,18 @@ export class SimNetwork {
     return node;
   }
 
-  /** Every core's clock: one function for all (a core reads it twice per message). */
-  private readonly nowFn = (): number => this.clock.now();
+  /** Every core's clocks: one function each for all (a core reads them twice per message). */
+  private readonly nowFn = (): number => this.t0 + this.clock.now();
+  /** Monotonic: ms since the network was made (the daemon's is performance.now()). */
+  private readonly monoFn = (): number => this.clock.now();
 
   private makeCore(node: NodeState): AgentCore {
-    const now = this.nowFn;
     return new AgentCore(
       {
         identity: { entityPub: node.entity.publicKey, agent: node.agent, box: node.box, certBytes: node.certBytes, cert: node.cert },
         store: node.store,
-        now,
-        mono: now,
+        now: this.nowFn,
+        mono: this.monoFn,
         randomBytes: (k) => node.coreRng.bytes(k),
         addrs: () => [node.addr],
       },
@@ -351,7 +358,7 @@ export class SimNetwork {
     const na = this.nodeState(a);
     const nb = this.nodeState(b);
     if (a === b) throw new WotError('ERR_BAD_REQUEST', `graph edge ${a}-${b} is a self loop`);
-    const now = this.clock.now();
+    const now = this.now();
     for (const [x, y] of [
       [na, nb],
       [nb, na],
@@ -388,7 +395,7 @@ export class SimNetwork {
   }
 
   now(): number {
-    return this.clock.now();
+    return this.t0 + this.clock.now();
   }
 
   // ---------------------------------------------------------------- links
@@ -581,8 +588,9 @@ export class SimNetwork {
     this.clock.runUntil(this.clock.now() + ms);
   }
 
+  /** Runs everything due up to the absolute time tMs (ms since epoch, like now()). */
   runUntil(tMs: number): void {
-    this.clock.runUntil(tMs);
+    this.clock.runUntil(tMs - this.t0);
   }
 
   /**
@@ -613,7 +621,7 @@ export class SimNetwork {
 
   private recordError(node: NodeState, event: string, e: unknown, msgType?: number): void {
     const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    this.errors.push({ node: node.index, at: this.clock.now(), event, ...(msgType !== undefined ? { msgType } : {}), message, error: e });
+    this.errors.push({ node: node.index, at: this.now(), event, ...(msgType !== undefined ? { msgType } : {}), message, error: e });
   }
 
   private perform(node: NodeState, actions: Action[]): void {
@@ -668,7 +676,7 @@ export class SimNetwork {
     if (this.opts.record) {
       const ek = from.index * this.n + to.index;
       st.edges.set(ek, (st.edges.get(ek) ?? 0) + 1);
-      this.sent.push({ at: now, from: from.index, to: to.index, msg });
+      this.sent.push({ at: this.t0 + now, from: from.index, to: to.index, msg });
     }
     const jitter = this.opts.jitterMs > 0 ? from.netRng.int(this.opts.jitterMs + 1) : 0;
     let at = now + this.opts.latencyMs + jitter;
@@ -721,7 +729,7 @@ export class SimNetwork {
         }
       }
       this.counters.delivered++;
-      this.traceRecord(at, item.from, to.index, item.msg);
+      this.traceRecord(this.t0 + at, item.from, to.index, item.msg);
       item.ok = true;
       one = item;
       k++;
@@ -786,7 +794,7 @@ export class SimNetwork {
   private ensureTick(node: NodeState): void {
     if (node.tickTimer || !node.alive) return;
     const tick = this.opts.tickMs;
-    const base = this.t0 + node.phase;
+    const base = node.phase;
     const k = Math.floor((this.clock.now() - base) / tick) + 1;
     node.tickTimer = { at: base + k * tick, fn: this.tickFn, node };
     this.clock.postEvent(node.tickTimer);
