@@ -15,6 +15,12 @@ export class BoundedMap<V> {
   /** Every entry so far was stored with an expiry ≥ the one before (see `sweep`). */
   private ordered = true;
   private lastExp = -Infinity;
+  /**
+   * The entry last read or written, by key: a flood brings an agent the same query id from
+   * each neighbour in turn, and a hit here reads no hash table. Cleared whenever an entry goes.
+   */
+  private lastKey: string | undefined = undefined;
+  private lastEntry: { v: V; exp: number } | undefined = undefined;
 
   constructor(readonly maxEntries: number) {}
 
@@ -28,10 +34,15 @@ export class BoundedMap<V> {
   }
 
   get(key: string, now: number): V | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
+    let e = key === this.lastKey ? this.lastEntry : undefined;
+    if (e === undefined) {
+      e = this.map.get(key);
+      if (!e) return undefined;
+      this.lastKey = key;
+      this.lastEntry = e;
+    }
     if (e.exp <= now) {
-      this.map.delete(key);
+      this.delete(key);
       return undefined;
     }
     return e.v;
@@ -50,6 +61,8 @@ export class BoundedMap<V> {
    */
   set(key: string, v: V, exp: number): void {
     // Re-inserted, not updated in place: insertion order stays expiry order (see sweep).
+    this.lastKey = undefined;
+    this.lastEntry = undefined;
     if (!this.map.delete(key) && this.map.size >= this.maxEntries) {
       let n = Math.max(1, this.maxEntries >>> 4);
       for (const k of this.map.keys()) {
@@ -57,13 +70,20 @@ export class BoundedMap<V> {
         if (--n === 0) break;
       }
     }
-    this.map.set(key, { v, exp });
+    const e = { v, exp };
+    this.map.set(key, e);
+    this.lastKey = key;
+    this.lastEntry = e;
     if (exp < this.lastExp) this.ordered = false;
     this.lastExp = exp;
     if (exp < this.minExp) this.minExp = exp;
   }
 
   delete(key: string): boolean {
+    if (key === this.lastKey) {
+      this.lastKey = undefined;
+      this.lastEntry = undefined;
+    }
     return this.map.delete(key);
   }
 
@@ -87,7 +107,7 @@ export class BoundedMap<V> {
         return;
       }
       if (n >= budget) return;
-      this.map.delete(k);
+      this.delete(k);
       n++;
     }
     this.minExp = Infinity;

@@ -11,6 +11,8 @@ export interface BucketConfig {
 }
 
 export class TokenBucket {
+  /** Set when a KeyedBuckets let go of it: whoever kept a reference looks the key up again. */
+  dropped = false;
   private tokens: number;
   private last: number;
 
@@ -62,7 +64,7 @@ export class KeyedBuckets {
     if (!b) {
       if (this.buckets.size >= this.maxKeys) {
         const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
+        if (oldest !== undefined) this.delete(oldest);
       }
       b = new TokenBucket(this.cfg, now);
       this.buckets.set(key, b);
@@ -84,6 +86,9 @@ export class KeyedBuckets {
   }
 
   delete(key: string): void {
+    const b = this.buckets.get(key);
+    if (!b) return;
+    b.dropped = true;
     this.buckets.delete(key);
   }
 }

@@ -16,7 +16,7 @@ export const discoveryBench: Bench = {
   async run(opts: BenchOptions): Promise<BenchReport> {
     const t0 = performance.now();
     const nodes = opts.quick ? 300 : 10_000;
-    // 1,000 take 8–15 minutes here: `--full` runs them all; by default 200, measured the same way.
+    // 1,000 take about 100 s here: `--full` runs them all; by default 200, measured the same way.
     const discoveries = opts.quick ? 4 : opts.full ? 1000 : 200;
     const floodSample = opts.quick ? 2 : 5;
     opts.log(`discovery: ${discoveries} expanding-ring discoveries and ${floodSample} full floods on ${nodes} agents`);

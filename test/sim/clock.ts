@@ -107,6 +107,33 @@ export class VirtualClock {
   step(): boolean {
     const b = this.front();
     if (!b) return false;
+    this.runFirst(b);
+    return true;
+  }
+
+  /**
+   * Runs every event due at or before tMs (including ones they schedule) and returns how many;
+   * now stays at the last one's time (runUntil moves it on to tMs).
+   */
+  runDue(tMs: number): number {
+    let n = 0;
+    for (;;) {
+      const b = this.front();
+      if (!b || b.at > tMs) return n;
+      this.runFirst(b);
+      n++;
+    }
+  }
+
+  /** Runs every event due at or before tMs (including ones they schedule), then sets now = tMs. */
+  runUntil(tMs: number): number {
+    const n = this.runDue(tMs);
+    if (tMs > this.t) this.t = tMs;
+    return n;
+  }
+
+  /** Runs bucket b's next event (b is the front). */
+  private runFirst(b: Bucket): void {
     const ev = b.evs[b.i++]!;
     this.t = b.at;
     const fn = ev.fn as (ev: ClockEvent) => void;
@@ -114,20 +141,6 @@ export class VirtualClock {
     this.live--;
     this.executed++;
     fn(ev);
-    return true;
-  }
-
-  /** Runs every event due at or before tMs (including ones they schedule), then sets now = tMs. */
-  runUntil(tMs: number): number {
-    let n = 0;
-    for (;;) {
-      const at = this.nextAt();
-      if (at === undefined || at > tMs) break;
-      this.step();
-      n++;
-    }
-    if (tMs > this.t) this.t = tMs;
-    return n;
   }
 
   /** Runs events until none is left; throws after maxEvents (something reschedules forever). */

@@ -110,22 +110,32 @@ interface Conn {
   lastBA: number;
 }
 
-/** One message on its way to a node. */
+/** One message on its way to a node; the next one in its box. */
 interface Arrival {
-  from: NodeState;
+  /** The sender's index (the trace needs no more of it). */
+  from: number;
   conn: Conn;
+  /** SimNetwork.linksDown when it was sent: while unchanged, its link is still up. */
+  downs: number;
   toLink: LinkId;
   msg: WireMessage;
   bytes: Uint8Array | undefined;
+  next: Arrival | null;
+  /** Set at delivery: handed to the core (not lost, decoded). */
+  ok: boolean;
 }
 
 /**
  * Everything arriving at one node at one instant: one clock event (itself, no closure) handed
- * over in one `core.batch`.
+ * over in one `core.batch`. Its arrivals are a list in arrival order; the node's boxes not yet
+ * delivered are a list too (prev/next), so neither needs an array of its own.
  */
 interface ArrivalBox extends ClockEvent {
   readonly to: NodeState;
-  readonly items: Arrival[];
+  first: Arrival;
+  last: Arrival;
+  prev: ArrivalBox | null;
+  next: ArrivalBox | null;
 }
 
 /** A node's next tick: one object per tick, no closure or Timer (a flood schedules ~10,000). */
@@ -141,10 +151,11 @@ class NodeState implements SimNode {
   nextLink = 1;
   tickTimer: TickEvent | null = null;
   /**
-   * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver). A handful at most
-   * (a link's latency and jitter span a few milliseconds): a scan beats a Map keyed by time.
+   * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver), newest first. A
+   * handful at most (a link's latency and jitter span a few milliseconds): a scan beats a Map
+   * keyed by time, and a list in the boxes themselves touches no array of the node's.
    */
-  readonly boxes: ArrivalBox[] = [];
+  boxes: ArrivalBox | null = null;
   lastActive = -Infinity;
   readonly coreRng: Rng;
   readonly netRng: Rng;
@@ -176,6 +187,13 @@ const TYPE_NAMES = new Map<number, string>(Object.entries(MsgType).map(([name, t
 /** Printable name of a message type id (e.g. 16 → 'ENVELOPE'). */
 export const typeName = (t: number): string => TYPE_NAMES.get(t) ?? `T${t}`;
 
+/** Adds one to `key`'s count. */
+function count(cells: Map<string, { n: number }>, key: string): void {
+  const c = cells.get(key);
+  if (c) c.n++;
+  else cells.set(key, { n: 1 });
+}
+
 /** Map key for bytes (latin1: one char per byte). */
 const bkey = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
@@ -195,6 +213,12 @@ const TRACE_CHUNK = 65_536;
 const TRACE_RECORD_MAX = 8 + 4 + 4 + 1 + 1 + 255;
 
 export class SimNetwork {
+  /**
+   * Virtual time in ms since `startMs` (now() adds it back): times this small are small
+   * integers to V8, so events, buckets and the cores' monotonic readings carry no boxed
+   * double (every event and every timestamp the cores keep allocated one when the clock ran
+   * on epoch milliseconds).
+   */
   readonly clock: VirtualClock;
   readonly rng: Rng;
   readonly n: number;
@@ -202,10 +226,9 @@ export class SimNetwork {
   readonly errors: SimError[] = [];
   /** Sent messages (when `record` is on), in send order. */
   readonly sent: SentRecord[] = [];
-  /** Sum of 'metric' actions over all nodes, by name. */
-  readonly metrics = new Map<string, number>();
-  /** Actions performed, by action type (all nodes). */
-  readonly actionCounts = new Map<string, number>();
+  /** Counts behind `metrics` and `actionCounts` (one look-up per action, no re-insert). */
+  private readonly metricCells = new Map<string, { n: number }>();
+  private readonly actionCells = new Map<string, { n: number }>();
   readonly counters = {
     /** Messages handed to a link. */
     sent: 0,
@@ -223,6 +246,18 @@ export class SimNetwork {
   };
   /** Messages currently in flight. */
   inFlight = 0;
+  /** Links taken down so far (see Arrival.downs). */
+  private linksDown = 0;
+
+  /** Sum of 'metric' actions over all nodes, by name (a snapshot). */
+  get metrics(): Map<string, number> {
+    return new Map([...this.metricCells].map(([k, c]) => [k, c.n]));
+  }
+
+  /** Actions performed, by action type, all nodes (a snapshot). */
+  get actionCounts(): Map<string, number> {
+    return new Map([...this.actionCells].map(([k, c]) => [k, c.n]));
+  }
 
   private readonly nodes: NodeState[] = [];
   private readonly byEntity = new Map<string, number>();
@@ -258,7 +293,7 @@ export class SimNetwork {
     };
     if (!(this.opts.tickMs > 0)) throw new WotError('ERR_BAD_REQUEST', `SimNetwork: tickMs must be > 0, got ${this.opts.tickMs}`);
     this.t0 = this.opts.startMs;
-    this.clock = new VirtualClock(this.t0);
+    this.clock = new VirtualClock(0);
     this.rng = new Rng(opts.seed);
     this.n = opts.graph.n;
     for (let i = 0; i < this.n; i++) this.nodes.push(this.makeNode(i));
@@ -299,14 +334,18 @@ export class SimNetwork {
     return node;
   }
 
+  /** Every core's clocks: one function each for all (a core reads them twice per message). */
+  private readonly nowFn = (): number => this.t0 + this.clock.now();
+  /** Monotonic: ms since the network was made (the daemon's is performance.now()). */
+  private readonly monoFn = (): number => this.clock.now();
+
   private makeCore(node: NodeState): AgentCore {
-    const now = (): number => this.clock.now();
     return new AgentCore(
       {
         identity: { entityPub: node.entity.publicKey, agent: node.agent, box: node.box, certBytes: node.certBytes, cert: node.cert },
         store: node.store,
-        now,
-        mono: now,
+        now: this.nowFn,
+        mono: this.monoFn,
         randomBytes: (k) => node.coreRng.bytes(k),
         addrs: () => [node.addr],
       },
@@ -319,7 +358,7 @@ export class SimNetwork {
     const na = this.nodeState(a);
     const nb = this.nodeState(b);
     if (a === b) throw new WotError('ERR_BAD_REQUEST', `graph edge ${a}-${b} is a self loop`);
-    const now = this.clock.now();
+    const now = this.now();
     for (const [x, y] of [
       [na, nb],
       [nb, na],
@@ -356,7 +395,7 @@ export class SimNetwork {
   }
 
   now(): number {
-    return this.clock.now();
+    return this.t0 + this.clock.now();
   }
 
   // ---------------------------------------------------------------- links
@@ -410,6 +449,7 @@ export class SimNetwork {
   private closeConn(conn: Conn): void {
     if (!conn.up) return;
     conn.up = false;
+    this.linksDown++;
     conn.a.links.delete(conn.linkA);
     conn.a.byPeer.delete(conn.b.index);
     conn.b.links.delete(conn.linkB);
@@ -456,6 +496,7 @@ export class SimNetwork {
     // Take every link down first, so nothing the dying core does can use one.
     for (const c of conns) {
       c.up = false;
+      this.linksDown++;
       c.a.links.delete(c.linkA);
       c.a.byPeer.delete(c.b.index);
       c.b.links.delete(c.linkB);
@@ -547,8 +588,9 @@ export class SimNetwork {
     this.clock.runUntil(this.clock.now() + ms);
   }
 
+  /** Runs everything due up to the absolute time tMs (ms since epoch, like now()). */
   runUntil(tMs: number): void {
-    this.clock.runUntil(tMs);
+    this.clock.runUntil(tMs - this.t0);
   }
 
   /**
@@ -558,15 +600,10 @@ export class SimNetwork {
    */
   runUntilIdle(maxMs = 24 * 3600_000): boolean {
     const limit = this.clock.now() + maxMs;
-    for (;;) {
-      const at = this.clock.nextAt();
-      if (at === undefined) return true;
-      if (at > limit) {
-        this.clock.runUntil(limit);
-        return false;
-      }
-      this.clock.step();
-    }
+    this.clock.runDue(limit);
+    if (this.clock.nextAt() === undefined) return true;
+    this.clock.runUntil(limit);
+    return false;
   }
 
   // ---------------------------------------------------------------- performing actions
@@ -584,7 +621,7 @@ export class SimNetwork {
 
   private recordError(node: NodeState, event: string, e: unknown, msgType?: number): void {
     const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    this.errors.push({ node: node.index, at: this.clock.now(), event, ...(msgType !== undefined ? { msgType } : {}), message, error: e });
+    this.errors.push({ node: node.index, at: this.now(), event, ...(msgType !== undefined ? { msgType } : {}), message, error: e });
   }
 
   private perform(node: NodeState, actions: Action[]): void {
@@ -605,12 +642,12 @@ export class SimNetwork {
           break;
         }
         case 'metric':
-          this.metrics.set(a.name, (this.metrics.get(a.name) ?? 0) + 1);
+          count(this.metricCells, a.name);
           break;
         default:
           break;
       }
-      this.actionCounts.set(a.type, (this.actionCounts.get(a.type) ?? 0) + 1);
+      count(this.actionCells, a.type);
       for (const h of this.hooks) h(node.index, a);
     }
   }
@@ -639,7 +676,7 @@ export class SimNetwork {
     if (this.opts.record) {
       const ek = from.index * this.n + to.index;
       st.edges.set(ek, (st.edges.get(ek) ?? 0) + 1);
-      this.sent.push({ at: now, from: from.index, to: to.index, msg });
+      this.sent.push({ at: this.t0 + now, from: from.index, to: to.index, msg });
     }
     const jitter = this.opts.jitterMs > 0 ? from.netRng.int(this.opts.jitterMs + 1) : 0;
     let at = now + this.opts.latencyMs + jitter;
@@ -653,34 +690,33 @@ export class SimNetwork {
     this.inFlight++;
     // Everything arriving at one node at one instant is handed over in one event, as the
     // daemon commits what arrived in one event-loop turn together (one signing batch).
-    let box: ArrivalBox | undefined;
-    for (const b of to.boxes) {
-      if (b.at === at) {
-        box = b;
-        break;
-      }
-    }
-    if (!box) {
-      box = { at, fn: this.deliverBox, to, items: [] };
-      to.boxes.push(box);
+    const item: Arrival = { from: from.index, conn, downs: this.linksDown, toLink, msg, bytes, next: null, ok: false };
+    let box = to.boxes;
+    while (box !== null && box.at !== at) box = box.next;
+    if (box === null) {
+      box = { at, fn: this.deliverBox, to, first: item, last: item, prev: null, next: to.boxes };
+      if (to.boxes !== null) to.boxes.prev = box;
+      to.boxes = box;
       this.clock.postEvent(box);
+    } else {
+      box.last.next = item;
+      box.last = item;
     }
-    box.items.push({ from, conn, toLink, msg, bytes });
   }
 
   private readonly deliverBox = (box: ArrivalBox): void => this.deliver(box);
 
   private deliver(ev: ArrivalBox): void {
-    const { to, at, items: box } = ev;
-    const boxes = to.boxes;
-    const i = boxes.indexOf(ev);
-    boxes[i] = boxes[boxes.length - 1]!;
-    boxes.pop();
-    // The box is compacted in place to what is handed over (no second array per event).
+    const { to, at } = ev;
+    if (ev.prev !== null) ev.prev.next = ev.next;
+    else to.boxes = ev.next;
+    if (ev.next !== null) ev.next.prev = ev.prev;
     let k = 0;
-    for (const item of box) {
+    let one: Arrival | null = null;
+    for (let item: Arrival | null = ev.first; item !== null; item = item.next) {
       this.inFlight--;
-      if (!item.conn.up || !to.alive) {
+      // The link's own flag only when some link went down since it was sent (one object less to read).
+      if ((item.downs !== this.linksDown && !item.conn.up) || !to.alive) {
         this.counters.lost++;
         continue;
       }
@@ -693,21 +729,24 @@ export class SimNetwork {
         }
       }
       this.counters.delivered++;
-      this.traceRecord(at, item.from.index, to.index, item.msg);
-      box[k++] = item;
+      this.traceRecord(this.t0 + at, item.from, to.index, item.msg);
+      item.ok = true;
+      one = item;
+      k++;
     }
     if (k === 0) return;
-    box.length = k;
     this.activity(to);
     if (k === 1) {
-      const { toLink, msg } = box[0]!;
+      const { toLink, msg } = one!;
       this.call(to, 'onMessage', () => to.core.onMessage(toLink, msg), msg.t);
       return;
     }
     this.call(to, 'onMessage', () =>
       to.core.batch(() => {
         const out: Action[] = [];
-        for (const { toLink, msg } of box) {
+        for (let item: Arrival | null = ev.first; item !== null; item = item.next) {
+          if (!item.ok) continue;
+          const { toLink, msg } = item;
           try {
             for (const a of to.core.onMessage(toLink, msg)) out.push(a);
           } catch (e) {
@@ -755,7 +794,7 @@ export class SimNetwork {
   private ensureTick(node: NodeState): void {
     if (node.tickTimer || !node.alive) return;
     const tick = this.opts.tickMs;
-    const base = this.t0 + node.phase;
+    const base = node.phase;
     const k = Math.floor((this.clock.now() - base) / tick) + 1;
     node.tickTimer = { at: base + k * tick, fn: this.tickFn, node };
     this.clock.postEvent(node.tickTimer);

@@ -572,6 +572,24 @@ test('case 13: 20 neighbours flooding route queries at 100× their limit are hel
   assert.ok(passed <= perNeighbour.ratePerSec * seconds + perNeighbour.burst);
 });
 
+test('rate limits: a bucket KeyedBuckets drops (bound or delete) is marked, so a neighbour holding it looks its key up again', () => {
+  const kb = new KeyedBuckets({ ratePerSec: 1, burst: 2 }, 2);
+  const a = kb.bucket('a', 0);
+  assert.ok(a.take(0) && a.take(0) && !a.take(0), 'a is empty');
+  assert.is(kb.bucket('a', 0), a, 'the same bucket while kept');
+  kb.bucket('b', 0);
+  kb.bucket('c', 0); // over the bound of 2: the oldest key, a, goes
+  assert.ok(a.dropped, 'the evicted bucket says so');
+  assert.not.ok(kb.bucket('b', 0).dropped);
+  const a2 = kb.bucket('a', 0);
+  assert.is.not(a2, a);
+  assert.ok(a2.take(0), 'a fresh, full bucket for a key looked up again');
+  const c = kb.bucket('c', 0);
+  kb.delete('c');
+  assert.ok(c.dropped, 'a deleted bucket says so too');
+  assert.is(kb.size, 1);
+});
+
 // ---------------------------------------------------------------- case 17 (the core's side)
 
 test('case 17: a relay whose commit fails (disk full) sends no HOLD, and takes the retried envelope into custody once the disk has room', () => {
@@ -901,6 +919,22 @@ test('case 21: every in-memory table of the core stays within its bound when dri
   assert.is(sw.get('again', 499), 1);
   sw.sweep(500);
   assert.is(sw.size, 0);
+  assert.is(sw.get('again', 0), undefined, 'swept: gone, also for the key read last');
+  // The last entry read or written is answered without the table: never stale.
+  const lk = new BoundedMap<number>(32);
+  lk.set('a', 1, 100);
+  assert.is(lk.get('a', 0), 1);
+  lk.set('a', 2, 100);
+  assert.is(lk.get('a', 0), 2, 'a re-set is seen');
+  lk.delete('a');
+  assert.is(lk.get('a', 0), undefined, 'a delete is seen');
+  lk.set('b', 3, 50);
+  assert.is(lk.get('b', 60), undefined, 'expired on read');
+  assert.is(lk.size, 0, 'and dropped');
+  lk.set('c', 4, 100);
+  assert.is(lk.get(`${'c'}`, 0), 4, 'an equal key made apart hits');
+  for (let i = 0; i < 40; i++) lk.set(`f${i}`, i, 100);
+  assert.is(lk.get('c', 0), undefined, 'evicted by the bound (it was read last)');
   const kb = new KeyedBuckets({ ratePerSec: 1, burst: 1 }, 1_000);
   for (let i = 0; i < 5_000; i++) kb.take(`n${i}`, 0);
   assert.is(kb.size, 1_000);

@@ -410,6 +410,36 @@ test('network: idleTick false skips only ticks with nothing due: discoveries giv
   assert.ok(needed.ticks * 10 < every.ticks, `the forwarders' idle ticks are skipped (${needed.ticks} vs ${every.ticks})`);
 });
 
+// Taken on commit f016387, before this round's speed work (see the test below).
+const PINNED_COSTS = [85, 12, 304, 875, 1234, 2619, 410, 303];
+const PINNED_TRACE = '3bacd2a326e38fd950a883c9726dbbf921f7b2b848a40e9bc3500a4acc82d13a';
+const PINNED_NOW = 1767225691810;
+
+test('network: a fixed discovery run keeps its pinned trace hash and per-discovery costs (speed work must not change behaviour)', () => {
+  // The discovery benchmark's settings on 400 agents. These figures were taken before the
+  // per-message speed work of issue 8 and must not move with such work; a change of the
+  // protocol's behaviour on purpose (different messages, order or timing) updates them.
+  const seed = 'pinned-discovery';
+  const net = new SimNetwork({ seed, graph: smallWorld(400, 8, 0.1, new Rng(`${seed}/graph`)), record: false, busyGraceMs: 0, idleTick: false, encode: false });
+  net.runUntilIdle(10 * 60_000);
+  const rng = new Rng(`${seed}/pairs`);
+  const count = () => (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
+  const costs: number[] = [];
+  for (let k = 0; k < 8; k++) {
+    const a = rng.int(net.n);
+    const b = (a + 1 + rng.int(net.n - 1)) % net.n;
+    const before = count();
+    net.step(a, (core) => core.discover(net.node(b).entity.publicKey));
+    assert.ok(net.runUntilIdle(10 * 60_000));
+    costs.push(count() - before);
+    net.run(5_000);
+  }
+  assert.equal(net.errors, []);
+  assert.equal(costs, PINNED_COSTS);
+  assert.is(net.traceHash(), PINNED_TRACE);
+  assert.is(net.now(), PINNED_NOW);
+});
+
 test('network: node certificates verify and node keys are deterministic per seed and index', () => {
   const a = new SimNetwork({ seed: 'ids', graph: line(3) });
   const b = new SimNetwork({ seed: 'ids', graph: line(5) });
