@@ -1,12 +1,12 @@
 /**
  * The crypto backends on one core, to decide which library does what (the decision is in
  * test/bench/README.md): Ed25519 sign and verify with node:crypto (OpenSSL), sodium-native
- * (libsodium), @noble/ed25519 and tweetnacl; X25519 with node:crypto, sodium-native and tweetnacl; a 1 KiB AEAD (node's
- * ChaCha20-Poly1305, tweetnacl's XSalsa20-Poly1305 secretbox); SHA-256 of a Merkle node;
+ * (libsodium), @noble/ed25519 and tweetnacl; X25519 with node:crypto, sodium-native and tweetnacl; a 1 KiB and a 400-byte AEAD
+ * (ChaCha20-Poly1305 by node:crypto and libsodium, tweetnacl's XSalsa20-Poly1305 secretbox); SHA-256 of a Merkle node;
  * and what a batch signature costs per item, signing and verifying, against one Ed25519
  * signature per item. node:crypto is the baseline of every row.
  */
-import { createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hash, randomBytes, sign, verify } from 'node:crypto';
+import { createCipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hash, randomBytes, sign, verify } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import nacl from 'tweetnacl';
 import { aeadSeal, clearBatchCache, counterNonce, signBatch, signingKeyFromSeed, verifyBatched } from '../../agent/crypto/index.js';
@@ -63,9 +63,17 @@ export const cryptoBench: Bench = {
     const key = new Uint8Array(randomBytes(32));
     const nonce24 = new Uint8Array(randomBytes(24));
     let ctr = 0;
-    row('AEAD seal 1 KiB (node: ChaCha20-Poly1305)', 'ops/s', opsPerSecond(() => aeadSeal(key, counterNonce(ctr++), kib), ms), [
-      ['tweetnacl secretbox (XSalsa20-Poly1305)', opsPerSecond(() => nacl.secretbox(kib, nonce24, key), ms)],
-    ]);
+    const nodeSeal = (m: Uint8Array): Uint8Array => {
+      const c = createCipheriv('chacha20-poly1305', key, counterNonce(ctr++), { authTagLength: 16 });
+      return Buffer.concat([c.update(m), c.final(), c.getAuthTag()]);
+    };
+    const small = new Uint8Array(randomBytes(400));
+    for (const [label, m] of [['1 KiB', kib], ['400 B (a link record of acknowledgements)', small]] as const) {
+      row(`AEAD seal ${label}, ChaCha20-Poly1305`, 'ops/s', opsPerSecond(() => nodeSeal(m), ms), [
+        ...(sodium ? [['sodium-native (libsodium), as aead.ts seals', opsPerSecond(() => aeadSeal(key, counterNonce(ctr++), m), ms)] as [string, number]] : []),
+        ['tweetnacl secretbox (XSalsa20-Poly1305)', opsPerSecond(() => nacl.secretbox(m, nonce24, key), ms)],
+      ]);
+    }
     const node65 = new Uint8Array(randomBytes(65));
     const out32 = new Uint8Array(32);
     row('SHA-256 of a 65-byte Merkle node (crypto.hash)', 'ops/s', opsPerSecond(() => hash('sha256', node65, 'buffer'), ms), [
@@ -100,7 +108,7 @@ export const cryptoBench: Bench = {
       title: this.title,
       figures,
       details: { openssl: process.versions.openssl, msgBytes: msg.length },
-      notes: [`the hot path uses ${sodium ? 'libsodium (sodium-native) for Ed25519, X25519, SHA-256 of small inputs and HMAC/HKDF of short ones, and node:crypto for AEAD and long inputs' : 'node:crypto (sodium-native did not load here)'}; the pure-JS libraries stay off it (see test/bench/README.md); batch rows use the agent's own sign/verify`],
+      notes: [`the hot path uses ${sodium ? 'libsodium (sodium-native) for Ed25519, X25519, ChaCha20-Poly1305, SHA-256 of small inputs and HMAC/HKDF of short ones, and node:crypto for SHA-256 of long inputs' : 'node:crypto (sodium-native did not load here)'}; the pure-JS libraries stay off it (see test/bench/README.md); batch rows use the agent's own sign/verify`],
       seconds: (performance.now() - t0) / 1000,
     };
   },
