@@ -53,8 +53,6 @@ function fill(into: BatchSig, sig: BatchSig): void {
 export class BatchSigner implements ItemSigner {
   private depth = 0;
   private items: Array<{ leaf: Uint8Array; into: BatchSig }> = [];
-  /** items.length, kept here: ending a batch with nothing to sign reads no array (once per event). */
-  private pending = 0;
   /** Batches signed and items in them (for metrics and benchmarks). */
   readonly stats = { batches: 0, items: 0 };
 
@@ -83,10 +81,7 @@ export class BatchSigner implements ItemSigner {
       this.depth--;
       if (this.depth === 0) {
         if (ok) this.flush();
-        else if (this.pending > 0) {
-          this.items = [];
-          this.pending = 0;
-        }
+        else if (this.items.length > 0) this.items = [];
       }
     }
   }
@@ -104,15 +99,14 @@ export class BatchSigner implements ItemSigner {
     }
     into.s = PENDING_SIG;
     this.items.push({ leaf, into });
-    if (++this.pending >= this.maxItems) this.flush();
+    if (this.items.length >= this.maxItems) this.flush();
   }
 
   /** Signs what is collected so far (the batch stays open). */
   flush(): void {
-    if (this.pending === 0) return;
     const items = this.items;
+    if (items.length === 0) return;
     this.items = [];
-    this.pending = 0;
     const sigs = signLeaves(this.key, items.map((it) => it.leaf));
     for (let i = 0; i < items.length; i++) fill(items[i]!.into, sigs[i]!);
     this.stats.batches++;

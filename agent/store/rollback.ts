@@ -10,14 +10,12 @@
 export class RollbackHooks {
   /**
    * Hooks by level (index = nesting depth - 1), null or absent while a level has none (most
-   * never get one). Only touched when some level has hooks: entering and leaving a level is a
-   * counter on this object (the simulator opens one per message on each of thousands of stores).
+   * never get one): entering and leaving a level is a counter on this object and one read
+   * here (the simulator opens one per message on each of thousands of stores).
    */
-  private readonly levels: Array<Array<() => void> | null> = [];
+  private readonly levels: Array<Array<() => void> | null | undefined> = [];
   /** Open levels. */
   private depth = 0;
-  /** Levels holding hooks. */
-  private withHooks = 0;
 
   /** Runs `fn` as one level; `fn` is the store's own transaction call. */
   run<T>(fn: () => T): T {
@@ -29,24 +27,19 @@ export class RollbackHooks {
       return r;
     } finally {
       this.depth = level;
-      if (this.withHooks > 0) this.settle(level, ok);
+      const mine = this.levels[level];
+      if (mine) this.settle(level, mine, ok);
     }
   }
 
   /** The level that just ended: undo its hooks (newest first) if it threw, else hand them to its parent. */
-  private settle(level: number, ok: boolean): void {
-    const mine = this.levels[level];
-    if (!mine) return;
+  private settle(level: number, mine: Array<() => void>, ok: boolean): void {
     this.levels[level] = null;
-    this.withHooks--;
     if (!ok) for (let i = mine.length - 1; i >= 0; i--) mine[i]!();
     else if (level > 0) {
       const parent = this.levels[level - 1];
       if (parent) parent.push(...mine);
-      else {
-        this.levels[level - 1] = mine;
-        this.withHooks++;
-      }
+      else this.levels[level - 1] = mine;
     }
   }
 
@@ -61,9 +54,6 @@ export class RollbackHooks {
     if (top < 0) return;
     const mine = this.levels[top];
     if (mine) mine.push(undo);
-    else {
-      this.levels[top] = [undo];
-      this.withHooks++;
-    }
+    else this.levels[top] = [undo];
   }
 }
