@@ -5,17 +5,11 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
+import { offHeap } from './bytes.js';
 import { sodium } from './sodium.js';
 
 const TAG = 16;
 const EMPTY = new Uint8Array(0);
-
-/**
- * A zeroed array whose bytes live outside the JS heap. libsodium works on such memory; a
- * fresh small Uint8Array lives on the heap, and V8 moves it out on the first native call at
- * a cost larger than the cipher's (see hash.ts).
- */
-const offHeap = (n: number): Uint8Array => new Uint8Array(new ArrayBuffer(n));
 
 function checkKeyNonce(key: Uint8Array, nonce: Uint8Array): void {
   if (key.length !== 32) throw new WotError('ERR_BAD_FIELD', 'AEAD key must be 32 bytes');

@@ -7,6 +7,15 @@ import { timingSafeEqual } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 
 /** A Uint8Array view over a Buffer's bytes (no copy). */
+/**
+ * A zeroed array whose bytes live outside the JS heap, for libsodium to read or write. A fresh
+ * small Uint8Array (64 bytes or less) lives on the heap, and V8 moves it out on its first
+ * native call at a cost larger than a hash or a cipher of a few hundred bytes.
+ */
+export function offHeap(n: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(n));
+}
+
 export function asU8(b: Buffer | Uint8Array): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

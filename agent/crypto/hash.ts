@@ -6,7 +6,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
-import { asU8 } from './bytes.js';
+import { asU8, offHeap } from './bytes.js';
 import { sodium } from './sodium.js';
 
 /**
@@ -31,8 +31,8 @@ const SMALL = 256;
  * per length, made once) and the digest is read from `scratchOut`. Hashing is synchronous and
  * calls no other code, so one scratch pair serves every call.
  */
-const scratchIn = new Uint8Array(new ArrayBuffer(SMALL));
-const scratchOut = new Uint8Array(new ArrayBuffer(32));
+const scratchIn = offHeap(SMALL);
+const scratchOut = offHeap(32);
 const views: Uint8Array[] = [];
 for (let n = 0; n <= SMALL; n++) views.push(scratchIn.subarray(0, n));
 

@@ -523,7 +523,7 @@ async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
           break;
       }
     }
-    if (onward) for (const l of onward) l.flushNow();
+    if (onward) for (const l of onward) l.flush();
   };
 
   /** Re-announces at once when our addresses changed (polled, and checked on every new link). */

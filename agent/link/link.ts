@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import Noise from 'noise-handshake';
 import curve from 'noise-curve-ed';
-import { aeadOpen, aeadSealInto, counterNonce, equalBytes, utf8 } from '../crypto/index.js';
+import { aeadOpen, aeadSealInto, counterNonce, equalBytes, offHeap, utf8 } from '../crypto/index.js';
 import { decodeCertUnverified, verifyCert, inviteProof, inviteKeyFromSecret, type AgentCert } from '../identity/index.js';
 import { Limits, MsgType, NOISE_PROLOGUE, type ErrorCode } from '../wire/constants.js';
 import { WotError, isWotError } from '../wire/errors.js';
@@ -469,15 +469,11 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Writes what is queued now instead of at the end of the event-loop turn: for messages
-   * whose latency matters (an envelope on its way), so they do not wait behind other links'
-   * writes. Whatever is queued later in the turn is flushed as usual.
+   * Writes what is queued, in records. Called at the end of the turn or linger, and by the
+   * daemon at once for messages whose latency matters (an envelope on its way), so they do
+   * not wait behind other links' writes; whatever is queued later is flushed as usual.
    */
-  flushNow(): void {
-    this.flush();
-  }
-
-  private flush(): void {
+  flush(): void {
     this.flushScheduled = false;
     if (this.lingerTimer) {
       clearTimeout(this.lingerTimer);
@@ -498,7 +494,7 @@ export class Link extends EventEmitter<LinkEvents> {
       }
       const plain = encodeBatch(q.slice(start, i));
       // One buffer per record: the length prefix, then the ciphertext sealed in place.
-      const rec = new Uint8Array(new ArrayBuffer(4 + plain.length + TAG_BYTES));
+      const rec = offHeap(4 + plain.length + TAG_BYTES);
       new DataView(rec.buffer).setUint32(0, plain.length + TAG_BYTES);
       aeadSealInto(rec.subarray(4), this.txKey, counterNonce(this.txCounter++), plain);
       this.socket.write(rec);
