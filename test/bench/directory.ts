@@ -65,7 +65,9 @@ function fill(file: string, total: number, real: number, log: (s: string) => voi
 
 function startServer(args: string[], re: RegExp): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // WOTRELAY_CPU_PROF=<dir>: the server writes a CPU profile there when it stops (as testnet.ts's daemons do).
+    const prof = process.env['WOTRELAY_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['WOTRELAY_CPU_PROF']}`] : [];
+    const child = spawn(process.execPath, [...prof, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const on = (d: Buffer) => {
       out += d.toString();
