@@ -38,6 +38,7 @@ test('relay: raw and signed lines carry messages; D verifies every chain', async
   assert.ok(fig(r, 'raw relay').value > 0, 'the raw line moved frames');
   const signed = fig(r, 'wotrelay relay');
   assert.ok(signed.baseline!.value > 0 && signed.ratio !== undefined, 'the signed figure stands beside its baseline');
+  assert.ok(fig(r, 'ceiling').value > 0, "the crypto ceiling is measured beside the raw rate");
   const d = r.details['signed'] as { verifyFailures: number; envelopeBytesAtD: number; sender: { sent: number; acked: number } };
   assert.is(d.verifyFailures, 0, 'every chain verified at D');
   assert.ok(d.envelopeBytesAtD > 0 && d.sender.acked > 0, 'envelopes reached D, its acks came back to A');
