@@ -55,6 +55,9 @@ test("relaycore: B's core forwards every envelope and ends with empty custody, o
   assert.is(d.sqlite.forwarded, d.warm + d.sqlite.messages, 'every envelope, warm-up and measured, went on to C');
   assert.is(d.sqlite.custodyLeft, 0, 'HOLD, reports and acks released every envelope (SQLite)');
   assert.is(d.memory.custodyLeft, 0, 'the same in memory');
+  const alone = (r.details as { alone: { messages: number; forwarded: number; custodyLeft: number } }).alone;
+  assert.ok(alone.messages > 0 && alone.forwarded > alone.messages, 'one message per turn: every envelope went on');
+  assert.is(alone.custodyLeft, 0, 'one message per turn: every envelope released');
 });
 
 test('verify and crypto: figures for every backend and batch size', async () => {
