@@ -250,6 +250,13 @@ export type Action =
   | { type: 'metric'; name: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn'; event: string; fields: Record<string, unknown> };
 
+/**
+ * Neighbour.heardAt before the first message. Not -Infinity: a small integer keeps the field
+ * free of a boxed double (a separate heap object V8 writes on every message, when the
+ * monotonic clock reads whole milliseconds as in the simulator). Always compared for itself.
+ */
+const NEVER_HEARD = -(2 ** 30);
+
 interface Neighbour {
   link: LinkId;
   peer: PeerIdentity;
@@ -262,7 +269,7 @@ interface Neighbour {
   announced?: { bytes: Uint8Array; addrs: string[]; notAfter: number; public: boolean };
   /** Whether `addrs` names a public address (computed once). */
   handshakePublic?: boolean;
-  /** When it last sent us a message (monotonic; -Infinity before the first): see lastHeard. */
+  /** When it last sent us a message (monotonic; NEVER_HEARD before the first): see lastHeard. */
   heardAt: number;
   /**
    * Its route-query bucket, as `queryBuckets` holds it for its entity (looked up once, not per
@@ -633,7 +640,7 @@ export class AgentCore {
     const now = this.deps.now();
     const actions: Action[] = [];
     const entityHex = toHex(peer.entity);
-    this.neighbours.set(link, { link, peer, entityHex, awaitingWelcome: !!opts.awaitingWelcome, addrs: [...(opts.addrs ?? [])], heardAt: -Infinity, queryBucket: null });
+    this.neighbours.set(link, { link, peer, entityHex, awaitingWelcome: !!opts.awaitingWelcome, addrs: [...(opts.addrs ?? [])], heardAt: NEVER_HEARD, queryBucket: null });
     let set = this.byEntity.get(entityHex);
     if (!set) this.byEntity.set(entityHex, (set = new Set()));
     set.add(link);
@@ -669,7 +676,7 @@ export class AgentCore {
     if (!n) return [];
     this.neighbours.delete(link);
     // What stillBusy knows of it outlives the link by 60 s, as before (a quick reconnect).
-    if (n.heardAt > (this.heardFrom.get(n.entityHex, this.mono()) ?? -Infinity)) this.heardFrom.set(n.entityHex, n.heardAt, n.heardAt + 60_000);
+    if (n.heardAt !== NEVER_HEARD && n.heardAt > (this.heardFrom.get(n.entityHex, this.mono()) ?? -Infinity)) this.heardFrom.set(n.entityHex, n.heardAt, n.heardAt + 60_000);
     const set = this.byEntity.get(n.entityHex);
     set?.delete(link);
     if (set && set.size > 0) {
@@ -1384,8 +1391,8 @@ export class AgentCore {
   private lastHeard(entityHex: string, mono: number): number | undefined {
     let heard = this.heardFrom.get(entityHex, mono);
     for (const link of this.byEntity.get(entityHex) ?? []) {
-      const at = this.neighbours.get(link)?.heardAt ?? -Infinity;
-      if (at > mono - 60_000 && (heard === undefined || at > heard)) heard = at;
+      const at = this.neighbours.get(link)?.heardAt ?? NEVER_HEARD;
+      if (at !== NEVER_HEARD && at > mono - 60_000 && (heard === undefined || at > heard)) heard = at;
     }
     return heard;
   }

@@ -168,7 +168,8 @@ class NodeState implements SimNode {
    * keyed by time, and a list in the boxes themselves touches no array of the node's.
    */
   boxes: ArrivalBox | null = null;
-  lastActive = -Infinity;
+  /** Set by every activity, read only after one (a small integer, never a boxed double, before). */
+  lastActive = 0;
   readonly coreRng: Rng;
   readonly netRng: Rng;
   readonly phase: number;
