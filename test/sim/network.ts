@@ -316,6 +316,8 @@ export class SimNetwork {
   private readonly pendingDials = new Set<number>();
   private readonly trace: Hash = createHash('sha256');
   private readonly traceBuf = Buffer.allocUnsafe(TRACE_CHUNK);
+  /** The same bytes: its little-endian writes compile to plain stores (Buffer's write methods check and call). */
+  private readonly traceView = new DataView(this.traceBuf.buffer, this.traceBuf.byteOffset, TRACE_CHUNK);
   private traceLen = 0;
   private readonly opts: Required<Omit<SimNetworkOptions, 'keepTicking' | 'lazyTicks' | 'coreConfig' | 'graph' | 'seed'>> & {
     keepTicking?: (node: SimNode) => boolean;
@@ -830,9 +832,12 @@ export class SimNetwork {
     const idLen = id ? Math.min(id.length, 255) : 0;
     if (this.traceLen + TRACE_RECORD_MAX > TRACE_CHUNK) this.flushTrace();
     const b = this.traceBuf;
-    let o = b.writeDoubleLE(at, this.traceLen);
-    o = b.writeUInt32LE(from, o);
-    o = b.writeUInt32LE(to, o);
+    const v = this.traceView;
+    let o = this.traceLen;
+    v.setFloat64(o, at, true);
+    v.setUint32(o + 8, from, true);
+    v.setUint32(o + 12, to, true);
+    o += 16;
     b[o++] = m.t;
     b[o++] = idLen;
     if (id) {
