@@ -2129,7 +2129,9 @@ export class AgentCore {
     if (q.ttl <= 1) return [{ type: 'metric', name: 'query.expired' }];
     const fwd: RouteQuery = { t: MsgType.ROUTE_QUERY, qid: q.qid, target: q.target, ttl: q.ttl - 1 };
     const actions: Action[] = [{ type: 'metric', name: 'query.forwarded' }];
-    for (const nb of this.neighbours.values()) if (nb.link !== n.link) actions.push({ type: 'send', link: nb.link, msg: fwd });
+    // The links are the table's keys: reading them touches none of the neighbours themselves
+    // (one cache miss each on 10,000 simulated agents).
+    for (const link of this.neighbours.keys()) if (link !== n.link) actions.push({ type: 'send', link, msg: fwd });
     return actions;
   }
 
