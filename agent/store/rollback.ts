@@ -9,10 +9,12 @@
  */
 export class RollbackHooks {
   /**
-   * Hooks by level (index = nesting depth - 1), null or absent while a level has none (most
-   * never get one): entering and leaving a level is a counter on this object and one read
-   * here (the simulator opens one per message on each of thousands of stores).
+   * The outermost level's hooks, null while it has none (most never get one): entering and
+   * leaving a transaction reads this object alone, not the array below as well (the simulator
+   * opens one per message on each of thousands of stores, each one's objects a cache miss).
    */
+  private outer: Array<() => void> | null = null;
+  /** Hooks of the nested levels (index = nesting depth - 2), null or absent while a level has none. */
   private readonly levels: Array<Array<() => void> | null | undefined> = [];
   /** Open levels. */
   private depth = 0;
@@ -27,20 +29,30 @@ export class RollbackHooks {
       return r;
     } finally {
       this.depth = level;
-      const mine = this.levels[level];
+      const mine = this.hooksOf(level);
       if (mine) this.settle(level, mine, ok);
     }
   }
 
   /** The level that just ended: undo its hooks (newest first) if it threw, else hand them to its parent. */
   private settle(level: number, mine: Array<() => void>, ok: boolean): void {
-    this.levels[level] = null;
+    this.setHooks(level, null);
     if (!ok) for (let i = mine.length - 1; i >= 0; i--) mine[i]!();
     else if (level > 0) {
-      const parent = this.levels[level - 1];
+      const parent = this.hooksOf(level - 1);
       if (parent) parent.push(...mine);
-      else this.levels[level - 1] = mine;
+      else this.setHooks(level - 1, mine);
     }
+  }
+
+  /** Level `level`'s hooks (0 = outermost). */
+  private hooksOf(level: number): Array<() => void> | null | undefined {
+    return level === 0 ? this.outer : this.levels[level - 1];
+  }
+
+  private setHooks(level: number, hooks: Array<() => void> | null): void {
+    if (level === 0) this.outer = hooks;
+    else this.levels[level - 1] = hooks;
   }
 
   /** True while a level is open (inside Store.tx). */
@@ -52,8 +64,8 @@ export class RollbackHooks {
   add(undo: () => void): void {
     const top = this.depth - 1;
     if (top < 0) return;
-    const mine = this.levels[top];
+    const mine = this.hooksOf(top);
     if (mine) mine.push(undo);
-    else this.levels[top] = [undo];
+    else this.setHooks(top, [undo]);
   }
 }

@@ -25,6 +25,8 @@ export interface Timer {
 export interface ClockEvent {
   at: number;
   fn: ((ev: never) => void) | null;
+  /** Its place in scheduling order (set by the clock; make it 0). */
+  seq: number;
 }
 
 interface Bucket {
@@ -40,6 +42,10 @@ export class VirtualClock {
   /** Min-heap of the times that have a bucket. */
   private readonly times: number[] = [];
   private live = 0;
+  /** Scheduling order: the next event's (or reservation's) sequence number. */
+  private seq = 0;
+  /** The running event's sequence number; Infinity once everything due has run (see `isPast`). */
+  private curSeq = Infinity;
   /** Events run so far. */
   executed = 0;
 
@@ -63,14 +69,14 @@ export class VirtualClock {
 
   /** Runs fn at absolute time atMs (a time in the past runs at now, after what is already due). */
   schedule(atMs: number, fn: () => void): Timer {
-    const ev: ClockEvent = { at: atMs, fn };
+    const ev: ClockEvent = { at: atMs, fn, seq: 0 };
     this.postEvent(ev);
     return { at: ev.at, cancel: () => this.cancel(ev) };
   }
 
   /** Like schedule, for an event that is never cancelled (no Timer is made). */
   post(atMs: number, fn: () => void): void {
-    this.postEvent({ at: atMs, fn });
+    this.postEvent({ at: atMs, fn, seq: 0 });
   }
 
   /**
@@ -81,14 +87,48 @@ export class VirtualClock {
   postEvent(ev: ClockEvent): void {
     if (Number.isNaN(ev.at)) throw new WotError('ERR_BAD_REQUEST', 'VirtualClock: event time is NaN');
     if (ev.at < this.t) ev.at = this.t;
-    let b = this.buckets.get(ev.at);
-    if (!b) {
-      b = { at: ev.at, evs: [], i: 0 };
-      this.buckets.set(ev.at, b);
-      this.heapPush(ev.at);
-    }
-    b.evs.push(ev);
+    ev.seq = this.seq++;
+    this.bucketAt(ev.at).evs.push(ev);
     this.live++;
+  }
+
+  /**
+   * A place in scheduling order for an event that may never be posted (the simulator's tick
+   * of an agent that will likely have nothing due): `postReserved` puts it there later, as if
+   * it had been posted now; until then it costs the clock nothing.
+   */
+  reserve(): number {
+    return this.seq++;
+  }
+
+  /**
+   * Posts `ev` in the place `reserve` gave (ev.seq) among the events of its time. It must not
+   * be past yet (`isPast(ev.at, ev.seq)` false): an event posted now would still run there.
+   */
+  postReserved(ev: ClockEvent): void {
+    if (this.isPast(ev.at, ev.seq)) throw new WotError('ERR_INTERNAL', `VirtualClock: reserved place ${ev.seq} at ${ev.at} is already past (now ${this.t})`);
+    const b = this.bucketAt(ev.at);
+    const evs = b.evs;
+    let j = evs.length;
+    // Everything before b.i ran, so its sequence numbers are smaller: the scan stops there.
+    while (j > b.i && evs[j - 1]!.seq > ev.seq) j--;
+    evs.splice(j, 0, ev);
+    this.live++;
+  }
+
+  /** True when an event at `at` with sequence number `seq` would have run by now. */
+  isPast(at: number, seq: number): boolean {
+    return at < this.t || (at === this.t && seq < this.curSeq);
+  }
+
+  private bucketAt(at: number): Bucket {
+    let b = this.buckets.get(at);
+    if (!b) {
+      b = { at, evs: [], i: 0 };
+      this.buckets.set(at, b);
+      this.heapPush(at);
+    }
+    return b;
   }
 
   /** Cancels an event given to postEvent that has not run yet (no-op if it ran). */
@@ -119,7 +159,11 @@ export class VirtualClock {
     let n = 0;
     for (;;) {
       const b = this.front();
-      if (!b || b.at > tMs) return n;
+      if (!b || b.at > tMs) {
+        // All that was due ran: a reservation at a time up to now is past.
+        this.curSeq = Infinity;
+        return n;
+      }
       this.runFirst(b);
       n++;
     }
@@ -129,6 +173,7 @@ export class VirtualClock {
   runUntil(tMs: number): number {
     const n = this.runDue(tMs);
     if (tMs > this.t) this.t = tMs;
+    this.curSeq = Infinity;
     return n;
   }
 
@@ -136,6 +181,7 @@ export class VirtualClock {
   private runFirst(b: Bucket): void {
     const ev = b.evs[b.i++]!;
     this.t = b.at;
+    this.curSeq = ev.seq;
     const fn = ev.fn as (ev: ClockEvent) => void;
     ev.fn = null;
     this.live--;
@@ -151,6 +197,7 @@ export class VirtualClock {
         throw new WotError('ERR_INTERNAL', `VirtualClock.runUntilIdle: still busy after ${maxEvents} events`, 'something reschedules itself forever; use runUntil(t)');
       }
     }
+    this.curSeq = Infinity;
     return n;
   }
 

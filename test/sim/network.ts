@@ -62,6 +62,12 @@ export interface SimNetworkOptions {
   record?: boolean;
   /** Delay from a dial to the link coming up (default 3 × latencyMs: Noise XX is 1.5 round trips). */
   handshakeMs?: number;
+  /**
+   * With idleTick false: keep ticks with nothing due in reserve instead of posting them
+   * (default true; same trace and times, fewer clock events). false posts every one (for
+   * tests that check the two agree).
+   */
+  lazyTicks?: boolean;
 }
 
 /** One simulated agent. `core` is replaced when the node is revived with restart. */
@@ -143,37 +149,70 @@ interface TickEvent extends ClockEvent {
   readonly node: NodeState;
 }
 
+/**
+ * Fields in the order a delivery reads them: V8 lays an object's fields out in the order they
+ * are defined, and those that every delivery, tick check and send touches then share one or
+ * two cache lines (10,000 agents are far more than the CPU caches hold, so each line of a
+ * node's state is a miss).
+ */
 class NodeState implements SimNode {
+  readonly index: number;
+  readonly store: MemoryStore;
   core!: AgentCore;
   alive = true;
-  readonly links = new Map<LinkId, Conn>();
-  readonly byPeer = new Map<number, Conn>();
-  nextLink = 1;
-  tickTimer: TickEvent | null = null;
   /**
    * Arrival boxes not yet delivered, one per instant (SimNetwork.deliver), newest first. A
    * handful at most (a link's latency and jitter span a few milliseconds): a scan beats a Map
    * keyed by time, and a list in the boxes themselves touches no array of the node's.
    */
   boxes: ArrivalBox | null = null;
-  lastActive = -Infinity;
-  readonly coreRng: Rng;
-  readonly netRng: Rng;
+  /** Set by every activity, read only after one (a small integer, never a boxed double, before). */
+  lastActive = 0;
+  tickTimer: TickEvent | null = null;
+  /**
+   * A tick kept in reserve instead of posted (see SimNetwork.ensureTick): its time (-1: none)
+   * and its place in the clock's scheduling order.
+   */
+  reservedAt = -1;
+  reservedSeq = 0;
   readonly phase: number;
+  readonly links = new Map<LinkId, Conn>();
+  readonly netRng: Rng;
+  readonly byPeer = new Map<number, Conn>();
+  nextLink = 1;
+  readonly coreRng: Rng;
+  readonly entity: SigningKey;
+  readonly agent: SigningKey;
+  readonly box: BoxKey;
+  readonly certBytes: Uint8Array;
+  readonly cert: AgentCert;
+  readonly peer: PeerIdentity;
+  readonly addr: string;
+  readonly rng: Rng;
 
   constructor(
-    readonly index: number,
-    readonly store: MemoryStore,
-    readonly entity: SigningKey,
-    readonly agent: SigningKey,
-    readonly box: BoxKey,
-    readonly certBytes: Uint8Array,
-    readonly cert: AgentCert,
-    readonly peer: PeerIdentity,
-    readonly addr: string,
-    readonly rng: Rng,
+    index: number,
+    store: MemoryStore,
+    entity: SigningKey,
+    agent: SigningKey,
+    box: BoxKey,
+    certBytes: Uint8Array,
+    cert: AgentCert,
+    peer: PeerIdentity,
+    addr: string,
+    rng: Rng,
     tickMs: number,
   ) {
+    this.index = index;
+    this.store = store;
+    this.entity = entity;
+    this.agent = agent;
+    this.box = box;
+    this.certBytes = certBytes;
+    this.cert = cert;
+    this.peer = peer;
+    this.addr = addr;
+    this.rng = rng;
     this.coreRng = rng.fork('core');
     this.netRng = rng.fork('net');
     this.phase = rng.fork('tick').int(tickMs);
@@ -248,6 +287,16 @@ export class SimNetwork {
   inFlight = 0;
   /** Links taken down so far (see Arrival.downs). */
   private linksDown = 0;
+  /**
+   * Ticks with nothing due are kept in reserve rather than posted (see ensureTick): with
+   * idleTick false they would run and do nothing, and a flood leaves one behind per agent it
+   * touched (a third of all clock events of a discovery, and the look-ups of every such
+   * agent's outbox and timers when it ran). Not with a keepTicking hook (it may say yes at
+   * any time) or tickPolicy 'all'.
+   */
+  private readonly lazyTicks: boolean;
+  /** The latest time of a tick reserved so far (not forgotten by kill): see runUntilIdle. */
+  private reservedMax = -Infinity;
 
   /** Sum of 'metric' actions over all nodes, by name (a snapshot). */
   get metrics(): Map<string, number> {
@@ -267,8 +316,10 @@ export class SimNetwork {
   private readonly pendingDials = new Set<number>();
   private readonly trace: Hash = createHash('sha256');
   private readonly traceBuf = Buffer.allocUnsafe(TRACE_CHUNK);
+  /** The same bytes: its little-endian writes compile to plain stores (Buffer's write methods check and call). */
+  private readonly traceView = new DataView(this.traceBuf.buffer, this.traceBuf.byteOffset, TRACE_CHUNK);
   private traceLen = 0;
-  private readonly opts: Required<Omit<SimNetworkOptions, 'keepTicking' | 'coreConfig' | 'graph' | 'seed'>> & {
+  private readonly opts: Required<Omit<SimNetworkOptions, 'keepTicking' | 'lazyTicks' | 'coreConfig' | 'graph' | 'seed'>> & {
     keepTicking?: (node: SimNode) => boolean;
     coreConfig: Partial<CoreConfig>;
   };
@@ -293,6 +344,7 @@ export class SimNetwork {
     };
     if (!(this.opts.tickMs > 0)) throw new WotError('ERR_BAD_REQUEST', `SimNetwork: tickMs must be > 0, got ${this.opts.tickMs}`);
     this.t0 = this.opts.startMs;
+    this.lazyTicks = !this.opts.idleTick && this.opts.tickPolicy === 'busy' && !this.opts.keepTicking && (opts.lazyTicks ?? true);
     this.clock = new VirtualClock(0);
     this.rng = new Rng(opts.seed);
     this.n = opts.graph.n;
@@ -434,6 +486,9 @@ export class SimNetwork {
     this.call(a, 'peerUp', () => a.core.peerUp(conn.linkA, b.peer, { addrs: [b.addr] }));
     // a's peerUp actions may have closed the link again.
     if (conn.up) this.call(b, 'peerUp', () => b.core.peerUp(conn.linkB, a.peer, { addrs: [a.addr] }));
+    // The gates ran before the activity that may have reserved b's tick.
+    this.checkReserved(a);
+    this.checkReserved(b);
     return conn.up;
   }
 
@@ -490,8 +545,14 @@ export class SimNetwork {
     const node = this.nodeState(i);
     if (!node.alive) return;
     node.alive = false;
-    if (node.tickTimer) this.clock.cancel(node.tickTimer);
-    node.tickTimer = null;
+    if (node.tickTimer) {
+      this.clock.cancel(node.tickTimer);
+      // A cancelled tick never moves the clock: if it was a reserved one posted, forget its time.
+      const at = node.tickTimer.at;
+      node.tickTimer = null;
+      if (this.lazyTicks) this.dropReserved(node, at);
+    }
+    if (node.reservedAt >= 0) this.dropReserved(node, node.reservedAt);
     const conns = [...node.byPeer.values()];
     // Take every link down first, so nothing the dying core does can use one.
     for (const c of conns) {
@@ -523,6 +584,7 @@ export class SimNetwork {
     node.alive = true;
     if (opts.restart ?? true) node.core = this.makeCore(node);
     this.activity(node);
+    this.checkReserved(node);
     if (opts.reconnect ?? true) {
       for (const t of node.store.trust.list()) {
         if (t.state === 'active' && t.addr) this.dial(node, t.entity, t.addr);
@@ -541,6 +603,7 @@ export class SimNetwork {
     const actions = node.store.tx(() => fn(node.core));
     this.activity(node);
     this.perform(node, actions);
+    this.checkReserved(node);
   }
 
   /**
@@ -563,6 +626,7 @@ export class SimNetwork {
     const r = node.store.tx(() => node.core.send(target, kind, bytes, name));
     this.activity(node);
     this.perform(node, r.actions);
+    this.checkReserved(node);
     return r.id;
   }
 
@@ -601,7 +665,9 @@ export class SimNetwork {
   runUntilIdle(maxMs = 24 * 3600_000): boolean {
     const limit = this.clock.now() + maxMs;
     this.clock.runDue(limit);
-    if (this.clock.nextAt() === undefined) return true;
+    // Ticks kept in reserve (lazyTicks) would have run, doing nothing, and moved the clock on.
+    if (this.reservedMax > this.clock.now() && this.reservedMax <= limit) this.clock.runUntil(this.reservedMax);
+    if (this.clock.nextAt() === undefined && !(this.reservedMax > limit)) return true;
     this.clock.runUntil(limit);
     return false;
   }
@@ -614,9 +680,11 @@ export class SimNetwork {
       actions = node.store.tx(fn);
     } catch (e) {
       this.recordError(node, event, e, msgType);
+      this.checkReserved(node);
       return;
     }
     if (node.alive) this.perform(node, actions);
+    this.checkReserved(node);
   }
 
   private recordError(node: NodeState, event: string, e: unknown, msgType?: number): void {
@@ -694,7 +762,7 @@ export class SimNetwork {
     let box = to.boxes;
     while (box !== null && box.at !== at) box = box.next;
     if (box === null) {
-      box = { at, fn: this.deliverBox, to, first: item, last: item, prev: null, next: to.boxes };
+      box = { at, fn: this.deliverBox, seq: 0, to, first: item, last: item, prev: null, next: to.boxes };
       if (to.boxes !== null) to.boxes.prev = box;
       to.boxes = box;
       this.clock.postEvent(box);
@@ -764,9 +832,12 @@ export class SimNetwork {
     const idLen = id ? Math.min(id.length, 255) : 0;
     if (this.traceLen + TRACE_RECORD_MAX > TRACE_CHUNK) this.flushTrace();
     const b = this.traceBuf;
-    let o = b.writeDoubleLE(at, this.traceLen);
-    o = b.writeUInt32LE(from, o);
-    o = b.writeUInt32LE(to, o);
+    const v = this.traceView;
+    let o = this.traceLen;
+    v.setFloat64(o, at, true);
+    v.setUint32(o + 8, from, true);
+    v.setUint32(o + 12, to, true);
+    o += 16;
     b[o++] = m.t;
     b[o++] = idLen;
     if (id) {
@@ -788,16 +859,61 @@ export class SimNetwork {
   private activity(node: NodeState): void {
     if (this.building) return;
     node.lastActive = this.clock.now();
-    this.ensureTick(node);
+    this.ensureTick(node, this.lazyTicks);
   }
 
-  private ensureTick(node: NodeState): void {
+  /**
+   * Schedules node's next tick unless one is pending. `reserve` (lazy ticks, see
+   * `lazyTicks`): when the tick would have nothing due as things stand, it only takes its
+   * place in the clock's order (clock.reserve); `checkReserved` posts it there as soon as a
+   * call into the node leaves something due. A tick that stays in reserve is one that would
+   * have run and done nothing (idleTick false), so the order of everything that does run is
+   * the same; `runUntilIdle` moves the clock over such ticks as it would have run them.
+   */
+  private ensureTick(node: NodeState, reserve = false): void {
     if (node.tickTimer || !node.alive) return;
+    if (node.reservedAt >= 0) {
+      if (!this.clock.isPast(node.reservedAt, node.reservedSeq)) {
+        // Pending: activity since may have brought it within the grace period.
+        if (node.reservedAt - node.lastActive < this.opts.busyGraceMs) this.postReservedTick(node);
+        return;
+      }
+      node.reservedAt = -1;
+    }
     const tick = this.opts.tickMs;
     const base = node.phase;
     const k = Math.floor((this.clock.now() - base) / tick) + 1;
-    node.tickTimer = { at: base + k * tick, fn: this.tickFn, node };
+    const at = base + k * tick;
+    if (reserve && !(at - node.lastActive < this.opts.busyGraceMs)) {
+      node.reservedAt = at;
+      node.reservedSeq = this.clock.reserve();
+      if (at > this.reservedMax) this.reservedMax = at;
+      return;
+    }
+    node.tickTimer = { at, fn: this.tickFn, seq: 0, node };
     this.clock.postEvent(node.tickTimer);
+  }
+
+  /** After a call into node: a tick it holds in reserve is posted if something is due now. */
+  private checkReserved(node: NodeState): void {
+    if (node.reservedAt < 0 || !node.alive) return;
+    if (this.clock.isPast(node.reservedAt, node.reservedSeq)) node.reservedAt = -1;
+    else if (this.somethingDue(node)) this.postReservedTick(node);
+  }
+
+  private postReservedTick(node: NodeState): void {
+    node.tickTimer = { at: node.reservedAt, fn: this.tickFn, seq: node.reservedSeq, node };
+    node.reservedAt = -1;
+    this.clock.postReserved(node.tickTimer);
+  }
+
+  /** Drops node's reserved tick (it is killed); `reservedMax` forgets it. */
+  private dropReserved(node: NodeState, at: number): void {
+    node.reservedAt = -1;
+    if (at < this.reservedMax) return;
+    this.reservedMax = -Infinity;
+    for (const x of this.nodes) if (x.reservedAt > this.reservedMax) this.reservedMax = x.reservedAt;
+    for (const x of this.nodes) if (x.tickTimer && x.tickTimer.at > this.reservedMax) this.reservedMax = x.tickTimer.at;
   }
 
   private readonly tickFn = (ev: TickEvent): void => this.onTick(ev.node);
@@ -819,16 +935,21 @@ export class SimNetwork {
   private keepTicking(node: NodeState, produced: number): boolean {
     if (this.opts.tickPolicy === 'all' || produced > 0) return true;
     if (this.clock.now() - node.lastActive < this.opts.busyGraceMs) return true;
+    if (this.somethingDue(node)) return true;
+    return this.opts.keepTicking?.(node) ?? false;
+  }
+
+  /** What in node's own state keeps it ticking: messages waiting in its outbox, or its core's timers. */
+  private somethingDue(node: NodeState): boolean {
     if (node.store.outbox.countPending() > 0) return true;
     const wants = (node.core as unknown as { wantsTick?: () => boolean }).wantsTick;
-    if (typeof wants === 'function' && wants.call(node.core)) return true;
-    return this.opts.keepTicking?.(node) ?? false;
+    return typeof wants === 'function' && wants.call(node.core);
   }
 
   /** Nodes with a tick scheduled. */
   tickingNodes(): number {
     let n = 0;
-    for (const node of this.nodes) if (node.tickTimer) n++;
+    for (const node of this.nodes) if (node.tickTimer || (node.reservedAt >= 0 && !this.clock.isPast(node.reservedAt, node.reservedSeq))) n++;
     return n;
   }
 

@@ -260,4 +260,28 @@ test('a neighbour flooding route queries is held to its rate limit while another
   assert.not.ok(zq.some((a) => a.type === 'metric' && a.name.startsWith('query.ratelimited')), 'Z still passes');
 });
 
+test('a route query is answered for the target its bytes name, also when the same array is reused with other bytes', () => {
+  // The core remembers the hex of the last query target (a flood brings every agent the same
+  // one): it must compare bytes, never trust the array it saw before.
+  const net = new Net();
+  for (const n of ['X', 'Y', 'Z']) net.add(n);
+  net.connect('X', 'Y');
+  net.connect('Y', 'Z');
+  const Y = net.n('Y');
+  const fromX = [...Y.links.entries()].find(([, v]) => v === 'X')![0];
+  const target = new Uint8Array(32).fill(7);
+  const ask = (i: number) => Y.store.tx(() => Y.core.onMessage(fromX, { t: MsgType.ROUTE_QUERY, qid: seeded('reuse')(16).map((b) => b ^ i), target, ttl: 2 } as WireMessage));
+  const answered = (acts: ReturnType<typeof ask>) => acts.some((a) => a.type === 'metric' && a.name === 'query.answered');
+  assert.not.ok(answered(ask(1)), 'an unknown target is forwarded, not answered');
+  target.set(net.n('Z').peer.entity);
+  assert.ok(answered(ask(2)), 'Y answers for its neighbour Z');
+  target.set(Y.peer.entity);
+  const self = ask(3);
+  assert.ok(answered(self), 'Y answers for itself');
+  const reply = self.find((a) => a.type === 'send' && a.msg.t === MsgType.ROUTE_REPLY);
+  assert.ok(reply && reply.type === 'send' && reply.msg.t === MsgType.ROUTE_REPLY && reply.msg.tc === undefined, 'as the target, with no target certificate');
+  target.fill(7);
+  assert.not.ok(answered(ask(4)), 'the first target again: forwarded');
+});
+
 test.run();

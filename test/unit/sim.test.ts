@@ -410,6 +410,38 @@ test('network: idleTick false skips only ticks with nothing due: discoveries giv
   assert.ok(needed.ticks * 10 < every.ticks, `the forwarders' idle ticks are skipped (${needed.ticks} vs ${every.ticks})`);
 });
 
+test('network: ticks kept in reserve (lazyTicks) give the trace, times and ticks of ticks all posted, through sends, kills and revivals', () => {
+  const run = (lazyTicks: boolean) => {
+    const seed = 'lazy-ticks';
+    const net = new SimNetwork({ seed, graph: smallWorld(120, 6, 0.1, new Rng(seed).fork('graph')), busyGraceMs: 0, idleTick: false, lazyTicks });
+    const idle: boolean[] = [idleRun(net)];
+    const rng = new Rng(`${seed}/steps`);
+    const ticking: number[] = [];
+    for (let k = 0; k < 6; k++) {
+      const a = rng.int(net.n);
+      const b = (a + 1 + rng.int(net.n - 1)) % net.n;
+      net.step(a, (core) => core.discover(net.node(b).entity.publicKey));
+      ticking.push(net.tickingNodes());
+      net.send((a + 7) % net.n, b, `hello ${k}`);
+      if (k === 2) net.kill(b);
+      if (k === 4) net.revive((b + 1) % net.n);
+      idle.push(idleRun(net));
+      net.run(3_000 + k * 117);
+      ticking.push(net.tickingNodes());
+    }
+    net.revive(net.n - 1);
+    idle.push(net.runUntilIdle(30_000), idleRun(net));
+    assert.equal(net.errors, []);
+    return { trace: net.traceHash(), now: net.now(), ticks: net.counters.ticks, idle, ticking, byType: net.sentByType(), events: net.clock.executed };
+  };
+  const idleRun = (net: SimNetwork): boolean => net.runUntilIdle(10 * 60_000);
+  const posted = run(false);
+  const reserved = run(true);
+  assert.ok(posted.ticks > 0);
+  assert.ok(reserved.events < posted.events, `fewer clock events (${reserved.events} vs ${posted.events})`);
+  assert.equal({ ...reserved, events: 0 }, { ...posted, events: 0 });
+});
+
 // Taken on commit f016387, before this round's speed work (see the test below).
 const PINNED_COSTS = [85, 12, 304, 875, 1234, 2619, 410, 303];
 const PINNED_TRACE = '3bacd2a326e38fd950a883c9726dbbf921f7b2b848a40e9bc3500a4acc82d13a';

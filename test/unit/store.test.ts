@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { Store, MIGRATIONS, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow, type RelayRow, type MailRow, type FanoutRow, type ListMember } from '../../agent/store/index.js';
 import { WotError } from '../../agent/wire/errors.js';
 import { HOT_MAX_BYTES } from '../../agent/store/relayq.js';
+import { RollbackHooks } from '../../agent/store/rollback.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wotrelay-store-test-'));
 let dbCounter = 0;
@@ -431,6 +432,49 @@ function relayCounts(s: Store): { kept: unknown; computed: unknown } {
 function relayRow(n: number, over: Partial<RelayRow> = {}): RelayRow {
   return { id: key(n).subarray(0, 16), to: key(200), waitFor: key(210), dep: null, prev: null, envelope: new Uint8Array(n + 1), receivedAt: n, expiresAt: 1000, attempts: 0, nextAttemptAt: 0, ...over };
 }
+
+test('rollback hooks: a level that throws undoes its own (newest first) and what its committed inner levels handed up; a commit drops them; outside a transaction none is kept', () => {
+  const h = new RollbackHooks();
+  const log: string[] = [];
+  h.add(() => log.push('outside'));
+  assert.not.ok(h.open);
+  // Outermost commit: nothing runs, nothing is left for the next transaction.
+  h.run(() => {
+    h.add(() => log.push('committed'));
+    h.run(() => h.add(() => log.push('committed-inner')));
+  });
+  assert.equal(log, []);
+  // An inner level that throws undoes only its own hooks; the outer one goes on and commits.
+  h.run(() => {
+    h.add(() => log.push('outer-kept'));
+    assert.throws(() =>
+      h.run(() => {
+        h.add(() => log.push('inner-1'));
+        h.add(() => log.push('inner-2'));
+        throw new Error('inner');
+      }),
+    );
+  });
+  assert.equal(log, ['inner-2', 'inner-1']);
+  log.length = 0;
+  // The outermost level throws: its hooks and those its committed inner levels (two deep) handed up run, newest first.
+  assert.throws(() =>
+    h.run(() => {
+      h.add(() => log.push('a'));
+      h.run(() => {
+        h.add(() => log.push('b'));
+        h.run(() => h.add(() => log.push('c')));
+      });
+      h.add(() => log.push('d'));
+      throw new Error('outer');
+    }),
+  );
+  assert.equal(log, ['d', 'c', 'b', 'a']);
+  assert.not.ok(h.open);
+  log.length = 0;
+  h.run(() => undefined);
+  assert.equal(log, [], 'a later transaction starts with no hooks');
+});
 
 test('relayq triggers: counts equal the rows after insert, duplicate, delete, reschedule to another waitFor, expire, raw SQL and rollback', () => {
   const s = Store.open(':memory:');
