@@ -1,7 +1,9 @@
 /**
  * Runs the whole uvu suite (unit, then integration) from the compiled tree and ends with
  * one summary line, `N passed, N failed, N skipped`. `npm test -- <pattern>` runs only the
- * test files whose path matches the pattern. A hard timeout stops a hung suite.
+ * test files whose path (e.g. `integration/bench.test.js`) contains the pattern: `unit` runs
+ * the unit group, `integration/bench` one file, `relay` every file with it in its name. A
+ * pattern that names no file is an error, not an empty pass. A hard timeout stops a hung suite.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -12,12 +14,27 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const uvuBin = path.resolve(here, '../../node_modules/uvu/bin.js');
 const filter = process.argv[2];
 const TIMEOUT_MS = 15 * 60_000;
+const groups = ['unit', 'integration'];
 
 interface Totals { total: number; passed: number; skipped: number }
 
-function runGroup(dir: string): Promise<{ code: number; totals: Totals }> {
+const escape = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The uvu pattern for group `dir` (uvu matches it against paths inside the group), or null
+ * when the filter names none of its files: a filter naming the group (`unit`, `unit/…`) is
+ * taken as a path from the suite's root.
+ */
+function patternFor(dir: string): string | null {
+  if (!filter) return '\\.test\\.js$';
+  if (filter === dir) return '\\.test\\.js$';
+  const inGroup = filter.startsWith(`${dir}/`) ? filter.slice(dir.length + 1) : filter;
+  if (inGroup === filter && groups.some((g) => filter === g || filter.startsWith(`${g}/`))) return null; // names another group
+  return `.*${escape(inGroup)}.*\\.test\\.js$`;
+}
+
+function runGroup(dir: string, pattern: string): Promise<{ code: number; totals: Totals }> {
   return new Promise((resolve) => {
-    const pattern = filter ? `.*${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\.test\\.js$` : '\\.test\\.js$';
     const child = spawn(process.execPath, [uvuBin, path.join(here, dir), pattern, '--color=false'], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, FORCE_COLOR: '0' },
@@ -39,12 +56,13 @@ function runGroup(dir: string): Promise<{ code: number; totals: Totals }> {
   });
 }
 
-const groups = ['unit', 'integration'];
 let failedCode = 0;
 const sum: Totals = { total: 0, passed: 0, skipped: 0 };
 for (const g of groups) {
+  const pattern = patternFor(g);
+  if (pattern === null) continue;
   process.stdout.write(`\n== ${g} tests ==\n`);
-  const { code, totals } = await runGroup(g);
+  const { code, totals } = await runGroup(g, pattern);
   if (code !== 0) failedCode = code;
   sum.total += totals.total;
   sum.passed += totals.passed;
@@ -52,8 +70,8 @@ for (const g of groups) {
 }
 const failed = sum.total - sum.passed - sum.skipped;
 process.stdout.write(`\n${sum.passed} passed, ${failed} failed, ${sum.skipped} skipped\n`);
-if (sum.total === 0 && !filter) {
-  process.stderr.write('no tests ran\n');
-  process.exit(1);
+if (sum.total === 0) {
+  process.stderr.write(filter ? `no test file's path contains "${filter}" (paths look like unit/core.test.js, integration/bench.test.js)\n` : 'no tests ran\n');
+  process.exit(filter ? 2 : 1);
 }
 process.exit(failedCode !== 0 || failed > 0 ? 1 : 0);
