@@ -6,7 +6,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { WotError } from '../wire/errors.js';
 
-/** A Uint8Array view over a Buffer's bytes (no copy). */
 /**
  * A zeroed array whose bytes live outside the JS heap, for libsodium to read or write. A fresh
  * small Uint8Array (64 bytes or less) lives on the heap, and V8 moves it out on its first
@@ -16,6 +15,7 @@ export function offHeap(n: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(n));
 }
 
+/** A Uint8Array view over a Buffer's bytes (no copy). */
 export function asU8(b: Buffer | Uint8Array): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
