@@ -26,7 +26,7 @@ import { aeadOpen, aeadSeal, merkleLeafOf, randomBytes, sha256, toHex } from '..
 import { decodeEntityId } from '../../agent/identity/index.js';
 import { Domain } from '../../agent/wire/constants.js';
 import { runCli, startAgent, stopAll, eventually, type TestAgent } from '../helpers/testnet.js';
-import { compare, sleep, type Bench, type BenchOptions, type BenchReport, type Figure } from './lib.js';
+import { compare, opsPerSecond, sleep, type Bench, type BenchOptions, type BenchReport, type Figure } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PROCS = path.join(here, 'procs');
@@ -310,7 +310,7 @@ async function signedLine(seconds: number, window: number, warm: boolean, log: (
 
 /**
  * The fastest any implementation of this protocol could run the line on this machine: the
- * CPU (µs per message, measured here on one core) of the cryptography every message must
+ * time (µs per message, measured here on one core once the line has stopped) of the cryptography every message must
  * get in each process, with everything else free — signatures amortized to nothing, no
  * codec, no custody, no system calls, acks and reports free. Per message:
  *  - A seals the envelope into a link record (ChaCha20-Poly1305, records of 64 envelopes so
@@ -325,26 +325,21 @@ function cryptoCeiling(bytesAB: number, bytesCD: number, bodyBytes: number): { p
   const key = randomBytes(32);
   const nonce = new Uint8Array(12);
   const PER_RECORD = 64;
-  const cpuUs = (n: number, f: () => void): number => {
-    f();
-    const t0 = process.cpuUsage();
-    for (let i = 0; i < n; i++) f();
-    const t = process.cpuUsage(t0);
-    return (t.user + t.system) / n;
-  };
+  /** µs per call of `f` (lib.ts opsPerSecond; the line's processes have stopped by now). */
+  const us = (f: () => void): number => 1e6 / opsPerSecond(f, 100);
   const sealUs = (bytes: number): number => {
     const rec = randomBytes(bytes * PER_RECORD);
-    return cpuUs(300, () => void aeadSeal(key, nonce, rec)) / PER_RECORD;
+    return us(() => void aeadSeal(key, nonce, rec)) / PER_RECORD;
   };
   const openUs = (bytes: number): number => {
     const ct = aeadSeal(key, nonce, randomBytes(bytes * PER_RECORD));
-    return cpuUs(300, () => void aeadOpen(key, nonce, ct)) / PER_RECORD;
+    return us(() => void aeadOpen(key, nonce, ct)) / PER_RECORD;
   };
   const body = randomBytes(bodyBytes);
   const id = randomBytes(16);
   const k32 = randomBytes(32);
-  const bodyHashUs = cpuUs(20_000, () => void sha256(body));
-  const leafUs = cpuUs(20_000, () => void merkleLeafOf(Domain.HOP, id, k32, k32, k32, k32));
+  const bodyHashUs = us(() => void sha256(body));
+  const leafUs = us(() => void merkleLeafOf(Domain.HOP, id, k32, k32, k32, k32));
   const bytesBC = Math.round((bytesAB + bytesCD) / 2); // one hop entry more than A→B, one less than C→D
   const perMessageUs: Record<Party4, number> = {
     A: sealUs(bytesAB) + bodyHashUs + leafUs,
