@@ -80,6 +80,9 @@ test('discovery and list (simulator): routes found, every subscriber gets each p
   positive(d);
   assert.is((d.details as { errors: number }).errors, 0, 'no core threw');
   assert.ok(fig(d, 'discoveries that found a route').value > 0);
+  const dd = d.details as { workers: number; ringCosts: number[]; discoveries: number };
+  assert.is(dd.workers, 2, 'the smoke run uses two worker threads');
+  assert.is(dd.ringCosts.length, dd.discoveries, 'every pair ran on one of them');
   const l = await listBench.run(quick);
   positive(l);
   assert.ok(fig(l, 'subscribers that got each post exactly once').met, 'each subscriber got the post exactly once');

@@ -2,14 +2,18 @@
  * Full-size runs of the protocol scenarios (test/sim/scenarios.ts), for the figures in
  * README.md and test/sim/README.md:
  *
- *   npm run sim -- discovery [--nodes 10000] [--discoveries 200] [--flood 10]
+ *   npm run sim -- discovery [--nodes 10000] [--discoveries 200] [--flood 10] [--workers N]
  *   npm run sim -- flood
  *   npm run sim -- spam [--nodes 10000] [--seconds 60]
  *   npm run sim -- list [--nodes 10000] [--posts 3]
  *
- * Prints one JSON object per scenario. Deterministic for a given --seed.
+ * Prints one JSON object per scenario. Deterministic for a given --seed (and, for discovery,
+ * --workers: its pairs run on that many worker threads, by default one per core up to 8;
+ * test/sim/parallel.ts).
  */
-import { discoveryScenario, listScenario, queryFloodScenario, spamScenario } from './scenarios.js';
+import os from 'node:os';
+import { discoveryScenarioParallel } from './parallel.js';
+import { listScenario, queryFloodScenario, spamScenario } from './scenarios.js';
 
 const argv = process.argv.slice(2);
 const which = argv[0] && !argv[0].startsWith('--') ? argv.shift()! : 'all';
@@ -32,7 +36,8 @@ if (!known.includes(which)) {
 }
 const out = (name: string, r: object) => process.stdout.write(JSON.stringify({ scenario: name, seed, ...r }) + '\n');
 if (which === 'all' || which === 'discovery') {
-  out('discovery', discoveryScenario({ nodes: flag('nodes', 10_000), degree: 8, seed, discoveries: flag('discoveries', 200), floodSample: flag('flood', 10) }));
+  const workers = flag('workers', Math.min(8, os.availableParallelism()));
+  out('discovery', await discoveryScenarioParallel({ nodes: flag('nodes', 10_000), degree: 8, seed, discoveries: flag('discoveries', 200), floodSample: flag('flood', 10), workers }));
 }
 if (which === 'all' || which === 'flood') out('flood', queryFloodScenario({ nodes: 200, seed, seconds: 10 }));
 if (which === 'all' || which === 'spam') {

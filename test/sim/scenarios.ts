@@ -23,13 +23,22 @@ import { smallWorld, type Graph } from './graphs.js';
 import { SimNetwork } from './network.js';
 import { Rng } from './rng.js';
 
+export interface DiscoveryOptions {
+  nodes: number;
+  degree: number;
+  seed: string;
+  discoveries: number;
+  floodSample: number;
+}
+
 export interface DiscoveryResult {
   nodes: number;
   edges: number;
   discoveries: number;
   succeeded: number;
   successRate: number;
-  /** Messages (queries + replies) per discovery. */
+  /** Messages (queries + replies) per discovery, in pair order. */
+  ringCosts: number[];
   ringMedian: number;
   ringMean: number;
   floodSample: number;
@@ -39,10 +48,12 @@ export interface DiscoveryResult {
   ringAdvantage: number;
   /** Max copies of one query on one directed edge (must be 1). */
   maxQueryCopiesPerEdge: number;
+  /** Networks the expanding-ring discoveries ran on at once (test/sim/parallel.ts), each with its share of the pairs; 1 here. */
+  workers: number;
   buildMs: number;
   /** Wall time of the expanding-ring discoveries alone, and of the floods alone. */
   ringWallMs: number;
-  /** CPU time of this process during the expanding-ring discoveries (what load from other work does not inflate). */
+  /** CPU time of this process (all its threads) during the expanding-ring discoveries (what load from other work does not inflate). */
   ringCpuMs: number;
   floodWallMs: number;
   wallMs: number;
@@ -58,34 +69,8 @@ function median(xs: number[]): number {
 
 const qidKey = (m: WireMessage): string => (m.t === MsgType.ROUTE_QUERY ? toHex(m.qid) : '');
 
-/** Runs `count` discoveries between random pairs; returns how many found a route and the message cost of each. */
-function runDiscoveries(net: SimNetwork, pairs: Array<[number, number]>): { found: number; costs: number[] } {
-  let found = 0;
-  const costs: number[] = [];
-  for (const [a, b] of pairs) {
-    const target = net.node(b).entity.publicKey;
-    const targetHex = toHex(target);
-    let ok = false;
-    const off = net.onAction((node, action) => {
-      if (node === a && action.type === 'route-found' && toHex(action.target) === targetHex) ok = true;
-    });
-    const before = (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
-    net.step(a, (core) => core.discover(target));
-    net.runUntilIdle(10 * 60_000);
-    const after = (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
-    off();
-    costs.push(after - before);
-    if (ok) found++;
-    // Let rate-limit buckets refill between discoveries, as between real users' sends.
-    net.run(5_000);
-  }
-  return { found, costs };
-}
-
-export function discoveryScenario(opts: { nodes: number; degree: number; seed: string; discoveries: number; floodSample: number }): DiscoveryResult {
-  const t0 = Date.now();
-  const rng = new Rng(`${opts.seed}/graph`);
-  const graph = smallWorld(opts.nodes, opts.degree, 0.1, rng);
+/** The random pairs (asker, target) of a discovery run: the same for a seed, whoever runs them. */
+export function discoveryPairs(opts: Pick<DiscoveryOptions, 'nodes' | 'seed' | 'discoveries'>): Array<[number, number]> {
   const pairRng = new Rng(`${opts.seed}/pairs`);
   const pairs: Array<[number, number]> = [];
   while (pairs.length < opts.discoveries) {
@@ -93,53 +78,126 @@ export function discoveryScenario(opts: { nodes: number; degree: number; seed: s
     const b = pairRng.int(opts.nodes);
     if (a !== b) pairs.push([a, b]);
   }
+  return pairs;
+}
+
+/**
+ * The network discoveries run on, settled: the seed's small-world graph, keys and links,
+ * with the default expanding rings, or (`flood`) one full flood of ttl 16 per discovery. The
+ * same network for a seed, in any thread.
+ */
+export function discoveryNetwork(opts: Pick<DiscoveryOptions, 'nodes' | 'degree' | 'seed'>, flood: boolean): { net: SimNetwork; edges: number } {
+  const graph = smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
   // Only nodes with something due tick: discovery leaves timers only at the asker (its rings:
   // the core's wantsTick keeps it ticking), and a forwarder's tick has nothing due, so this
   // changes no decision (the same trace, seed for seed: test/unit/sim.test.ts) while a flood
   // no longer costs a housekeeping tick per agent it touched (one per 2.7 messages).
   const quiet = { busyGraceMs: 0, idleTick: false, encode: false } as const;
-  const ring = new SimNetwork({ seed: opts.seed, graph, record: opts.nodes <= 2000, ...quiet });
+  const coreConfig: Partial<CoreConfig> = flood ? { rings: [16] } : {};
+  // Recording every message is what counts copies per directed edge: for floods, and for rings on small graphs.
+  const net = new SimNetwork({ seed: opts.seed, graph, record: flood || opts.nodes <= 2000, coreConfig, ...quiet });
   // Links come up with an announcement each way: let that settle before measuring.
-  ring.runUntilIdle(10 * 60_000);
+  net.runUntilIdle(10 * 60_000);
+  return { net, edges: graph.edges.length };
+}
+
+/** What one run of discoveries on one network found (see runDiscoveries). */
+export interface DiscoveryPart {
+  found: number;
+  /** Messages (queries + replies) per discovery, in the order of the pairs. */
+  costs: number[];
+  /** Max copies of one query on one directed edge, when the network records messages (1 otherwise). */
+  maxCopies: number;
+  errors: number;
+}
+
+/**
+ * Runs the pairs' discoveries one after another on `net`: each until the network is idle,
+ * then 5 s for rate-limit buckets to refill, as between real users' sends.
+ */
+export function runDiscoveries(net: SimNetwork, pairs: Array<[number, number]>): DiscoveryPart {
+  let found = 0;
+  const costs: number[] = [];
+  const count = () => (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
+  for (const [a, b] of pairs) {
+    const target = net.node(b).entity.publicKey;
+    const targetHex = toHex(target);
+    let ok = false;
+    const off = net.onAction((node, action) => {
+      if (node === a && action.type === 'route-found' && toHex(action.target) === targetHex) ok = true;
+    });
+    const before = count();
+    net.step(a, (core) => core.discover(target));
+    net.runUntilIdle(10 * 60_000);
+    costs.push(count() - before);
+    off();
+    if (ok) found++;
+    net.run(5_000);
+  }
+  const maxCopies = net.sent.length > 0 ? net.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey) : 1;
+  return { found, costs, maxCopies, errors: net.errors.length };
+}
+
+/** The figures of a discovery run from its parts (shared with test/sim/parallel.ts). */
+export function discoveryResult(
+  opts: DiscoveryOptions,
+  ring: DiscoveryPart,
+  flood: DiscoveryPart,
+  t: { edges: number; workers: number; buildMs: number; ringWallMs: number; ringCpuMs: number; floodWallMs: number; wallMs: number },
+): DiscoveryResult {
+  const ringMedian = median(ring.costs);
+  const floodMedian = median(flood.costs);
+  return {
+    nodes: opts.nodes,
+    edges: t.edges,
+    discoveries: ring.costs.length,
+    succeeded: ring.found,
+    successRate: ring.found / Math.max(1, ring.costs.length),
+    ringCosts: ring.costs,
+    ringMedian,
+    ringMean: ring.costs.reduce((x, y) => x + y, 0) / Math.max(1, ring.costs.length),
+    floodSample: flood.costs.length,
+    floodMedian,
+    floodMax: Math.max(0, ...flood.costs),
+    ringAdvantage: floodMedian / Math.max(1, ringMedian),
+    maxQueryCopiesPerEdge: Math.max(ring.maxCopies, flood.maxCopies),
+    workers: t.workers,
+    buildMs: t.buildMs,
+    ringWallMs: t.ringWallMs,
+    ringCpuMs: t.ringCpuMs,
+    floodWallMs: t.floodWallMs,
+    wallMs: t.wallMs,
+    errors: ring.errors + flood.errors,
+  };
+}
+
+/**
+ * Random pairs discover each other by expanding rings on one network, one after another
+ * (test/sim/parallel.ts runs shares of them on several networks at once); the first
+ * `floodSample` pairs again as one full flood each, on a network with the same graph and keys.
+ */
+export function discoveryScenario(opts: DiscoveryOptions): DiscoveryResult {
+  const t0 = Date.now();
+  const pairs = discoveryPairs(opts);
+  const { net, edges } = discoveryNetwork(opts, false);
   const buildMs = Date.now() - t0;
   const tr = Date.now();
   const cpu0 = process.cpuUsage();
-  const r = runDiscoveries(ring, pairs);
+  const ring = runDiscoveries(net, pairs);
   const ringWallMs = Date.now() - tr;
   const cpu = process.cpuUsage(cpu0);
-  const ringCpuMs = Math.round((cpu.user + cpu.system) / 1000);
-  const maxRing = opts.nodes <= 2000 ? ring.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey) : 1;
-  const errors = ring.errors.length;
-  // The same graph and keys, one full flood (ttl 16) per discovery.
-  const floodCfg: Partial<CoreConfig> = { rings: [16] };
-  const flood = new SimNetwork({ seed: opts.seed, graph, record: true, coreConfig: floodCfg, ...quiet });
-  flood.runUntilIdle(10 * 60_000);
   const tf = Date.now();
-  const f = runDiscoveries(flood, pairs.slice(0, opts.floodSample));
+  const flood = runDiscoveries(discoveryNetwork(opts, true).net, pairs.slice(0, opts.floodSample));
   const floodWallMs = Date.now() - tf;
-  const maxFlood = flood.maxCopiesPerDirectedEdge(MsgType.ROUTE_QUERY, qidKey);
-  const ringMedian = median(r.costs);
-  const floodMedian = median(f.costs);
-  return {
-    nodes: opts.nodes,
-    edges: graph.edges.length,
-    discoveries: pairs.length,
-    succeeded: r.found,
-    successRate: r.found / pairs.length,
-    ringMedian,
-    ringMean: r.costs.reduce((x, y) => x + y, 0) / Math.max(1, r.costs.length),
-    floodSample: f.costs.length,
-    floodMedian,
-    floodMax: Math.max(0, ...f.costs),
-    ringAdvantage: floodMedian / Math.max(1, ringMedian),
-    maxQueryCopiesPerEdge: Math.max(maxRing, maxFlood),
+  return discoveryResult(opts, ring, flood, {
+    edges,
+    workers: 1,
     buildMs,
     ringWallMs,
-    ringCpuMs,
+    ringCpuMs: Math.round((cpu.user + cpu.system) / 1000),
     floodWallMs,
     wallMs: Date.now() - t0,
-    errors: errors + flood.errors.length,
-  };
+  });
 }
 
 export interface QueryFloodResult {

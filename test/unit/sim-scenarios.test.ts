@@ -7,7 +7,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { discoveryScenario, queryFloodScenario, spamScenario } from '../sim/scenarios.js';
+import { discoveryNetwork, discoveryPairs, discoveryScenario, queryFloodScenario, runDiscoveries, spamScenario } from '../sim/scenarios.js';
+import { discoveryScenarioParallel } from '../sim/parallel.js';
 
 test('discovery on 10,000 agents (mean degree 8): ≥ 99 % succeed, rings ≥ 5× cheaper than a flood, one copy per edge', () => {
   const r = discoveryScenario({ nodes: 10_000, degree: 8, seed: 'ci-discovery', discoveries: 30, floodSample: 3 });
@@ -16,6 +17,26 @@ test('discovery on 10,000 agents (mean degree 8): ≥ 99 % succeed, rings ≥ 5�
   assert.is(r.maxQueryCopiesPerEdge, 1, 'no trust edge carries a query twice in one direction');
   assert.ok(r.floodMedian <= 2 * r.edges, `a full flood costs ${r.floodMedian} messages for ${r.edges} edges`);
   assert.ok(r.ringAdvantage >= 5, `expanding ring only ${r.ringAdvantage.toFixed(1)}× cheaper`);
+});
+
+test('discovery on worker threads: each thread\'s share costs exactly what it costs on one network; one thread is the sequential run', async () => {
+  const opts = { nodes: 150, degree: 8, seed: 'ci-parallel', discoveries: 9, floodSample: 1 };
+  const pairs = discoveryPairs(opts);
+  const two = await discoveryScenarioParallel({ ...opts, workers: 2 });
+  assert.is(two.workers, 2);
+  assert.is(two.errors, 0, 'no core threw');
+  assert.is(two.ringCosts.length, pairs.length, 'every pair ran once');
+  for (const k of [0, 1]) {
+    const share = pairs.filter((_, i) => i % 2 === k);
+    const alone = runDiscoveries(discoveryNetwork(opts, false).net, share);
+    assert.equal(two.ringCosts.filter((_, i) => i % 2 === k), alone.costs, `thread ${k}'s pairs, in order`);
+  }
+  const one = await discoveryScenarioParallel({ ...opts, workers: 1 });
+  const seq = discoveryScenario(opts);
+  assert.equal(one.ringCosts, seq.ringCosts, 'one thread: the same costs as discoveryScenario');
+  assert.is(one.floodMedian, seq.floodMedian);
+  assert.is(one.edges, seq.edges);
+  assert.is(one.succeeded, seq.succeeded);
 });
 
 test('a neighbour flooding queries at 100× its limit is held to it; another neighbour\'s discovery still succeeds', () => {
