@@ -7,12 +7,12 @@
  * success rate, and the wall time of all 1,000 expanding-ring discoveries, measured (issue 8:
  * under a minute); building the network is timed apart and not counted.
  *
- * The simulator uses every core (test/sim/parallel.ts: one worker thread per core, up to 8,
- * each with the same network and a share of the pairs); the CPU time of the whole process is
+ * The simulator uses every core (test/sim/parallel.ts: one worker thread per core, up to 8
+ * and as many as half the free memory holds, each with the same network and a share of the pairs); the CPU time of the whole process is
  * reported next to the wall time, as what one core would take.
  */
 import os from 'node:os';
-import { discoveryScenarioParallel } from '../sim/parallel.js';
+import { defaultWorkers, discoveryScenarioParallel } from '../sim/parallel.js';
 import { compare, type Bench, type BenchOptions, type BenchReport } from './lib.js';
 
 export const discoveryBench: Bench = {
@@ -25,7 +25,7 @@ export const discoveryBench: Bench = {
     const discoveries = opts.quick ? 4 : opts.full ? 1000 : 200;
     const floodSample = opts.quick ? 2 : 5;
     // Two even on one core in the smoke run, so the threads' path is what it checks.
-    const workers = opts.quick ? 2 : Math.min(8, os.availableParallelism());
+    const workers = opts.quick ? 2 : defaultWorkers(nodes);
     opts.log(`discovery: ${discoveries} expanding-ring discoveries on ${workers} worker threads and ${floodSample} full floods on ${nodes} agents`);
     const r = await discoveryScenarioParallel({ nodes, degree: 8, seed: 'bench-discovery', discoveries, floodSample, workers });
     const perDiscoveryMs = r.ringWallMs / r.discoveries;

@@ -8,11 +8,11 @@
  *   npm run sim -- list [--nodes 10000] [--posts 3]
  *
  * Prints one JSON object per scenario. Deterministic for a given --seed (and, for discovery,
- * --workers: its pairs run on that many worker threads, by default one per core up to 8;
+ * --workers: its pairs run on that many worker threads, by default one per core up to 8, as
+ * many as half the free memory holds;
  * test/sim/parallel.ts).
  */
-import os from 'node:os';
-import { discoveryScenarioParallel } from './parallel.js';
+import { defaultWorkers, discoveryScenarioParallel } from './parallel.js';
 import { listScenario, queryFloodScenario, spamScenario } from './scenarios.js';
 
 const argv = process.argv.slice(2);
@@ -36,8 +36,9 @@ if (!known.includes(which)) {
 }
 const out = (name: string, r: object) => process.stdout.write(JSON.stringify({ scenario: name, seed, ...r }) + '\n');
 if (which === 'all' || which === 'discovery') {
-  const workers = flag('workers', Math.min(8, os.availableParallelism()));
-  out('discovery', await discoveryScenarioParallel({ nodes: flag('nodes', 10_000), degree: 8, seed, discoveries: flag('discoveries', 200), floodSample: flag('flood', 10), workers }));
+  const nodes = flag('nodes', 10_000);
+  const workers = flag('workers', defaultWorkers(nodes));
+  out('discovery', await discoveryScenarioParallel({ nodes, degree: 8, seed, discoveries: flag('discoveries', 200), floodSample: flag('flood', 10), workers }));
 }
 if (which === 'all' || which === 'flood') out('flood', queryFloodScenario({ nodes: 200, seed, seconds: 10 }));
 if (which === 'all' || which === 'spam') {
