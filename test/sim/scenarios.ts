@@ -48,7 +48,7 @@ export interface DiscoveryResult {
   ringAdvantage: number;
   /** Max copies of one query on one directed edge (must be 1). */
   maxQueryCopiesPerEdge: number;
-  /** Networks the expanding-ring discoveries ran on at once (test/sim/parallel.ts), each with its share of the pairs; 1 here. */
+  /** Networks the expanding-ring discoveries ran on at once, each with its share of the pairs (test/sim/parallel.ts); 1 for discoveryScenario. */
   workers: number;
   buildMs: number;
   /** Wall time of the expanding-ring discoveries alone, and of the floods alone. */
