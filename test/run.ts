@@ -2,12 +2,14 @@
  * Runs the whole uvu suite (unit, then integration) from the compiled tree and ends with
  * one summary line, `N passed, N failed, N skipped`. `npm test -- <pattern>` runs only the
  * test files whose path (e.g. `integration/bench.test.js`) contains the pattern: `unit` runs
- * the unit group, `integration/bench` one file, `relay` every file with it in its name. A
- * pattern that names no file is an error, not an empty pass. A hard timeout stops a hung suite.
+ * the unit group, `integration/bench` (or `integration/bench.test.ts`) one file, `relay` every
+ * file with it in its name (test/run-filter.ts). A pattern that names no file is an error, not
+ * an empty pass. A hard timeout stops a hung suite.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { patternFor } from './run-filter.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // uvu's package exports hide bin.js; resolve it from the package folder.
@@ -17,21 +19,6 @@ const TIMEOUT_MS = 15 * 60_000;
 const groups = ['unit', 'integration'];
 
 interface Totals { total: number; passed: number; skipped: number }
-
-const escape = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/**
- * The uvu pattern for group `dir` (uvu matches it against paths inside the group), or null
- * when the filter names none of its files: a filter naming the group (`unit`, `unit/…`) is
- * taken as a path from the suite's root.
- */
-function patternFor(dir: string): string | null {
-  if (!filter) return '\\.test\\.js$';
-  if (filter === dir) return '\\.test\\.js$';
-  const inGroup = filter.startsWith(`${dir}/`) ? filter.slice(dir.length + 1) : filter;
-  if (inGroup === filter && groups.some((g) => filter === g || filter.startsWith(`${g}/`))) return null; // names another group
-  return `.*${escape(inGroup)}.*\\.test\\.js$`;
-}
 
 function runGroup(dir: string, pattern: string): Promise<{ code: number; totals: Totals }> {
   return new Promise((resolve) => {
@@ -59,7 +46,7 @@ function runGroup(dir: string, pattern: string): Promise<{ code: number; totals:
 let failedCode = 0;
 const sum: Totals = { total: 0, passed: 0, skipped: 0 };
 for (const g of groups) {
-  const pattern = patternFor(g);
+  const pattern = patternFor(filter, g, groups);
   if (pattern === null) continue;
   process.stdout.write(`\n== ${g} tests ==\n`);
   const { code, totals } = await runGroup(g, pattern);

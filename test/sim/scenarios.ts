@@ -95,7 +95,7 @@ export function discoveryNetwork(opts: Pick<DiscoveryOptions, 'nodes' | 'degree'
   const quiet = { busyGraceMs: 0, idleTick: false, encode: false } as const;
   const coreConfig: Partial<CoreConfig> = flood ? { rings: [16] } : {};
   // Recording every message is what counts copies per directed edge: for floods, and for rings on small graphs.
-  const net = new SimNetwork({ seed: opts.seed, graph, record: flood || opts.nodes <= 2000, coreConfig, ...quiet });
+  const net = new SimNetwork({ seed: opts.seed, graph, record: flood || opts.nodes <= 2000, trace: false, coreConfig, ...quiet });
   // Links come up with an announcement each way: let that settle before measuring.
   net.runUntilIdle(10 * 60_000);
   return { net, edges: graph.edges.length };

@@ -447,12 +447,10 @@ const PINNED_COSTS = [85, 12, 304, 875, 1234, 2619, 410, 303];
 const PINNED_TRACE = '3bacd2a326e38fd950a883c9726dbbf921f7b2b848a40e9bc3500a4acc82d13a';
 const PINNED_NOW = 1767225691810;
 
-test('network: a fixed discovery run keeps its pinned trace hash and per-discovery costs (speed work must not change behaviour)', () => {
-  // The discovery benchmark's settings on 400 agents. These figures were taken before the
-  // per-message speed work of issue 8 and must not move with such work; a change of the
-  // protocol's behaviour on purpose (different messages, order or timing) updates them.
+/** The discovery benchmark's settings on 400 agents, 8 discoveries of the seed's pairs. */
+function pinnedRun(extra: Partial<SimNetworkOptions> = {}): { net: SimNetwork; costs: number[] } {
   const seed = 'pinned-discovery';
-  const net = new SimNetwork({ seed, graph: smallWorld(400, 8, 0.1, new Rng(`${seed}/graph`)), record: false, busyGraceMs: 0, idleTick: false, encode: false });
+  const net = new SimNetwork({ seed, graph: smallWorld(400, 8, 0.1, new Rng(`${seed}/graph`)), record: false, busyGraceMs: 0, idleTick: false, encode: false, ...extra });
   net.runUntilIdle(10 * 60_000);
   const rng = new Rng(`${seed}/pairs`);
   const count = () => (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
@@ -466,10 +464,26 @@ test('network: a fixed discovery run keeps its pinned trace hash and per-discove
     costs.push(count() - before);
     net.run(5_000);
   }
+  return { net, costs };
+}
+
+test('network: a fixed discovery run keeps its pinned trace hash and per-discovery costs (speed work must not change behaviour)', () => {
+  // These figures were taken before the per-message speed work of issue 8 and must not move
+  // with such work; a change of the protocol's behaviour on purpose (different messages,
+  // order or timing) updates them.
+  const { net, costs } = pinnedRun();
   assert.equal(net.errors, []);
   assert.equal(costs, PINNED_COSTS);
   assert.is(net.traceHash(), PINNED_TRACE);
   assert.is(net.now(), PINNED_NOW);
+});
+
+test('network: trace false changes no decision (the pinned run\'s costs and time) and traceHash then refuses', () => {
+  const { net, costs } = pinnedRun({ trace: false });
+  assert.equal(net.errors, []);
+  assert.equal(costs, PINNED_COSTS);
+  assert.is(net.now(), PINNED_NOW);
+  assert.throws(() => net.traceHash(), /traceHash needs the trace/);
 });
 
 test('network: node certificates verify and node keys are deterministic per seed and index', () => {
