@@ -27,6 +27,7 @@ import Database from 'better-sqlite3';
 import { generateBoxKey, randomBytes, signingKeyFromSeed } from '../../agent/crypto/index.js';
 import { createAnnouncement, encodeEntityId, issueCert, verifyAnnouncement } from '../../agent/identity/index.js';
 import { SqliteStore } from '../../directory-server/sqlite-store.js';
+import { cpuProfArgs } from '../helpers/testnet.js';
 import { compare, sleep, type Bench, type BenchOptions, type BenchReport } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -65,9 +66,7 @@ function fill(file: string, total: number, real: number, log: (s: string) => voi
 
 function startServer(args: string[], re: RegExp): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    // WOTRELAY_CPU_PROF=<dir>: the server writes a CPU profile there when it stops (as testnet.ts's daemons do).
-    const prof = process.env['WOTRELAY_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['WOTRELAY_CPU_PROF']}`] : [];
-    const child = spawn(process.execPath, [...prof, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cpuProfArgs(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const on = (d: Buffer) => {
       out += d.toString();

@@ -152,19 +152,18 @@ export const relayCoreBench: Bench = {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wr-relaycore-'));
     try {
       opts.log(`relaycore: ${n} envelopes through B's core, batches of ${batch}, SQLite store, then the in-memory store`);
-      const sqlite = runRelay(() => {
-        const s = Store.open(path.join(dir, 'b.db'));
+      /** B's SQLite store, a fresh file per run. */
+      const sqliteAt = (file: string) => () => {
+        const s = Store.open(path.join(dir, file));
         return { store: s, close: () => s.close() };
-      }, n, batch, warm);
+      };
+      const sqlite = runRelay(sqliteAt('b.db'), n, batch, warm);
       const memory = runRelay(() => ({ store: new MemoryStore(), close: () => {} }), n, batch, warm);
       // One message per turn, as a relay gets them when they arrive one at a time (the line at
       // half load): every turn pays its commit and its signature alone.
       const single = n / 4;
       opts.log(`relaycore: ${single} more, one per turn, SQLite store`);
-      const alone = runRelay(() => {
-        const s = Store.open(path.join(dir, 'b1.db'));
-        return { store: s, close: () => s.close() };
-      }, single, 1, warm / 4);
+      const alone = runRelay(sqliteAt('b1.db'), single, 1, warm / 4);
       return {
         name: 'relaycore',
         title: this.title,

@@ -101,10 +101,14 @@ function waitForLine(proc: ChildProcess, log: string[], re: RegExp, timeoutMs: n
   });
 }
 
+/** Node flags for a child process: with WOTRELAY_CPU_PROF=<dir>, it writes a CPU profile there when it stops (profiling benchmarks). */
+export function cpuProfArgs(): string[] {
+  const dir = process.env['WOTRELAY_CPU_PROF'];
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 function spawnDaemon(home: string, listen: string, log: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  // WOTRELAY_CPU_PROF=<dir>: each daemon writes a CPU profile there when it stops (profiling benchmarks).
-  const prof = process.env['WOTRELAY_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['WOTRELAY_CPU_PROF']}`] : [];
-  const proc = spawn(process.execPath, [...prof, CLI, 'daemon', '--home', home, '--listen', listen], {
+  const proc = spawn(process.execPath, [...cpuProfArgs(), CLI, 'daemon', '--home', home, '--listen', listen], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
