@@ -18,12 +18,11 @@ export type ToShard = { type: 'ring' } | { type: 'flood'; pairs: Array<[number, 
 const port = parentPort;
 if (port === null) throw new Error('discovery-worker.js runs as a worker thread of test/sim/parallel.ts');
 const data = workerData as ShardData;
-const t0 = performance.now();
 let ring: SimNetwork | null;
 {
   const built = discoveryNetwork(data.opts, false);
   ring = built.net;
-  port.postMessage({ type: 'ready', buildMs: performance.now() - t0, edges: built.edges });
+  port.postMessage({ type: 'ready', edges: built.edges });
 }
 port.on('message', (m: ToShard) => {
   if (m.type === 'ring' && ring !== null) {

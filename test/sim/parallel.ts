@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { discoveryPairs, discoveryResult, type DiscoveryOptions, type DiscoveryPart, type DiscoveryResult } from './scenarios.js';
 import type { ShardData, ToShard } from './discovery-worker.js';
 
-type FromShard = { type: 'ready'; buildMs: number; edges: number } | { type: 'ring'; part: DiscoveryPart } | { type: 'flood'; part: DiscoveryPart; wallMs: number };
+type FromShard = { type: 'ready'; edges: number } | { type: 'ring'; part: DiscoveryPart } | { type: 'flood'; part: DiscoveryPart; wallMs: number };
 
 /** One worker, its messages awaited in order. */
 class Shard {
@@ -79,7 +79,7 @@ export async function discoveryScenarioParallel(opts: DiscoveryOptions & { worke
   const net = { nodes: opts.nodes, degree: opts.degree, seed: opts.seed };
   const shards = Array.from({ length: w }, (_, k) => new Shard({ opts: net, pairs: pairs.filter((_, i) => i % w === k) }));
   try {
-    const built = await Promise.all(shards.map((s) => s.next('ready')));
+    const [built] = await Promise.all(shards.map((s) => s.next('ready')));
     const buildMs = Date.now() - t0;
     const tr = Date.now();
     const cpu0 = process.cpuUsage();
@@ -94,13 +94,14 @@ export async function discoveryScenarioParallel(opts: DiscoveryOptions & { worke
       maxCopies: Math.max(...parts.map((p) => p.maxCopies)),
       errors: parts.reduce((n, p) => n + p.errors, 0),
     };
-    for (const s of shards.slice(1)) await s.stop();
+    // Only the first builds the flood network: the others' memory goes first.
+    await Promise.all(shards.slice(1).map((s) => s.stop()));
     shards[0]!.send({ type: 'flood', pairs: pairs.slice(0, opts.floodSample) });
     const flood = await shards[0]!.next('flood');
     return discoveryResult(opts, ring, flood.part, {
-      edges: built[0]!.edges,
+      edges: built!.edges,
       workers: w,
-      buildMs: Math.max(buildMs, ...built.map((b) => b.buildMs)),
+      buildMs,
       ringWallMs,
       ringCpuMs: Math.round((cpu.user + cpu.system) / 1000),
       floodWallMs: flood.wallMs,
