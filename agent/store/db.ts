@@ -671,6 +671,8 @@ export interface StoreOptions {
   readonly?: boolean;
   /** 'normal' (default): durable against process crash; 'full': also against power loss. */
   fsync?: 'normal' | 'full';
+  /** Monotonic ms for how long the relay queue's release marks wait (relayq.ts); tests pass a virtual one. */
+  mono?: () => number;
 }
 
 /** The SQLite error codes we translate into a message a person can act on. */
@@ -732,7 +734,7 @@ export class Store {
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly rollbackHooks = new RollbackHooks();
 
-  private constructor(db: Database.Database, path: string, readonly: boolean) {
+  private constructor(db: Database.Database, path: string, readonly: boolean, mono?: () => number) {
     this.db = db;
     this.path = path;
     this.readonly = readonly;
@@ -743,7 +745,7 @@ export class Store {
     this.outbox = new OutboxRepo(db);
     this.kv = new KvRepo(db);
     this.addrbook = new AddrBookRepo(db);
-    this.relayq = new RelayQueueRepo(db, { inTx: () => this.rollbackHooks.open, onRollback: (undo) => this.rollbackHooks.add(undo) }, readonly);
+    this.relayq = new RelayQueueRepo(db, { inTx: () => this.rollbackHooks.open, onRollback: (undo) => this.rollbackHooks.add(undo), mono }, readonly);
     this.mailbox = new MailboxRepo(db);
     this.myMailboxes = new MyMailboxesRepo(db);
     this.held = new HeldRepo(db);
@@ -789,7 +791,7 @@ export class Store {
       }
       Store.migrate(db, path, readonly);
       if (!memory && !readonly) Store.tightenModes(path);
-      return new Store(db, path, readonly);
+      return new Store(db, path, readonly, opts.mono);
     } catch (e) {
       db.close();
       throw translateSqliteError(e, path);
@@ -894,8 +896,16 @@ export class Store {
     return rows.map((r) => r.integrity_check).join('\n');
   }
 
-  /** Closes the database (idempotent). */
+  /** Writes what still waits in memory (the relay queue's release marks), then closes (idempotent). */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    if (!this.readonly) {
+      try {
+        this.tx(() => this.relayq.flushMarks());
+      } catch {
+        // Closing anyway: unwritten marks only make the relay hand those envelopes on again.
+      }
+    }
+    this.db.close();
   }
 }

@@ -10,12 +10,17 @@
  *    once, waiting only for the next hop's HOLD — nearly all of them on a busy relay. They are
  *    kept in memory (relayq-memory.ts) and made durable by a journal: at the commit of the
  *    transaction that took them, one row of `relayq_journal` holds all of them; releasing one
- *    sets its bit in `relayq_journal_passed` at the next commit, and the row goes when all its
- *    envelopes have gone. So custody costs one journal write per commit, not a row, two index
- *    updates, a reschedule and a delete per envelope (issue 8). On open, the journal's
- *    unreleased envelopes become cold rows, due at once: nothing accepted is lost by a crash,
- *    and one released just before it may be handed on once more (the recipient's inbox drops
- *    the duplicate by id).
+ *    sets its bit in `relayq_journal_passed`, and the row goes when all its envelopes have
+ *    gone. So custody costs one journal write per commit, not a row, two index updates, a
+ *    reschedule and a delete per envelope (issue 8). On open, the journal's unreleased
+ *    envelopes become cold rows, due at once: nothing accepted is lost by a crash, and one
+ *    released just before it may be handed on once more (the next hop, or the recipient's
+ *    inbox, drops the duplicate by id).
+ *  - release marks are lazy: a commit that writes nothing else (a turn of HOLDs) leaves them
+ *    in memory, and the next commit that writes anyway (the next envelopes taken, a tick
+ *    after MARKS_WAIT_MS, MARKS_WAIT_MAX of them waiting, or close) writes them all. So a relay
+ *    pays one write commit per envelope instead of two; a crash can only make it hand on
+ *    again the at most MARKS_WAIT_MAX envelopes released in the last MARKS_WAIT_MS.
  * An envelope leaves the hot part for a cold row when it starts to wait (an attempt counted,
  * a deposit chosen); the hot part holds at most HOT_MAX envelopes and HOT_MAX_BYTES.
  */
@@ -89,11 +94,19 @@ function fromDb(r: RelayDbRow): RelayRow {
 }
 
 /** The queue as the core sees it (the store calls beforeCommit itself). */
-export type RelayQueue = Omit<PublicOf<RelayQueueRepo>, 'beforeCommit' | 'hotStats'>;
+export type RelayQueue = Omit<PublicOf<RelayQueueRepo>, 'beforeCommit' | 'hotStats' | 'flushMarks'>;
 
 /** At most this many envelopes, and bytes of them, in the hot part; more go to cold rows. */
 export const HOT_MAX = 20_000;
 export const HOT_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Release marks wait in memory for a commit that writes anyway, but at most this many and
+ * this long (ms; the daemon's one-second tick commits, so a mark waits at most about
+ * MARKS_WAIT_MS + 1 s): what a crash can make the relay hand on a second time.
+ */
+export const MARKS_WAIT_MAX = 256;
+export const MARKS_WAIT_MS = 1000;
 
 /** What the hot part needs from the store (db.ts): its transactions and their undo hooks. */
 export interface RelayTxHooks {
@@ -101,6 +114,8 @@ export interface RelayTxHooks {
   inTx(): boolean;
   /** Runs `undo` if the enclosing Store.tx level (transaction or savepoint) rolls back. */
   onRollback(undo: () => void): void;
+  /** Monotonic milliseconds: how long release marks have waited (default performance.now). */
+  mono?: () => number;
 }
 
 /** A journal row's state: its envelopes still in custody, and which have been released. */
@@ -154,6 +169,7 @@ export class RelayQueueRepo {
   private readonly sJournalDel: Database.Statement<[number]>;
   private readonly sPassedPut: Database.Statement<[number, Uint8Array]>;
   private readonly sPassedDel: Database.Statement<[number]>;
+  private readonly sChanges: Database.Statement<[], number>;
 
   /** The hot part: envelopes handed on, waiting for HOLD; durable through the journal. */
   private readonly hot = new MemoryRelayQueueRepo();
@@ -163,6 +179,14 @@ export class RelayQueueRepo {
   /** Hot envelopes taken in the open transaction: journaled when it commits. */
   private fresh: RelayRow[] = [];
   private nextSeq: number;
+  /** Released envelopes whose marks are not written yet, and since when (mono ms). */
+  private marksWaiting = 0;
+  private marksSince = 0;
+  /** The next commit writes every waiting mark (close, or a release outside Store.tx). */
+  private marksNow = false;
+  /** The connection's total_changes() after the last commit's own writes. */
+  private changesSeen = 0;
+  private readonly mono: () => number;
   /**
    * Read-through caches of the cold part, valid inside one Store.tx until the repository
    * writes a cold row (and dropped when the transaction ends): the id has() just found
@@ -207,6 +231,8 @@ export class RelayQueueRepo {
     this.sJournalDel = db.prepare(`DELETE FROM relayq_journal WHERE seq = ?`);
     this.sPassedPut = db.prepare(`INSERT INTO relayq_journal_passed (seq, passed) VALUES (?, ?) ON CONFLICT (seq) DO UPDATE SET passed = excluded.passed`);
     this.sPassedDel = db.prepare(`DELETE FROM relayq_journal_passed WHERE seq = ?`);
+    this.sChanges = db.prepare(`SELECT total_changes()`).pluck() as Database.Statement<[], number>;
+    this.mono = hooks.mono ?? (() => performance.now());
     this.nextSeq = 1;
     this.recover(readOnly);
   }
@@ -285,8 +311,9 @@ export class RelayQueueRepo {
 
   /**
    * Writes what the open transaction did to the hot part: one journal row for the envelopes
-   * it took, the released bits of the journal rows it touched (a row whose envelopes have
-   * all gone is deleted). Store.tx calls it just before the outermost commit.
+   * it took, and — when this commit writes anyway, or the marks have waited long enough —
+   * the released bits of the journal rows touched (a row whose envelopes have all gone is
+   * deleted). Store.tx calls it just before the outermost commit.
    */
   beforeCommit(): void {
     this.coldChanged();
@@ -302,6 +329,28 @@ export class RelayQueueRepo {
         for (const r of fresh) this.slotOf.delete(k(r.id));
       });
     }
+    if (this.marksWaiting > 0 && this.marksDue()) this.writeMarks();
+    this.marksNow = false;
+    this.changesSeen = this.sChanges.get()!;
+  }
+
+  /** Whether the waiting marks go into this commit: it writes anyway, or they waited enough. */
+  private marksDue(): boolean {
+    return (
+      this.marksNow ||
+      this.sChanges.get()! !== this.changesSeen ||
+      this.marksWaiting >= MARKS_WAIT_MAX ||
+      this.mono() - this.marksSince >= MARKS_WAIT_MS
+    );
+  }
+
+  private writeMarks(): void {
+    const { marksWaiting, marksSince } = this;
+    this.marksWaiting = 0;
+    this.hooks.onRollback(() => {
+      this.marksWaiting = marksWaiting;
+      this.marksSince = marksSince;
+    });
     for (const [seq, j] of this.journals) {
       if (!j.dirty) continue;
       j.dirty = false;
@@ -319,13 +368,18 @@ export class RelayQueueRepo {
     }
   }
 
-  /** The hot part's size and bounds (status --json → tables). */
-  hotStats(): { size: number; max: number; bytes: number; maxBytes: number; journalRows: number } {
-    const t = this.hot.totals();
-    return { size: t.n, max: HOT_MAX, bytes: t.bytes, maxBytes: HOT_MAX_BYTES, journalRows: this.journals.size };
+  /** The next commit writes every waiting release mark (Store.close). */
+  flushMarks(): void {
+    this.marksNow = true;
   }
 
-  /** Removes a hot envelope: its journal bit is set (written at the next commit). */
+  /** The hot part's size and bounds (status --json → tables). */
+  hotStats(): { size: number; max: number; bytes: number; maxBytes: number; journalRows: number; marksWaiting: number } {
+    const t = this.hot.totals();
+    return { size: t.n, max: HOT_MAX, bytes: t.bytes, maxBytes: HOT_MAX_BYTES, journalRows: this.journals.size, marksWaiting: this.marksWaiting };
+  }
+
+  /** Removes a hot envelope: its journal bit is set (written at a later commit, see beforeCommit). */
   private releaseHot(id: Uint8Array): RelayRow {
     const row = this.hot.get(id)!;
     this.hot.delete(id);
@@ -335,21 +389,28 @@ export class RelayQueueRepo {
       this.slotOf.delete(key);
       const j = this.journals.get(slot.seq)!;
       const was = j.dirty;
+      const { marksSince } = this;
       j.passed[slot.idx >> 3]! |= 1 << (slot.idx & 7);
       j.live--;
       j.dirty = true;
+      if (this.marksWaiting++ === 0) this.marksSince = this.mono();
       this.hooks.onRollback(() => {
         this.hot.insert(row);
         this.slotOf.set(key, slot);
         j.passed[slot.idx >> 3]! &= ~(1 << (slot.idx & 7));
         j.live++;
         j.dirty = was;
+        this.marksWaiting--;
+        this.marksSince = marksSince;
       });
     } else {
       this.hooks.onRollback(() => this.hot.insert(row));
     }
-    // Outside Store.tx nothing else would write the bit: write it now.
-    if (!this.hooks.inTx()) this.db.transaction(() => this.beforeCommit())();
+    // Outside Store.tx no later commit is known to come: write the bit now.
+    if (!this.hooks.inTx()) {
+      this.marksNow = true;
+      this.db.transaction(() => this.beforeCommit())();
+    }
     return row;
   }
 

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { Store, MIGRATIONS, SCHEMA_VERSION, type TrustEntry, type OutboxRow, type InboxRow, type RelayRow, type MailRow, type FanoutRow, type ListMember } from '../../agent/store/index.js';
 import { WotError } from '../../agent/wire/errors.js';
-import { HOT_MAX_BYTES } from '../../agent/store/relayq.js';
+import { HOT_MAX_BYTES, MARKS_WAIT_MAX, MARKS_WAIT_MS } from '../../agent/store/relayq.js';
 import { RollbackHooks } from '../../agent/store/rollback.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wotrelay-store-test-'));
@@ -1090,6 +1090,7 @@ test('disk full is reported as a WotError naming the file, and the transaction r
 
 const journalRows = (s: Store): number => (s.db.prepare(`SELECT count(*) AS n FROM relayq_journal`).get() as { n: number }).n;
 const coldRows = (s: Store): number => (s.db.prepare(`SELECT count(*) AS n FROM relayq`).get() as { n: number }).n;
+const passedRows = (s: Store): number => (s.db.prepare(`SELECT count(*) AS n FROM relayq_journal_passed`).get() as { n: number }).n;
 
 test('relayq hot part: envelopes taken in one transaction are one journal row, not rows; released ones set their bits; the row goes with the last', () => {
   const s = Store.open(tmpDb());
@@ -1107,18 +1108,23 @@ test('relayq hot part: envelopes taken in one transaction are one journal row, n
     assert.ok(s.relayq.delete(id16(1)));
     assert.ok(s.relayq.delete(id16(2)));
   });
-  const bits = s.db.prepare(`SELECT passed FROM relayq_journal_passed`).get() as { passed: Buffer };
-  assert.equal([...bits.passed], [0b11], 'entries 0 and 1 released');
-  // Starting to wait (an attempt counted): a cold row with everything the envelope had.
+  assert.equal([passedRows(s), s.relayq.hotStats().marksWaiting], [0, 2], 'a commit that writes nothing else leaves the marks waiting');
+  // Starting to wait (an attempt counted): a cold row with everything the envelope had; that
+  // commit writes anyway, so the waiting marks go with it.
   s.tx(() => assert.ok(s.relayq.reschedule(id16(3), key(212), 900, { dep: key(230) })));
+  const bits = s.db.prepare(`SELECT passed FROM relayq_journal_passed`).get() as { passed: Buffer };
+  assert.equal([[...bits.passed], s.relayq.hotStats().marksWaiting], [[0b111], 0], 'entries 0, 1 (released) and 2 (now a cold row) marked');
   assert.equal([coldRows(s), s.relayq.get(id16(3))!.attempts, s.relayq.get(id16(3))!.nextAttemptAt, [...s.relayq.get(id16(3))!.dep!].length], [1, 1, 900, 32]);
   s.tx(() => {
     s.relayq.delete(id16(4));
     s.relayq.delete(id16(5));
   });
-  assert.equal([journalRows(s), (s.db.prepare(`SELECT count(*) AS n FROM relayq_journal_passed`).get() as { n: number }).n], [0, 0], 'all released: the journal row and its bits are gone');
-  assert.equal(s.relayq.totals(), { n: 1, bytes: 4 });
+  assert.equal(journalRows(s), 1, 'the last releases wait too');
   s.close();
+  const again = Store.open(s.path);
+  assert.equal([journalRows(again), passedRows(again)], [0, 0], 'close wrote them: all released, the journal row and its bits are gone');
+  assert.equal(again.relayq.totals(), { n: 1, bytes: 4 });
+  again.close();
 });
 
 test('relayq hot part: a savepoint or transaction that rolls back takes its inserts, releases and reschedules back, in memory and in the journal', () => {
@@ -1166,7 +1172,7 @@ test('relayq hot part after a crash: reopening turns what was not released into 
   s.tx(() => {
     for (let i = 1; i <= 20; i += 2) s.relayq.delete(id16(i));
   });
-  s.tx(() => s.relayq.insert(relayRow(30)));
+  s.tx(() => s.relayq.insert(relayRow(30))); // writes anyway: the ten marks go with it
   // A crash: the process ends without closing; a second connection sees what was committed.
   const after = Store.open(p);
   assert.equal([journalRows(after), coldRows(after)], [0, 11], 'ten unreleased of the first twenty and the last one');
@@ -1177,6 +1183,74 @@ test('relayq hot part after a crash: reopening turns what was not released into 
   assert.equal(after.integrityCheck(), 'ok');
   after.close();
   s.close();
+});
+
+test('relayq release marks wait for a commit that writes anyway, at most MARKS_WAIT_MS and MARKS_WAIT_MAX; a rollback keeps them waiting', () => {
+  let now = 0;
+  // More envelopes than key() has distinct ids: ids numbered in two bytes.
+  const wide = (i: number): Uint8Array => Uint8Array.from({ length: 16 }, (_, b) => (b < 2 ? (i >> (8 * b)) & 0xff : 7));
+  const s = Store.open(tmpDb(), { mono: () => now });
+  const changes = s.db.prepare(`SELECT total_changes()`).pluck();
+  const n = MARKS_WAIT_MAX + 10;
+  s.tx(() => {
+    for (let i = 1; i <= n; i++) s.relayq.insert(relayRow(i & 0x7f, { id: wide(i), receivedAt: i }));
+  });
+  // Turns of HOLDs, one release each: nothing is written (not even a statement's change).
+  const before = changes.get();
+  for (let i = 1; i <= 3; i++) s.tx(() => s.relayq.delete(wide(i)));
+  assert.equal([changes.get(), s.relayq.hotStats().marksWaiting, passedRows(s)], [before, 3, 0]);
+  // A commit that writes something else, in any table, takes them.
+  s.tx(() => s.kv.set('x', '1'));
+  assert.equal([s.relayq.hotStats().marksWaiting, passedRows(s)], [0, 1]);
+  // Time: the first commit after MARKS_WAIT_MS (the daemon's tick) writes them.
+  s.tx(() => s.relayq.delete(wide(4)));
+  now += MARKS_WAIT_MS - 1;
+  s.tx(() => {});
+  assert.equal(s.relayq.hotStats().marksWaiting, 1, 'not yet');
+  now += 1;
+  s.tx(() => {});
+  assert.equal(s.relayq.hotStats().marksWaiting, 0, 'waited MARKS_WAIT_MS: written by an empty commit');
+  // Count: at MARKS_WAIT_MAX waiting, the commit writes them.
+  for (let i = 5; i < 5 + MARKS_WAIT_MAX - 1; i++) s.tx(() => s.relayq.delete(wide(i)));
+  assert.equal(s.relayq.hotStats().marksWaiting, MARKS_WAIT_MAX - 1);
+  s.tx(() => s.relayq.delete(wide(5 + MARKS_WAIT_MAX - 1)));
+  assert.equal(s.relayq.hotStats().marksWaiting, 0, 'MARKS_WAIT_MAX waiting: written');
+  // A transaction that rolls back after the marks were written leaves them waiting, unwritten.
+  const first = 5 + MARKS_WAIT_MAX;
+  s.tx(() => s.relayq.delete(wide(first)));
+  const bits = (): number[] => [...(s.db.prepare(`SELECT passed FROM relayq_journal_passed`).get() as { passed: Buffer }).passed];
+  const written = bits();
+  assert.throws(() =>
+    s.tx(() => {
+      s.relayq.delete(wide(first + 1));
+      s.kv.set('y', '2');
+      s.relayq.beforeCommit(); // what the commit writes, then a failure before it is durable
+      throw new Error('boom');
+    }),
+  );
+  assert.equal([bits(), s.relayq.hotStats().marksWaiting, s.relayq.has(wide(first + 1))], [written, 1, true]);
+  s.close();
+});
+
+test('relayq after a crash with marks waiting: at most the waiting envelopes come back (to be handed on again, dropped by id downstream)', () => {
+  let now = 0;
+  const p = tmpDb();
+  const s = Store.open(p, { mono: () => now });
+  s.tx(() => {
+    for (let i = 1; i <= 20; i++) s.relayq.insert(relayRow(i));
+  });
+  s.tx(() => {
+    for (let i = 1; i <= 10; i++) s.relayq.delete(id16(i));
+  });
+  s.tx(() => s.relayq.insert(relayRow(30))); // writes anyway: marks 1..10 are durable
+  for (let i = 11; i <= 15; i++) s.tx(() => s.relayq.delete(id16(i))); // five marks waiting
+  assert.equal(s.relayq.hotStats().marksWaiting, 5);
+  // A crash: the process ends without closing; a second connection sees what was committed.
+  const after = Store.open(p);
+  const back = after.relayq.list(Infinity).map((r) => r.receivedAt);
+  assert.equal(back, [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30], 'the five released with their marks waiting come back, nothing accepted is lost');
+  assert.ok(back.length - 6 <= MARKS_WAIT_MAX);
+  after.close();
 });
 
 test('relayq hot part: outside a transaction everything is a cold row; the hot part is bounded, then cold rows take the rest', () => {
