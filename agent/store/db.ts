@@ -878,9 +878,11 @@ export class Store {
    * Copies the WAL into the database and truncates it (`wal_checkpoint(TRUNCATE)`), so page
    * images holding overwritten data (old session keys) leave the WAL file too. Returns false
    * when a reader kept part of the WAL (try again later). A no-op on a read-only store.
+   * Waiting release marks are committed first, so a checkpoint before close leaves the WAL empty.
    */
   checkpoint(): boolean {
     if (this.readonly || isMemory(this.path)) return true;
+    this.writeWaiting();
     const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
     return r[0]?.busy === 0;
   }
@@ -896,12 +898,17 @@ export class Store {
     return rows.map((r) => r.integrity_check).join('\n');
   }
 
+  /** Commits what still waits in memory: the relay queue's release marks (relayq.ts). */
+  private writeWaiting(): void {
+    if (this.relayq.hotStats().marksWaiting > 0) this.tx(() => this.relayq.flushMarks());
+  }
+
   /** Writes what still waits in memory (the relay queue's release marks), then closes (idempotent). */
   close(): void {
     if (!this.db.open) return;
     if (!this.readonly) {
       try {
-        this.tx(() => this.relayq.flushMarks());
+        this.writeWaiting();
       } catch {
         // Closing anyway: unwritten marks only make the relay hand those envelopes on again.
       }

@@ -1120,6 +1120,8 @@ test('relayq hot part: envelopes taken in one transaction are one journal row, n
     s.relayq.delete(id16(5));
   });
   assert.equal(journalRows(s), 1, 'the last releases wait too');
+  assert.ok(s.checkpoint());
+  assert.equal([journalRows(s), fs.statSync(`${s.path}-wal`).size], [0, 0], 'a checkpoint commits them first: the WAL it leaves is empty');
   s.close();
   const again = Store.open(s.path);
   assert.equal([journalRows(again), passedRows(again)], [0, 0], 'close wrote them: all released, the journal row and its bits are gone');
