@@ -58,6 +58,10 @@ test("relaycore: B's core forwards every envelope and ends with empty custody, o
   const alone = (r.details as { alone: { messages: number; forwarded: number; custodyLeft: number } }).alone;
   assert.ok(alone.messages > 0 && alone.forwarded > alone.messages, 'one message per turn: every envelope went on');
   assert.is(alone.custodyLeft, 0, 'one message per turn: every envelope released');
+  if (fs.existsSync('/proc/self/io')) {
+    const w = fig(r, 'bytes written to SQLite per relayed message, one per turn');
+    assert.ok(w.value > 0 && w.baseline!.value > 0, 'database writes measured for both runs');
+  }
 });
 
 test('verify and crypto: figures for every backend and batch size', async () => {
