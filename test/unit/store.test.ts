@@ -1235,9 +1235,8 @@ test('relayq release marks wait for a commit that writes anyway, at most MARKS_W
 });
 
 test('relayq after a crash with marks waiting: at most the waiting envelopes come back (to be handed on again, dropped by id downstream)', () => {
-  let now = 0;
   const p = tmpDb();
-  const s = Store.open(p, { mono: () => now });
+  const s = Store.open(p, { mono: () => 0 }); // a clock that stands still: only a writing commit takes marks
   s.tx(() => {
     for (let i = 1; i <= 20; i++) s.relayq.insert(relayRow(i));
   });
@@ -1251,8 +1250,8 @@ test('relayq after a crash with marks waiting: at most the waiting envelopes com
   const after = Store.open(p);
   const back = after.relayq.list(Infinity).map((r) => r.receivedAt);
   assert.equal(back, [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30], 'the five released with their marks waiting come back, nothing accepted is lost');
-  assert.ok(back.length - 6 <= MARKS_WAIT_MAX);
   after.close();
+  s.close();
 });
 
 test('relayq hot part: outside a transaction everything is a cold row; the hot part is bounded, then cold rows take the rest', () => {
