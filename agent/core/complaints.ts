@@ -141,6 +141,8 @@ export class ComplaintTracker {
 
   /** Earliest pending revocation time, for timer scheduling. */
   nextDue(): number {
+    // Asked on every simulated event of an agent with a tick in reserve: no iterator while empty.
+    if (this.records.size === 0) return Infinity;
     let t = Infinity;
     for (const r of this.records.values()) if (r.revokeAt !== null && r.revokeAt < t) t = r.revokeAt;
     return t;

@@ -2176,12 +2176,12 @@ export class AgentCore {
   /** True while timers matter: discoveries, messages in flight, waiting relays, revocations. */
   wantsTick(): boolean {
     // Asked by the simulator after every event of an agent with a tick in reserve: the
-    // cheapest checks first, and no walk of the complaint records while there are none.
+    // cheapest checks first.
     return (
       this.list !== null ||
       this.discoveries.size > 0 ||
       this.inflight.size > 0 ||
-      (this.complaints.size > 0 && this.complaints.nextDue() < Infinity) ||
+      this.complaints.nextDue() < Infinity ||
       this.store.held.count() > 0 ||
       this.store.relayq.totals().n > 0
     );
