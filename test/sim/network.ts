@@ -965,6 +965,13 @@ export class SimNetwork {
     return out;
   }
 
+  /** Messages of these types sent so far, all nodes (no snapshot of every type, as sentByType makes). */
+  sentCount(...types: number[]): number {
+    let n = 0;
+    for (const t of types) n += this.byType.get(t)?.count ?? 0;
+    return n;
+  }
+
   /** How many messages of `type` crossed the directed edge from → to. Needs `record` on. */
   edgeCount(type: number, from: number, to: number): number {
     this.needRecord('edgeCount');

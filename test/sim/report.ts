@@ -9,8 +9,7 @@
  *
  * Prints one JSON object per scenario. Deterministic for a given --seed (and, for discovery,
  * --workers: its pairs run on that many worker threads, by default one per core up to 8, as
- * many as half the free memory holds;
- * test/sim/parallel.ts).
+ * many as half the free memory holds; test/sim/parallel.ts).
  */
 import { defaultWorkers, discoveryScenarioParallel } from './parallel.js';
 import { listScenario, queryFloodScenario, spamScenario } from './scenarios.js';

@@ -118,7 +118,7 @@ export interface DiscoveryPart {
 export function runDiscoveries(net: SimNetwork, pairs: Array<[number, number]>): DiscoveryPart {
   let found = 0;
   const costs: number[] = [];
-  const count = () => (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
+  const count = () => net.sentCount(MsgType.ROUTE_QUERY, MsgType.ROUTE_REPLY);
   for (const [a, b] of pairs) {
     const target = net.node(b).entity.publicKey;
     const targetHex = toHex(target);

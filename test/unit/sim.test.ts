@@ -453,7 +453,7 @@ function pinnedRun(extra: Partial<SimNetworkOptions> = {}): { net: SimNetwork; c
   const net = new SimNetwork({ seed, graph: smallWorld(400, 8, 0.1, new Rng(`${seed}/graph`)), record: false, busyGraceMs: 0, idleTick: false, encode: false, ...extra });
   net.runUntilIdle(10 * 60_000);
   const rng = new Rng(`${seed}/pairs`);
-  const count = () => (net.sentByType()['ROUTE_QUERY']?.count ?? 0) + (net.sentByType()['ROUTE_REPLY']?.count ?? 0);
+  const count = () => net.sentCount(MsgType.ROUTE_QUERY, MsgType.ROUTE_REPLY);
   const costs: number[] = [];
   for (let k = 0; k < 8; k++) {
     const a = rng.int(net.n);
