@@ -60,7 +60,8 @@ export interface DiscoveryResult {
   errors: number;
 }
 
-function median(xs: number[]): number {
+/** The median of xs (0 for none; the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
