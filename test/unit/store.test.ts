@@ -102,6 +102,28 @@ test('migrations from empty: a new database gets every table and the current sch
   s.close(); // idempotent
 });
 
+test('in-memory stores after the first are copies of a freshly migrated database: the same schema, pragmas, none of another store\'s rows', () => {
+  const first = Store.open(':memory:');
+  first.trust.upsert(trustEntry(1, 'alice'));
+  const second = Store.open(':memory:');
+  const third = Store.open(':memory:');
+  // What the migrations make from nothing, run here by hand.
+  const raw = new Database(':memory:');
+  for (const sql of MIGRATIONS) raw.exec(sql);
+  const schema = (db: Database.Database): unknown => db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name <> 'meta' ORDER BY type, name`).all();
+  assert.equal(schema(second.db), schema(raw));
+  raw.close();
+  assert.is(second.schemaVersion(), SCHEMA_VERSION);
+  assert.is(second.trust.list().length, 0, 'no row of the first store');
+  assert.is(first.trust.list().length, 1);
+  // Each copy is its own database.
+  second.trust.upsert(trustEntry(2, 'bob'));
+  assert.is(third.trust.list().length, 0);
+  assert.is(second.db.pragma('foreign_keys', { simple: true }), 1);
+  assert.is(second.db.pragma('secure_delete', { simple: true }), 1);
+  for (const s of [first, second, third]) s.close();
+});
+
 test('file db uses WAL and synchronous NORMAL, or FULL with fsync: full', () => {
   const p = tmpDb();
   const s = Store.open(p);
