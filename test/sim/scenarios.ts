@@ -82,13 +82,18 @@ export function discoveryPairs(opts: Pick<DiscoveryOptions, 'nodes' | 'seed' | '
   return pairs;
 }
 
+/** The trust graph discoveries run on: the seed's small world (rewiring 0.1), the same in any thread (and in test/sim/rings.ts's model). */
+export function discoveryGraph(opts: Pick<DiscoveryOptions, 'nodes' | 'degree' | 'seed'>): Graph {
+  return smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
+}
+
 /**
  * The network discoveries run on, settled: the seed's small-world graph, keys and links,
  * with the default expanding rings, or (`flood`) one full flood of ttl 16 per discovery. The
  * same network for a seed, in any thread.
  */
 export function discoveryNetwork(opts: Pick<DiscoveryOptions, 'nodes' | 'degree' | 'seed'>, flood: boolean): { net: SimNetwork; edges: number } {
-  const graph = smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
+  const graph = discoveryGraph(opts);
   // Only nodes with something due tick: discovery leaves timers only at the asker (its rings:
   // the core's wantsTick keeps it ticking), and a forwarder's tick has nothing due, so this
   // changes no decision (the same trace, seed for seed: test/unit/sim.test.ts) while a flood

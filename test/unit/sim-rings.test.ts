@@ -7,13 +7,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CORE_DEFAULTS } from '../../agent/core/index.js';
-import { adjacency, smallWorld } from '../sim/graphs.js';
+import { adjacency } from '../sim/graphs.js';
 import { delayedFlood, ringModel, scheduleCost, searchSchedules } from '../sim/rings.js';
 import { Rng } from '../sim/rng.js';
-import { discoveryNetwork, discoveryPairs, runDiscoveries } from '../sim/scenarios.js';
+import { discoveryGraph, discoveryNetwork, discoveryPairs, runDiscoveries } from '../sim/scenarios.js';
 
 const opts = { nodes: 800, degree: 8, seed: 'model-check', discoveries: 16 };
-const graph = smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
+const graph = discoveryGraph(opts);
 const pairs = discoveryPairs(opts);
 const model = ringModel(graph, pairs);
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
