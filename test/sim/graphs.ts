@@ -171,6 +171,31 @@ export function adjacency(g: Graph): number[][] {
   return adj;
 }
 
+/**
+ * Breadth-first search from `source` over an adjacency list (`adjacency(g)`): each vertex's
+ * hop distance (-1 if unreachable) and the neighbour it was first reached from (the source
+ * its own), and the reachable vertices in the order reached (by distance).
+ */
+export function bfs(adj: number[][], source: number): { dist: Int32Array; parent: Int32Array; order: Int32Array } {
+  const dist = new Int32Array(adj.length).fill(-1);
+  const parent = new Int32Array(adj.length).fill(-1);
+  const order = new Int32Array(adj.length);
+  dist[source] = 0;
+  parent[source] = source;
+  order[0] = source;
+  let tail = 1;
+  for (let head = 0; head < tail; head++) {
+    const v = order[head]!;
+    for (const w of adj[v]!) {
+      if (dist[w]! >= 0) continue;
+      dist[w] = dist[v]! + 1;
+      parent[w] = v;
+      order[tail++] = w;
+    }
+  }
+  return { dist, parent, order: order.subarray(0, tail) };
+}
+
 /** True when every vertex is reachable from vertex 0 (an empty graph counts as connected). */
 export function isConnected(g: Graph): boolean {
   if (g.n === 0) return true;

@@ -17,7 +17,7 @@ import { CORE_DEFAULTS } from '../../agent/core/index.js';
 import { adjacency } from './graphs.js';
 import { delayedFlood, ringModel, scheduleCost, searchSchedules } from './rings.js';
 import { Rng } from './rng.js';
-import { discoveryGraph, discoveryPairs, listScenario, queryFloodScenario, spamScenario } from './scenarios.js';
+import { seedGraph, discoveryPairs, listScenario, queryFloodScenario, spamScenario } from './scenarios.js';
 
 const argv = process.argv.slice(2);
 const which = argv[0] && !argv[0].startsWith('--') ? argv.shift()! : 'all';
@@ -54,7 +54,7 @@ if (which === 'all' || which === 'list') {
 if (which === 'rings') {
   // The discovery scenario's graph and pairs for this seed (--seed bench-discovery: the benchmark's).
   const nodes = flag('nodes', 10_000);
-  const graph = discoveryGraph({ nodes, degree: 8, seed });
+  const graph = seedGraph({ nodes, degree: 8, seed });
   const pairs = discoveryPairs({ nodes, seed, discoveries: flag('pairs', 1000) });
   const model = ringModel(graph, pairs);
   const round = (x: number): number => Math.round(x);

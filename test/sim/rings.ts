@@ -22,7 +22,8 @@
  * `npm run sim -- rings` prints them for the benchmark's graph; test/unit/sim-rings.test.ts
  * checks the model against the simulator.
  */
-import { adjacency, type Graph } from './graphs.js';
+import { VirtualClock } from './clock.js';
+import { adjacency, bfs, type Graph } from './graphs.js';
 import type { Rng } from './rng.js';
 import { median } from './scenarios.js';
 
@@ -34,26 +35,6 @@ export interface RingModel {
   /** finds[p][t]: 1 when a ring of ttl t reaches an agent that answers for the target. */
   finds: Uint8Array[];
   maxTtl: number;
-}
-
-/** Breadth-first distances from `s` and the vertices in the order reached. */
-function bfs(adj: number[][], s: number): { d: Int32Array; order: Int32Array } {
-  const d = new Int32Array(adj.length).fill(-1);
-  const order = new Int32Array(adj.length);
-  d[s] = 0;
-  order[0] = s;
-  let head = 0;
-  let tail = 1;
-  while (head < tail) {
-    const v = order[head++]!;
-    for (const w of adj[v]!) {
-      if (d[w]! < 0) {
-        d[w] = d[v]! + 1;
-        order[tail++] = w;
-      }
-    }
-  }
-  return { d, order: order.subarray(0, tail) };
 }
 
 export function ringModel(
@@ -68,10 +49,10 @@ export function ringModel(
   const nearTarget = new Uint8Array(graph.n);
   const model: RingModel = { distance: [], cost: [], finds: [], maxTtl };
   for (const [s, x] of pairs) {
-    const { d, order } = bfs(adj, s);
+    const { dist: d, order } = bfs(adj, s);
     // The agents that answer for x: x itself and those within `radius` hops of it.
     const near = bfs(adj, x);
-    const answering = near.order.filter((v) => near.d[v]! <= radius);
+    const answering = near.order.filter((v) => near.dist[v]! <= radius);
     for (const v of answering) nearTarget[v] = 1;
     const cost = new Float64Array(maxTtl + 1);
     const finds = new Uint8Array(maxTtl + 1);
@@ -159,74 +140,37 @@ export function delayedFlood(
   const jitter = opts.jitterMs ?? 3;
   const n = adj.length;
   const reached = new Uint8Array(n);
+  // Per agent waiting to forward: the neighbours it has heard the query from so far.
   const heard: Array<Set<number> | null> = new Array<Set<number> | null>(n).fill(null);
-  const ttlAt = new Int32Array(n);
-  // Events as (time, kind, from, to, ttl) rows in a binary heap ordered by time, then insertion.
-  type Ev = { at: number; seq: number; forward: boolean; from: number; to: number; ttl: number };
-  const heap: Ev[] = [];
-  let seq = 0;
-  const less = (a: Ev, b: Ev): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  const push = (e: Ev): void => {
-    heap.push(e);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[p]!)) break;
-      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-      i = p;
-    }
-  };
-  const pop = (): Ev => {
-    const top = heap[0]!;
-    const end = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = end;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  };
+  // Events in (time, order of scheduling), as the simulator runs its own.
+  const clock = new VirtualClock();
   let messages = 0;
   let lastMs = 0;
-  const send = (from: number, to: number, ttl: number, now: number): void => {
+  const send = (from: number, to: number, ttl: number): void => {
     messages++;
-    push({ at: now + latency + opts.rng.int(jitter + 1), seq: seq++, forward: false, from, to, ttl });
+    clock.post(clock.now() + latency + opts.rng.int(jitter + 1), () => arrive(from, to, ttl));
   };
-  reached[source] = 1;
-  heard[source] = new Set();
-  for (const w of adj[source]!) send(source, w, opts.ttl, 0);
-  while (heap.length > 0) {
-    const e = pop();
-    if (e.forward) {
-      const h = heard[e.to]!;
-      for (const w of adj[e.to]!) if (!h.has(w)) send(e.to, w, ttlAt[e.to]!, e.at);
-      heard[e.to] = null;
-      continue;
+  const arrive = (from: number, to: number, ttl: number): void => {
+    lastMs = clock.now();
+    if (reached[to] === 1) {
+      heard[to]?.add(from);
+      return;
     }
-    lastMs = e.at;
-    if (reached[e.to] === 1) {
-      heard[e.to]?.add(e.from);
-      continue;
-    }
-    reached[e.to] = 1;
-    if (e.ttl <= 1) continue;
+    reached[to] = 1;
+    if (ttl <= 1) return;
     if (opts.delayMs <= 0) {
       // As the core does: on to every neighbour but the sender, at once.
-      for (const w of adj[e.to]!) if (w !== e.from) send(e.to, w, e.ttl - 1, e.at);
-      continue;
+      for (const w of adj[to]!) if (w !== from) send(to, w, ttl - 1);
+      return;
     }
-    heard[e.to] = new Set([e.from]);
-    ttlAt[e.to] = e.ttl - 1;
-    push({ at: e.at + opts.delayMs, seq: seq++, forward: true, from: e.to, to: e.to, ttl: 0 });
-  }
+    const h = (heard[to] = new Set([from]));
+    clock.post(clock.now() + opts.delayMs, () => {
+      heard[to] = null;
+      for (const w of adj[to]!) if (!h.has(w)) send(to, w, ttl - 1);
+    });
+  };
+  reached[source] = 1;
+  for (const w of adj[source]!) send(source, w, opts.ttl);
+  clock.runUntilIdle();
   return { messages, lastMs };
 }

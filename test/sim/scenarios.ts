@@ -19,7 +19,7 @@ import type { CoreConfig } from '../../agent/core/index.js';
 import { MsgType } from '../../agent/wire/constants.js';
 import type { WireMessage } from '../../agent/wire/types.js';
 import { ListHost } from '../../agent/lists/index.js';
-import { smallWorld, type Graph } from './graphs.js';
+import { adjacency, bfs, smallWorld, type Graph } from './graphs.js';
 import { SimNetwork } from './network.js';
 import { Rng } from './rng.js';
 
@@ -82,8 +82,11 @@ export function discoveryPairs(opts: Pick<DiscoveryOptions, 'nodes' | 'seed' | '
   return pairs;
 }
 
-/** The trust graph discoveries run on: the seed's small world (rewiring 0.1), the same in any thread (and in test/sim/rings.ts's model). */
-export function discoveryGraph(opts: Pick<DiscoveryOptions, 'nodes' | 'degree' | 'seed'>): Graph {
+/**
+ * The trust graph a scenario runs on: the seed's small world (rewiring 0.1). The same for a
+ * seed in any thread, so the discovery workers, test/sim/rings.ts's model and the tests share it.
+ */
+export function seedGraph(opts: { nodes: number; degree: number; seed: string }): Graph {
   return smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
 }
 
@@ -93,7 +96,7 @@ export function discoveryGraph(opts: Pick<DiscoveryOptions, 'nodes' | 'degree' |
  * same network for a seed, in any thread.
  */
 export function discoveryNetwork(opts: Pick<DiscoveryOptions, 'nodes' | 'degree' | 'seed'>, flood: boolean): { net: SimNetwork; edges: number } {
-  const graph = discoveryGraph(opts);
+  const graph = seedGraph(opts);
   // Only nodes with something due tick: discovery leaves timers only at the asker (its rings:
   // the core's wantsTick keeps it ticking), and a forwarder's tick has nothing due, so this
   // changes no decision (the same trace, seed for seed: test/unit/sim.test.ts) while a flood
@@ -219,7 +222,7 @@ export interface QueryFloodResult {
 
 /** One neighbour sends route queries at 100× the per-neighbour rate for `seconds`. */
 export function queryFloodScenario(opts: { nodes: number; seed: string; seconds: number }): QueryFloodResult {
-  const graph = smallWorld(opts.nodes, 8, 0.1, new Rng(`${opts.seed}/graph`));
+  const graph = seedGraph({ ...opts, degree: 8 });
   const net = new SimNetwork({ seed: opts.seed, graph, encode: false, busyGraceMs: 2_000 });
   const victim = 0;
   const [flooder, honest] = net.neighbours(victim);
@@ -407,7 +410,7 @@ export interface ListResult {
  */
 export function listScenario(opts: { nodes: number; degree: number; seed: string; posts: number }): ListResult {
   const t0 = Date.now();
-  const graph = smallWorld(opts.nodes, opts.degree, 0.1, new Rng(`${opts.seed}/graph`));
+  const graph = seedGraph(opts);
   const net = new SimNetwork({
     seed: opts.seed,
     graph,
@@ -421,22 +424,7 @@ export function listScenario(opts: { nodes: number; degree: number; seed: string
   const listEntity = net.node(L).entity.publicKey;
   new ListHost(net.node(L).core, net.node(L).store, { name: 'sim', policy: 'announce', owner: net.node(owner).entity.publicKey }, { fanoutPerTick: opts.nodes }, net.now());
   // BFS tree from the list: each node's route to it is its tree path.
-  const adj: number[][] = Array.from({ length: opts.nodes }, () => []);
-  for (const [a, b] of graph.edges) {
-    adj[a]!.push(b);
-    adj[b]!.push(a);
-  }
-  const parent = new Int32Array(opts.nodes).fill(-1);
-  parent[L] = L;
-  const queue = [L];
-  for (let q = 0; q < queue.length; q++) {
-    const v = queue[q]!;
-    for (const w of adj[v]!) {
-      if (parent[w] !== -1) continue;
-      parent[w] = v;
-      queue.push(w);
-    }
-  }
+  const { parent } = bfs(adjacency(graph), L);
   // Links come up with an announcement each way: let that settle (counted in buildMs).
   net.runUntilIdle(3600_000);
   const listNode = net.node(L);

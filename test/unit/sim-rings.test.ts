@@ -10,10 +10,10 @@ import { CORE_DEFAULTS } from '../../agent/core/index.js';
 import { adjacency } from '../sim/graphs.js';
 import { delayedFlood, ringModel, scheduleCost, searchSchedules } from '../sim/rings.js';
 import { Rng } from '../sim/rng.js';
-import { discoveryGraph, discoveryNetwork, discoveryPairs, runDiscoveries } from '../sim/scenarios.js';
+import { seedGraph, discoveryNetwork, discoveryPairs, runDiscoveries } from '../sim/scenarios.js';
 
 const opts = { nodes: 800, degree: 8, seed: 'model-check', discoveries: 16 };
-const graph = discoveryGraph(opts);
+const graph = seedGraph(opts);
 const pairs = discoveryPairs(opts);
 const model = ringModel(graph, pairs);
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);

@@ -16,6 +16,7 @@ import { Rng } from '../sim/rng.js';
 import { adjacency, grid, isConnected, line, smallWorld, type Graph } from '../sim/graphs.js';
 import { simBoxKey, simIssueCert, simSigningKey } from '../sim/keys.js';
 import { SimNetwork, type SimNetworkOptions } from '../sim/network.js';
+import { seedGraph } from '../sim/scenarios.js';
 
 // ---------------------------------------------------------------- clock
 
@@ -450,7 +451,7 @@ const PINNED_NOW = 1767225691810;
 /** The discovery benchmark's settings on 400 agents, 8 discoveries of the seed's pairs. */
 function pinnedRun(extra: Partial<SimNetworkOptions> = {}): { net: SimNetwork; costs: number[] } {
   const seed = 'pinned-discovery';
-  const net = new SimNetwork({ seed, graph: smallWorld(400, 8, 0.1, new Rng(`${seed}/graph`)), record: false, busyGraceMs: 0, idleTick: false, encode: false, ...extra });
+  const net = new SimNetwork({ seed, graph: seedGraph({ nodes: 400, degree: 8, seed }), record: false, busyGraceMs: 0, idleTick: false, encode: false, ...extra });
   net.runUntilIdle(10 * 60_000);
   const rng = new Rng(`${seed}/pairs`);
   const count = () => net.sentCount(MsgType.ROUTE_QUERY, MsgType.ROUTE_REPLY);
