@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     store: store.description,
     ttl: `${config.ttlMs / 1000}s`,
     max_records: config.maxRecords,
-    ...(store.kind === 'sqlite' ? { cache_records: config.cacheRecords } : {}),
+    ...(store.kind === 'sqlite' ? { cache_records: config.cacheRecords, fast_lane: config.fastLane ? 'on' : 'off' } : {}),
     rate_write: config.rateWrite?.text ?? 'off',
     rate_read: config.rateRead?.text ?? 'off',
     version: packageVersion(),
@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
       clearInterval(sweeper);
       const force = setTimeout(() => {
         log.warn('open connections did not finish in time; closing them', { grace_ms: SHUTDOWN_GRACE_MS });
-        dir.server.closeAllConnections();
+        dir.closeAllConnections();
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       void dir

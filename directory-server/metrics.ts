@@ -127,6 +127,7 @@ export class DirectoryMetrics {
   readonly records = new Gauge('wotrelay_directory_records', 'Records stored (SQLite: until swept; Redis: live).');
   readonly cacheLookups = new Counter('wotrelay_directory_cache_lookups_total', 'Lookups answered from the in-memory record cache (result="hit") or the store (result="miss").');
   readonly cacheRecords = new Gauge('wotrelay_directory_cache_records', 'Records held in the in-memory record cache.');
+  readonly laneHandOffs = new Counter('wotrelay_directory_lane_handoffs_total', 'Connections the fast lane handed to node:http, by the reason (the first request it does not take).');
   readonly sources = new Gauge('wotrelay_directory_ratelimit_sources', 'Sources tracked by the rate limiter, by kind.');
   readonly info = new Gauge('wotrelay_directory_build_info', 'Version and store kind of this instance (value 1).');
   readonly storeLatency = new Histogram('wotrelay_directory_store_latency_seconds', 'Store operation latency by operation.', [
@@ -134,7 +135,7 @@ export class DirectoryMetrics {
   ]);
 
   render(): string {
-    return [this.requests, this.rejections, this.rateLimited, this.conflicts, this.swept, this.records, this.cacheLookups, this.cacheRecords, this.sources, this.info, this.storeLatency]
+    return [this.requests, this.rejections, this.rateLimited, this.conflicts, this.swept, this.records, this.cacheLookups, this.cacheRecords, this.laneHandOffs, this.sources, this.info, this.storeLatency]
       .map((m: Metric) => m.render())
       .join('');
   }

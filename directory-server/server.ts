@@ -1,7 +1,8 @@
 /**
- * The HTTP/1.1 API of wotrelay-directory (node:http): routing, request limits, per-source
- * rate limits, announcement checks, the record store calls, refusals with a status and a
- * short JSON body, metrics and request logs. No message relaying of any kind.
+ * The HTTP/1.1 API of wotrelay-directory (node:http, with lookups read first by the fast lane
+ * of fastlane.ts): routing, request limits, per-source rate limits, announcement checks, the
+ * record store calls, refusals with a status and a short JSON body, metrics and request logs.
+ * No message relaying of any kind.
  *
  *   PUT  /v1/records/<entity-id>   body: announcement bytes → 201 created / 200 replaced
  *   GET  /v1/records/<entity-id>   → 200 announcement bytes (or JSON with Accept:
@@ -18,6 +19,7 @@ import type { Logger } from './log.js';
 import type { CounterSeries, DirectoryMetrics } from './metrics.js';
 import { RateLimiter, clientAddress, sourceKey } from './ratelimit.js';
 import type { PutOutcome, RecordStore, StoredRecord } from './store.js';
+import { installFastLane, type LaneReply, type LaneRequest } from './fastlane.js';
 
 /** What a request's log line says about the record it was about (set as they become known). */
 interface RequestIds {
@@ -56,6 +58,12 @@ export interface ServerDeps {
   metrics: DirectoryMetrics;
   /** ms since epoch; injectable for tests. */
   now?: () => number;
+  /**
+   * Whether lookups are read by the fast lane (directory-server/fastlane.ts) before node:http,
+   * over a store that answers synchronously (the embedded one); off, every request goes
+   * through node:http. Default: `config.fastLane`.
+   */
+  fastLane?: boolean;
 }
 
 const RECORD_PREFIX = '/v1/records/';
@@ -109,20 +117,43 @@ class Refusal {
   ) {}
 }
 
-function send(res: http.ServerResponse, status: number, body: string | Uint8Array, type: string, headers: Record<string, string> = {}): void {
-  const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const list = ['Content-Type', type, 'Content-Length', String(buf.length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff'];
-  for (const k in headers) list.push(k, headers[k]!);
-  res.writeHead(status, list);
-  res.end(buf);
+/**
+ * An answer, written by node:http (`writeReply`) or by the fast lane (`laneReply`): status,
+ * header names and values in turn, and the body as text, UTF-8 or latin1 (one char per byte:
+ * a record's bytes).
+ */
+interface Reply {
+  readonly status: number;
+  readonly headers: string[];
+  readonly body: string;
+  readonly latin1: boolean;
 }
 
-function sendJson(res: http.ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void {
-  send(res, status, `${JSON.stringify(obj)}\n`, 'application/json', headers);
+function reply(status: number, body: string, type: string, headers: Record<string, string> = {}, latin1 = false): Reply {
+  const length = latin1 ? body.length : Buffer.byteLength(body, 'utf8');
+  const list = ['Content-Type', type, 'Content-Length', String(length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff'];
+  for (const k in headers) list.push(k, headers[k]!);
+  return { status, headers: list, body, latin1 };
+}
+
+function jsonReply(status: number, obj: unknown, headers: Record<string, string> = {}): Reply {
+  return reply(status, `${JSON.stringify(obj)}\n`, 'application/json', headers);
+}
+
+function writeReply(res: http.ServerResponse, r: Reply): void {
+  res.writeHead(r.status, r.headers);
+  res.end(r.body, r.latin1 ? 'latin1' : 'utf8');
+}
+
+/** The fast lane writes one latin1 string per read: a UTF-8 body (a JSON answer) is turned into its bytes' chars. */
+function laneReply(r: Reply): LaneReply {
+  return r.latin1 ? r : { status: r.status, headers: r.headers, body: Buffer.from(r.body, 'utf8').toString('latin1') };
 }
 
 export interface DirectoryServer {
   readonly server: http.Server;
+  /** Destroys every open connection, the fast lane's and node:http's (a shutdown's last resort). */
+  closeAllConnections(): void;
   /** Sweeps expired records and idle rate-limit entries once. */
   sweep(): Promise<void>;
   close(): Promise<void>;
@@ -248,7 +279,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     }
   }
 
-  async function putRecord(req: http.IncomingMessage, res: http.ServerResponse, rawId: string, src: string, fields: RequestIds): Promise<number> {
+  async function putRecord(req: http.IncomingMessage, rawId: string, src: string, fields: RequestIds): Promise<Reply> {
     limit(writeLimiter, 'write', src);
     const entity = parseEntity(rawId);
     fields.entity = encodeEntityId(entity);
@@ -291,9 +322,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     switch (out.kind) {
       case 'created':
       case 'replaced': {
-        const status = out.kind === 'created' ? 201 : 200;
-        sendJson(res, status, { status: out.kind, entity: encodeEntityId(entity), seq: a.seq, expiresAt });
-        return status;
+        return jsonReply(out.kind === 'created' ? 201 : 200, { status: out.kind, entity: encodeEntityId(entity), seq: a.seq, expiresAt });
       }
       case 'stale':
         if (out.conflict) {
@@ -318,6 +347,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     }
   }
 
+  /** Whether a lookup through node:http asks for the JSON form (`?format=json` or an Accept header). */
   function wantsJson(req: http.IncomingMessage, query: URLSearchParams | null): boolean {
     const f = query?.get('format') ?? null;
     if (f === 'json') return true;
@@ -339,21 +369,14 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
   /**
    * A lookup: synchronous when the store answers synchronously (the embedded one), so a
    * lookup costs no promise and no microtask turn; a remote store's answer is awaited.
+   * `json` is asked after the rate limit and the id, so those refusals come first.
    */
-  function getRecord(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    query: URLSearchParams | null,
-    rawId: string,
-    src: string,
-    fields: RequestIds,
-    decoded: Uint8Array | null = null,
-  ): number | Promise<number> {
+  function getRecord(rawId: string, src: string, fields: RequestIds, decoded: Uint8Array | null, json: () => boolean): Reply | Promise<Reply> {
     limit(readLimiter, 'read', src);
     const entity = decoded ?? parseEntity(rawId);
     // The id as asked for, checksum verified (re-encoding it for the log line cost more than the lookup).
     fields.entity = rawId;
-    const json = wantsJson(req, query);
+    const asJson = json();
     if (store.getSync !== undefined) {
       const t0 = performance.now();
       let rec: StoredRecord | null;
@@ -364,30 +387,27 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       } finally {
         observeLatency('get', t0);
       }
-      return answerRecord(res, entity, rec, json, fields);
+      return answerRecord(entity, rec, asJson, fields);
     }
     return timed('get', () => store.get(entity, now())).then(
-      (rec) => answerRecord(res, entity, rec, json, fields),
+      (rec) => answerRecord(entity, rec, asJson, fields),
       (e: unknown) => {
         throw storeFailed('get', e);
       },
     );
   }
 
-  function answerRecord(res: http.ServerResponse, entity: Uint8Array, rec: StoredRecord | null, json: boolean, fields: RequestIds): number {
-    if (rec === null) {
-      sendJson(res, 404, { error: 'ERR_NOT_FOUND', message: `no live record for ${encodeEntityId(entity)}` });
-      return 404;
-    }
+  function answerRecord(entity: Uint8Array, rec: StoredRecord | null, json: boolean, fields: RequestIds): Reply {
+    if (rec === null) return jsonReply(404, { error: 'ERR_NOT_FOUND', message: `no live record for ${encodeEntityId(entity)}` });
     const seq = String(rec.seq);
     fields.seq = seq;
     const expires = isoTime(rec.expiresAt);
     if (!json) {
-      // The body as a latin1 string (the store's cached text, or the bytes made one): Node
-      // then writes head and body as one string in one write, not a header string and a
-      // Buffer gathered by writev. The headers are those send() gives, listed directly.
+      // The body as a latin1 string (the store's cached text, or the bytes made one): it is
+      // written with its head as one string in one write, not a header string and a Buffer
+      // gathered by writev. The headers are those reply() gives, listed directly.
       const body = rec.latin1 ?? Buffer.from(rec.bytes.buffer, rec.bytes.byteOffset, rec.bytes.byteLength).toString('latin1');
-      res.writeHead(200, [
+      const headers = [
         'Content-Type',
         'application/octet-stream',
         'Content-Length',
@@ -400,14 +420,12 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
         seq,
         'X-Wotrelay-Expires',
         expires,
-      ]);
-      res.end(body, 'latin1');
-      return 200;
+      ];
+      return { status: 200, headers, body, latin1: true };
     }
     const headers = { 'X-Wotrelay-Seq': seq, 'X-Wotrelay-Expires': expires };
     const a = decodeAnnouncementUnverified(rec.bytes);
-    sendJson(
-      res,
+    return jsonReply(
       200,
       {
         entity: encodeEntityId(a.entity),
@@ -423,22 +441,19 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       },
       headers,
     );
-    return 200;
   }
 
-  async function healthz(res: http.ServerResponse): Promise<number> {
+  async function healthz(): Promise<Reply> {
     try {
       await timed('ping', () => store.ping());
-      send(res, 200, 'ok\n', 'text/plain; charset=utf-8');
-      return 200;
+      return reply(200, 'ok\n', 'text/plain; charset=utf-8');
     } catch (e) {
       log.warn('health check failed', { store: store.description, err: e instanceof Error ? e.message : String(e) });
-      send(res, 503, 'store unavailable\n', 'text/plain; charset=utf-8');
-      return 503;
+      return reply(503, 'store unavailable\n', 'text/plain; charset=utf-8');
     }
   }
 
-  async function metricsRoute(res: http.ServerResponse, src: string): Promise<number> {
+  async function metricsRoute(src: string): Promise<Reply> {
     limit(readLimiter, 'read', src);
     try {
       metrics.records.set({}, await timed('count', () => store.count(now())));
@@ -453,8 +468,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     }
     if (writeLimiter) metrics.sources.set({ kind: 'write' }, writeLimiter.size);
     if (readLimiter) metrics.sources.set({ kind: 'read' }, readLimiter.size);
-    send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
-    return 200;
+    return reply(200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
   }
 
   function methodNotAllowed(allow: string): Refusal {
@@ -482,8 +496,8 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
 
   const elapsed = (x: Exchange): string => (performance.now() - x.t0).toFixed(2);
 
-  /** Routes a request; its status, or a promise of it when the answer needs to wait (a body, a remote store). Throws a Refusal. */
-  function dispatch(req: http.IncomingMessage, res: http.ServerResponse, x: Exchange): number | Promise<number> {
+  /** Routes a request; its answer, or a promise of it when the answer needs to wait (a body, a remote store). Throws a Refusal. */
+  function dispatch(req: http.IncomingMessage, x: Exchange): Reply | Promise<Reply> {
     const { method, src, fields } = x;
     const target = req.url ?? '/';
     const isGet = method === 'GET' || method === 'HEAD';
@@ -495,7 +509,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       const entity = decodeCanonicalEntityId(rawId, Buffer.allocUnsafe(32));
       if (entity !== null) {
         x.route = 'get_record';
-        return getRecord(req, res, null, rawId, src, fields, entity);
+        return getRecord(rawId, src, fields, entity, () => wantsJson(req, null));
       }
     }
     let p: string;
@@ -515,23 +529,23 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     if (m) {
       if (method === 'PUT') {
         x.route = 'put_record';
-        return putRecord(req, res, m[1]!, src, fields);
+        return putRecord(req, m[1]!, src, fields);
       }
       if (isGet) {
         x.route = 'get_record';
-        return getRecord(req, res, query, m[1]!, src, fields);
+        return getRecord(m[1]!, src, fields, null, () => wantsJson(req, query));
       }
       throw methodNotAllowed('GET, HEAD, PUT');
     }
     if (p === '/healthz') {
       x.route = 'healthz';
       if (!isGet) throw methodNotAllowed('GET, HEAD');
-      return healthz(res);
+      return healthz();
     }
     if (p === '/metrics') {
       x.route = 'metrics';
       if (!isGet) throw methodNotAllowed('GET, HEAD');
-      return metricsRoute(res, src);
+      return metricsRoute(src);
     }
     limit(readLimiter, 'read', src);
     throw new Refusal(404, 'ERR_NOT_FOUND', 'not_found', 'no such endpoint; see /v1/records/<entity-id>, /healthz and /metrics');
@@ -542,7 +556,8 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     if (log.enabled('debug')) log.debug('request', { method: x.method, route: x.route, status, src: x.src, ms: elapsed(x), ...x.fields });
   }
 
-  function refused(x: Exchange, res: http.ServerResponse, e: unknown): void {
+  /** The answer to a refused request (logged and counted); an unexpected error is a 500. */
+  function refused(x: Exchange, e: unknown): Reply {
     let r: Refusal;
     if (e instanceof Refusal) r = e;
     else {
@@ -553,49 +568,85 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       metrics.rejections.inc({ reason: r.reason });
       // One line per request: a refusal's line replaces the debug request line.
       log.log(r.quiet || r.status === 404 ? 'debug' : 'warn', 'refused', { method: x.method, route: x.route, status: r.status, reason: r.reason, src: x.src, ms: elapsed(x), ...x.fields, detail: r.message });
-      if (!res.headersSent) sendJson(res, r.status, { error: r.code, message: r.message, ...r.extra }, r.headers);
-      else res.destroy();
+      return jsonReply(r.status, { error: r.code, message: r.message, ...r.extra }, r.headers);
     } finally {
       countRequest(x.route, r.status);
     }
   }
 
-  /** Answers one request: synchronously when it can (a lookup in the embedded store), else when its promise settles. */
+  const exchange = (method: string, src: string): Exchange => ({ t0: performance.now(), method, src, route: 'other', fields: { entity: undefined, seq: undefined } });
+
+  /** Answers one request through node:http: synchronously when it can (a lookup in the embedded store), else when its promise settles. */
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const x: Exchange = {
-      t0: performance.now(),
-      method: req.method ?? 'GET',
-      // X-Forwarded-For is read only from trusted proxies (and req.headers built only then).
-      src: clientAddress(req.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : req.headers['x-forwarded-for'], config.trustProxy),
-      route: 'other',
-      fields: { entity: undefined, seq: undefined },
+    // X-Forwarded-For is read only from trusted proxies (and req.headers built only then).
+    const x = exchange(req.method ?? 'GET', clientAddress(req.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : req.headers['x-forwarded-for'], config.trustProxy));
+    const done = (r: Reply): void => {
+      if (res.headersSent) res.destroy();
+      else writeReply(res, r);
     };
-    let out: number | Promise<number>;
+    let out: Reply | Promise<Reply>;
     try {
-      out = dispatch(req, res, x);
+      out = dispatch(req, x);
     } catch (e) {
-      refused(x, res, e);
+      done(refused(x, e));
       return;
     }
-    if (typeof out === 'number') answered(x, out);
-    else
+    if (!(out instanceof Promise)) {
+      writeReply(res, out);
+      answered(x, out.status);
+    } else
       out.then(
-        (status) => answered(x, status),
-        (e: unknown) => refused(x, res, e),
+        (r) => {
+          writeReply(res, r);
+          answered(x, r.status);
+        },
+        (e: unknown) => done(refused(x, e)),
       );
   }
 
+  /**
+   * Answers a lookup read by the fast lane, as `handle` would: the same rate limit, store
+   * call, answer, counters and log line. Only installed over a store that answers synchronously.
+   */
+  function laneLookup(q: LaneRequest): LaneReply {
+    const x = exchange(q.head ? 'HEAD' : 'GET', clientAddress(q.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : q.forwardedFor, config.trustProxy));
+    x.route = 'get_record';
+    let r: Reply;
+    try {
+      const out = getRecord(q.rawId, x.src, x.fields, q.entity, () => q.accept !== undefined && JSON_TYPE.test(q.accept));
+      if (out instanceof Promise) throw new Error('the fast lane needs a store that answers synchronously');
+      r = out;
+      answered(x, r.status);
+    } catch (e) {
+      r = refused(x, e);
+    }
+    return laneReply(r);
+  }
+
+  const limits = { maxHeaderSize: 8192, requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, maxRequestsPerSocket: 1000 };
   const server = http.createServer(
     {
-      maxHeaderSize: 8192,
-      requestTimeout: 15_000,
-      headersTimeout: 10_000,
-      keepAliveTimeout: 5_000,
+      maxHeaderSize: limits.maxHeaderSize,
+      requestTimeout: limits.requestTimeout,
+      headersTimeout: limits.headersTimeout,
+      keepAliveTimeout: limits.keepAliveTimeout,
     },
     handle,
   );
   server.maxConnections = 10_000;
-  server.maxRequestsPerSocket = 1000;
+  server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  const lane =
+    (deps.fastLane ?? config.fastLane) && store.getSync !== undefined
+      ? installFastLane(server, {
+          maxHeaderSize: limits.maxHeaderSize,
+          keepAliveTimeoutMs: limits.keepAliveTimeout,
+          headersTimeoutMs: limits.headersTimeout,
+          maxRequestsPerSocket: limits.maxRequestsPerSocket,
+          decodeId: (rawId) => decodeCanonicalEntityId(rawId, Buffer.allocUnsafe(32)),
+          answer: laneLookup,
+          onHandOff: (reason) => metrics.laneHandOffs.inc({ reason }),
+        })
+      : null;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     metrics.rejections.inc({ reason: 'bad_http' });
     log.debug('bad HTTP from client', { err: err.code ?? err.message });
@@ -607,6 +658,10 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
 
   return {
     server,
+    closeAllConnections(): void {
+      lane?.closeAllConnections();
+      server.closeAllConnections();
+    },
     async sweep(): Promise<void> {
       const t = now();
       try {
@@ -624,6 +679,7 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
     async close(): Promise<void> {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        lane?.closeIdleConnections();
         server.closeIdleConnections();
       });
     },

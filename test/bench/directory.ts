@@ -9,7 +9,8 @@
  * warm-up that brings the directory to its steady state (record cache full and turning over);
  * its first seconds after start (cold) are measured and shown on their own. The server runs
  * with its default record cache (100,000 records; the keys asked for are 200,000 drawn
- * uniformly, so a good third of the lookups hit it), then again without it.
+ * uniformly, so a good third of the lookups hit it), then again without it, and then with
+ * every request read by node:http (`--fast-lane off`), to show what the fast lane is worth.
  *
  * Filling: 1,000 real signed announcements (real entities), and 999,000 more records that
  * carry copies of those bytes under random entity keys, written straight into the store
@@ -187,6 +188,20 @@ export const directoryBench: Bench = {
         d0r.cpu += cpuSeconds(d0.child.pid!) - c0;
         d0r.ok += r.counts['200'] ?? 0;
       }
+      // The same server reading every request with node:http (--fast-lane off): what the lane is worth.
+      const gone0 = new Promise((r) => d0.child.once('exit', r));
+      d0.child.kill('SIGTERM');
+      await gone0;
+      const dn = await startServer([...directoryArgs, '--fast-lane', 'off'], /addr=127\.0\.0\.1:(\d+)/);
+      children.push(dn.child);
+      await load(dn.port, pathsFile, warmSeconds, conns, depth);
+      const dnr = { ok: 0, cpu: 0 };
+      for (let round = 0; round < rounds; round++) {
+        const c0 = cpuSeconds(dn.child.pid!);
+        const r = await load(dn.port, pathsFile, seconds, conns, depth);
+        dnr.cpu += cpuSeconds(dn.child.pid!) - c0;
+        dnr.ok += r.counts['200'] ?? 0;
+      }
       const dirRate = dr.ok / (seconds * rounds);
       const bareRate = br.ok / (seconds * rounds);
       const dirCpu = dr.cpu / rounds;
@@ -203,11 +218,12 @@ export const directoryBench: Bench = {
           compare({ name: `same, the first ${seconds} s after start (cold: empty cache, unmapped pages)`, value: cold.cpu > 0 ? cold.ok / cold.cpu : 0, unit: 'lookups/s', baseline: { name: 'bare node HTTP, constant body', value: barePerCore } }),
           { name: `wall-clock rate in those first ${seconds} s`, value: cold.ok / seconds, unit: 'lookups/s' },
           compare({ name: 'same, without the record cache (every lookup reads SQLite)', value: d0r.cpu > 0 ? d0r.ok / d0r.cpu : 0, unit: 'lookups/s', baseline: { name: 'bare node HTTP, constant body', value: barePerCore } }),
+          compare({ name: 'same, every request through node:http (--fast-lane off)', value: dnr.cpu > 0 ? dnr.ok / dnr.cpu : 0, unit: 'lookups/s', baseline: { name: 'bare node HTTP, constant body', value: barePerCore } }),
           { name: 'record cache hits while measured', value: (cacheHits / Math.max(1, cacheHits + cacheMisses)) * 100, unit: '% of lookups' },
           { name: 'CPU of the directory process while measured', value: (dirCpu / seconds) * 100, unit: '% of one core' },
           { name: 'CPU of the bare server while measured', value: (br.cpu / rounds / seconds) * 100, unit: '% of one core' },
         ],
-        details: { total, real, seconds, rounds, warmSeconds, conns, depth, bodyBytes, directory: dr, bare: br, cold, noCache: d0r, cache: { hits: cacheHits, misses: cacheMisses }, storeMiB: fs.statSync(file).size / 1048576 },
+        details: { total, real, seconds, rounds, warmSeconds, conns, depth, bodyBytes, directory: dr, bare: br, cold, noCache: d0r, nodeHttpOnly: dnr, cache: { hits: cacheHits, misses: cacheMisses }, storeMiB: fs.statSync(file).size / 1048576 },
         notes: [`${conns} connections × ${depth} pipelined requests from one load-generator process; random records among ${sample.length.toLocaleString('en-US')} sampled keys; responses other than 200: ${JSON.stringify(Object.fromEntries(Object.entries(dr.counts).filter(([k]) => k !== '200')))}`],
         seconds: (performance.now() - t0) / 1000,
       };

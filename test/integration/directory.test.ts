@@ -413,6 +413,10 @@ test('bad flags exit 2 naming the flag and the fix', () => {
   const e = spawnSync(process.execPath, [MAIN], { encoding: 'utf8', timeout: 10_000, env: { ...process.env, WOTRELAY_DIRECTORY_MAX_RECORDS: 'lots' } });
   assert.is(e.status, 2);
   assert.match(e.stderr, /WOTRELAY_DIRECTORY_MAX_RECORDS: "lots"/);
+  const f = spawnSync(process.execPath, [MAIN, '--fast-lane', 'maybe'], { encoding: 'utf8', timeout: 10_000 });
+  assert.is(f.status, 2);
+  assert.match(f.stderr, /--fast-lane: "maybe" is not on or off/);
+  assert.match(f.stderr, /use --fast-lane on or --fast-lane off/);
 });
 
 // ---- two instances over one Redis ----------------------------------------------------------
