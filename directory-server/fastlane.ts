@@ -17,8 +17,10 @@
  *
  * The lane keeps node:http's limits for what it holds: the keep-alive timeout (an idle
  * connection is closed), the header size, requests per connection (the last answer says
- * `Connection: close`), and a head left unfinished is answered 408 and closed when the
- * connection then falls silent for the keep-alive timeout or the headers timeout passes.
+ * `Connection: close`), backpressure (a client that does not read its answers is not read
+ * further until they have gone out), and a head left unfinished is answered 408 and closed
+ * when the connection then falls silent for the keep-alive timeout or the headers timeout
+ * passes.
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -222,6 +224,7 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
 
     const release = (): void => {
       held.delete(socket);
+      socket.removeListener('drain', onDrain);
       socket.removeListener('data', onData);
       socket.removeListener('timeout', onTimeout);
       socket.removeListener('error', onError);
@@ -239,6 +242,11 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
         release();
         socket.destroy();
       }
+    };
+    // Backpressure, as node:http has it for pipelined requests: a client that sends lookups
+    // without reading the answers is not read further until they have gone out.
+    const onDrain = (): void => {
+      socket.resume();
     };
     const onError = (): void => {
       /* a reset by the peer: 'close' follows */
@@ -286,7 +294,10 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
         pos = end + 4;
         if (last) break;
       }
-      if (out !== '') socket.write(out, 'latin1');
+      if (out !== '' && !socket.write(out, 'latin1') && !last && handOff === null) {
+        socket.pause();
+        socket.once('drain', onDrain);
+      }
       if (last) {
         release();
         // Bytes after a request that said Connection: close are a client error to node:http's

@@ -15,12 +15,13 @@ const LOOKUP = 'GET /v1/records/abc HTTP/1.1\r\nHost: h\r\n\r\n';
 
 interface Harness {
   port: number;
+  server: http.Server;
   lane: FastLane;
   handOffs: HandOffReason[];
   close(): Promise<void>;
 }
 
-async function start(limits: { keepAliveTimeoutMs?: number; headersTimeoutMs?: number; maxHeaderSize?: number } = {}): Promise<Harness> {
+async function start(limits: { keepAliveTimeoutMs?: number; headersTimeoutMs?: number; maxHeaderSize?: number; bodyBytes?: number; maxRequestsPerSocket?: number } = {}): Promise<Harness> {
   const maxHeaderSize = limits.maxHeaderSize ?? 8192;
   const server = http.createServer({ maxHeaderSize }, (req, res) => res.end(`node ${req.method} ${req.url}`));
   const handOffs: HandOffReason[] = [];
@@ -28,14 +29,18 @@ async function start(limits: { keepAliveTimeoutMs?: number; headersTimeoutMs?: n
     maxHeaderSize,
     keepAliveTimeoutMs: limits.keepAliveTimeoutMs ?? 5000,
     headersTimeoutMs: limits.headersTimeoutMs ?? 10_000,
-    maxRequestsPerSocket: 1000,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket ?? 1000,
     decodeId: (raw) => (/^[a-z]+$/.test(raw) ? new Uint8Array([raw.length]) : null),
-    answer: (q) => ({ status: 200, headers: ['Content-Length', String(q.rawId.length + 5)], body: `lane ${q.rawId}` }),
+    answer: (q) => {
+      const body = `lane ${q.rawId}${'.'.repeat(limits.bodyBytes ?? 0)}`;
+      return { status: 200, headers: ['Content-Length', String(body.length)], body };
+    },
     onHandOff: (r) => handOffs.push(r),
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    server,
     lane,
     handOffs,
     close: () =>
@@ -72,6 +77,45 @@ test('answers lookups itself, pipelined, and hands the rest of the connection to
     assert.equal(bodies, ['lane abc', 'lane de', 'node POST /x', 'node GET /v1/records/abc']);
     assert.equal(h.handOffs, ['request']);
     assert.is(h.lane.connections, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a client that pipelines lookups without reading the answers is not read further: what the server buffers stays bounded', async () => {
+  const h = await start({ bodyBytes: 1000, maxRequestsPerSocket: 100_000 });
+  try {
+    let serverSide: net.Socket | undefined;
+    h.server.on('connection', (s: net.Socket) => (serverSide = s));
+    const c = net.connect(h.port, '127.0.0.1');
+    c.on('error', () => undefined);
+    c.pause(); // reads nothing
+    const n = 20_000; // ~20 MB of answers
+    await new Promise<void>((resolve) => c.on('connect', resolve));
+    c.write(LOOKUP.repeat(n));
+    let most = 0;
+    for (let i = 0; i < 40; i++) {
+      await sleep(10);
+      most = Math.max(most, serverSide?.writableLength ?? 0);
+    }
+    assert.ok(serverSide !== undefined);
+    assert.ok(most < 4 * 1024 * 1024, `the server buffered up to ${most} bytes of answers`);
+    // Reading now, the client gets every answer, in order.
+    let got = 0;
+    let tail = '';
+    await new Promise<void>((resolve) => {
+      c.on('data', (d: Buffer) => {
+        const t = tail + d.toString('latin1');
+        const parts = t.split('HTTP/1.1 200 OK');
+        got += parts.length - 1;
+        tail = parts[parts.length - 1]!.slice(-20);
+        if (got >= n) resolve();
+      });
+      c.on('close', () => resolve());
+      c.resume();
+    });
+    assert.is(got, n);
+    c.destroy();
   } finally {
     await h.close();
   }
