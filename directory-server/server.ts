@@ -584,6 +584,15 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       if (res.headersSent) res.destroy();
       else writeReply(res, r);
     };
+    const finish = (r: Reply): void => {
+      try {
+        writeReply(res, r);
+      } catch (e) {
+        done(refused(x, e));
+        return;
+      }
+      answered(x, r.status);
+    };
     let out: Reply | Promise<Reply>;
     try {
       out = dispatch(req, x);
@@ -591,17 +600,8 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
       done(refused(x, e));
       return;
     }
-    if (!(out instanceof Promise)) {
-      writeReply(res, out);
-      answered(x, out.status);
-    } else
-      out.then(
-        (r) => {
-          writeReply(res, r);
-          answered(x, r.status);
-        },
-        (e: unknown) => done(refused(x, e)),
-      );
+    if (out instanceof Promise) out.then(finish, (e: unknown) => done(refused(x, e)));
+    else finish(out);
   }
 
   /**
