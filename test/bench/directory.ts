@@ -173,35 +173,30 @@ export const directoryBench: Bench = {
       const cacheAfter = await cacheLookups();
       const cacheHits = cacheAfter.hits - cacheBefore.hits;
       const cacheMisses = cacheAfter.misses - cacheBefore.misses;
-      // The same server without the cache: every lookup reads SQLite (the store file is locked
-      // by one process at a time, so the first one stops before).
-      const gone = new Promise((r) => d.child.once('exit', r));
-      d.child.kill('SIGTERM');
-      await gone;
-      const d0 = await startServer([...directoryArgs, '--cache-records', '0'], /addr=127\.0\.0\.1:(\d+)/);
-      children.push(d0.child);
-      await load(d0.port, pathsFile, warmSeconds, conns, depth);
-      const d0r = { ok: 0, cpu: 0 };
-      for (let round = 0; round < rounds; round++) {
-        const c0 = cpuSeconds(d0.child.pid!);
-        const r = await load(d0.port, pathsFile, seconds, conns, depth);
-        d0r.cpu += cpuSeconds(d0.child.pid!) - c0;
-        d0r.ok += r.counts['200'] ?? 0;
-      }
-      // The same server reading every request with node:http (--fast-lane off): what the lane is worth.
-      const gone0 = new Promise((r) => d0.child.once('exit', r));
-      d0.child.kill('SIGTERM');
-      await gone0;
-      const dn = await startServer([...directoryArgs, '--fast-lane', 'off'], /addr=127\.0\.0\.1:(\d+)/);
-      children.push(dn.child);
-      await load(dn.port, pathsFile, warmSeconds, conns, depth);
-      const dnr = { ok: 0, cpu: 0 };
-      for (let round = 0; round < rounds; round++) {
-        const c0 = cpuSeconds(dn.child.pid!);
-        const r = await load(dn.port, pathsFile, seconds, conns, depth);
-        dnr.cpu += cpuSeconds(dn.child.pid!) - c0;
-        dnr.ok += r.counts['200'] ?? 0;
-      }
+      // Variants of the same server, one after the other (the store file is locked by one
+      // process at a time, so each stops the one before): a warm-up, then the measured rounds.
+      let running = d.child;
+      const variant = async (extra: string[]): Promise<{ ok: number; cpu: number }> => {
+        const gone = new Promise((r) => running.once('exit', r));
+        running.kill('SIGTERM');
+        await gone;
+        const v = await startServer([...directoryArgs, ...extra], /addr=127\.0\.0\.1:(\d+)/);
+        children.push(v.child);
+        running = v.child;
+        await load(v.port, pathsFile, warmSeconds, conns, depth);
+        const acc = { ok: 0, cpu: 0 };
+        for (let round = 0; round < rounds; round++) {
+          const c0 = cpuSeconds(v.child.pid!);
+          const r = await load(v.port, pathsFile, seconds, conns, depth);
+          acc.cpu += cpuSeconds(v.child.pid!) - c0;
+          acc.ok += r.counts['200'] ?? 0;
+        }
+        return acc;
+      };
+      // Without the record cache: every lookup reads SQLite.
+      const d0r = await variant(['--cache-records', '0']);
+      // Every request read by node:http (--fast-lane off): what the lane is worth.
+      const dnr = await variant(['--fast-lane', 'off']);
       const dirRate = dr.ok / (seconds * rounds);
       const bareRate = br.ok / (seconds * rounds);
       const dirCpu = dr.cpu / rounds;
