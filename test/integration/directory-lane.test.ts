@@ -264,6 +264,17 @@ test('rate limits: the lane refuses past the limit with the same 429 and Retry-A
   assert.match(out, /Retry-After: \d+/);
 });
 
+test('behind a trusted proxy: the lane takes the client from X-Forwarded-For for the rate limit, as node:http does', async () => {
+  const servers = await pair(['--rate-read', '2/min', '--rate-write', 'off', '--trust-proxy', 'loopback'], [{ entity: known, bytes: knownBytes }]);
+  const from = (ip: string): string => get(knownId, `X-Forwarded-For: ${ip}\r\n`);
+  const out = await same(servers, [B([from('198.51.100.1'), from('198.51.100.1'), from('198.51.100.1'), from('203.0.113.9'), get(knownId, 'X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1\r\n')].join(''))], 'two clients behind the proxy');
+  assert.equal(
+    responses(out).map((r) => r.slice(9, 12)),
+    // The last: two headers make one list, and the client is its last address the proxy did not add.
+    ['200', '200', '429', '200', '429'],
+  );
+});
+
 test('limits kept by the lane: the 1,000th request on a connection is answered with Connection: close, later ones are not read', async () => {
   const servers = await pair(['--rate-read', 'off', '--rate-write', 'off'], [{ entity: known, bytes: knownBytes }]);
   const lane = await exchange(servers[0].port, [B(Array.from({ length: 1003 }, () => get(knownId)).join(''))]);
