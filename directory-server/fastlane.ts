@@ -303,7 +303,7 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
         // Bytes after a request that said Connection: close are a client error to node:http's
         // parser as well; those after the last request a connection may make are not read.
         if (closeAsked && pos < buf.length) clientError(socket, 'HPE_CLOSED_CONNECTION', 'data after Connection: close');
-        else socket.end();
+        else closeAfterWrites(socket);
         return;
       }
       if (handOff !== null) {
@@ -343,7 +343,7 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
       for (const [s, c] of held) {
         if (c.pending !== null) continue;
         c.release();
-        s.end();
+        closeAfterWrites(s);
       }
     },
     closeAllConnections(): void {
@@ -352,6 +352,15 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
       held.clear();
     },
   };
+}
+
+/**
+ * Ends the connection and destroys it once what was written has gone out, as node:http's
+ * destroySoon does: the server allows half-open connections, and a client that never closes
+ * its side must not keep the socket.
+ */
+function closeAfterWrites(socket: net.Socket): void {
+  socket.end(() => socket.destroy());
 }
 
 function closesConnection(reply: LaneReply): boolean {

@@ -121,6 +121,26 @@ test('a client that pipelines lookups without reading the answers is not read fu
   }
 });
 
+test('after the last answer (Connection: close) the server lets the socket go, even if the client never closes its side', async () => {
+  const h = await start();
+  try {
+    const c = net.connect({ port: h.port, host: '127.0.0.1', allowHalfOpen: true });
+    let got = '';
+    c.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const ended = new Promise((r) => c.on('end', r));
+    c.write(LOOKUP.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    await ended;
+    assert.match(got, /Connection: close\r\n\r\nlane abc$/);
+    const open = (): Promise<number> => new Promise((r, j) => h.server.getConnections((e, n) => (e ? j(e) : r(n))));
+    for (let i = 0; i < 50 && (await open()) > 0; i++) await sleep(20);
+    const held = await open();
+    c.destroy();
+    assert.is(held, 0, 'the server still holds the half-closed connection');
+  } finally {
+    await h.close();
+  }
+});
+
 test('an idle kept-alive connection is closed after the keep-alive timeout', async () => {
   const h = await start({ keepAliveTimeoutMs: 150 });
   try {
