@@ -38,7 +38,6 @@ export interface LaneRequest {
   readonly forwardedFor: string | undefined;
   /** `Connection: close`: the answer is the connection's last. */
   readonly close: boolean;
-  readonly socket: net.Socket;
 }
 
 /** An answer: status, header names and values in turn, and the body as a latin1 string (one char per byte). */
@@ -55,8 +54,8 @@ export interface LaneOptions {
   readonly maxRequestsPerSocket: number;
   /** The entity key of an id in canonical form, or null (the request then goes to node:http). */
   decodeId(rawId: string): Uint8Array | null;
-  /** Answers a lookup synchronously (a refusal is an answer too). */
-  answer(req: LaneRequest): LaneReply;
+  /** Answers a lookup that came on `socket`, synchronously (a refusal is an answer too). */
+  answer(req: LaneRequest, socket: net.Socket): LaneReply;
   /** Told of each connection handed to node:http (metrics, tests). */
   onHandOff?(reason: HandOffReason): void;
 }
@@ -120,7 +119,7 @@ const join = (a: string | undefined, v: string): string => (a === undefined ? v 
  * Reads the request whose head is `text[start, end)` (`end` the index of its blank line's
  * CRLFCRLF): the lookup, or why the lane does not take it.
  */
-function parseHead(text: string, start: number, end: number, socket: net.Socket, decodeId: (raw: string) => Uint8Array | null): Parsed {
+function parseHead(text: string, start: number, end: number, decodeId: (raw: string) => Uint8Array | null): Parsed {
   const lineEnd = text.indexOf('\r\n', start);
   let head: boolean;
   let idStart: number;
@@ -182,7 +181,7 @@ function parseHead(text: string, start: number, end: number, socket: net.Socket,
     p = e + 2;
   }
   if (host !== 1) return 'host';
-  return { head, rawId, entity, accept, forwardedFor, close, socket };
+  return { head, rawId, entity, accept, forwardedFor, close };
 }
 
 /**
@@ -217,8 +216,6 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
   }
 
   server.on('connection', (socket: net.Socket) => {
-    const conn = { pending: null as Buffer | null, release: (): void => release() };
-    held.set(socket, conn);
     let pendingSince = 0;
     let requests = 0;
 
@@ -232,6 +229,8 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
       socket.removeListener('end', onEnd);
       socket.setTimeout(0);
     };
+    const conn = { pending: null as Buffer | null, release };
+    held.set(socket, conn);
     const timeOutHead = (): void => {
       release();
       socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
@@ -281,13 +280,13 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
           handOff = 'size';
           break;
         }
-        const req = parseHead(text, pos, end, socket, opts.decodeId);
+        const req = parseHead(text, pos, end, opts.decodeId);
         if (typeof req === 'string') {
           handOff = req;
           break;
         }
         requests++;
-        const reply = opts.answer(req);
+        const reply = opts.answer(req, socket);
         closeAsked = req.close;
         last = req.close || requests >= opts.maxRequestsPerSocket || closing || closesConnection(reply);
         out += serialize(reply, req.head, last);
@@ -365,6 +364,6 @@ function closeAfterWrites(socket: net.Socket): void {
 
 function closesConnection(reply: LaneReply): boolean {
   const h = reply.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() === 'connection' && h[i + 1]!.toLowerCase() === 'close') return true;
+  for (let i = 0; i < h.length; i += 2) if (h[i]!.length === 10 && h[i]!.toLowerCase() === 'connection' && h[i + 1]!.toLowerCase() === 'close') return true;
   return false;
 }

@@ -11,6 +11,7 @@
  *   GET  /metrics                  → Prometheus text format
  */
 import http from 'node:http';
+import type net from 'node:net';
 import { CERT_CLOCK_SKEW_MS, decodeAnnouncementUnverified, decodeCanonicalEntityId, decodeEntityId, encodeAgentId, encodeEntityId, fingerprint, verifyAnnouncement, MAX_ANNOUNCEMENT_BYTES, type Announcement } from '../agent/identity/index.js';
 import { equalBytes } from '../agent/crypto/index.js';
 import { isWotError } from '../agent/wire/errors.js';
@@ -608,8 +609,9 @@ export function createDirectoryServer(deps: ServerDeps): DirectoryServer {
    * Answers a lookup read by the fast lane, as `handle` would: the same rate limit, store
    * call, answer, counters and log line. Only installed over a store that answers synchronously.
    */
-  function laneLookup(q: LaneRequest): LaneReply {
-    const x = exchange(q.head ? 'HEAD' : 'GET', clientAddress(q.socket.remoteAddress, config.trustProxy.kind === 'no' ? undefined : q.forwardedFor, config.trustProxy));
+  function laneLookup(q: LaneRequest, socket: net.Socket): LaneReply {
+    // clientAddress reads X-Forwarded-For only from trusted proxies (the lane has read it already).
+    const x = exchange(q.head ? 'HEAD' : 'GET', clientAddress(socket.remoteAddress, q.forwardedFor, config.trustProxy));
     x.route = 'get_record';
     let r: Reply;
     try {

@@ -52,6 +52,16 @@ async function start(limits: { keepAliveTimeoutMs?: number; headersTimeoutMs?: n
   };
 }
 
+/** Runs `body` against a lane started with `limits`, and stops it after, whatever happens. */
+async function withLane(limits: Parameters<typeof start>[0], body: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await start(limits);
+  try {
+    await body(h);
+  } finally {
+    await h.close();
+  }
+}
+
 /** A connection that records what comes back and when it closes. */
 function connect(port: number): { socket: net.Socket; text: () => string; closed: Promise<number> } {
   const socket = net.connect(port, '127.0.0.1');
@@ -66,8 +76,7 @@ function connect(port: number): { socket: net.Socket; text: () => string; closed
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('answers lookups itself, pipelined, and hands the rest of the connection to node:http from the first request it does not take', async () => {
-  const h = await start();
-  try {
+  await withLane({}, async (h) => {
     const c = connect(h.port);
     c.socket.write(`${LOOKUP}${LOOKUP.replace('abc', 'de')}POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi${LOOKUP}`);
     await sleep(200);
@@ -77,14 +86,11 @@ test('answers lookups itself, pipelined, and hands the rest of the connection to
     assert.equal(bodies, ['lane abc', 'lane de', 'node POST /x', 'node GET /v1/records/abc']);
     assert.equal(h.handOffs, ['request']);
     assert.is(h.lane.connections, 0);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('a client that pipelines lookups without reading the answers is not read further: what the server buffers stays bounded', async () => {
-  const h = await start({ bodyBytes: 1000, maxRequestsPerSocket: 100_000 });
-  try {
+  await withLane({ bodyBytes: 1000, maxRequestsPerSocket: 100_000 }, async (h) => {
     let serverSide: net.Socket | undefined;
     h.server.on('connection', (s: net.Socket) => (serverSide = s));
     const c = net.connect(h.port, '127.0.0.1');
@@ -116,14 +122,11 @@ test('a client that pipelines lookups without reading the answers is not read fu
     });
     assert.is(got, n);
     c.destroy();
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('after the last answer (Connection: close) the server lets the socket go, even if the client never closes its side', async () => {
-  const h = await start();
-  try {
+  await withLane({}, async (h) => {
     const c = net.connect({ port: h.port, host: '127.0.0.1', allowHalfOpen: true });
     let got = '';
     c.on('data', (d: Buffer) => (got += d.toString('latin1')));
@@ -136,27 +139,21 @@ test('after the last answer (Connection: close) the server lets the socket go, e
     const held = await open();
     c.destroy();
     assert.is(held, 0, 'the server still holds the half-closed connection');
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('an idle kept-alive connection is closed after the keep-alive timeout', async () => {
-  const h = await start({ keepAliveTimeoutMs: 150 });
-  try {
+  await withLane({ keepAliveTimeoutMs: 150 }, async (h) => {
     const c = connect(h.port);
     c.socket.write(LOOKUP);
     const ms = await c.closed;
     assert.ok(c.text().startsWith('HTTP/1.1 200 OK'), c.text());
     assert.ok(ms >= 140, `closed after ${ms.toFixed(0)} ms`);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('a head left unfinished is answered 408 and closed: when the connection falls silent, and when it trickles past the headers timeout', async () => {
-  const h = await start({ keepAliveTimeoutMs: 150, headersTimeoutMs: 300 });
-  try {
+  await withLane({ keepAliveTimeoutMs: 150, headersTimeoutMs: 300 }, async (h) => {
     const silent = connect(h.port);
     silent.socket.write('GET /v1/records/abc HTTP/1.1\r\nHo');
     await silent.closed;
@@ -173,27 +170,21 @@ test('a head left unfinished is answered 408 and closed: when the connection fal
     await slow.closed;
     assert.match(slow.text(), /^HTTP\/1\.1 408 Request Timeout\r\n/);
     assert.ok(ended, 'closed before the head was finished');
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('a head over the size limit goes to node:http, which answers 431', async () => {
-  const h = await start({ maxHeaderSize: 256 });
-  try {
+  await withLane({ maxHeaderSize: 256 }, async (h) => {
     const c = connect(h.port);
     c.socket.write(`GET /v1/records/abc HTTP/1.1\r\nHost: h\r\nX-Big: ${'x'.repeat(400)}`);
     await c.closed;
     assert.match(c.text(), /^HTTP\/1\.1 431 /);
     assert.equal(h.handOffs, ['size']);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('closeIdleConnections closes waiting connections and makes the next answer on a busy one its last', async () => {
-  const h = await start();
-  try {
+  await withLane({}, async (h) => {
     const idle = connect(h.port);
     idle.socket.write(LOOKUP);
     const partial = connect(h.port);
@@ -206,9 +197,7 @@ test('closeIdleConnections closes waiting connections and makes the next answer 
     partial.socket.write('Host: h\r\n\r\n');
     await partial.closed;
     assert.match(partial.text(), /Connection: close\r\n\r\nlane abc$/);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test.run();
