@@ -8,12 +8,15 @@
  * checks every certificate and signature, that each hand-over names the next signer, and
  * that the last names itself, then reads the route forward: last signer first.
  */
-import NodeCache from 'node-cache';
+import type NodeCacheClass from 'node-cache';
+import { requireCjs } from '../cjs.js';
 import { concatBytes, equalBytes, sha256, sign, toHex, verify, type SigningKey } from '../crypto/index.js';
 import { verifyCert, type AgentCert } from '../identity/index.js';
 import { Domain } from '../wire/constants.js';
 import { WotError } from '../wire/errors.js';
 import type { PathEntry, RouteReply } from '../wire/types.js';
+
+const NodeCache = requireCjs('node-cache') as typeof NodeCacheClass;
 
 const ZERO32 = new Uint8Array(32);
 
@@ -93,7 +96,7 @@ export interface CachedRoutes {
  * Expiry is checked against the injected clock so the simulator's virtual time rules.
  */
 export class RouteCache {
-  private readonly cache: NodeCache;
+  private readonly cache: NodeCacheClass;
 
   constructor(
     private readonly ttlMs: number,

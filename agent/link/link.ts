@@ -17,8 +17,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import Noise from 'noise-handshake';
-import curve from 'noise-curve-ed';
+import type NoiseState from 'noise-handshake';
+import type NoiseCurveEd from 'noise-curve-ed';
+import { requireCjs } from '../cjs.js';
 import { aeadOpen, aeadSealInto, counterNonce, equalBytes, offHeap, utf8 } from '../crypto/index.js';
 import { decodeCertUnverified, verifyCert, inviteProof, inviteKeyFromSecret, type AgentCert } from '../identity/index.js';
 import { Limits, MsgType, NOISE_PROLOGUE, type ErrorCode } from '../wire/constants.js';
@@ -33,6 +34,9 @@ import {
   encodeMessage,
 } from '../wire/index.js';
 import { ByteQueue } from './bytequeue.js';
+
+const Noise = requireCjs('noise-handshake') as typeof NoiseState;
+const curve = requireCjs('noise-curve-ed') as typeof NoiseCurveEd;
 
 export interface LocalIdentity {
   /** Agent Ed25519 seed (32 bytes) and public key. */
@@ -123,7 +127,7 @@ export class Link extends EventEmitter<LinkEvents> {
   readonly initiator: boolean;
   peer: PeerIdentity | null = null;
   private state: State;
-  private noise: InstanceType<typeof Noise>;
+  private noise: NoiseState;
   private readonly input = new ByteQueue();
   private readonly opts: Required<Omit<LinkOptions, 'expectEntity' | 'inviteSecret' | 'addrs'>> &
     Pick<LinkOptions, 'expectEntity' | 'inviteSecret' | 'addrs'>;

@@ -198,7 +198,8 @@
  * transaction. A database whose schema_version is newer than MIGRATIONS.length is refused.
  */
 import { AddrBookRepo } from './addrbook.js';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { requireCjs } from '../cjs.js';
 import * as fs from 'node:fs';
 import { WotError } from '../wire/errors.js';
 import { TrustRepo } from './trust.js';
@@ -216,6 +217,8 @@ import { ListRepo } from './list.js';
 import { SessionRepo } from './sessions.js';
 import { OnionTagRepo } from './oniontags.js';
 import { RollbackHooks } from './rollback.js';
+
+const Database = requireCjs('better-sqlite3') as typeof BetterSqlite3;
 
 /** Ordered schema migrations; index i upgrades version i → i+1. Never edit a shipped entry. */
 export const MIGRATIONS: readonly string[] = [
@@ -722,7 +725,7 @@ const isMemory = (path: string): boolean => path === ':memory:' || path === '';
 let migratedMemoryImage: Buffer | undefined;
 
 export class Store {
-  readonly db: Database.Database;
+  readonly db: BetterSqlite3.Database;
   readonly path: string;
   readonly readonly: boolean;
   readonly trust: TrustRepo;
@@ -740,10 +743,10 @@ export class Store {
   readonly list: ListRepo;
   readonly sessions: SessionRepo;
   readonly onionTags: OnionTagRepo;
-  private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly runTx: BetterSqlite3.Transaction<(fn: () => unknown) => unknown>;
   private readonly rollbackHooks = new RollbackHooks();
 
-  private constructor(db: Database.Database, path: string, readonly: boolean, mono?: () => number) {
+  private constructor(db: BetterSqlite3.Database, path: string, readonly: boolean, mono?: () => number) {
     this.db = db;
     this.path = path;
     this.readonly = readonly;
@@ -780,7 +783,7 @@ export class Store {
         throw new WotError('ERR_INTERNAL', `cannot create database ${path}: ${(e as Error).message}`, 'check that the directory exists and is writable');
       }
     }
-    let db: Database.Database;
+    let db: BetterSqlite3.Database;
     try {
       db = memory && !readonly && migratedMemoryImage ? new Database(migratedMemoryImage) : new Database(path, readonly && !memory ? { readonly: true, fileMustExist: true } : {});
     } catch (e) {
@@ -822,7 +825,7 @@ export class Store {
   }
 
   /** Reads meta.schema_version (0 for an empty database). */
-  private static readVersion(db: Database.Database, path: string): number {
+  private static readVersion(db: BetterSqlite3.Database, path: string): number {
     const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
     if (!hasMeta) return 0;
     const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: unknown } | undefined;
@@ -834,7 +837,7 @@ export class Store {
     return v;
   }
 
-  private static migrate(db: Database.Database, path: string, readonly: boolean): void {
+  private static migrate(db: BetterSqlite3.Database, path: string, readonly: boolean): void {
     const version = Store.readVersion(db, path);
     if (version > SCHEMA_VERSION) {
       throw new WotError('ERR_INTERNAL', `database schema version ${version} is newer than this wotrelay supports`, 'upgrade wotrelay');

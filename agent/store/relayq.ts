@@ -24,12 +24,15 @@
  * An envelope leaves the hot part for a cold row when it starts to wait (an attempt counted,
  * a deposit chosen); the hot part holds at most HOT_MAX envelopes and HOT_MAX_BYTES.
  */
-import { Packr } from 'msgpackr';
+import type * as Msgpackr from 'msgpackr';
+import { requireCjs } from '../cjs.js';
 import type Database from 'better-sqlite3';
 import { sqlLimit } from './limits.js';
 import type { PublicOf } from './types.js';
 import { k } from './memkeys.js';
 import { MemoryRelayQueueRepo } from './relayq-memory.js';
+
+const { Packr } = requireCjs('msgpackr') as typeof Msgpackr;
 
 export interface RelayRow {
   /** Message id (16 bytes). */

@@ -13,7 +13,8 @@
  * Decoded byte fields are views (subarrays) of the input bytes: do not reuse the input buffer
  * while a decoded value is alive (copy first if you must).
  */
-import { Unpackr } from 'msgpackr';
+import type * as Msgpackr from 'msgpackr';
+import { requireCjs } from '../cjs.js';
 import { Limits, MsgType } from './constants.js';
 import { WotError, isWotError } from './errors.js';
 import {
@@ -26,6 +27,8 @@ import {
 } from './messages.js';
 import { scanMsgpack } from './scan.js';
 import type { Content, Envelope, HandshakePayload, MbItems, SessionMessage, SignedContent, WireMessage } from './types.js';
+
+const { Unpackr } = requireCjs('msgpackr') as typeof Msgpackr;
 
 // ---------------------------------------------------------------------------------------------
 // Decoder
