@@ -233,7 +233,7 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
     held.set(socket, conn);
     const timeOutHead = (): void => {
       release();
-      socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
+      closeAfterWrites(socket, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     };
     const onTimeout = (): void => {
       if (conn.pending !== null) timeOutHead();
@@ -354,12 +354,13 @@ export function installFastLane(server: http.Server, opts: LaneOptions): FastLan
 }
 
 /**
- * Ends the connection and destroys it once what was written has gone out, as node:http's
- * destroySoon does: the server allows half-open connections, and a client that never closes
- * its side must not keep the socket.
+ * Ends the connection (after `last`, if given) and destroys it once what was written has gone
+ * out, as node:http's destroySoon does: the server allows half-open connections, and a client
+ * that never closes its side must not keep the socket.
  */
-function closeAfterWrites(socket: net.Socket): void {
-  socket.end(() => socket.destroy());
+function closeAfterWrites(socket: net.Socket, last?: string): void {
+  if (last === undefined) socket.end(() => socket.destroy());
+  else socket.end(last, () => socket.destroy());
 }
 
 function closesConnection(reply: LaneReply): boolean {
